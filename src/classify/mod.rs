@@ -1,0 +1,310 @@
+//! Classify: [`Mail`] -> [`Classification`] (category, desk for technical mail, confidence,
+//! sensitive data).
+//!
+//! Scores every category by the weighted patterns in the rules file, over the subject
+//! (weighted up) and the new text only, never quoted history. Below the configured score or
+//! confidence the answer is `other`, which gets a human. Deterministic and pure: the same
+//! mail and rules always give the same answer, with no I/O.
+
+pub mod rules;
+pub mod sensitive;
+pub mod text;
+
+use serde::Serialize;
+
+pub use rules::Rules;
+use rules::{Pattern, WordMatch};
+use text::{Stemmers, Token, Tokens};
+
+use crate::parse::{Language, Mail};
+
+/// What a mail is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    Pricing,
+    Terms,
+    Eligibility,
+    Technical,
+    Other,
+}
+
+/// The desks technical mail can be routed to.
+pub const DESKS: &[&str] = &["cimt", "kuit"];
+
+impl Category {
+    pub const ALL: [Category; 5] = [
+        Category::Pricing,
+        Category::Terms,
+        Category::Eligibility,
+        Category::Technical,
+        Category::Other,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Category::Pricing => "pricing",
+            Category::Terms => "terms",
+            Category::Eligibility => "eligibility",
+            Category::Technical => "technical",
+            Category::Other => "other",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Category> {
+        Category::ALL.into_iter().find(|c| c.name() == s)
+    }
+}
+
+impl std::fmt::Display for Category {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where a pattern matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Field {
+    Subject,
+    Body,
+}
+
+/// One rule that scored, for `--explain`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hit {
+    /// A category name or `desk:<key>`.
+    pub target: String,
+    pub pattern: String,
+    pub field: Field,
+    pub points: f64,
+}
+
+/// The classifier's answer for one mail.
+#[derive(Debug, Clone, Serialize)]
+pub struct Classification {
+    pub category: Category,
+    /// For technical mail: the desk key.
+    pub desk: Option<String>,
+    /// 0..1: the winning category's share of all points, damped for few points.
+    pub confidence: f64,
+    /// A second topic that also scored well.
+    pub secondary: Option<Category>,
+    pub sensitive: bool,
+    pub scores: Vec<(Category, f64)>,
+    pub hits: Vec<Hit>,
+}
+
+/// Compiled rules plus the stemmers, shared by every mail.
+pub struct Classifier {
+    rules: Rules,
+    stemmers: Stemmers,
+}
+
+fn word_matches(m: &WordMatch, t: &Token) -> bool {
+    match m {
+        WordMatch::Stem(v) => v.iter().any(|s| *s == t.stem || *s == t.word),
+        WordMatch::Prefix(p) => t.word.starts_with(p.as_str()),
+        WordMatch::Suffix(s) => t.word.ends_with(s.as_str()),
+        WordMatch::Contains(s) => t.word.contains(s.as_str()),
+    }
+}
+
+/// Whether a pattern occurs in the tokens.
+pub(crate) fn occurs(p: &Pattern, toks: &Tokens) -> bool {
+    match p.words.as_slice() {
+        [] => false,
+        [one] => {
+            toks.tokens.iter().any(|t| word_matches(one, t))
+                || toks.compounds.iter().any(|t| word_matches(one, t))
+        }
+        many => toks
+            .tokens
+            .windows(many.len())
+            .any(|w| w.iter().zip(many).all(|(t, m)| word_matches(m, t))),
+    }
+}
+
+impl Classifier {
+    pub fn new(rules: Rules) -> Classifier {
+        Classifier {
+            rules,
+            stemmers: Stemmers::default(),
+        }
+    }
+
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    fn score(
+        &self,
+        target: &str,
+        patterns: &[Pattern],
+        subject: &Tokens,
+        body: &Tokens,
+        hits: &mut Vec<Hit>,
+    ) -> f64 {
+        let mut total = 0.0;
+        for p in patterns {
+            if occurs(p, subject) {
+                let points = p.weight * self.rules.subject_weight;
+                total += points;
+                hits.push(Hit {
+                    target: target.to_string(),
+                    pattern: p.text.clone(),
+                    field: Field::Subject,
+                    points,
+                });
+            }
+            if occurs(p, body) {
+                total += p.weight;
+                hits.push(Hit {
+                    target: target.to_string(),
+                    pattern: p.text.clone(),
+                    field: Field::Body,
+                    points: p.weight,
+                });
+            }
+        }
+        total
+    }
+
+    /// Tokenises text as the classifier sees it.
+    pub fn tokenize(&self, text: &str, lang: Language) -> Tokens {
+        text::tokenize(text, lang, &self.stemmers)
+    }
+
+    /// Classifies a mail on its subject and new text.
+    pub fn classify(&self, mail: &Mail) -> Classification {
+        let subject = self.tokenize(&strip_subject_prefixes(&mail.subject), mail.language);
+        let body = self.tokenize(&mail.new_text, mail.language);
+        let mut hits = Vec::new();
+        let mut scores: Vec<(Category, f64)> = Category::ALL
+            .iter()
+            .map(|c| {
+                let patterns = self
+                    .rules
+                    .categories
+                    .iter()
+                    .find(|(k, _)| k == c)
+                    .map_or(&[][..], |(_, p)| p.as_slice());
+                (*c, self.score(c.name(), patterns, &subject, &body, &mut hits).max(0.0))
+            })
+            .collect();
+        // Highest first; ties keep the order of Category::ALL (a fixed, documented order).
+        scores.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let (top, top_score) = scores[0];
+        let total: f64 = scores.iter().map(|(_, s)| s).sum();
+        // Share of all points, damped so that a single weak word is not "certain".
+        let confidence = if total > 0.0 {
+            (top_score / total) * (top_score / (top_score + self.rules.min_score))
+        } else {
+            0.0
+        };
+        let category = if top_score < self.rules.min_score || confidence < self.rules.min_confidence
+        {
+            Category::Other
+        } else {
+            top
+        };
+        let secondary = scores
+            .iter()
+            .skip(1)
+            .find(|(c, s)| {
+                *c != category
+                    && *c != Category::Other
+                    && *s >= self.rules.min_score
+                    && *s >= 0.5 * top_score
+            })
+            .map(|(c, _)| *c)
+            .filter(|_| category != Category::Other);
+        let desk = (category == Category::Technical).then(|| {
+            let mut best: Option<(&str, f64)> = None;
+            for (key, patterns) in &self.rules.desks {
+                let s = self.score(&format!("desk:{key}"), patterns, &subject, &body, &mut hits);
+                if s > 0.0 && best.is_none_or(|(_, b)| s > b) {
+                    best = Some((key.as_str(), s));
+                }
+            }
+            best.map_or_else(|| self.rules.default_desk.clone(), |(k, _)| k.to_string())
+        });
+        let sensitive = sensitive::is_sensitive(&mail.full_text, &mail.subject, self);
+        Classification {
+            category,
+            desk,
+            confidence: (confidence * 1000.0).round() / 1000.0,
+            secondary,
+            sensitive,
+            scores,
+            hits,
+        }
+    }
+}
+
+/// "Re: SV: Fwd: Emne" -> "Emne".
+pub fn strip_subject_prefixes(subject: &str) -> String {
+    let mut s = subject.trim();
+    loop {
+        let lower = s.to_lowercase();
+        let Some(rest) = ["re:", "sv:", "aw:", "fw:", "fwd:", "vs:", "wg:", "vl:", "tr:"]
+            .iter()
+            .find_map(|p| lower.strip_prefix(p).map(|r| s.len() - r.len()))
+        else {
+            return s.to_string();
+        };
+        s = s[rest..].trim_start();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn classifier() -> Classifier {
+        let text = include_str!("../../rules.toml");
+        Classifier::new(Rules::parse(Path::new("rules.toml"), text).unwrap())
+    }
+
+    fn mail(subject: &str, body: &str) -> Mail {
+        let raw = format!(
+            "From: A <a@regionh.example>\r\nSubject: {subject}\r\nMessage-ID: <t@x>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+        );
+        crate::parse::parse(raw.as_bytes(), Language::Da)
+    }
+
+    #[test]
+    fn strips_reply_prefixes() {
+        assert_eq!(strip_subject_prefixes("SV: Re: Fwd: Zoom"), "Zoom");
+        assert_eq!(strip_subject_prefixes("Zoom: sv: nej"), "Zoom: sv: nej");
+    }
+
+    #[test]
+    fn shipped_rules_classify_plain_questions() {
+        let c = classifier();
+        let cases = [
+            ("Pris", "Hvad koster en enterprise-licens til Zoom?", Category::Pricing, None),
+            ("Zoom", "Må vi bruge Zoom til samtaler med patienter?", Category::Terms, None),
+            ("Adgang", "Jeg er studerende, må jeg bruge regionens Zoom?", Category::Eligibility, None),
+            ("Kamera", "Mit kamera virker ikke i Zoom på min pc.", Category::Technical, Some("cimt")),
+            ("Login", "Jeg kan ikke logge ind med mit KU-ID.", Category::Technical, Some("kuit")),
+            ("Hej", "Tak for hjælpen i går!", Category::Other, None),
+        ];
+        for (subject, body, cat, desk) in cases {
+            let r = c.classify(&mail(subject, body));
+            assert_eq!(r.category, cat, "{body}: {:?}", r.scores);
+            assert_eq!(r.desk.as_deref(), desk, "{body}");
+        }
+    }
+
+    #[test]
+    fn confidence_is_between_zero_and_one() {
+        let c = classifier();
+        let r = c.classify(&mail("x", "blah"));
+        assert_eq!(r.category, Category::Other);
+        assert!(r.confidence >= 0.0 && r.confidence < 0.5);
+        let r = c.classify(&mail("Pris på licens", "Hvad koster en licens? Hvad er prisen?"));
+        assert!(r.confidence > 0.5 && r.confidence <= 1.0, "{}", r.confidence);
+    }
+}

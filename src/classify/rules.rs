@@ -1,0 +1,343 @@
+//! The classification rules: a TOML file IT staff edit (`rules.toml`), compiled once.
+//!
+//! A rule is a pattern and a weight. Patterns are words or phrases, written the way people
+//! write them, in Danish or English; each goes through the same folding and stemming as
+//! mail text. `word*` matches words that begin with `word`, `*word` words that end with it
+//! (Danish compounds: "zoomlicens"), `*word*` words that contain it. Loading checks every
+//! pattern and reports each bad one with its line.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::text::{fold, Stemmers};
+use super::{Category, DESKS};
+use crate::parse::Language;
+
+/// How one word of a pattern matches a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WordMatch {
+    /// Same stem (in either language's stemming of the pattern word).
+    Stem(Vec<String>),
+    Prefix(String),
+    Suffix(String),
+    Contains(String),
+}
+
+/// A compiled pattern: one or more words that must appear in a row.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    /// As written in the rules file (for `--explain`).
+    pub text: String,
+    pub words: Vec<WordMatch>,
+    pub weight: f64,
+}
+
+/// Every compiled rule.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    pub min_score: f64,
+    pub min_confidence: f64,
+    pub subject_weight: f64,
+    pub default_desk: String,
+    pub categories: Vec<(Category, Vec<Pattern>)>,
+    pub desks: Vec<(String, Vec<Pattern>)>,
+    /// Words that make a sentence about a person a patient context.
+    pub patient_words: Vec<Pattern>,
+    /// Diagnoses, treatments, admissions.
+    pub medical_words: Vec<Pattern>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawSettings {
+    min_score: f64,
+    min_confidence: f64,
+    subject_weight: f64,
+    default_desk: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawSensitive {
+    patient: Vec<Spanned<String>>,
+    medical: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawRules {
+    settings: RawSettings,
+    categories: BTreeMap<String, BTreeMap<String, Spanned<f64>>>,
+    desks: BTreeMap<String, BTreeMap<String, Spanned<f64>>>,
+    sensitive: RawSensitive,
+}
+
+/// Why the rules file cannot be used. Each line of `problems` is `file:line:col: message`.
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    #[error("cannot read rules file {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", problems.join("\n"))]
+    Invalid { problems: Vec<String> },
+}
+
+impl RulesError {
+    pub fn problems(&self) -> Vec<String> {
+        match self {
+            RulesError::Read { path, source } => {
+                vec![format!("{}: cannot read: {source}", path.display())]
+            }
+            RulesError::Invalid { problems } => problems.clone(),
+        }
+    }
+}
+
+fn place(text: &str, span: Range<usize>) -> String {
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map_or(before.len(), |i| before.len() - i - 1) + 1;
+    format!("{line}:{col}")
+}
+
+impl Rules {
+    /// Reads and compiles a rules file.
+    ///
+    /// # Errors
+    /// When the file cannot be read, is not valid TOML of the expected shape, or holds a
+    /// pattern that cannot match anything; every problem is listed.
+    pub fn load(path: &Path) -> Result<Rules, RulesError> {
+        let text = std::fs::read_to_string(path).map_err(|source| RulesError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Rules::parse(path, &text)
+    }
+
+    /// Compiles rules text as if read from `path`.
+    ///
+    /// # Errors
+    /// As [`Rules::load`].
+    pub fn parse(path: &Path, text: &str) -> Result<Rules, RulesError> {
+        let file = path.display().to_string();
+        let raw: RawRules = toml::from_str(text).map_err(|e| RulesError::Invalid {
+            problems: vec![match e.span() {
+                Some(s) => format!("{file}:{}: {}", place(text, s), e.message().trim()),
+                None => format!("{file}: {}", e.message().trim()),
+            }],
+        })?;
+        let stemmers = Stemmers::default();
+        let mut problems = Vec::new();
+        let compile_table = |section: &str,
+                                 table: &BTreeMap<String, Spanned<f64>>,
+                                 problems: &mut Vec<String>|
+         -> Vec<Pattern> {
+            let mut out = Vec::new();
+            for (pat, weight) in table {
+                match compile(pat, *weight.get_ref(), &stemmers) {
+                    Ok(p) => out.push(p),
+                    Err(why) => problems.push(format!(
+                        "{file}:{}: {section}: pattern {pat:?} {why}",
+                        place(text, weight.span())
+                    )),
+                }
+            }
+            out
+        };
+
+        let mut categories = Vec::new();
+        for (name, table) in &raw.categories {
+            match Category::from_name(name) {
+                Some(c) => categories.push((c, compile_table(&format!("categories.{name}"), table, &mut problems))),
+                None => problems.push(format!(
+                    "{file}: categories.{name}: unknown category; use pricing, terms, eligibility, technical or other"
+                )),
+            }
+        }
+        for c in Category::ALL {
+            if !categories.iter().any(|(k, _)| *k == c) && c != Category::Other {
+                problems.push(format!("{file}: categories.{c}: missing"));
+            }
+        }
+        let mut desks = Vec::new();
+        for (name, table) in &raw.desks {
+            desks.push((name.clone(), compile_table(&format!("desks.{name}"), table, &mut problems)));
+        }
+        for d in DESKS {
+            if !raw.desks.contains_key(*d) {
+                problems.push(format!("{file}: desks.{d}: missing"));
+            }
+        }
+        if !DESKS.contains(&raw.settings.default_desk.get_ref().as_str()) {
+            problems.push(format!(
+                "{file}:{}: settings.default-desk: unknown desk {:?}; use one of {}",
+                place(text, raw.settings.default_desk.span()),
+                raw.settings.default_desk.get_ref(),
+                DESKS.join(", ")
+            ));
+        }
+        let list = |section: &str, words: &[Spanned<String>], problems: &mut Vec<String>| {
+            words
+                .iter()
+                .filter_map(|w| match compile(w.get_ref(), 1.0, &stemmers) {
+                    Ok(p) => Some(p),
+                    Err(why) => {
+                        problems.push(format!(
+                            "{file}:{}: {section}: pattern {:?} {why}",
+                            place(text, w.span()),
+                            w.get_ref()
+                        ));
+                        None
+                    }
+                })
+                .collect::<Vec<_>>()
+        };
+        let patient_words = list("sensitive.patient", &raw.sensitive.patient, &mut problems);
+        let medical_words = list("sensitive.medical", &raw.sensitive.medical, &mut problems);
+        if !problems.is_empty() {
+            return Err(RulesError::Invalid { problems });
+        }
+        Ok(Rules {
+            min_score: raw.settings.min_score,
+            min_confidence: raw.settings.min_confidence,
+            subject_weight: raw.settings.subject_weight,
+            default_desk: raw.settings.default_desk.into_inner(),
+            categories,
+            desks,
+            patient_words,
+            medical_words,
+        })
+    }
+}
+
+/// Compiles one pattern, or says why it can never match.
+fn compile(pattern: &str, weight: f64, stemmers: &Stemmers) -> Result<Pattern, String> {
+    let folded = fold(pattern.trim());
+    if folded.is_empty() {
+        return Err("is empty".into());
+    }
+    if !weight.is_finite() {
+        return Err("has a weight that is not a number".into());
+    }
+    // Apostrophes split words in mail text ("doesn't" -> "doesn", "t"); so they do here. In a
+    // phrase, hyphens split too, as they do in text.
+    let spaced = folded.replace(['\'', '\u{2019}'], " ");
+    let raw_words: Vec<&str> = spaced.split_whitespace().collect();
+    let split: Vec<&str> = if raw_words.len() > 1 {
+        raw_words
+            .iter()
+            .flat_map(|w| w.split('-'))
+            .filter(|w| !w.is_empty())
+            .collect()
+    } else {
+        raw_words
+    };
+    let mut words = Vec::new();
+    for w in split {
+        let starts = w.starts_with('*');
+        let ends = w.ends_with('*');
+        let core = w.trim_matches('*');
+        if core.is_empty() {
+            return Err("has a word that is only '*'".into());
+        }
+        if let Some(bad) = core.chars().find(|c| !(c.is_alphanumeric() || *c == '-')) {
+            return Err(format!(
+                "contains {bad:?}; use letters, digits, '-' and a leading or trailing '*'"
+            ));
+        }
+        // Hyphens separate words in mail text, so "ku-id" also matches "KU ID"; the joined
+        // form ("kuid") is matched via compounds.
+        let core_joined = core.replace('-', "");
+        words.push(match (starts, ends) {
+            (true, true) => WordMatch::Contains(core_joined),
+            (false, true) => WordMatch::Prefix(core_joined),
+            (true, false) => WordMatch::Suffix(core_joined),
+            (false, false) => {
+                let parts: Vec<&str> = core.split('-').filter(|p| !p.is_empty()).collect();
+                if parts.len() > 1 {
+                    // "ku-id" is a compound: matched as its joined form.
+                    let mut v = vec![core_joined.clone()];
+                    for l in Language::ALL {
+                        v.push(stemmers.stem(l, &core_joined));
+                    }
+                    v.sort();
+                    v.dedup();
+                    WordMatch::Stem(v)
+                } else {
+                    let mut v: Vec<String> =
+                        Language::ALL.iter().map(|l| stemmers.stem(*l, core)).collect();
+                    v.push(core.to_string());
+                    v.sort();
+                    v.dedup();
+                    WordMatch::Stem(v)
+                }
+            }
+        });
+    }
+    Ok(Pattern {
+        text: pattern.trim().to_string(),
+        words,
+        weight,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[settings]
+min-score = 2.0
+min-confidence = 0.3
+subject-weight = 1.5
+default-desk = "cimt"
+[categories.pricing]
+"pris" = 3
+"*licens" = 2
+[categories.terms]
+"patient*" = 3
+[categories.eligibility]
+"hvem må" = 3
+[categories.technical]
+"virker ikke" = 4
+[desks.cimt]
+"kamera" = 3
+[desks.kuit]
+"ku-id" = 5
+[sensitive]
+patient = ["patient"]
+medical = ["diagnose"]
+"#;
+
+    #[test]
+    fn compiles_patterns() {
+        let r = Rules::parse(Path::new("rules.toml"), GOOD).unwrap();
+        assert_eq!(r.categories.len(), 4);
+        let (_, pricing) = r.categories.iter().find(|(c, _)| *c == Category::Pricing).unwrap();
+        assert!(pricing.iter().any(|p| p.words == [WordMatch::Suffix("licens".into())]));
+    }
+
+    #[test]
+    fn bad_pattern_names_its_line() {
+        let text = GOOD.replace("\"pris\" = 3", "\"pris?\" = 3");
+        let e = Rules::parse(Path::new("rules.toml"), &text).unwrap_err();
+        let p = e.problems();
+        assert!(p[0].starts_with("rules.toml:8:"), "{p:?}");
+        assert!(p[0].contains("pris?"), "{p:?}");
+    }
+
+    #[test]
+    fn unknown_category_and_desk_are_errors() {
+        let text = GOOD.replace("[categories.terms]", "[categories.termz]").replace("default-desk = \"cimt\"", "default-desk = \"x\"");
+        let p = Rules::parse(Path::new("rules.toml"), &text).unwrap_err().problems();
+        assert!(p.iter().any(|l| l.contains("termz")), "{p:?}");
+        assert!(p.iter().any(|l| l.contains("default-desk")), "{p:?}");
+    }
+}

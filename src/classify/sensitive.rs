@@ -1,0 +1,235 @@
+//! Finds sensitive personal data: CPR numbers and patient details.
+//!
+//! A CPR number is DDMMYY-SSSS or DDMMYYSSSS with a real calendar date (the 7th digit fixes
+//! the century). The modulus-11 check is not used: numbers issued since 2007 may fail it.
+//! Numbers glued to other digits, or introduced as phone, order, invoice, EAN or employee
+//! numbers, are not CPR numbers. Patient details are a patient word ("patient", "borger",
+//! "pårørende") near a person's name, or together with a diagnosis or treatment and a name.
+//! [`redact`] replaces every CPR number; it is applied wherever text leaves autosvar.
+
+use super::{occurs, Classifier};
+use crate::parse::Language;
+
+/// What a redacted CPR number is replaced with.
+pub const CPR_REDACTED: &str = "[CPR-nummer fjernet]";
+
+/// Words that, just before a number, say it is something other than a CPR number.
+const NOT_CPR_CONTEXT: &[&str] = &[
+    "tlf", "telefon", "phone", "mobil", "ordre", "order", "faktura", "invoice", "ean", "gln",
+    "medarbejdernr", "medarbejdernummer", "employee", "løn", "sagsnr", "sag", "case", "ref",
+    "konto", "account", "kontonr", "reg", "cvr", "p-nr", "bestilling", "nr",
+];
+
+fn days_in_month(month: u32, year: u32) -> u32 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        _ => 0,
+    }
+}
+
+/// Whether ten digits (DDMMYYSSSS) form a CPR number with a valid date.
+pub fn valid_cpr_digits(d: &[u32; 10]) -> bool {
+    let day = d[0] * 10 + d[1];
+    let month = d[2] * 10 + d[3];
+    let yy = d[4] * 10 + d[5];
+    // Century from the 7th digit (CPR office rules).
+    let century = match (d[6], yy) {
+        (0..=3, _) => 1900,
+        (4 | 9, 0..=36) => 2000,
+        (4 | 9, _) => 1900,
+        (5..=8, 0..=57) => 2000,
+        (5..=8, _) => 1800,
+        _ => return false,
+    };
+    (1..=12).contains(&month) && day >= 1 && day <= days_in_month(month, century + yy)
+}
+
+/// Byte ranges of the CPR numbers in `text`.
+pub fn find_cpr(text: &str) -> Vec<std::ops::Range<usize>> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if !b[i].is_ascii_digit() || (i > 0 && (b[i - 1].is_ascii_digit() || b[i - 1] == b'-' && i >= 2 && b[i - 2].is_ascii_digit())) {
+            i += 1;
+            continue;
+        }
+        // Six digits, an optional '-' or space, four digits, then no digit.
+        let mut digits = [0u32; 10];
+        let mut n = 0;
+        let mut j = i;
+        let mut sep = false;
+        while j < b.len() && n < 10 {
+            if b[j].is_ascii_digit() {
+                digits[n] = u32::from(b[j] - b'0');
+                n += 1;
+                j += 1;
+            } else if n == 6 && !sep && (b[j] == b'-' || b[j] == b' ') {
+                sep = true;
+                j += 1;
+            } else {
+                break;
+            }
+        }
+        let glued = j < b.len() && (b[j].is_ascii_digit() || b[j] == b'-' && j + 1 < b.len() && b[j + 1].is_ascii_digit());
+        if n == 10 && !glued && valid_cpr_digits(&digits) && !(sep && b[i + 6] == b' ' && !cpr_named_before(text, i)) {
+            if !excluded_by_context(text, i) {
+                out.push(i..j);
+            }
+            i = j;
+        } else {
+            // Skip the rest of this digit run.
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+fn preceding_words(text: &str, at: usize, n: usize) -> Vec<String> {
+    let start = text[..at]
+        .char_indices()
+        .rev()
+        .nth(40)
+        .map_or(0, |(i, _)| i);
+    text[start..at]
+        .split(|c: char| !c.is_alphanumeric() && c != '-')
+        .filter(|w| !w.is_empty() && !w.chars().all(|c| c.is_ascii_digit()))
+        .map(str::to_lowercase)
+        .rev()
+        .take(n)
+        .collect()
+}
+
+fn cpr_named_before(text: &str, at: usize) -> bool {
+    preceding_words(text, at, 3)
+        .iter()
+        .any(|w| w.starts_with("cpr") || w == "personnummer")
+}
+
+fn excluded_by_context(text: &str, at: usize) -> bool {
+    let words = preceding_words(text, at, 2);
+    if words.iter().any(|w| w.starts_with("cpr") || w == "personnummer") {
+        return false;
+    }
+    words
+        .iter()
+        .any(|w| NOT_CPR_CONTEXT.iter().any(|c| w == c || (c.len() > 3 && w.starts_with(c))))
+}
+
+/// Replaces every CPR number in `text`.
+pub fn redact(text: &str) -> String {
+    let found = find_cpr(text);
+    if found.is_empty() {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for r in found {
+        out.push_str(&text[last..r.start]);
+        out.push_str(CPR_REDACTED);
+        last = r.end;
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
+/// Proper nouns that are not people, so "Region Hovedstaden" is not a patient's name.
+const NOT_NAMES: &[&str] = &[
+    "zoom", "region", "regionh", "hovedstaden", "microsoft", "teams", "meetings", "ku",
+    "københavns", "universitet", "softwareshoppen", "cimt", "servicedesk", "it", "hr",
+    "rigshospitalet", "herlev", "hvidovre", "bispebjerg", "gentofte", "amager", "glostrup",
+    "hillerød", "nordsjællands", "hospital", "hospitalet", "center", "afdeling", "outlook",
+    "windows", "mac", "iphone", "ipad", "android", "e-learning", "kol", "copd",
+];
+
+fn is_name_word(w: &str) -> bool {
+    let mut cs = w.chars();
+    let Some(first) = cs.next() else { return false };
+    let rest: String = cs.collect();
+    first.is_uppercase()
+        && rest.chars().count() >= 1
+        && rest.chars().all(|c| c.is_lowercase() || c == '-')
+        && !NOT_NAMES.contains(&w.to_lowercase().as_str())
+}
+
+/// Whether a sentence names a person: two capitalised words in a row, not opening it.
+fn names_a_person(sentence: &str) -> bool {
+    let words: Vec<&str> = sentence
+        .split(|c: char| !(c.is_alphanumeric() || c == '-'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    words
+        .windows(2)
+        .enumerate()
+        .any(|(i, w)| i > 0 && is_name_word(w[0]) && is_name_word(w[1]))
+}
+
+/// Whether the mail holds a CPR number or details about a named patient.
+pub fn is_sensitive(full_text: &str, subject: &str, classifier: &Classifier) -> bool {
+    if !find_cpr(full_text).is_empty() || !find_cpr(subject).is_empty() {
+        return true;
+    }
+    let rules = classifier.rules();
+    full_text
+        .split(['.', '!', '?', '\n'])
+        .filter(|s| s.split_whitespace().count() >= 3 && names_a_person(s))
+        .any(|sentence| {
+            let toks = classifier.tokenize(sentence, Language::Da);
+            rules
+                .patient_words
+                .iter()
+                .chain(&rules.medical_words)
+                .any(|p| occurs(p, &toks))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_cpr_with_and_without_hyphen() {
+        assert_eq!(find_cpr("cpr 180649-2231, har KOL").len(), 1);
+        assert_eq!(find_cpr("Mit CPR-nummer er 0907884412, hvis").len(), 1);
+        // Valid date, fails modulus 11: still a CPR number.
+        assert_eq!(find_cpr("nr. er 010190-1235 tak").len(), 1);
+        assert_eq!(find_cpr("personnummer 120488 1437").len(), 1);
+    }
+
+    #[test]
+    fn ignores_numbers_that_are_not_cpr() {
+        for text in [
+            "Ring på 3864 8080 eller +45 12345678",
+            "EAN 5798000123456",
+            "ordre 4512349876",
+            "Mødet er 12.03.2024 kl. 10",
+            "Faktura 0101901234 er betalt",
+            "telefon 0101901234",
+            "320190-1234",
+            "311190-12345",
+            "12345678901",
+            "290223-1234",
+        ] {
+            assert!(find_cpr(text).is_empty(), "{text}");
+        }
+    }
+
+    #[test]
+    fn leap_days() {
+        assert_eq!(find_cpr("290200-4234").len(), 1); // 2000 was a leap year
+        assert!(find_cpr("290200-1234").is_empty()); // 7th digit 1 -> 1900, not a leap year
+    }
+
+    #[test]
+    fn redacts_every_cpr() {
+        assert_eq!(
+            redact("a 180649-2231 b 0907884412."),
+            format!("a {CPR_REDACTED} b {CPR_REDACTED}.")
+        );
+    }
+}

@@ -1,0 +1,102 @@
+//! Turns text into comparable tokens: lowercased, æ/ø/å folded to ae/oe/aa (people type
+//! both), split into words, stemmed in the mail's language. Rules go through the same steps,
+//! so "Licensen", "licens" and "licenserne" meet at one stem, and "faa"/"få" at one spelling.
+
+use rust_stemmers::{Algorithm, Stemmer};
+
+use crate::parse::Language;
+
+/// One word of a text: its folded surface form and its stem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    pub word: String,
+    pub stem: String,
+}
+
+/// A tokenised text. `compounds` holds hyphenated words joined ("ku-id" -> "kuid",
+/// "enterprise-licens" -> "enterpriselicens") beside their parts in `tokens`.
+#[derive(Debug, Clone, Default)]
+pub struct Tokens {
+    pub tokens: Vec<Token>,
+    pub compounds: Vec<Token>,
+}
+
+/// Stemmers for both languages, built once.
+pub struct Stemmers {
+    da: Stemmer,
+    en: Stemmer,
+}
+
+impl Default for Stemmers {
+    fn default() -> Self {
+        Stemmers {
+            da: Stemmer::create(Algorithm::Danish),
+            en: Stemmer::create(Algorithm::English),
+        }
+    }
+}
+
+impl Stemmers {
+    pub fn stem(&self, lang: Language, word: &str) -> String {
+        match lang {
+            Language::Da => self.da.stem(word).into_owned(),
+            Language::En => self.en.stem(word).into_owned(),
+        }
+    }
+}
+
+/// Lowercases and folds letters that are spelt two ways.
+pub fn fold(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars().flat_map(char::to_lowercase) {
+        match c {
+            'æ' | 'ä' => out.push_str("ae"),
+            'ø' | 'ö' => out.push_str("oe"),
+            'å' => out.push_str("aa"),
+            'é' | 'è' | 'ê' => out.push('e'),
+            'ü' => out.push('u'),
+            'á' | 'à' => out.push('a'),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Splits folded text into tokens, stemming each in `lang`.
+pub fn tokenize(text: &str, lang: Language, stemmers: &Stemmers) -> Tokens {
+    let folded = fold(text);
+    let mut out = Tokens::default();
+    // Walk "words" separated by whitespace/punctuation; a word may contain hyphens.
+    for chunk in folded.split(|c: char| !(c.is_alphanumeric() || c == '-')) {
+        let parts: Vec<&str> = chunk.split('-').filter(|p| !p.is_empty()).collect();
+        for p in &parts {
+            out.tokens.push(Token {
+                word: (*p).to_string(),
+                stem: stemmers.stem(lang, p),
+            });
+        }
+        if parts.len() > 1 {
+            let joined: String = parts.concat();
+            out.compounds.push(Token {
+                stem: stemmers.stem(lang, &joined),
+                word: joined,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folds_and_stems() {
+        let s = Stemmers::default();
+        let t = tokenize("Priserne på Zoom-licensen?", Language::Da, &s);
+        let stems: Vec<&str> = t.tokens.iter().map(|t| t.stem.as_str()).collect();
+        assert_eq!(stems, ["pris", "paa", "zoom", "licens"]);
+        assert_eq!(t.compounds[0].word, "zoomlicensen");
+        assert_eq!(fold("Få Æble"), "faa aeble");
+    }
+}

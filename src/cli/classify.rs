@@ -1,0 +1,143 @@
+//! `autosvar classify`: how mail files would be classified and decided. Offline: it reads
+//! the config and rules, never the ledger, and sends nothing.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::Args;
+use serde::Serialize;
+
+use crate::classify::Field;
+use crate::pipeline::{assess, Assessment};
+
+#[derive(Debug, Args)]
+pub struct ClassifyArgs {
+    /// One JSON object per file, one per line, in input order.
+    #[arg(long, conflicts_with = "explain")]
+    pub json: bool,
+    /// Show why: the rules that scored, the text that was considered, the confidence.
+    #[arg(long)]
+    pub explain: bool,
+    /// Mail files (.eml); a folder means every .eml file in it.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+/// The `--json` contract: exactly these fields.
+#[derive(Debug, Serialize)]
+struct JsonLine<'a> {
+    file: String,
+    category: &'a str,
+    desk: Option<&'a str>,
+    language: &'a str,
+    action: &'a str,
+    skip_reason: Option<&'a str>,
+    sensitive: bool,
+    confidence: f64,
+}
+
+fn expand(files: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for f in files {
+        if f.is_dir() {
+            let mut inner: Vec<PathBuf> = std::fs::read_dir(f)
+                .with_context(|| format!("cannot read folder {}", f.display()))?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+                .collect();
+            inner.sort();
+            out.extend(inner);
+        } else {
+            out.push(f.clone());
+        }
+    }
+    Ok(out)
+}
+
+pub fn run(config: &Path, args: ClassifyArgs) -> anyhow::Result<i32> {
+    let (config, classifier) = super::Setup::load_classifier(config)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut failed = false;
+    for file in expand(&args.files)? {
+        let bytes = match std::fs::read(&file) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("autosvar: cannot read {}: {e}", file.display());
+                failed = true;
+                continue;
+            }
+        };
+        let a = assess(&bytes, &config, &classifier);
+        let action = if a.guard.is_some() { "skip" } else { "reply" };
+        if args.json {
+            let line = JsonLine {
+                file: file.display().to_string(),
+                category: a.classification.category.name(),
+                desk: a.classification.desk.as_deref(),
+                language: a.mail.language.code(),
+                action,
+                skip_reason: a.guard.map(|r| r.as_str()),
+                sensitive: a.classification.sensitive,
+                confidence: a.classification.confidence,
+            };
+            writeln!(out, "{}", serde_json::to_string(&line)?)?;
+        } else if args.explain {
+            explain(&mut out, &file, &a)?;
+        } else {
+            writeln!(
+                out,
+                "{}\t{}\t{}\t{}\t{}{}\tconfidence={:.2}",
+                file.display(),
+                a.classification.category,
+                a.classification.desk.as_deref().unwrap_or("-"),
+                a.mail.language,
+                action,
+                a.guard.map(|r| format!(" ({r})")).unwrap_or_default(),
+                a.classification.confidence,
+            )?;
+        }
+    }
+    Ok(if failed { 2 } else { 0 })
+}
+
+fn explain(out: &mut impl Write, file: &Path, a: &Assessment) -> anyhow::Result<()> {
+    let c = &a.classification;
+    writeln!(out, "{}", file.display())?;
+    writeln!(out, "  subject:    {}", a.mail.subject)?;
+    writeln!(out, "  language:   {}", a.mail.language)?;
+    match a.guard {
+        Some(r) => writeln!(out, "  decision:   skip ({r})")?,
+        None => writeln!(out, "  decision:   reply")?,
+    }
+    writeln!(
+        out,
+        "  category:   {} (confidence {:.2}){}{}",
+        c.category,
+        c.confidence,
+        c.desk.as_ref().map(|d| format!(", desk {d}")).unwrap_or_default(),
+        c.secondary.map(|s| format!(", also about {s}")).unwrap_or_default()
+    )?;
+    writeln!(out, "  sensitive:  {}", c.sensitive)?;
+    let scores: Vec<String> = c.scores.iter().map(|(k, s)| format!("{k} {s:.1}")).collect();
+    writeln!(out, "  scores:     {}", scores.join(", "))?;
+    writeln!(out, "  rules that scored:")?;
+    if c.hits.is_empty() {
+        writeln!(out, "    (none)")?;
+    }
+    for h in &c.hits {
+        let field = match h.field {
+            Field::Subject => "subject",
+            Field::Body => "body",
+        };
+        writeln!(out, "    {:<12} {:>+6.1}  {:<8} {:?}", h.target, h.points, field, h.pattern)?;
+    }
+    writeln!(out, "  new text considered (quotes, signatures removed; CPR numbers hidden):")?;
+    for line in crate::classify::sensitive::redact(&a.mail.new_text).lines() {
+        writeln!(out, "    | {line}")?;
+    }
+    writeln!(out)?;
+    Ok(())
+}

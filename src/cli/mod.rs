@@ -1,0 +1,127 @@
+//! The command line: one file per subcommand, each a clap struct and a `run` function.
+//!
+//! Commands load what they need through [`Setup`], which reports every problem of the
+//! config, the rules and the templates at once. `anyhow` lives here and in `main.rs` only.
+
+pub mod check;
+pub mod classify;
+pub mod preview;
+pub mod run;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::classify::{Classifier, Rules};
+use crate::config::{Config, ConfigError};
+use crate::render::Templates;
+
+/// autosvar answers the e-learning mailbox: it reads each new mail, decides whether it may
+/// answer, sorts it into pricing, terms, eligibility, technical or other, replies from the
+/// templates in responses/, and forwards technical problems to the right desk.
+#[derive(Debug, Parser)]
+#[command(name = "autosvar", version, about, long_about = None)]
+pub struct Args {
+    /// The configuration file.
+    #[arg(long, short, global = true, default_value = "config.toml", env = "AUTOSVAR_CONFIG")]
+    pub config: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Watch the mailbox and answer new mail (Ctrl-C or SIGTERM to stop).
+    Run(run::RunArgs),
+    /// Show how mail files would be classified and decided; sends and records nothing.
+    Classify(classify::ClassifyArgs),
+    /// Check the config, the rules and every template (and, unless --offline, the servers).
+    Check(check::CheckArgs),
+    /// Print exactly the mail that would be sent for a category.
+    Preview(preview::PreviewArgs),
+}
+
+/// A config that failed validation: exit code 78 (EX_CONFIG).
+pub const EXIT_CONFIG: i32 = 78;
+
+/// Maps an error to the process exit code.
+pub fn exit_code_for(err: &anyhow::Error) -> i32 {
+    if err.chain().any(|e| {
+        e.is::<ConfigError>()
+            || e.is::<crate::classify::rules::RulesError>()
+            || e.is::<crate::render::TemplateError>()
+    }) {
+        EXIT_CONFIG
+    } else {
+        2
+    }
+}
+
+/// Logs go to stderr; `RUST_LOG` filters (default: info for `run`, warnings otherwise).
+pub fn init_tracing(args: &Args) {
+    let default = match &args.command {
+        // `--once` prints a line per mail on stdout; the log adds nothing unless asked for.
+        Command::Run(r) if !r.once => "autosvar=info",
+        _ => "autosvar=warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Runs the chosen command; returns the exit code.
+///
+/// # Errors
+/// Whatever stopped the command; `main` prints it once with its causes.
+pub fn run(args: Args) -> anyhow::Result<i32> {
+    match args.command {
+        Command::Run(a) => run::run(&args.config, a),
+        Command::Classify(a) => classify::run(&args.config, a),
+        Command::Check(a) => check::run(&args.config, a),
+        Command::Preview(a) => preview::run(&args.config, a),
+    }
+}
+
+/// Config, classifier and templates, loaded and checked together.
+pub struct Setup {
+    pub config: Config,
+    pub classifier: Classifier,
+    pub templates: Templates,
+}
+
+impl Setup {
+    /// Loads everything a command needs.
+    ///
+    /// # Errors
+    /// The config's, the rules' or the templates' problems, each with file and line.
+    pub fn load(path: &Path) -> anyhow::Result<Setup> {
+        let config = Config::load(path)?;
+        let rules = Rules::load(&config.rules)
+            .with_context(|| format!("rules file {} is not usable", config.rules.display()))?;
+        let templates = Templates::load(&config.responses, &config.desks).with_context(|| {
+            format!("templates in {} are not usable", config.responses.display())
+        })?;
+        Ok(Setup {
+            config,
+            classifier: Classifier::new(rules),
+            templates,
+        })
+    }
+
+    /// Config and classifier only (for `classify`, which renders nothing).
+    ///
+    /// # Errors
+    /// As [`Setup::load`].
+    pub fn load_classifier(path: &Path) -> anyhow::Result<(Config, Classifier)> {
+        let config = Config::load(path)?;
+        let rules = Rules::load(&config.rules)
+            .with_context(|| format!("rules file {} is not usable", config.rules.display()))?;
+        Ok((config, Classifier::new(rules)))
+    }
+}

@@ -1,0 +1,85 @@
+//! `autosvar preview`: prints exactly the mail autosvar would send for a category, so HR
+//! staff can see a template change before it goes out. Sends and records nothing.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::Args;
+
+use crate::classify::{Category, Classification};
+use crate::parse::Language;
+use crate::render::compose;
+
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// pricing, terms, eligibility, technical or other.
+    pub category: String,
+    /// Language of the reply (default: the mail's, else da).
+    #[arg(long)]
+    pub lang: Option<String>,
+    /// Answer this mail file instead of a made-up sample mail.
+    #[arg(long)]
+    pub eml: Option<PathBuf>,
+    /// Show the reply as it looks when the mail held sensitive data.
+    #[arg(long)]
+    pub sensitive: bool,
+    /// For technical: the desk (cimt or kuit; default: the classifier's choice, else cimt).
+    #[arg(long)]
+    pub desk: Option<String>,
+}
+
+const SAMPLE: &str = "From: Mette Jensen <mette.jensen@regionh.example>\r\n\
+To: e-learning@example.test\r\n\
+Subject: Zoom\r\n\
+Message-ID: <sample.preview@regionh.example>\r\n\
+Date: Mon, 2 Mar 2026 09:15:00 +0100\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\r\n\
+Hej, jeg har et spørgsmål om Zoom.\r\n";
+
+pub fn run(config: &Path, args: PreviewArgs) -> anyhow::Result<i32> {
+    let setup = super::Setup::load(config)?;
+    let category = Category::from_name(&args.category).with_context(|| {
+        format!(
+            "unknown category {:?}; use pricing, terms, eligibility, technical or other",
+            args.category
+        )
+    })?;
+    let bytes = match &args.eml {
+        Some(p) => std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
+        None => SAMPLE.as_bytes().to_vec(),
+    };
+    let mut mail = crate::parse::parse(&bytes, setup.config.default_language);
+    if let Some(l) = &args.lang {
+        mail.language = Language::from_code(l)
+            .with_context(|| format!("unknown language {l:?}; use da or en"))?;
+    }
+    let found = setup.classifier.classify(&mail);
+    let desk = (category == Category::Technical).then(|| {
+        args.desk
+            .clone()
+            .or(found.desk.clone())
+            .unwrap_or_else(|| "cimt".into())
+    });
+    if let Some(d) = &desk {
+        anyhow::ensure!(setup.config.desks.contains_key(d), "unknown desk {d:?}; the config has {}",
+            setup.config.desks.keys().cloned().collect::<Vec<_>>().join(", "));
+    }
+    let c = Classification {
+        category,
+        desk: desk.clone(),
+        sensitive: args.sensitive || found.sensitive,
+        ..found
+    };
+    let now = crate::clock::now();
+    let reply = compose::reply(&mail, &c, &setup.config, &setup.templates, now)?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(&reply.bytes)?;
+    if let Some(d) = desk.as_ref().and_then(|d| setup.config.desks.get(d)) {
+        let fwd = compose::forward(&mail, &bytes, &c, d, &setup.config, &setup.templates, now)?;
+        writeln!(out, "\n\n======== forward to {} <{}> ========\n", d.name, d.email)?;
+        out.write_all(&fwd.bytes)?;
+    }
+    writeln!(out)?;
+    Ok(0)
+}

@@ -1,0 +1,486 @@
+//! Ledger: what was done to every mail, in SQLite. The only module that contains SQL.
+//!
+//! A mail is known by its [`MailKey`]. Before anything is sent, the decision and the
+//! outgoing messages are written in one transaction (state `sending`, messages in
+//! `outgoing`); each message is deleted from `outgoing` once delivered, and the mail becomes
+//! `done`. After a crash, what is still in `outgoing` is exactly what may not have gone out,
+//! so a restart finishes it instead of answering again. A mail in the ledger is never
+//! answered twice. Only what is needed is kept: no bodies once sent, and the sender only as
+//! a hash (for the rate limit).
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use sha2::{Digest, Sha256};
+
+use crate::clock::{from_unix_seconds, unix_seconds};
+use crate::parse::{hex, MailKey};
+
+/// Errors from the ledger. All of them stop the daemon: without a ledger it cannot promise
+/// "never twice".
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("cannot create ledger folder {}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open ledger {}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("ledger query failed")]
+    Query(#[from] rusqlite::Error),
+}
+
+/// Where a mail is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Decided; outgoing messages written but not all delivered.
+    Sending,
+    /// Finished: answered, skipped, or set aside.
+    Done,
+    /// Failed this many times so far; will be tried again.
+    Failed,
+    /// Failed too often or could not be resolved: left for a human.
+    SetAside,
+}
+
+impl State {
+    fn as_str(self) -> &'static str {
+        match self {
+            State::Sending => "sending",
+            State::Done => "done",
+            State::Failed => "failed",
+            State::SetAside => "set-aside",
+        }
+    }
+
+    fn parse(s: &str) -> State {
+        match s {
+            "sending" => State::Sending,
+            "done" => State::Done,
+            "failed" => State::Failed,
+            _ => State::SetAside,
+        }
+    }
+}
+
+/// What is recorded about a mail's outcome.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Record {
+    pub key: String,
+    /// Where it came from ("INBOX/123", a Maildir file name).
+    pub source: String,
+    pub action: String,
+    pub category: Option<String>,
+    pub desk: Option<String>,
+    pub language: Option<String>,
+    pub sensitive: bool,
+    pub confidence: Option<f64>,
+    pub skip_reason: Option<String>,
+    pub reply_id: Option<String>,
+    pub forward_id: Option<String>,
+    /// Hash of the lowercased reply address.
+    pub sender_hash: Option<String>,
+}
+
+/// A message written before delivery, deleted after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub message_id: String,
+    pub mail_key: String,
+    /// "reply" or "forward".
+    pub kind: String,
+    pub envelope_to: String,
+    pub bytes: Vec<u8>,
+}
+
+/// A row of the ledger, as `autosvar` reports show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub record: Record,
+    pub state: State,
+    pub attempts: u32,
+    pub updated: SystemTime,
+    pub error: Option<String>,
+}
+
+/// The ledger: one SQLite file.
+pub struct Ledger {
+    conn: Connection,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS mails (
+    key          TEXT PRIMARY KEY,
+    source       TEXT NOT NULL,
+    first_seen   INTEGER NOT NULL,
+    updated      INTEGER NOT NULL,
+    state        TEXT NOT NULL,
+    action       TEXT,
+    category     TEXT,
+    desk         TEXT,
+    language     TEXT,
+    sensitive    INTEGER NOT NULL DEFAULT 0,
+    confidence   REAL,
+    skip_reason  TEXT,
+    sender_hash  TEXT,
+    reply_id     TEXT,
+    forward_id   TEXT,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    error        TEXT
+);
+CREATE INDEX IF NOT EXISTS mails_sender ON mails(sender_hash, category, updated);
+CREATE TABLE IF NOT EXISTS outgoing (
+    message_id   TEXT PRIMARY KEY,
+    mail_key     TEXT NOT NULL REFERENCES mails(key),
+    kind         TEXT NOT NULL,
+    envelope_to  TEXT NOT NULL,
+    bytes        BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+";
+
+/// The hash the ledger keeps instead of a sender's address.
+pub fn sender_hash(address: &str) -> String {
+    let digest = Sha256::digest(address.trim().to_lowercase().as_bytes());
+    hex(&digest[..16])
+}
+
+impl Ledger {
+    /// Opens (creating if needed) the ledger at `path`.
+    ///
+    /// # Errors
+    /// When the folder or file cannot be created or the schema cannot be applied.
+    pub fn open(path: &Path) -> Result<Ledger, LedgerError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| LedgerError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|source| LedgerError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let open_err = |source| LedgerError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(open_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(open_err)?;
+        conn.execute_batch(SCHEMA).map_err(open_err)?;
+        Ok(Ledger { conn })
+    }
+
+    /// An in-memory ledger (for `classify` and tests).
+    ///
+    /// # Errors
+    /// Only if SQLite cannot allocate.
+    pub fn in_memory() -> Result<Ledger, LedgerError> {
+        let conn = Connection::open_in_memory()?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Ledger { conn })
+    }
+
+    /// The state of a mail, if the ledger has it.
+    pub fn state(&self, key: &MailKey) -> Result<Option<(State, u32)>, LedgerError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT state, attempts FROM mails WHERE key = ?1",
+                [key.as_str()],
+                |r| Ok((State::parse(&r.get::<_, String>(0)?), r.get::<_, u32>(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// When `sender_hash` last got a reply in `category`.
+    pub fn last_reply(
+        &self,
+        sender_hash: &str,
+        category: &str,
+    ) -> Result<Option<SystemTime>, LedgerError> {
+        let t: Option<i64> = self.conn.query_row(
+            "SELECT MAX(updated) FROM mails WHERE sender_hash = ?1 AND category = ?2 AND action = 'reply'",
+            params![sender_hash, category],
+            |r| r.get(0),
+        )?;
+        Ok(t.map(from_unix_seconds))
+    }
+
+}
+
+fn upsert(tx: &rusqlite::Transaction<'_>, r: &Record, state: State, now: i64) -> Result<(), LedgerError> {
+        tx.execute(
+            "INSERT INTO mails (key, source, first_seen, updated, state, action, category, desk, language,
+                                sensitive, confidence, skip_reason, sender_hash, reply_id, forward_id)
+             VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+             ON CONFLICT(key) DO UPDATE SET
+                source = excluded.source, updated = excluded.updated, state = excluded.state,
+                action = excluded.action, category = excluded.category, desk = excluded.desk,
+                language = excluded.language, sensitive = excluded.sensitive,
+                confidence = excluded.confidence, skip_reason = excluded.skip_reason,
+                sender_hash = excluded.sender_hash, reply_id = excluded.reply_id,
+                forward_id = excluded.forward_id, error = NULL",
+            params![
+                r.key,
+                r.source,
+                now,
+                state.as_str(),
+                r.action,
+                r.category,
+                r.desk,
+                r.language,
+                r.sensitive,
+                r.confidence,
+                r.skip_reason,
+                r.sender_hash,
+                r.reply_id,
+                r.forward_id
+            ],
+        )?;
+        Ok(())
+}
+
+impl Ledger {
+    /// Records a finished outcome that sends nothing (a skip).
+    pub fn record_done(&mut self, r: &Record, now: SystemTime) -> Result<(), LedgerError> {
+        let tx = self.conn.transaction()?;
+        upsert(&tx, r, State::Done, unix_seconds(now))?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records the decision and every message to send, atomically, before sending.
+    pub fn record_intent(
+        &mut self,
+        r: &Record,
+        outgoing: &[Outgoing],
+        now: SystemTime,
+    ) -> Result<(), LedgerError> {
+        let tx = self.conn.transaction()?;
+        upsert(&tx, r, State::Sending, unix_seconds(now))?;
+        for o in outgoing {
+            tx.execute(
+                "INSERT OR REPLACE INTO outgoing (message_id, mail_key, kind, envelope_to, bytes)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![o.message_id, o.mail_key, o.kind, o.envelope_to, o.bytes],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Marks one outgoing message delivered; the mail is done when none remain.
+    pub fn delivered(&mut self, message_id: &str, now: SystemTime) -> Result<(), LedgerError> {
+        let tx = self.conn.transaction()?;
+        let key: Option<String> = tx
+            .query_row(
+                "SELECT mail_key FROM outgoing WHERE message_id = ?1",
+                [message_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        tx.execute("DELETE FROM outgoing WHERE message_id = ?1", [message_id])?;
+        if let Some(key) = key {
+            tx.execute(
+                "UPDATE mails SET state = 'done', updated = ?2
+                 WHERE key = ?1 AND NOT EXISTS (SELECT 1 FROM outgoing WHERE mail_key = ?1)",
+                params![key, unix_seconds(now)],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Messages written but not yet confirmed delivered, oldest mail first.
+    pub fn pending(&self) -> Result<Vec<Outgoing>, LedgerError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT o.message_id, o.mail_key, o.kind, o.envelope_to, o.bytes
+             FROM outgoing o JOIN mails m ON m.key = o.mail_key
+             ORDER BY m.first_seen, o.kind DESC",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Outgoing {
+                message_id: r.get(0)?,
+                mail_key: r.get(1)?,
+                kind: r.get(2)?,
+                envelope_to: r.get(3)?,
+                bytes: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Counts a failed attempt; returns the number of attempts so far.
+    pub fn record_failure(
+        &mut self,
+        key: &MailKey,
+        source: &str,
+        error: &str,
+        now: SystemTime,
+    ) -> Result<u32, LedgerError> {
+        let now = unix_seconds(now);
+        self.conn.execute(
+            "INSERT INTO mails (key, source, first_seen, updated, state, attempts, error)
+             VALUES (?1, ?2, ?3, ?3, 'failed', 1, ?4)
+             ON CONFLICT(key) DO UPDATE SET attempts = attempts + 1, updated = ?3, error = ?4,
+                 state = CASE WHEN state = 'sending' THEN 'sending' ELSE 'failed' END",
+            params![key.as_str(), source, now, error],
+        )?;
+        Ok(self.conn.query_row(
+            "SELECT attempts FROM mails WHERE key = ?1",
+            [key.as_str()],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Sets a mail aside for a human; its outgoing messages are dropped unsent.
+    pub fn set_aside(&mut self, key: &MailKey, why: &str, now: SystemTime) -> Result<(), LedgerError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE mails SET state = 'set-aside', error = ?2, updated = ?3 WHERE key = ?1",
+            params![key.as_str(), why, unix_seconds(now)],
+        )?;
+        tx.execute("DELETE FROM outgoing WHERE mail_key = ?1", [key.as_str()])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The newest entries, newest first.
+    pub fn recent(&self, limit: usize) -> Result<Vec<Entry>, LedgerError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT key, source, action, category, desk, language, sensitive, confidence,
+                    skip_reason, reply_id, forward_id, sender_hash, state, attempts, updated, error
+             FROM mails ORDER BY updated DESC, rowid DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+            Ok(Entry {
+                record: Record {
+                    key: r.get(0)?,
+                    source: r.get(1)?,
+                    action: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                    category: r.get(3)?,
+                    desk: r.get(4)?,
+                    language: r.get(5)?,
+                    sensitive: r.get(6)?,
+                    confidence: r.get(7)?,
+                    skip_reason: r.get(8)?,
+                    reply_id: r.get(9)?,
+                    forward_id: r.get(10)?,
+                    sender_hash: r.get(11)?,
+                },
+                state: State::parse(&r.get::<_, String>(12)?),
+                attempts: r.get(13)?,
+                updated: from_unix_seconds(r.get(14)?),
+                error: r.get(15)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// A value kept between runs (e.g. an IMAP folder's UIDVALIDITY).
+    pub fn meta(&self, key: &str) -> Result<Option<String>, LedgerError> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(key: &str) -> Record {
+        Record {
+            key: key.into(),
+            source: "new/1".into(),
+            action: "reply".into(),
+            category: Some("pricing".into()),
+            sender_hash: Some(sender_hash("Bo@X.example")),
+            reply_id: Some(format!("r-{key}")),
+            ..Record::default()
+        }
+    }
+
+    fn out(key: &str) -> Outgoing {
+        Outgoing {
+            message_id: format!("r-{key}"),
+            mail_key: key.into(),
+            kind: "reply".into(),
+            envelope_to: "bo@x.example".into(),
+            bytes: b"mail".to_vec(),
+        }
+    }
+
+    #[test]
+    fn intent_then_delivery_finishes_a_mail() {
+        let mut l = Ledger::in_memory().unwrap();
+        let now = from_unix_seconds(1000);
+        let key = MailKey::from_stored("a".into());
+        assert_eq!(l.state(&key).unwrap(), None);
+        l.record_intent(&rec("a"), &[out("a")], now).unwrap();
+        assert_eq!(l.state(&key).unwrap(), Some((State::Sending, 0)));
+        assert_eq!(l.pending().unwrap().len(), 1);
+        l.delivered("r-a", now).unwrap();
+        assert_eq!(l.state(&key).unwrap(), Some((State::Done, 0)));
+        assert!(l.pending().unwrap().is_empty());
+    }
+
+    #[test]
+    fn last_reply_is_per_sender_and_category() {
+        let mut l = Ledger::in_memory().unwrap();
+        l.record_intent(&rec("a"), &[out("a")], from_unix_seconds(1000)).unwrap();
+        let h = sender_hash("bo@x.example");
+        assert_eq!(l.last_reply(&h, "pricing").unwrap(), Some(from_unix_seconds(1000)));
+        assert_eq!(l.last_reply(&h, "terms").unwrap(), None);
+        assert_eq!(l.last_reply(&sender_hash("other@x"), "pricing").unwrap(), None);
+    }
+
+    #[test]
+    fn failures_count_up_and_set_aside_drops_outgoing() {
+        let mut l = Ledger::in_memory().unwrap();
+        let key = MailKey::from_stored("b".into());
+        let now = from_unix_seconds(5);
+        assert_eq!(l.record_failure(&key, "new/2", "boom", now).unwrap(), 1);
+        assert_eq!(l.record_failure(&key, "new/2", "boom", now).unwrap(), 2);
+        l.record_intent(&rec("b"), &[out("b")], now).unwrap();
+        l.set_aside(&key, "gave up", now).unwrap();
+        assert_eq!(l.state(&key).unwrap().map(|s| s.0), Some(State::SetAside));
+        assert!(l.pending().unwrap().is_empty());
+    }
+
+    #[test]
+    fn survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/ledger.sqlite");
+        {
+            let mut l = Ledger::open(&path).unwrap();
+            l.record_done(&rec("c"), from_unix_seconds(1)).unwrap();
+            l.set_meta("uidvalidity", "42").unwrap();
+        }
+        let l = Ledger::open(&path).unwrap();
+        assert_eq!(l.state(&MailKey::from_stored("c".into())).unwrap().map(|s| s.0), Some(State::Done));
+        assert_eq!(l.meta("uidvalidity").unwrap().as_deref(), Some("42"));
+    }
+}

@@ -1,0 +1,33 @@
+//! autosvar: an e-mail auto-responder for the Capital Region of Denmark's e-learning
+//! mailbox. This comment is the architecture map; each module's own `//!` says what it may
+//! and must never do.
+//!
+//! A mail flows through these stages, each a module, each handing a named type to the next:
+//!
+//! - [`intake`]: the Maildir (embedded default) or IMAP -> [`intake::RawMail`]
+//! - [`parse`]: bytes -> [`parse::Mail`] (sender, threading ids, machine-mail headers, the
+//!   new text only, the language). Pure.
+//! - [`decide`]: [`decide::guard`] refuses machine mail and loops before anything else
+//!   (RFC 3834); [`decide::decide`] applies the per-sender rate limit. Pure.
+//! - [`classify`]: `Mail` -> [`classify::Classification`] (category, desk, confidence,
+//!   sensitive data), driven by the editable `rules.toml`. Pure.
+//! - [`render`]: the HR-owned templates in `responses/`, and [`render::compose`], which
+//!   builds the reply and the desk forward. Pure once loaded.
+//! - [`ledger`]: SQLite; what was done to every mail. The only module with SQL.
+//! - [`deliver`]: the outbox folder (embedded default) or SMTP.
+//! - [`pipeline`]: runs one mail through the stages in its tracing span.
+//! - [`config`]: `config.toml`, validated once; [`cli`]: the subcommands;
+//!   [`shutdown`]: signals; [`clock`]: the one place that reads the time.
+
+pub mod classify;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod decide;
+pub mod deliver;
+pub mod intake;
+pub mod ledger;
+pub mod parse;
+pub mod pipeline;
+pub mod render;
+pub mod shutdown;

@@ -1,0 +1,17 @@
+//! The `autosvar` binary: parse arguments, set up logging, run the command, and turn the
+//! result into an exit code (0 ok, 1 `check` found problems, 2 error, 78 bad config).
+
+use clap::Parser;
+
+fn main() {
+    let args = autosvar::cli::Args::parse();
+    autosvar::cli::init_tracing(&args);
+    let code = match autosvar::cli::run(args) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("autosvar: {err:#}");
+            autosvar::cli::exit_code_for(&err)
+        }
+    };
+    std::process::exit(code);
+}

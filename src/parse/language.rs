@@ -1,0 +1,98 @@
+//! Tells Danish from English by counting common function words.
+//!
+//! A mail is short and informal, so n-gram models buy little here; function words and the
+//! letters æ, ø and å carry the signal. Ties go to the configured default (Danish: the
+//! mailbox is Danish).
+
+use serde::Serialize;
+
+/// The languages replies are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    Da,
+    En,
+}
+
+impl Language {
+    pub const ALL: [Language; 2] = [Language::Da, Language::En];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Language::Da => "da",
+            Language::En => "en",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Language> {
+        match code {
+            "da" => Some(Language::Da),
+            "en" => Some(Language::En),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Language {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+const DANISH: &[&str] = &[
+    "og", "jeg", "det", "at", "en", "et", "er", "ikke", "til", "på", "paa", "med", "som", "har",
+    "vi", "kan", "du", "den", "af", "de", "om", "men", "hvad", "hvordan", "hvor", "hvornår",
+    "hej", "tak", "hvis", "mig", "min", "mit", "mine", "skal", "vil", "være", "der", "eller",
+    "også", "når", "mvh", "hilsen", "må", "maa", "vores", "bruge", "møde", "møder", "jer", "os",
+    "nogen", "noget", "kun", "få", "faa", "godt", "venlig", "ved", "fra", "fordi", "sådan",
+    "kære", "derfor", "bare", "lige", "selv", "hos", "dig", "mere", "meget", "nej", "ja",
+    "igen", "hvem", "hvilke", "hvilken", "efter", "over", "under", "blev", "bliver", "gerne",
+];
+
+const ENGLISH: &[&str] = &[
+    "the", "and", "to", "of", "is", "it", "we", "you", "can", "have", "not", "our", "with",
+    "my", "this", "that", "how", "what", "hi", "hello", "thanks", "thank", "please", "would",
+    "could", "do", "does", "are", "be", "will", "regards", "dear", "there", "which", "who",
+    "when", "where", "your", "from", "for", "on", "in", "if", "any", "but", "about", "get",
+    "use", "using", "an", "a", "was", "has", "been", "me", "us", "they", "them", "should",
+    "best", "kind", "i'm", "i", "it's", "don't", "doesn't", "isn't", "why", "all",
+];
+
+/// Counts Danish and English evidence in `text`; `None` when there is none either way.
+pub fn detect(text: &str) -> Option<Language> {
+    let mut da = 0usize;
+    let mut en = 0usize;
+    for word in text
+        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+        .filter(|w| !w.is_empty())
+    {
+        let w = word.to_lowercase();
+        if DANISH.contains(&w.as_str()) {
+            da += 2;
+        }
+        if ENGLISH.contains(&w.as_str()) {
+            en += 2;
+        }
+        if w.contains(['æ', 'ø', 'å']) {
+            da += 1;
+        }
+    }
+    match da.cmp(&en) {
+        std::cmp::Ordering::Greater => Some(Language::Da),
+        std::cmp::Ordering::Less => Some(Language::En),
+        std::cmp::Ordering::Equal => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_both_languages() {
+        assert_eq!(detect("Hej, hvad koster Zoom? Mvh Bo"), Some(Language::Da));
+        assert_eq!(detect("Hi, how much does Zoom cost?"), Some(Language::En));
+        assert_eq!(detect("Hvordan faar jeg Zoom paa min pc"), Some(Language::Da));
+        assert_eq!(detect("Zoom 40 min"), None);
+    }
+}

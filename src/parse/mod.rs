@@ -1,0 +1,358 @@
+//! Parse: raw bytes -> [`Mail`], the facts every later stage needs.
+//!
+//! MIME decoding (any charset, quoted-printable, base64, RFC 2047, HTML-only mail,
+//! attachments, forwarded `message/rfc822`) is mail-parser's; this module picks out the
+//! sender, threading ids, the headers that mark machine mail, and the new text (see
+//! [`strip`]) in the detected language. Pure: no I/O, no clock. It never fails on garbage:
+//! what cannot be parsed becomes a [`Mail`] with `malformed` set, so it is recorded and left
+//! for a human rather than crashing anything.
+
+pub mod language;
+pub mod strip;
+
+use mail_parser::{HeaderValue, MessageParser, MimeHeaders, PartType};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+pub use language::Language;
+
+use crate::config::Address;
+
+/// A Message-ID without angle brackets.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct MessageId(String);
+
+impl MessageId {
+    /// Wraps an id, stripping surrounding angle brackets and whitespace.
+    pub fn new(id: &str) -> MessageId {
+        MessageId(
+            id.trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_string(),
+        )
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The id as it goes into a header: `<id>`.
+    pub fn bracketed(&self) -> String {
+        format!("<{}>", self.0)
+    }
+}
+
+impl std::fmt::Display for MessageId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What the ledger knows a mail by: its Message-ID, or a hash of its bytes when it has none.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct MailKey(String);
+
+impl MailKey {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn from_stored(s: String) -> MailKey {
+        MailKey(s)
+    }
+
+    /// The key of raw bytes that have no usable Message-ID.
+    pub fn of_bytes(bytes: &[u8]) -> MailKey {
+        MailKey(format!("sha256:{}", hex(&Sha256::digest(bytes))))
+    }
+}
+
+impl std::fmt::Display for MailKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// The envelope sender as the receiving server recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum ReturnPath {
+    /// No Return-Path header (e.g. a mail not yet delivered).
+    Missing,
+    /// `Return-Path: <>`: a bounce or other machine mail (RFC 3834 §2).
+    Null,
+    Address(String),
+}
+
+/// The headers that tell machine mail from a person's (RFC 3834, RFC 2369, RFC 2919 and
+/// what mail systems use in practice). Raw values, lowercased; `decide` judges them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AutoHeaders {
+    pub auto_submitted: Option<String>,
+    pub precedence: Option<String>,
+    /// The name of the first `List-*` header present, if any.
+    pub list_header: Option<String>,
+    pub x_auto_response_suppress: Option<String>,
+    /// `X-Autoreply`, `X-Autorespond`, `X-Auto-Reply` or similar is present.
+    pub x_autoreply: bool,
+    pub x_loop: Vec<String>,
+    /// `X-Autosvar-Category`: this mail came from an autosvar.
+    pub autosvar_marker: bool,
+    /// The top-level type is multipart/report (a DSN or MDN).
+    pub report: bool,
+    /// `Sender`, lowercased.
+    pub sender: Option<String>,
+}
+
+/// A parsed mail: everything the later stages need, nothing they must not see.
+#[derive(Debug, Clone, Serialize)]
+pub struct Mail {
+    pub key: MailKey,
+    pub message_id: Option<MessageId>,
+    pub from: Option<Address>,
+    pub reply_to: Option<Address>,
+    pub return_path: ReturnPath,
+    pub subject: String,
+    /// Unix seconds from the Date header.
+    pub date: Option<i64>,
+    /// References then In-Reply-To of this mail (for threading our reply).
+    pub references: Vec<MessageId>,
+    pub auto: AutoHeaders,
+    /// What the sender wrote this time, without quotes, signatures or disclaimers.
+    pub new_text: String,
+    /// All decoded text (used to find sensitive data anywhere in the mail).
+    pub full_text: String,
+    pub language: Language,
+    pub attachments: usize,
+    /// mail-parser could not make sense of it, or it has no sender.
+    pub malformed: bool,
+}
+
+impl Mail {
+    /// Who a reply goes to: Reply-To, else From.
+    pub fn reply_address(&self) -> Option<&Address> {
+        self.reply_to.as_ref().or(self.from.as_ref())
+    }
+}
+
+fn first_addr(a: Option<&mail_parser::Address<'_>>) -> Option<Address> {
+    let a = a?.first()?;
+    let email = a.address()?.trim().to_string();
+    if !email.contains('@') {
+        return None;
+    }
+    let name = a
+        .name()
+        .map(|n| n.trim().trim_matches('"').trim().to_string())
+        .filter(|n| !n.is_empty() && !n.eq_ignore_ascii_case(&email));
+    Some(Address { name, email })
+}
+
+fn header_text(msg: &mail_parser::Message<'_>, name: &str) -> Option<String> {
+    let v = match msg.header(name)? {
+        HeaderValue::Text(t) => t.to_string(),
+        HeaderValue::TextList(l) => l.join(" "),
+        HeaderValue::Address(a) => a
+            .iter()
+            .filter_map(|x| x.address())
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => msg.header_raw(name)?.trim().to_string(),
+    };
+    Some(v.trim().to_lowercase())
+}
+
+fn ids(v: &HeaderValue<'_>) -> Vec<MessageId> {
+    match v {
+        HeaderValue::Text(t) => vec![MessageId::new(t)],
+        HeaderValue::TextList(l) => l.iter().map(|t| MessageId::new(t)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Decoded text of one message: its text body (HTML converted), then any forwarded
+/// `message/rfc822` parts. `new` selects only the new text of each.
+fn message_text(msg: &mail_parser::Message<'_>, depth: usize, new: bool) -> String {
+    let body = msg.body_text(0).map(|b| b.into_owned()).unwrap_or_default();
+    let mut text = if new { strip::new_text(&body) } else { body };
+    if depth < 3 {
+        for part in msg.attachments() {
+            if let PartType::Message(inner) = &part.body {
+                let inner_text = message_text(inner, depth + 1, new);
+                if !inner_text.trim().is_empty() {
+                    if let Some(s) = inner.subject() {
+                        text.push_str("\n\n");
+                        text.push_str(s);
+                    }
+                    text.push_str("\n\n");
+                    text.push_str(&inner_text);
+                }
+            }
+        }
+    }
+    text
+}
+
+/// Parses raw mail bytes. Never fails: unparseable input comes back `malformed`.
+pub fn parse(bytes: &[u8], default_language: Language) -> Mail {
+    let Some(msg) = MessageParser::default().parse(bytes) else {
+        return malformed(bytes, default_language);
+    };
+    let message_id = msg
+        .message_id()
+        .map(MessageId::new)
+        .filter(|id| !id.as_str().is_empty());
+    let key = match &message_id {
+        Some(id) => MailKey(id.as_str().to_string()),
+        None => MailKey::of_bytes(bytes),
+    };
+    let from = first_addr(msg.from());
+    let reply_to = first_addr(msg.reply_to());
+    let return_path = match msg.header_raw("Return-Path") {
+        None => ReturnPath::Missing,
+        Some(raw) => {
+            let inner = raw.trim().trim_start_matches('<').trim_end_matches('>').trim();
+            if inner.is_empty() {
+                ReturnPath::Null
+            } else {
+                ReturnPath::Address(inner.to_lowercase())
+            }
+        }
+    };
+    let subject = msg.subject().unwrap_or_default().trim().to_string();
+    let date = msg.date().map(|d| d.to_timestamp());
+    let mut references = ids(msg.references());
+    for id in ids(msg.in_reply_to()) {
+        if !references.contains(&id) {
+            references.push(id);
+        }
+    }
+
+    let list_header = msg
+        .headers()
+        .iter()
+        .map(|h| h.name())
+        .find(|n| n.len() > 5 && n[..5].eq_ignore_ascii_case("list-"))
+        .map(str::to_string);
+    let x_autoreply = msg.headers().iter().any(|h| {
+        let n = h.name().to_ascii_lowercase();
+        matches!(
+            n.as_str(),
+            "x-autoreply" | "x-autorespond" | "x-auto-reply" | "x-autoresponder" | "x-mail-autoreply"
+        ) && !msg
+            .header_raw(h.name())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("no"))
+    });
+    let x_loop = msg
+        .headers()
+        .iter()
+        .filter(|h| h.name().eq_ignore_ascii_case("x-loop"))
+        .filter_map(|h| match h.value() {
+            HeaderValue::Text(t) => Some(t.trim().to_lowercase()),
+            _ => None,
+        })
+        .collect();
+    let report = msg
+        .content_type()
+        .is_some_and(|ct| ct.ctype().eq_ignore_ascii_case("multipart") && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report")));
+    let auto = AutoHeaders {
+        auto_submitted: header_text(&msg, "Auto-Submitted"),
+        precedence: header_text(&msg, "Precedence"),
+        list_header,
+        x_auto_response_suppress: header_text(&msg, "X-Auto-Response-Suppress"),
+        x_autoreply,
+        x_loop,
+        autosvar_marker: msg.header_raw("X-Autosvar-Category").is_some(),
+        report,
+        sender: first_addr(msg.sender()).map(|a| a.email.to_lowercase()),
+    };
+
+    let new_text = message_text(&msg, 0, true);
+    let full_text = message_text(&msg, 0, false);
+    let language = language::detect(&format!("{subject}\n{new_text}"))
+        .or_else(|| language::detect(&full_text))
+        .unwrap_or(default_language);
+    let attachments = msg.attachment_count();
+    let malformed = from.is_none() && reply_to.is_none();
+
+    Mail {
+        key,
+        message_id,
+        from,
+        reply_to,
+        return_path,
+        subject,
+        date,
+        references,
+        auto,
+        new_text,
+        full_text,
+        language,
+        attachments,
+        malformed,
+    }
+}
+
+fn malformed(bytes: &[u8], language: Language) -> Mail {
+    Mail {
+        key: MailKey::of_bytes(bytes),
+        message_id: None,
+        from: None,
+        reply_to: None,
+        return_path: ReturnPath::Missing,
+        subject: String::new(),
+        date: None,
+        references: Vec::new(),
+        auto: AutoHeaders::default(),
+        new_text: String::new(),
+        full_text: String::new(),
+        language,
+        attachments: 0,
+        malformed: true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SIMPLE: &[u8] = b"Return-Path: <bo@regionh.example>\r\nFrom: =?utf-8?Q?S=C3=B8ren_B=C3=B8gh?= <soren@regionh.example>\r\nTo: e-learning@example.test\r\nSubject: =?iso-8859-1?Q?Hvad_koster_en_licens=3F?=\r\nMessage-ID: <abc@regionh.example>\r\nIn-Reply-To: <x@example.test>\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nHej, hvad koster en licens til st=F8rre m=F8der?\r\n\r\nMvh S=F8ren\r\n";
+
+    #[test]
+    fn parses_headers_and_text() {
+        let m = parse(SIMPLE, Language::En);
+        assert_eq!(m.key.as_str(), "abc@regionh.example");
+        assert_eq!(m.from.as_ref().unwrap().name.as_deref(), Some("Søren Bøgh"));
+        assert_eq!(m.subject, "Hvad koster en licens?");
+        assert_eq!(m.return_path, ReturnPath::Address("bo@regionh.example".into()));
+        assert_eq!(m.references, vec![MessageId::new("<x@example.test>")]);
+        assert_eq!(m.new_text, "Hej, hvad koster en licens til større møder?");
+        assert_eq!(m.language, Language::Da);
+        assert!(!m.malformed);
+    }
+
+    #[test]
+    fn garbage_is_malformed_not_a_panic() {
+        for bytes in [&b""[..], b"\x00\xff\xfe garbage", b"no headers at all"] {
+            let m = parse(bytes, Language::Da);
+            assert!(m.malformed);
+            assert!(m.key.as_str().starts_with("sha256:"));
+        }
+    }
+
+    #[test]
+    fn null_return_path_and_report_are_seen() {
+        let raw = b"Return-Path: <>\r\nFrom: MAILER-DAEMON@x.test\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nfailed\r\n--b--\r\n";
+        let m = parse(raw, Language::Da);
+        assert_eq!(m.return_path, ReturnPath::Null);
+        assert!(m.auto.report);
+    }
+}

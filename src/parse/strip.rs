@@ -1,0 +1,342 @@
+//! Finds the new text of a mail: what this sender wrote this time.
+//!
+//! Works line by line on decoded text. It cuts at the first sign of quoted history
+//! (`> ` lines, "On … wrote:", "Den … skrev:", Outlook's "From:/Sent:" and "Fra:/Sendt:"
+//! blocks, "-----Original Message-----"), then at a signature (`-- `, a sign-off such as
+//! "Med venlig hilsen", "Sent from my iPhone") or a disclaimer. An inline forward with no
+//! text of its own yields the forwarded text instead. It never returns less than something:
+//! if the cuts leave nothing, it falls back to the uncut text.
+
+/// The new text of `body`, with quoted history, signatures and disclaimers removed.
+pub fn new_text(body: &str) -> String {
+    let lines: Vec<&str> = body.lines().map(|l| l.trim_end()).collect();
+    let (end, forward_start) = history_start(&lines);
+    let mut own = trim_blank(&lines[..end]);
+    own = cut_signature(own);
+    let own_text = join(own);
+    if word_count(&own_text) >= 4 || forward_start.is_none() {
+        if own_text.trim().is_empty() {
+            return join(trim_blank(&lines));
+        }
+        return own_text;
+    }
+    // A forward with (almost) nothing of its own: the forwarded mail is the question.
+    let Some(start) = forward_start else {
+        return own_text;
+    };
+    let rest = skip_header_block(&lines[start..]);
+    let inner = new_text(&rest.join("\n"));
+    if own_text.trim().is_empty() {
+        inner
+    } else {
+        format!("{own_text}\n\n{inner}")
+    }
+}
+
+fn join(lines: &[&str]) -> String {
+    lines.join("\n")
+}
+
+fn word_count(s: &str) -> usize {
+    s.split_whitespace().count()
+}
+
+fn trim_blank<'a, 'b>(mut lines: &'a [&'b str]) -> &'a [&'b str] {
+    while lines.first().is_some_and(|l| l.trim().is_empty()) {
+        lines = &lines[1..];
+    }
+    while lines.last().is_some_and(|l| l.trim().is_empty()) {
+        lines = &lines[..lines.len() - 1];
+    }
+    lines
+}
+
+fn lower(s: &str) -> String {
+    s.trim().to_lowercase()
+}
+
+/// Lines that open an inline forward; what follows is a header block and the forwarded mail.
+fn is_forward_marker(l: &str) -> bool {
+    let l = lower(l);
+    let l = l.trim_matches(|c: char| c == '-' || c == ' ' || c == '_');
+    l.starts_with("forwarded message")
+        || l.starts_with("begin forwarded message")
+        || l.starts_with("videresendt meddelelse")
+        || l.starts_with("videresendt besked")
+        || l.starts_with("videresendt mail")
+        || l.starts_with("oprindelig meddelelse")
+        || l.starts_with("original message")
+        || l.starts_with("original meddelelse")
+}
+
+fn header_name(l: &str) -> Option<String> {
+    let l = l.trim_start_matches('*').trim();
+    let (name, _) = l.split_once(':')?;
+    let name = lower(name.trim_matches('*'));
+    if name.is_empty() || name.len() > 12 || name.contains(' ') {
+        return None;
+    }
+    Some(name)
+}
+
+fn is_from_header(l: &str) -> bool {
+    matches!(header_name(l).as_deref(), Some("from" | "fra" | "von" | "de"))
+}
+
+fn is_other_header(l: &str) -> bool {
+    matches!(
+        header_name(l).as_deref(),
+        Some(
+            "sent"
+                | "sendt"
+                | "date"
+                | "dato"
+                | "to"
+                | "til"
+                | "subject"
+                | "emne"
+                | "cc"
+                | "gesendet"
+                | "an"
+                | "betreff"
+        )
+    )
+}
+
+/// "On Mon, 4 Mar 2024, Ann <a@b> wrote:" / "Den 4. mar. 2024 kl. 10.12 skrev Ann:".
+fn is_attribution(l: &str) -> bool {
+    let l = lower(l);
+    (l.ends_with("wrote:")
+        || l.ends_with("skrev:")
+        || l.ends_with("skrev følgende:")
+        || l.ends_with("schrieb:"))
+        && l.len() > 8
+}
+
+/// Where quoted history starts: (end of own text, start of an inline forward if that is
+/// what starts there).
+fn history_start(lines: &[&str]) -> (usize, Option<usize>) {
+    for (i, l) in lines.iter().enumerate() {
+        let t = l.trim();
+        if t.starts_with('>') {
+            // A block quote counts as history; an attribution line above it goes too.
+            let start = if i > 0 && is_attribution_pair(lines, i - 1) {
+                attribution_start(lines, i - 1)
+            } else {
+                i
+            };
+            return (start, None);
+        }
+        if is_forward_marker(t) {
+            return (i, Some(i + 1));
+        }
+        if is_attribution(t) {
+            return (attribution_start(lines, i), None);
+        }
+        // Outlook: "From: …" followed closely by Sent/Date/To/Subject lines.
+        if is_from_header(t) {
+            let following = lines[i + 1..]
+                .iter()
+                .take(4)
+                .filter(|n| is_other_header(n))
+                .count();
+            if following >= 2 {
+                let start = if i > 0 && lines[i - 1].trim().chars().all(|c| c == '_' || c == '-')
+                    && !lines[i - 1].trim().is_empty()
+                {
+                    i - 1
+                } else {
+                    i
+                };
+                return (start, None);
+            }
+        }
+    }
+    (lines.len(), None)
+}
+
+fn is_attribution_pair(lines: &[&str], i: usize) -> bool {
+    is_attribution(lines[i].trim()) || lines[i].trim().is_empty()
+}
+
+/// Gmail wraps long attributions over two lines: "On Mon, …, Ann" / "<a@b> wrote:".
+fn attribution_start(lines: &[&str], i: usize) -> usize {
+    if i > 0 {
+        let prev = lower(lines[i - 1]);
+        if (prev.starts_with("on ") || prev.starts_with("den ") || prev.starts_with("d. "))
+            && !lower(lines[i]).starts_with("on ")
+            && !lower(lines[i]).starts_with("den ")
+        {
+            return i - 1;
+        }
+    }
+    i
+}
+
+/// Skips the "From:/Date:/Subject:/To:" lines of a forwarded block.
+fn skip_header_block<'a, 'b>(lines: &'a [&'b str]) -> &'a [&'b str] {
+    let mut i = 0;
+    while i < lines.len() {
+        let t = lines[i].trim();
+        if t.is_empty() && i == 0 {
+            i += 1;
+            continue;
+        }
+        if is_from_header(t) || is_other_header(t) {
+            i += 1;
+            continue;
+        }
+        break;
+    }
+    &lines[i..]
+}
+
+const SIGN_OFFS: &[&str] = &[
+    "med venlig hilsen",
+    "med venlige hilsner",
+    "venlig hilsen",
+    "venlige hilsner",
+    "mange hilsner",
+    "de bedste hilsner",
+    "bedste hilsner",
+    "bedste hilsen",
+    "god dag",
+    "hilsen",
+    "hilsner",
+    "mvh",
+    "vh",
+    "kh",
+    "kærlig hilsen",
+    "på forhånd tak",
+    "paa forhaand tak",
+    "best regards",
+    "kind regards",
+    "warm regards",
+    "with best regards",
+    "with kind regards",
+    "many thanks",
+    "regards",
+    "best",
+    "cheers",
+    "sincerely",
+    "yours sincerely",
+    "thanks in advance",
+    "br",
+];
+
+const DEVICE_LINES: &[&str] = &[
+    "sent from my",
+    "sendt fra min",
+    "sendt fra mit",
+    "get outlook for",
+    "hent outlook til",
+    "få outlook til",
+];
+
+const DISCLAIMERS: &[&str] = &[
+    "denne e-mail kan indeholde",
+    "denne mail kan indeholde",
+    "denne e-mail er fortrolig",
+    "denne meddelelse kan indeholde",
+    "e-mailen kan indeholde fortrolig",
+    "fortrolighedsmeddelelse",
+    "this e-mail may contain",
+    "this email may contain",
+    "this e-mail and any",
+    "this email and any",
+    "this message may contain",
+    "the information contained in this",
+    "confidentiality notice",
+    "disclaimer:",
+];
+
+fn is_sign_off(l: &str) -> bool {
+    let t = lower(l);
+    let t = t.trim_end_matches(|c: char| c == ',' || c == '.' || c == '!' || c == '/');
+    if SIGN_OFFS.contains(&t) {
+        return true;
+    }
+    // "Mvh Laila Qvist", "Hilsen Maria", "Best regards, Tom": a sign-off then a short name.
+    SIGN_OFFS.iter().any(|s| {
+        t.strip_prefix(s).is_some_and(|rest| {
+            (rest.starts_with(' ') || rest.starts_with(','))
+                && rest.split_whitespace().count() <= 4
+                && !rest.contains('?')
+                && s.len() > 2
+        })
+    }) || matches!(t.split_whitespace().next(), Some("mvh" | "vh"))
+        && t.split_whitespace().count() <= 4
+}
+
+fn cut_signature<'a, 'b>(lines: &'a [&'b str]) -> &'a [&'b str] {
+    for (i, l) in lines.iter().enumerate() {
+        let t = l.trim_end();
+        let low = lower(t);
+        if t == "--" || l.starts_with("-- ") && l.trim() == "--" {
+            return trim_blank(&lines[..i]);
+        }
+        if DEVICE_LINES.iter().any(|d| low.starts_with(d))
+            || DISCLAIMERS.iter().any(|d| low.starts_with(d))
+        {
+            return trim_blank(&lines[..i]);
+        }
+        if i > 0 && is_sign_off(t) {
+            let before = trim_blank(&lines[..i]);
+            if !before.is_empty() {
+                return before;
+            }
+        }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuts_danish_attribution_and_quotes() {
+        let body = "Hej\n\nDet virker stadig ikke.\n\nDen 4. mar. 2024 kl. 10.12 skrev E-learning <e@x>:\n> Prøv at genstarte.\n> Hilsen";
+        assert_eq!(new_text(body), "Hej\n\nDet virker stadig ikke.");
+    }
+
+    #[test]
+    fn cuts_wrapped_english_attribution() {
+        let body = "Thanks, but what does it cost?\n\nOn Mon, 4 Mar 2024 at 10:12, E-learning\n<e@x> wrote:\n> It is free.";
+        assert_eq!(new_text(body), "Thanks, but what does it cost?");
+    }
+
+    #[test]
+    fn cuts_outlook_block() {
+        let body = "Hej igen\n\nInstallationen fejler.\n\nHilsen Maria\n\nFra: E-learning <e@x>\nSendt: 7. marts 2021 13:26\nTil: Maria\nEmne: Zoom\n\nZoom ligger i Softwareshoppen.";
+        assert_eq!(new_text(body), "Hej igen\n\nInstallationen fejler.");
+    }
+
+    #[test]
+    fn cuts_signatures_and_disclaimers() {
+        let body = "Hvad koster en licens?\n\nMed venlig hilsen\nJens Hansen\nTlf. 3864 1234\n\nDenne e-mail kan indeholde fortrolige oplysninger.";
+        assert_eq!(new_text(body), "Hvad koster en licens?");
+        assert_eq!(new_text("Can I use it?\n-- \nTom\nIT"), "Can I use it?");
+        assert_eq!(new_text("Virker ikke\n\nSendt fra min iPhone"), "Virker ikke");
+    }
+
+    #[test]
+    fn a_forward_without_own_text_yields_the_forwarded_text() {
+        let body = "Se nedenfor\n\n---------- Forwarded message ---------\nFrom: Ann <a@b>\nDate: Mon\nSubject: Zoom\nTo: Bo\n\nMå vores gæster bruge Zoom?\n\nHilsen Ann";
+        let t = new_text(body);
+        assert!(t.contains("Må vores gæster bruge Zoom?"), "{t}");
+        assert!(!t.contains("Hilsen Ann"), "{t}");
+    }
+
+    #[test]
+    fn never_returns_nothing_for_a_sign_off_only_mail() {
+        assert_eq!(new_text("Tak for hjælpen!"), "Tak for hjælpen!");
+        assert_eq!(new_text("\n\nMvh\nJens"), "Mvh\nJens");
+    }
+
+    #[test]
+    fn sentence_starting_like_a_sign_off_is_kept() {
+        let body = "Hej\nHilsen fra afdelingen, vi vil gerne vide hvad Zoom koster for 200 deltagere?\nMvh Bo";
+        assert!(new_text(body).contains("200 deltagere"));
+    }
+}

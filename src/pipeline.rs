@@ -1,0 +1,337 @@
+//! Pipeline: runs one mail through parse -> guard -> classify -> decide -> compose ->
+//! ledger -> deliver, inside the mail's tracing span.
+//!
+//! The ledger is asked first (a mail it has finished is never touched again) and written
+//! before anything is sent (decision plus outgoing messages, one transaction); each message
+//! is marked delivered as it goes. One bad mail never stops the pipeline: it comes back as
+//! an [`Outcome`], is recorded, and the caller goes on. Body text is never logged.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+use serde::Serialize;
+use tracing::{debug, field, info, info_span, warn, Span};
+
+use crate::classify::{Category, Classification, Classifier};
+use crate::config::Config;
+use crate::decide::{decide, guard, Decision, History, SkipReason};
+use crate::deliver::Transport;
+use crate::intake::RawMail;
+use crate::ledger::{self, Ledger, LedgerError, Record, State};
+use crate::parse::{self, Mail};
+use crate::render::compose;
+use crate::render::Templates;
+
+/// Everything decided about a mail without touching the ledger or a transport: what
+/// `classify` prints and what `run` acts on.
+#[derive(Debug, Clone)]
+pub struct Assessment {
+    pub mail: Mail,
+    pub classification: Classification,
+    /// Set when the mail must not be answered whatever it is about.
+    pub guard: Option<SkipReason>,
+}
+
+/// Parses, guards and classifies raw bytes. Pure.
+pub fn assess(bytes: &[u8], config: &Config, classifier: &Classifier) -> Assessment {
+    let mail = parse::parse(bytes, config.default_language);
+    let guard = guard(&mail, &config.own_addresses);
+    let classification = classifier.classify(&mail);
+    Assessment {
+        mail,
+        classification,
+        guard,
+    }
+}
+
+/// What happened to one mail.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Outcome {
+    Replied {
+        category: Category,
+        desk: Option<String>,
+        reply_id: String,
+    },
+    Skipped {
+        reason: SkipReason,
+        category: Category,
+    },
+    /// The ledger already has it.
+    AlreadyDone,
+    /// Not sent this time; will be tried again.
+    Failed { error: String },
+    /// Left for a human.
+    SetAside { why: String },
+    /// `--dry-run`: what would have happened.
+    WouldReply {
+        category: Category,
+        desk: Option<String>,
+    },
+    WouldSkip {
+        reason: SkipReason,
+        category: Category,
+    },
+}
+
+impl Outcome {
+    /// One short word for the log and `run --once` lines.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Replied { .. } => "replied",
+            Outcome::Skipped { .. } => "skipped",
+            Outcome::AlreadyDone => "already-done",
+            Outcome::Failed { .. } => "failed",
+            Outcome::SetAside { .. } => "set-aside",
+            Outcome::WouldReply { .. } => "would-reply",
+            Outcome::WouldSkip { .. } => "would-skip",
+        }
+    }
+
+    /// A human line: "replied technical desk=cimt", "skipped auto-reply".
+    pub fn describe(&self) -> String {
+        match self {
+            Outcome::Replied { category, desk, .. } | Outcome::WouldReply { category, desk } => {
+                match desk {
+                    Some(d) => format!("{} {category} desk={d}", self.label()),
+                    None => format!("{} {category}", self.label()),
+                }
+            }
+            Outcome::Skipped { reason, .. } | Outcome::WouldSkip { reason, .. } => {
+                format!("{} {reason}", self.label())
+            }
+            Outcome::Failed { error } => format!("failed {error}"),
+            Outcome::SetAside { why } => format!("set-aside {why}"),
+            Outcome::AlreadyDone => "already-done".into(),
+        }
+    }
+}
+
+/// Errors that stop the pipeline (the ledger is gone: nothing can be promised).
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+/// The stages wired together with their state.
+pub struct Pipeline {
+    config: Arc<Config>,
+    classifier: Classifier,
+    templates: ArcSwap<Templates>,
+    ledger: Ledger,
+    transport: Transport,
+    dry_run: bool,
+}
+
+impl Pipeline {
+    pub fn new(
+        config: Arc<Config>,
+        classifier: Classifier,
+        templates: Templates,
+        ledger: Ledger,
+        transport: Transport,
+        dry_run: bool,
+    ) -> Pipeline {
+        Pipeline {
+            config,
+            classifier,
+            templates: ArcSwap::from_pointee(templates),
+            ledger,
+            transport,
+            dry_run,
+        }
+    }
+
+    /// Swaps in a new, already validated template set.
+    pub fn set_templates(&self, t: Templates) {
+        self.templates.store(Arc::new(t));
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// Delivers whatever the ledger holds as written but not delivered (after a crash or a
+    /// transient failure). Returns how many messages went out.
+    ///
+    /// # Errors
+    /// Only ledger errors; delivery failures stay pending for the next call.
+    pub async fn resume_pending(&mut self, now: SystemTime) -> Result<usize, PipelineError> {
+        if self.dry_run {
+            return Ok(0);
+        }
+        let mut sent = 0;
+        for o in self.ledger.pending()? {
+            let span = info_span!("resume", mail = %o.mail_key, message_id = %o.message_id, kind = %o.kind);
+            let _g = span.enter();
+            match self.transport.was_sent(&o.message_id).await {
+                Ok(true) => {
+                    debug!("already delivered before the restart");
+                    self.ledger.delivered(&o.message_id, now)?;
+                    continue;
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    warn!(error = %e, "cannot check whether message was delivered");
+                    continue;
+                }
+            }
+            match self.transport.send(&o.message_id, &o.envelope_to, &o.bytes).await {
+                Ok(()) => {
+                    self.ledger.delivered(&o.message_id, now)?;
+                    info!("delivered pending message");
+                    sent += 1;
+                }
+                Err(e) if e.is_transient() => warn!(error = %e, "pending message not delivered; will retry"),
+                Err(e) => {
+                    warn!(error = %e, "pending message refused; setting mail aside");
+                    self.ledger.set_aside(&parse::MailKey::from_stored(o.mail_key.clone()), &e.to_string(), now)?;
+                }
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Runs one mail through every stage.
+    ///
+    /// # Errors
+    /// Only ledger errors; everything else is an [`Outcome`].
+    pub async fn process(&mut self, raw: &RawMail, now: SystemTime) -> Result<Outcome, PipelineError> {
+        let span = info_span!(
+            "mail",
+            mailbox = %raw.mailbox,
+            uid = %raw.id,
+            message_id = field::Empty,
+            category = field::Empty,
+            outcome = field::Empty,
+        );
+        let outcome = self.process_in_span(raw, now, &span).await?;
+        span.record("outcome", outcome.label());
+        let _g = span.enter();
+        match &outcome {
+            Outcome::AlreadyDone => debug!(outcome = outcome.label(), "mail already handled"),
+            Outcome::Failed { .. } | Outcome::SetAside { .. } => {
+                warn!(outcome = %outcome.describe(), "mail not answered")
+            }
+            _ => info!(outcome = %outcome.describe(), "mail handled"),
+        }
+        Ok(outcome)
+    }
+
+    async fn process_in_span(&mut self, raw: &RawMail, now: SystemTime, span: &Span) -> Result<Outcome, PipelineError> {
+        let a = {
+            let _g = span.enter();
+            assess(&raw.bytes, &self.config, &self.classifier)
+        };
+        span.record("message_id", a.mail.key.as_str());
+        span.record("category", a.classification.category.name());
+        let key = a.mail.key.clone();
+        match self.ledger.state(&key)? {
+            Some((State::Done | State::SetAside | State::Sending, _)) => return Ok(Outcome::AlreadyDone),
+            Some((State::Failed, _)) | None => {}
+        }
+        let c = &a.classification;
+        let sender = a.mail.reply_address().map(|s| ledger::sender_hash(&s.email));
+        let mut record = Record {
+            key: key.as_str().to_string(),
+            source: raw.source(),
+            action: String::new(),
+            category: Some(c.category.name().into()),
+            desk: None,
+            language: Some(a.mail.language.code().into()),
+            sensitive: c.sensitive,
+            confidence: Some(c.confidence),
+            skip_reason: None,
+            reply_id: None,
+            forward_id: None,
+            sender_hash: sender.clone(),
+        };
+        let decision = match a.guard {
+            Some(reason) => Decision::Skip(reason),
+            None => {
+                let history = History {
+                    last_reply: match &sender {
+                        Some(h) => self.ledger.last_reply(h, c.category.name())?,
+                        None => None,
+                    },
+                };
+                decide(c, &history, self.config.period, now)
+            }
+        };
+        record.action = decision.action().into();
+        let desk = match decision {
+            Decision::Skip(reason) => {
+                if self.dry_run {
+                    return Ok(Outcome::WouldSkip { reason, category: c.category });
+                }
+                record.skip_reason = Some(reason.as_str().into());
+                self.ledger.record_done(&record, now)?;
+                return Ok(Outcome::Skipped { reason, category: c.category });
+            }
+            Decision::Reply { desk } => desk,
+        };
+        if self.dry_run {
+            return Ok(Outcome::WouldReply { category: c.category, desk });
+        }
+        record.desk.clone_from(&desk);
+
+        let templates = self.templates.load();
+        let built = (|| {
+            let reply = compose::reply(&a.mail, c, &self.config, &templates, now)?;
+            let forward = match desk.as_ref().and_then(|d| self.config.desks.get(d)) {
+                Some(d) => Some(compose::forward(&a.mail, &raw.bytes, c, d, &self.config, &templates, now)?),
+                None => None,
+            };
+            Ok::<_, compose::ComposeError>((reply, forward))
+        })();
+        let (reply, forward) = match built {
+            Ok(b) => b,
+            Err(e) => {
+                // Nothing about this mail will change on a retry: a human takes it.
+                let why = format!("cannot compose reply: {e}");
+                self.ledger.record_failure(&key, &raw.source(), &why, now)?;
+                self.ledger.set_aside(&key, &why, now)?;
+                return Ok(Outcome::SetAside { why });
+            }
+        };
+        record.reply_id = Some(reply.message_id.as_str().into());
+        record.forward_id = forward.as_ref().map(|f| f.message_id.as_str().into());
+        let outgoing: Vec<ledger::Outgoing> = std::iter::once(&reply)
+            .chain(forward.as_ref())
+            .map(|o| ledger::Outgoing {
+                message_id: o.message_id.as_str().into(),
+                mail_key: key.as_str().into(),
+                kind: o.kind.into(),
+                envelope_to: o.to.clone(),
+                bytes: o.bytes.clone(),
+            })
+            .collect();
+        self.ledger.record_intent(&record, &outgoing, now)?;
+
+        for o in &outgoing {
+            let _g = span.enter();
+            match self.transport.send(&o.message_id, &o.envelope_to, &o.bytes).await {
+                Ok(()) => {
+                    debug!(kind = %o.kind, id = %o.message_id, "delivered");
+                    self.ledger.delivered(&o.message_id, now)?;
+                }
+                Err(e) if e.is_transient() => {
+                    // Stays in `outgoing`; resume_pending delivers it later.
+                    return Ok(Outcome::Failed { error: e.to_string() });
+                }
+                Err(e) => {
+                    let why = format!("{} refused: {e}", o.kind);
+                    self.ledger.set_aside(&key, &why, now)?;
+                    return Ok(Outcome::SetAside { why });
+                }
+            }
+        }
+        Ok(Outcome::Replied {
+            category: c.category,
+            desk,
+            reply_id: reply.message_id.as_str().into(),
+        })
+    }
+}

@@ -1,0 +1,450 @@
+//! Render: the reply templates HR staff own in `responses/`, and the messages built from them.
+//!
+//! [`Templates::load`] reads every file, compiles it in strict mode (an undefined placeholder
+//! is an error, never a blank in a sent mail) and test-renders every category in every
+//! language, with and without a desk and sensitive data. Either the whole set passes or
+//! nothing of it is used: each problem comes back as `responses/<file>:<line>: <what>`.
+//! [`compose`] turns a decision into finished RFC 5322 messages. Pure: no I/O after loading.
+
+pub mod compose;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use minijinja::{Environment, UndefinedBehavior};
+use serde::Serialize;
+
+use crate::classify::Category;
+use crate::config::Desk;
+use crate::parse::Language;
+
+/// Files that are not category replies.
+const SIGNATURE: &str = "signature";
+const SENSITIVE: &str = "sensitive";
+const FORWARD: &str = "forward.txt";
+
+/// Markers used while test-rendering to prove a template shows the signature and notice.
+const SIGNATURE_MARK: &str = "\u{2063}SIGNATURE\u{2063}";
+const NOTICE_MARK: &str = "\u{2063}NOTICE\u{2063}";
+
+/// Why the template set cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("cannot read templates folder {}", path.display())]
+    ReadDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", problems.join("\n"))]
+    Invalid { problems: Vec<String> },
+    #[error("cannot render {name}: {message}")]
+    Render { name: String, message: String },
+}
+
+impl TemplateError {
+    pub fn problems(&self) -> Vec<String> {
+        match self {
+            TemplateError::Invalid { problems } => problems.clone(),
+            other => vec![other.to_string()],
+        }
+    }
+}
+
+/// Everything a template may use. Every field is always defined (strict mode).
+#[derive(Debug, Clone, Serialize)]
+pub struct Context {
+    pub name: String,
+    pub first_name: String,
+    pub email: String,
+    pub subject: String,
+    pub category: String,
+    pub language: String,
+    pub sensitive: bool,
+    pub desk: Option<Desk>,
+    pub desks: BTreeMap<String, Desk>,
+    pub mailbox: String,
+    pub secondary: Option<String>,
+    pub signature: String,
+    pub sensitive_notice: String,
+}
+
+/// A compiled, tested set of templates.
+pub struct Templates {
+    env: Environment<'static>,
+    dir: PathBuf,
+}
+
+impl std::fmt::Debug for Templates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Templates").field("dir", &self.dir).finish()
+    }
+}
+
+/// The file names a complete set needs.
+pub fn required_files() -> Vec<String> {
+    let mut names = Vec::new();
+    for lang in Language::ALL {
+        for c in Category::ALL {
+            names.push(format!("{}.{}.txt", c.name(), lang.code()));
+        }
+        names.push(format!("{SIGNATURE}.{}.txt", lang.code()));
+        names.push(format!("{SENSITIVE}.{}.txt", lang.code()));
+    }
+    names.push(FORWARD.to_string());
+    names
+}
+
+/// Guesses a first name from a display name: "Bredahl, Natasja" and "Natasja Bredahl" both
+/// give "Natasja"; anything that does not look like a person's name gives "".
+pub fn first_name(display: &str) -> String {
+    let d = display.trim().trim_matches('"');
+    let candidate = match d.split_once(',') {
+        Some((_, first)) => first.split_whitespace().next(),
+        None => d.split_whitespace().next(),
+    }
+    .unwrap_or_default();
+    let mut chars = candidate.chars();
+    let looks_like_name = chars.next().is_some_and(char::is_uppercase)
+        && candidate.chars().count() >= 2
+        && candidate.chars().all(|c| c.is_alphabetic() || c == '-')
+        && !candidate.chars().skip(1).all(char::is_uppercase);
+    if looks_like_name && d.split_whitespace().count() >= 1 && !d.contains('@') {
+        candidate.to_string()
+    } else {
+        String::new()
+    }
+}
+
+/// Trims trailing spaces and folds runs of blank lines into one.
+fn tidy(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut blank = 0;
+    for line in text.trim_matches('\n').lines() {
+        let line = line.trim_end();
+        if line.is_empty() {
+            blank += 1;
+            if blank > 1 {
+                continue;
+            }
+        } else {
+            blank = 0;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    let trimmed = out.trim_matches('\n');
+    format!("{trimmed}\n")
+}
+
+fn describe(err: &minijinja::Error, source: &str) -> String {
+    let mut msg = match err.kind() {
+        minijinja::ErrorKind::UndefinedError => {
+            let what = err
+                .range()
+                .and_then(|r| source.get(r))
+                .map(|s| s.trim().to_string());
+            match what {
+                Some(w) if !w.is_empty() => format!(
+                    "undefined placeholder \"{w}\"; see responses/README.md for the placeholders"
+                ),
+                _ => "undefined placeholder; see responses/README.md for the placeholders".into(),
+            }
+        }
+        _ => match err.detail() {
+            Some(d) => format!("{}: {d}", err.kind()),
+            None => err.kind().to_string(),
+        },
+    };
+    if msg.is_empty() {
+        msg = err.to_string();
+    }
+    msg
+}
+
+impl Templates {
+    /// Loads, compiles and test-renders the whole folder.
+    ///
+    /// # Errors
+    /// [`TemplateError::Invalid`] listing every missing file, syntax error, undefined
+    /// placeholder and template that does not show the signature or sensitive notice.
+    pub fn load(dir: &Path, desks: &BTreeMap<String, Desk>) -> Result<Templates, TemplateError> {
+        let entries = std::fs::read_dir(dir).map_err(|source| TemplateError::ReadDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let mut files = BTreeMap::new();
+        let mut problems = Vec::new();
+        let shown = |name: &str| dir.join(name).display().to_string();
+        let required = required_files();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.ends_with(".txt") {
+                continue;
+            }
+            if !required.contains(&name) {
+                problems.push(format!(
+                    "{}: unknown template; expected <category>.<da|en>.txt with category one of pricing, terms, eligibility, technical, other (or signature, sensitive, forward)",
+                    shown(&name)
+                ));
+                continue;
+            }
+            match std::fs::read_to_string(entry.path()) {
+                Ok(text) => {
+                    files.insert(name, text);
+                }
+                Err(e) => problems.push(format!("{}: cannot read: {e}", shown(&name))),
+            }
+        }
+        Templates::from_sources(dir, files, desks, problems)
+    }
+
+    /// Builds a set from in-memory sources (name -> text), as if read from `dir`.
+    ///
+    /// # Errors
+    /// As [`Templates::load`].
+    pub fn from_sources(
+        dir: &Path,
+        files: BTreeMap<String, String>,
+        desks: &BTreeMap<String, Desk>,
+        mut problems: Vec<String>,
+    ) -> Result<Templates, TemplateError> {
+        let shown = |name: &str| dir.join(name).display().to_string();
+        for name in required_files() {
+            if !files.contains_key(&name) {
+                problems.push(format!("{}: missing; every category needs a da and an en reply", shown(&name)));
+            }
+        }
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // trim_blocks: a line holding only `{% if %}` leaves no blank line behind.
+        let syntax = minijinja::syntax::SyntaxConfig::builder()
+            .trim_blocks(true)
+            .keep_trailing_newline(true)
+            .build()
+            .expect("the default delimiters are valid");
+        env.set_syntax(syntax);
+        for (name, text) in &files {
+            if let Err(e) = env.add_template_owned(name.clone(), text.clone()) {
+                problems.push(format!(
+                    "{}:{}: {}",
+                    shown(name),
+                    e.line().unwrap_or(1),
+                    describe(&e, text)
+                ));
+            }
+        }
+        let t = Templates {
+            env,
+            dir: dir.to_path_buf(),
+        };
+        if problems.is_empty() {
+            problems.extend(t.test_render(&files, desks));
+        }
+        if problems.is_empty() {
+            Ok(t)
+        } else {
+            Err(TemplateError::Invalid { problems })
+        }
+    }
+
+    /// Renders every template against sample contexts; returns the problems found.
+    fn test_render(&self, files: &BTreeMap<String, String>, desks: &BTreeMap<String, Desk>) -> Vec<String> {
+        let mut problems = Vec::new();
+        let shown = |name: &str| self.dir.join(name).display().to_string();
+        let mut errors: Vec<(String, minijinja::Error)> = Vec::new();
+        let mut report = |name: &str, e: minijinja::Error| errors.push((name.to_string(), e));
+        for lang in Language::ALL {
+            for c in Category::ALL {
+                for sensitive in [false, true] {
+                    for named in [true, false] {
+                        let desk = (c == Category::Technical).then(|| desks.values().next().cloned()).flatten();
+                        let mut ctx = sample_context(c, lang, desk, desks, sensitive, named);
+                        for extra in [SIGNATURE, SENSITIVE] {
+                            let name = format!("{extra}.{}.txt", lang.code());
+                            if let Err(e) = self.render_raw(&name, &ctx) {
+                                report(&name, e);
+                            }
+                        }
+                        ctx.signature = SIGNATURE_MARK.into();
+                        ctx.sensitive_notice = if sensitive { NOTICE_MARK.into() } else { String::new() };
+                        let name = format!("{}.{}.txt", c.name(), lang.code());
+                        match self.render_raw(&name, &ctx) {
+                            Ok(out) => {
+                                if !out.contains(SIGNATURE_MARK) {
+                                    problems.push(format!("{}:1: does not show {{{{ signature }}}}; add it where the signature goes", shown(&name)));
+                                }
+                                if sensitive && !out.contains(NOTICE_MARK) {
+                                    problems.push(format!("{}:1: does not show {{{{ sensitive_notice }}}}; add it after the greeting", shown(&name)));
+                                }
+                            }
+                            Err(e) => report(&name, e),
+                        }
+                        if c == Category::Technical {
+                            if let Err(e) = self.render_raw(FORWARD, &ctx) {
+                                report(FORWARD, e);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (name, e) in errors {
+            problems.push(format!(
+                "{}:{}: {}",
+                shown(&name),
+                e.line().unwrap_or(1),
+                describe(&e, files.get(&name).map_or("", String::as_str))
+            ));
+        }
+        problems.sort();
+        problems.dedup();
+        problems
+    }
+
+    fn render_raw(&self, name: &str, ctx: &Context) -> Result<String, minijinja::Error> {
+        self.env
+            .get_template(name)?
+            .render(minijinja::value::Serde(ctx))
+    }
+
+    /// Renders the reply body for a category in a language. The context's `signature` and
+    /// `sensitive_notice` are filled in here.
+    ///
+    /// # Errors
+    /// Only if a template fails on data the test render did not cover.
+    pub fn render_reply(&self, category: Category, mut ctx: Context) -> Result<String, TemplateError> {
+        let lang = ctx.language.clone();
+        let err = |name: &str, e: minijinja::Error| TemplateError::Render {
+            name: name.to_string(),
+            message: e.to_string(),
+        };
+        let sig = format!("{SIGNATURE}.{lang}.txt");
+        ctx.signature = tidy(&self.render_raw(&sig, &ctx).map_err(|e| err(&sig, e))?)
+            .trim_end()
+            .to_string();
+        ctx.sensitive_notice = if ctx.sensitive {
+            let n = format!("{SENSITIVE}.{lang}.txt");
+            tidy(&self.render_raw(&n, &ctx).map_err(|e| err(&n, e))?)
+                .trim_end()
+                .to_string()
+        } else {
+            String::new()
+        };
+        let name = format!("{}.{lang}.txt", category.name());
+        Ok(tidy(&self.render_raw(&name, &ctx).map_err(|e| err(&name, e))?))
+    }
+
+    /// Renders the cover note for a desk forward.
+    ///
+    /// # Errors
+    /// As [`Templates::render_reply`].
+    pub fn render_forward(&self, ctx: &Context) -> Result<String, TemplateError> {
+        self.render_raw(FORWARD, ctx)
+            .map(|s| tidy(&s))
+            .map_err(|e| TemplateError::Render {
+                name: FORWARD.into(),
+                message: e.to_string(),
+            })
+    }
+}
+
+/// The context used for test renders and `preview` without a mail.
+pub fn sample_context(
+    category: Category,
+    lang: Language,
+    desk: Option<Desk>,
+    desks: &BTreeMap<String, Desk>,
+    sensitive: bool,
+    named: bool,
+) -> Context {
+    Context {
+        name: if named { "Mette Jensen".into() } else { String::new() },
+        first_name: if named { "Mette".into() } else { String::new() },
+        email: "mette.jensen@regionh.example".into(),
+        subject: "Zoom".into(),
+        category: category.name().into(),
+        language: lang.code().into(),
+        sensitive,
+        desk,
+        desks: desks.clone(),
+        mailbox: "e-learning@example.test".into(),
+        secondary: None,
+        signature: String::new(),
+        sensitive_notice: String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn desks() -> BTreeMap<String, Desk> {
+        let mut m = BTreeMap::new();
+        for (k, n, p) in [("cimt", "CIMT Servicedesk", "3864 8080"), ("kuit", "KU-IT", "3532 3232")] {
+            m.insert(k.into(), Desk { key: k.into(), name: n.into(), email: format!("{k}@example.test"), phone: p.into() });
+        }
+        m
+    }
+
+    fn minimal() -> BTreeMap<String, String> {
+        required_files()
+            .into_iter()
+            .map(|n| {
+                let body = if n.starts_with("signature") || n.starts_with("sensitive") || n == FORWARD {
+                    "text {{ name }}\n".to_string()
+                } else {
+                    "Hej {{ first_name }}\n{{ sensitive_notice }}\n\nBody\n\n{{ signature }}\n".to_string()
+                };
+                (n, body)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_complete_set_loads() {
+        Templates::from_sources(Path::new("responses"), minimal(), &desks(), vec![]).unwrap();
+    }
+
+    #[test]
+    fn undefined_placeholder_names_file_and_line() {
+        let mut f = minimal();
+        f.insert("pricing.da.txt".into(), "Hej\n\n{{ naem }}\n{{ sensitive_notice }}{{ signature }}".into());
+        let e = Templates::from_sources(Path::new("responses"), f, &desks(), vec![]).unwrap_err();
+        let p = e.problems();
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].starts_with("responses/pricing.da.txt:3: undefined placeholder \"naem\""), "{p:?}");
+    }
+
+    #[test]
+    fn syntax_error_and_missing_file_are_both_reported() {
+        let mut f = minimal();
+        f.remove("terms.en.txt");
+        f.insert("other.da.txt".into(), "Hej\n{% if sensitive %}\n{{ signature }}".into());
+        let p = Templates::from_sources(Path::new("responses"), f, &desks(), vec![]).unwrap_err().problems();
+        assert!(p.iter().any(|l| l.starts_with("responses/terms.en.txt: missing")), "{p:?}");
+        assert!(p.iter().any(|l| l.starts_with("responses/other.da.txt:")), "{p:?}");
+    }
+
+    #[test]
+    fn a_template_without_signature_or_notice_is_refused() {
+        let mut f = minimal();
+        f.insert("terms.da.txt".into(), "Hej\n{{ signature }}".into());
+        let p = Templates::from_sources(Path::new("responses"), f, &desks(), vec![]).unwrap_err().problems();
+        assert!(p.iter().any(|l| l.contains("terms.da.txt") && l.contains("sensitive_notice")), "{p:?}");
+    }
+
+    #[test]
+    fn first_names() {
+        assert_eq!(first_name("Natasja Bredahl"), "Natasja");
+        assert_eq!(first_name("Bredahl, Natasja"), "Natasja");
+        assert_eq!(first_name("HR NYT"), "");
+        assert_eq!(first_name("bo@x.example"), "");
+        assert_eq!(first_name(""), "");
+    }
+
+    #[test]
+    fn tidy_folds_blank_lines() {
+        assert_eq!(tidy("\nA  \n\n\n\nB\n\n"), "A\n\nB\n");
+    }
+}
