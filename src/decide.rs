@@ -208,6 +208,17 @@ pub fn guard(mail: &Mail, own_addresses: &[String]) -> Option<SkipReason> {
     None
 }
 
+/// Whether a skipped mail was written by a machine rather than a person on a list or a
+/// colleague writing from our own address: its text is then no question at all.
+pub fn is_machine_generated(mail: &Mail, reason: Option<SkipReason>) -> bool {
+    match reason {
+        Some(SkipReason::Bounce | SkipReason::AutoReply | SkipReason::Noreply | SkipReason::Junk) => true,
+        Some(SkipReason::List) => mail.auto.precedence.as_deref() == Some("bulk"),
+        Some(SkipReason::Loop) => mail.auto.autosvar_marker || !mail.auto.x_loop.is_empty(),
+        _ => false,
+    }
+}
+
 /// The decision for a mail that passed [`guard`], given its classification.
 pub fn decide(
     classification: &Classification,

@@ -37,7 +37,14 @@ pub struct Assessment {
 pub fn assess(bytes: &[u8], config: &Config, classifier: &Classifier) -> Assessment {
     let mail = parse::parse(bytes, config.default_language);
     let guard = guard(&mail, &config.own_addresses);
-    let classification = classifier.classify(&mail);
+    let mut classification = classifier.classify(&mail);
+    if crate::decide::is_machine_generated(&mail, guard) {
+        // A bounce, an out-of-office or a bulk mailing asks nothing: its words are not a
+        // question about pricing or terms, whatever they say.
+        classification.category = Category::Other;
+        classification.desk = None;
+        classification.secondary = None;
+    }
     Assessment {
         mail,
         classification,

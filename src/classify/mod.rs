@@ -110,19 +110,30 @@ fn word_matches(m: &WordMatch, t: &Token) -> bool {
     }
 }
 
-/// Whether a pattern occurs in the tokens.
-pub(crate) fn occurs(p: &Pattern, toks: &Tokens) -> bool {
+/// Where a pattern first occurs in the tokens (the index of its first word).
+pub(crate) fn find(p: &Pattern, toks: &Tokens) -> Option<usize> {
     match p.words.as_slice() {
-        [] => false,
-        [one] => {
-            toks.tokens.iter().any(|t| word_matches(one, t))
-                || toks.compounds.iter().any(|t| word_matches(one, t))
-        }
+        [] => None,
+        [one] => toks
+            .tokens
+            .iter()
+            .position(|t| word_matches(one, t))
+            .or_else(|| {
+                toks.compounds
+                    .iter()
+                    .find(|(_, t)| word_matches(one, t))
+                    .map(|(i, _)| *i)
+            }),
         many => toks
             .tokens
             .windows(many.len())
-            .any(|w| w.iter().zip(many).all(|(t, m)| word_matches(m, t))),
+            .position(|w| w.iter().zip(many).all(|(t, m)| word_matches(m, t))),
     }
+}
+
+/// Whether a pattern occurs in the tokens.
+pub(crate) fn occurs(p: &Pattern, toks: &Tokens) -> bool {
+    find(p, toks).is_some()
 }
 
 impl Classifier {
@@ -137,33 +148,38 @@ impl Classifier {
         &self.rules
     }
 
+    /// Points for one target. One word, one vote: where several patterns match at the same
+    /// place ("licens", "licens*", "license"), only the heaviest counts.
     fn score(
         &self,
         target: &str,
         patterns: &[Pattern],
-        subject: &Tokens,
+        (subject, subject_weight): (&Tokens, f64),
         body: &Tokens,
         hits: &mut Vec<Hit>,
     ) -> f64 {
         let mut total = 0.0;
-        for p in patterns {
-            if occurs(p, subject) {
-                let points = p.weight * self.rules.subject_weight;
+        for (field, toks, factor) in [
+            (Field::Subject, subject, subject_weight),
+            (Field::Body, body, 1.0),
+        ] {
+            let mut best: std::collections::BTreeMap<usize, &Pattern> = std::collections::BTreeMap::new();
+            for p in patterns {
+                if let Some(at) = find(p, toks) {
+                    let slot = best.entry(at).or_insert(p);
+                    if p.weight > slot.weight {
+                        *slot = p;
+                    }
+                }
+            }
+            for p in best.values() {
+                let points = p.weight * factor;
                 total += points;
                 hits.push(Hit {
                     target: target.to_string(),
                     pattern: p.text.clone(),
-                    field: Field::Subject,
+                    field,
                     points,
-                });
-            }
-            if occurs(p, body) {
-                total += p.weight;
-                hits.push(Hit {
-                    target: target.to_string(),
-                    pattern: p.text.clone(),
-                    field: Field::Body,
-                    points: p.weight,
                 });
             }
         }
@@ -177,7 +193,18 @@ impl Classifier {
 
     /// Classifies a mail on its subject and new text.
     pub fn classify(&self, mail: &Mail) -> Classification {
-        let subject = self.tokenize(&strip_subject_prefixes(&mail.subject), mail.language);
+        let stripped = strip_subject_prefixes(&mail.subject);
+        let subject = self.tokenize(&stripped, mail.language);
+        // "SV: Hvor finder jeg Zoom?" names the old question, not this one.
+        let is_reply = {
+            let l = mail.subject.trim_start().to_lowercase();
+            ["re:", "sv:", "aw:", "vs:"].iter().any(|p| l.starts_with(p))
+        };
+        let subject_weight = if is_reply {
+            self.rules.reply_subject_weight
+        } else {
+            self.rules.subject_weight
+        };
         let body = self.tokenize(&mail.new_text, mail.language);
         let mut hits = Vec::new();
         let mut scores: Vec<(Category, f64)> = Category::ALL
@@ -189,7 +216,7 @@ impl Classifier {
                     .iter()
                     .find(|(k, _)| k == c)
                     .map_or(&[][..], |(_, p)| p.as_slice());
-                (*c, self.score(c.name(), patterns, &subject, &body, &mut hits).max(0.0))
+                (*c, self.score(c.name(), patterns, (&subject, subject_weight), &body, &mut hits).max(0.0))
             })
             .collect();
         // Highest first; ties keep the order of Category::ALL (a fixed, documented order).
@@ -197,11 +224,19 @@ impl Classifier {
         let (top, top_score) = scores[0];
         let total: f64 = scores.iter().map(|(_, s)| s).sum();
         // Share of all points, damped so that a single weak word is not "certain".
-        let confidence = if total > 0.0 {
+        let mut confidence = if total > 0.0 {
             (top_score / total) * (top_score / (top_score + self.rules.min_score))
         } else {
             0.0
         };
+        let on_topic = self
+            .rules
+            .topic_words
+            .iter()
+            .any(|p| occurs(p, &subject) || occurs(p, &body));
+        if !on_topic {
+            confidence *= self.rules.off_topic_factor;
+        }
         let category = if top_score < self.rules.min_score || confidence < self.rules.min_confidence
         {
             Category::Other
@@ -222,7 +257,7 @@ impl Classifier {
         let desk = (category == Category::Technical).then(|| {
             let mut best: Option<(&str, f64)> = None;
             for (key, patterns) in &self.rules.desks {
-                let s = self.score(&format!("desk:{key}"), patterns, &subject, &body, &mut hits);
+                let s = self.score(&format!("desk:{key}"), patterns, (&subject, subject_weight), &body, &mut hits);
                 if s > 0.0 && best.is_none_or(|(_, b)| s > b) {
                     best = Some((key.as_str(), s));
                 }

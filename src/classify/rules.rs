@@ -42,7 +42,11 @@ pub struct Rules {
     pub min_score: f64,
     pub min_confidence: f64,
     pub subject_weight: f64,
+    pub reply_subject_weight: f64,
+    pub off_topic_factor: f64,
     pub default_desk: String,
+    /// Words that show a mail is about what the mailbox answers.
+    pub topic_words: Vec<Pattern>,
     pub categories: Vec<(Category, Vec<Pattern>)>,
     pub desks: Vec<(String, Vec<Pattern>)>,
     /// Words that make a sentence about a person a patient context.
@@ -57,7 +61,15 @@ struct RawSettings {
     min_score: f64,
     min_confidence: f64,
     subject_weight: f64,
+    reply_subject_weight: f64,
+    off_topic_factor: f64,
     default_desk: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawTopic {
+    words: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,6 +85,7 @@ struct RawRules {
     settings: RawSettings,
     categories: BTreeMap<String, BTreeMap<String, Spanned<f64>>>,
     desks: BTreeMap<String, BTreeMap<String, Spanned<f64>>>,
+    topic: RawTopic,
     sensitive: RawSensitive,
 }
 
@@ -201,6 +214,7 @@ impl Rules {
         };
         let patient_words = list("sensitive.patient", &raw.sensitive.patient, &mut problems);
         let medical_words = list("sensitive.medical", &raw.sensitive.medical, &mut problems);
+        let topic_words = list("topic.words", &raw.topic.words, &mut problems);
         if !problems.is_empty() {
             return Err(RulesError::Invalid { problems });
         }
@@ -208,7 +222,10 @@ impl Rules {
             min_score: raw.settings.min_score,
             min_confidence: raw.settings.min_confidence,
             subject_weight: raw.settings.subject_weight,
+            reply_subject_weight: raw.settings.reply_subject_weight,
+            off_topic_factor: raw.settings.off_topic_factor,
             default_desk: raw.settings.default_desk.into_inner(),
+            topic_words,
             categories,
             desks,
             patient_words,
@@ -297,7 +314,11 @@ mod tests {
 min-score = 2.0
 min-confidence = 0.3
 subject-weight = 1.5
+reply-subject-weight = 0.5
+off-topic-factor = 0.5
 default-desk = "cimt"
+[topic]
+words = ["zoom"]
 [categories.pricing]
 "pris" = 3
 "*licens" = 2

@@ -14,11 +14,12 @@ pub struct Token {
 }
 
 /// A tokenised text. `compounds` holds hyphenated words joined ("ku-id" -> "kuid",
-/// "enterprise-licens" -> "enterpriselicens") beside their parts in `tokens`.
+/// "enterprise-licens" -> "enterpriselicens") beside their parts in `tokens`, each with the
+/// position of its first part.
 #[derive(Debug, Clone, Default)]
 pub struct Tokens {
     pub tokens: Vec<Token>,
-    pub compounds: Vec<Token>,
+    pub compounds: Vec<(usize, Token)>,
 }
 
 /// Stemmers for both languages, built once.
@@ -77,10 +78,14 @@ pub fn tokenize(text: &str, lang: Language, stemmers: &Stemmers) -> Tokens {
         }
         if parts.len() > 1 {
             let joined: String = parts.concat();
-            out.compounds.push(Token {
-                stem: stemmers.stem(lang, &joined),
-                word: joined,
-            });
+            let first = out.tokens.len() - parts.len();
+            out.compounds.push((
+                first,
+                Token {
+                    stem: stemmers.stem(lang, &joined),
+                    word: joined,
+                },
+            ));
         }
     }
     out
@@ -96,7 +101,8 @@ mod tests {
         let t = tokenize("Priserne på Zoom-licensen?", Language::Da, &s);
         let stems: Vec<&str> = t.tokens.iter().map(|t| t.stem.as_str()).collect();
         assert_eq!(stems, ["pris", "paa", "zoom", "licens"]);
-        assert_eq!(t.compounds[0].word, "zoomlicensen");
+        assert_eq!(t.compounds[0].0, 2);
+        assert_eq!(t.compounds[0].1.word, "zoomlicensen");
         assert_eq!(fold("Få Æble"), "faa aeble");
     }
 }

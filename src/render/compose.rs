@@ -62,9 +62,20 @@ fn mailbox(a: &Address) -> Result<Mailbox, ComposeError> {
 
 /// A text/plain part in 8bit where the text allows it (readable in the outbox and in
 /// `preview`), else whatever lettre finds valid.
+/// lettre would quoted-printable anything over 76 bytes a line, which makes Danish text
+/// unreadable in the outbox; RFC 5322 §2.1.1 allows 998.
 fn text_part(text: String) -> SinglePart {
-    let body = Body::new_with_encoding(text.clone(), ContentTransferEncoding::EightBit)
-        .unwrap_or_else(|_| Body::new(text));
+    let fits = text.lines().all(|l| l.len() <= 900) && !text.contains('\0');
+    let body = if fits {
+        let encoding = if text.is_ascii() {
+            ContentTransferEncoding::SevenBit
+        } else {
+            ContentTransferEncoding::EightBit
+        };
+        Body::dangerous_pre_encoded(crlf(text.as_bytes()), encoding)
+    } else {
+        Body::new(text)
+    };
     SinglePart::builder().header(ContentType::TEXT_PLAIN).body(body)
 }
 
