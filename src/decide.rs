@@ -83,7 +83,9 @@ impl std::fmt::Display for SkipReason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     /// Send the category's reply; for technical mail also forward to `desk`.
-    Reply { desk: Option<String> },
+    Reply {
+        desk: Option<String>,
+    },
     Skip(SkipReason),
 }
 
@@ -155,7 +157,11 @@ pub fn guard(mail: &Mail, own_addresses: &[String]) -> Option<SkipReason> {
     if mail.malformed {
         return Some(SkipReason::Malformed);
     }
-    let is_own = |a: &str| own_addresses.iter().any(|o| o.eq_ignore_ascii_case(a.trim()));
+    let is_own = |a: &str| {
+        own_addresses
+            .iter()
+            .any(|o| o.eq_ignore_ascii_case(a.trim()))
+    };
     let from = mail.from.as_ref().map(|a| a.email.as_str());
     let ret = match &mail.return_path {
         ReturnPath::Address(a) => Some(a.as_str()),
@@ -177,12 +183,13 @@ pub fn guard(mail: &Mail, own_addresses: &[String]) -> Option<SkipReason> {
     {
         return Some(SkipReason::Bounce);
     }
-    if mail
-        .auto
-        .auto_submitted
-        .as_deref()
-        .is_some_and(|v| !v.split(';').next().unwrap_or_default().trim().eq_ignore_ascii_case("no"))
-        || mail.auto.x_autoreply
+    if mail.auto.auto_submitted.as_deref().is_some_and(|v| {
+        !v.split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .eq_ignore_ascii_case("no")
+    }) || mail.auto.x_autoreply
     {
         return Some(SkipReason::AutoReply);
     }
@@ -193,10 +200,15 @@ pub fn guard(mail: &Mail, own_addresses: &[String]) -> Option<SkipReason> {
     if precedence == Some("junk") {
         return Some(SkipReason::Junk);
     }
-    if mail.auto.x_auto_response_suppress.as_deref().is_some_and(|v| {
-        v.split([',', ' '])
-            .any(|t| matches!(t.trim(), "all" | "autoreply" | "oof"))
-    }) {
+    if mail
+        .auto
+        .x_auto_response_suppress
+        .as_deref()
+        .is_some_and(|v| {
+            v.split([',', ' '])
+                .any(|t| matches!(t.trim(), "all" | "autoreply" | "oof"))
+        })
+    {
         return Some(SkipReason::Suppress);
     }
     if is_noreply(&reply_to.email)
@@ -212,7 +224,9 @@ pub fn guard(mail: &Mail, own_addresses: &[String]) -> Option<SkipReason> {
 /// colleague writing from our own address: its text is then no question at all.
 pub fn is_machine_generated(mail: &Mail, reason: Option<SkipReason>) -> bool {
     match reason {
-        Some(SkipReason::Bounce | SkipReason::AutoReply | SkipReason::Noreply | SkipReason::Junk) => true,
+        Some(
+            SkipReason::Bounce | SkipReason::AutoReply | SkipReason::Noreply | SkipReason::Junk,
+        ) => true,
         Some(SkipReason::List) => mail.auto.precedence.as_deref() == Some("bulk"),
         Some(SkipReason::Loop) => mail.auto.autosvar_marker || !mail.auto.x_loop.is_empty(),
         _ => false,
@@ -284,7 +298,10 @@ mod tests {
             ("Precedence: junk\r\n", SkipReason::Junk),
             ("X-Auto-Response-Suppress: All\r\n", SkipReason::Suppress),
             ("X-Auto-Response-Suppress: OOF\r\n", SkipReason::Suppress),
-            ("X-Auto-Response-Suppress: DR, AutoReply\r\n", SkipReason::Suppress),
+            (
+                "X-Auto-Response-Suppress: DR, AutoReply\r\n",
+                SkipReason::Suppress,
+            ),
             ("X-Loop: e-learning@example.test\r\n", SkipReason::Loop),
             ("X-Autosvar-Category: pricing\r\n", SkipReason::Loop),
         ];
@@ -302,12 +319,30 @@ mod tests {
             guard(&parse(raw.as_bytes(), Language::Da), &own())
         };
         assert_eq!(with_from("bo@x.example", "<>"), Some(SkipReason::Bounce));
-        assert_eq!(with_from("MAILER-DAEMON@x.example", "<m@x>"), Some(SkipReason::Bounce));
-        assert_eq!(with_from("postmaster@x.example", "<p@x>"), Some(SkipReason::Bounce));
-        assert_eq!(with_from("noreply@x.example", "<n@x>"), Some(SkipReason::Noreply));
-        assert_eq!(with_from("do-not-reply@x.example", "<n@x>"), Some(SkipReason::Noreply));
-        assert_eq!(with_from("no_reply@x.example", "<n@x>"), Some(SkipReason::Noreply));
-        assert_eq!(with_from("E-learning@Example.test", "<e@x>"), Some(SkipReason::Loop));
+        assert_eq!(
+            with_from("MAILER-DAEMON@x.example", "<m@x>"),
+            Some(SkipReason::Bounce)
+        );
+        assert_eq!(
+            with_from("postmaster@x.example", "<p@x>"),
+            Some(SkipReason::Bounce)
+        );
+        assert_eq!(
+            with_from("noreply@x.example", "<n@x>"),
+            Some(SkipReason::Noreply)
+        );
+        assert_eq!(
+            with_from("do-not-reply@x.example", "<n@x>"),
+            Some(SkipReason::Noreply)
+        );
+        assert_eq!(
+            with_from("no_reply@x.example", "<n@x>"),
+            Some(SkipReason::Noreply)
+        );
+        assert_eq!(
+            with_from("E-learning@Example.test", "<e@x>"),
+            Some(SkipReason::Loop)
+        );
         assert_eq!(with_from("bo@x.example", "<bo@x.example>"), None);
     }
 
@@ -336,7 +371,10 @@ mod tests {
         let old = History {
             last_reply: Some(crate::clock::from_unix_seconds(1_000_000 - 90000)),
         };
-        assert_eq!(decide(&c, &recent, day, now), Decision::Skip(SkipReason::RateLimited));
+        assert_eq!(
+            decide(&c, &recent, day, now),
+            Decision::Skip(SkipReason::RateLimited)
+        );
         assert_eq!(
             decide(&c, &old, day, now),
             Decision::Reply {

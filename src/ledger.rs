@@ -175,9 +175,12 @@ impl Ledger {
             path: path.to_path_buf(),
             source,
         };
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(open_err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(open_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(open_err)?;
         conn.execute_batch(SCHEMA).map_err(open_err)?;
         Ok(Ledger { conn })
     }
@@ -217,11 +220,15 @@ impl Ledger {
         )?;
         Ok(t.map(from_unix_seconds))
     }
-
 }
 
-fn upsert(tx: &rusqlite::Transaction<'_>, r: &Record, state: State, now: i64) -> Result<(), LedgerError> {
-        tx.execute(
+fn upsert(
+    tx: &rusqlite::Transaction<'_>,
+    r: &Record,
+    state: State,
+    now: i64,
+) -> Result<(), LedgerError> {
+    tx.execute(
             "INSERT INTO mails (key, source, first_seen, updated, state, action, category, desk, language,
                                 sensitive, confidence, skip_reason, sender_hash, reply_id, forward_id)
              VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
@@ -249,7 +256,7 @@ fn upsert(tx: &rusqlite::Transaction<'_>, r: &Record, state: State, now: i64) ->
                 r.forward_id
             ],
         )?;
-        Ok(())
+    Ok(())
 }
 
 impl Ledger {
@@ -346,7 +353,12 @@ impl Ledger {
     }
 
     /// Sets a mail aside for a human; its outgoing messages are dropped unsent.
-    pub fn set_aside(&mut self, key: &MailKey, why: &str, now: SystemTime) -> Result<(), LedgerError> {
+    pub fn set_aside(
+        &mut self,
+        key: &MailKey,
+        why: &str,
+        now: SystemTime,
+    ) -> Result<(), LedgerError> {
         let tx = self.conn.transaction()?;
         tx.execute(
             "UPDATE mails SET state = 'set-aside', error = ?2, updated = ?3 WHERE key = ?1",
@@ -450,11 +462,18 @@ mod tests {
     #[test]
     fn last_reply_is_per_sender_and_category() {
         let mut l = Ledger::in_memory().unwrap();
-        l.record_intent(&rec("a"), &[out("a")], from_unix_seconds(1000)).unwrap();
+        l.record_intent(&rec("a"), &[out("a")], from_unix_seconds(1000))
+            .unwrap();
         let h = sender_hash("bo@x.example");
-        assert_eq!(l.last_reply(&h, "pricing").unwrap(), Some(from_unix_seconds(1000)));
+        assert_eq!(
+            l.last_reply(&h, "pricing").unwrap(),
+            Some(from_unix_seconds(1000))
+        );
         assert_eq!(l.last_reply(&h, "terms").unwrap(), None);
-        assert_eq!(l.last_reply(&sender_hash("other@x"), "pricing").unwrap(), None);
+        assert_eq!(
+            l.last_reply(&sender_hash("other@x"), "pricing").unwrap(),
+            None
+        );
     }
 
     #[test]
@@ -480,7 +499,12 @@ mod tests {
             l.set_meta("uidvalidity", "42").unwrap();
         }
         let l = Ledger::open(&path).unwrap();
-        assert_eq!(l.state(&MailKey::from_stored("c".into())).unwrap().map(|s| s.0), Some(State::Done));
+        assert_eq!(
+            l.state(&MailKey::from_stored("c".into()))
+                .unwrap()
+                .map(|s| s.0),
+            Some(State::Done)
+        );
         assert_eq!(l.meta("uidvalidity").unwrap().as_deref(), Some("42"));
     }
 }

@@ -185,16 +185,26 @@ impl Pipeline {
                     continue;
                 }
             }
-            match self.transport.send(&o.message_id, &o.envelope_to, &o.bytes).await {
+            match self
+                .transport
+                .send(&o.message_id, &o.envelope_to, &o.bytes)
+                .await
+            {
                 Ok(()) => {
                     self.ledger.delivered(&o.message_id, now)?;
                     info!("delivered pending message");
                     sent += 1;
                 }
-                Err(e) if e.is_transient() => warn!(error = %e, "pending message not delivered; will retry"),
+                Err(e) if e.is_transient() => {
+                    warn!(error = %e, "pending message not delivered; will retry")
+                }
                 Err(e) => {
                     warn!(error = %e, "pending message refused; setting mail aside");
-                    self.ledger.set_aside(&parse::MailKey::from_stored(o.mail_key.clone()), &e.to_string(), now)?;
+                    self.ledger.set_aside(
+                        &parse::MailKey::from_stored(o.mail_key.clone()),
+                        &e.to_string(),
+                        now,
+                    )?;
                 }
             }
         }
@@ -205,7 +215,11 @@ impl Pipeline {
     ///
     /// # Errors
     /// Only ledger errors; everything else is an [`Outcome`].
-    pub async fn process(&mut self, raw: &RawMail, now: SystemTime) -> Result<Outcome, PipelineError> {
+    pub async fn process(
+        &mut self,
+        raw: &RawMail,
+        now: SystemTime,
+    ) -> Result<Outcome, PipelineError> {
         let span = info_span!(
             "mail",
             mailbox = %raw.mailbox,
@@ -227,7 +241,12 @@ impl Pipeline {
         Ok(outcome)
     }
 
-    async fn process_in_span(&mut self, raw: &RawMail, now: SystemTime, span: &Span) -> Result<Outcome, PipelineError> {
+    async fn process_in_span(
+        &mut self,
+        raw: &RawMail,
+        now: SystemTime,
+        span: &Span,
+    ) -> Result<Outcome, PipelineError> {
         let a = {
             let _g = span.enter();
             assess(&raw.bytes, &self.config, &self.classifier)
@@ -236,11 +255,16 @@ impl Pipeline {
         span.record("category", a.classification.category.name());
         let key = a.mail.key.clone();
         match self.ledger.state(&key)? {
-            Some((State::Done | State::SetAside | State::Sending, _)) => return Ok(Outcome::AlreadyDone),
+            Some((State::Done | State::SetAside | State::Sending, _)) => {
+                return Ok(Outcome::AlreadyDone)
+            }
             Some((State::Failed, _)) | None => {}
         }
         let c = &a.classification;
-        let sender = a.mail.reply_address().map(|s| ledger::sender_hash(&s.email));
+        let sender = a
+            .mail
+            .reply_address()
+            .map(|s| ledger::sender_hash(&s.email));
         let mut record = Record {
             key: key.as_str().to_string(),
             source: raw.source(),
@@ -271,16 +295,25 @@ impl Pipeline {
         let desk = match decision {
             Decision::Skip(reason) => {
                 if self.dry_run {
-                    return Ok(Outcome::WouldSkip { reason, category: c.category });
+                    return Ok(Outcome::WouldSkip {
+                        reason,
+                        category: c.category,
+                    });
                 }
                 record.skip_reason = Some(reason.as_str().into());
                 self.ledger.record_done(&record, now)?;
-                return Ok(Outcome::Skipped { reason, category: c.category });
+                return Ok(Outcome::Skipped {
+                    reason,
+                    category: c.category,
+                });
             }
             Decision::Reply { desk } => desk,
         };
         if self.dry_run {
-            return Ok(Outcome::WouldReply { category: c.category, desk });
+            return Ok(Outcome::WouldReply {
+                category: c.category,
+                desk,
+            });
         }
         record.desk.clone_from(&desk);
 
@@ -288,7 +321,15 @@ impl Pipeline {
         let built = (|| {
             let reply = compose::reply(&a.mail, c, &self.config, &templates, now)?;
             let forward = match desk.as_ref().and_then(|d| self.config.desks.get(d)) {
-                Some(d) => Some(compose::forward(&a.mail, &raw.bytes, c, d, &self.config, &templates, now)?),
+                Some(d) => Some(compose::forward(
+                    &a.mail,
+                    &raw.bytes,
+                    c,
+                    d,
+                    &self.config,
+                    &templates,
+                    now,
+                )?),
                 None => None,
             };
             Ok::<_, compose::ComposeError>((reply, forward))
@@ -319,14 +360,20 @@ impl Pipeline {
 
         for o in &outgoing {
             let _g = span.enter();
-            match self.transport.send(&o.message_id, &o.envelope_to, &o.bytes).await {
+            match self
+                .transport
+                .send(&o.message_id, &o.envelope_to, &o.bytes)
+                .await
+            {
                 Ok(()) => {
                     debug!(kind = %o.kind, id = %o.message_id, "delivered");
                     self.ledger.delivered(&o.message_id, now)?;
                 }
                 Err(e) if e.is_transient() => {
                     // Stays in `outgoing`; resume_pending delivers it later.
-                    return Ok(Outcome::Failed { error: e.to_string() });
+                    return Ok(Outcome::Failed {
+                        error: e.to_string(),
+                    });
                 }
                 Err(e) => {
                     let why = format!("{} refused: {e}", o.kind);

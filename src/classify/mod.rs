@@ -163,7 +163,8 @@ impl Classifier {
             (Field::Subject, subject, subject_weight),
             (Field::Body, body, 1.0),
         ] {
-            let mut best: std::collections::BTreeMap<usize, &Pattern> = std::collections::BTreeMap::new();
+            let mut best: std::collections::BTreeMap<usize, &Pattern> =
+                std::collections::BTreeMap::new();
             for p in patterns {
                 if let Some(at) = find(p, toks) {
                     let slot = best.entry(at).or_insert(p);
@@ -198,7 +199,9 @@ impl Classifier {
         // "SV: Hvor finder jeg Zoom?" names the old question, not this one.
         let is_reply = {
             let l = mail.subject.trim_start().to_lowercase();
-            ["re:", "sv:", "aw:", "vs:"].iter().any(|p| l.starts_with(p))
+            ["re:", "sv:", "aw:", "vs:"]
+                .iter()
+                .any(|p| l.starts_with(p))
         };
         let subject_weight = if is_reply {
             self.rules.reply_subject_weight
@@ -216,7 +219,17 @@ impl Classifier {
                     .iter()
                     .find(|(k, _)| k == c)
                     .map_or(&[][..], |(_, p)| p.as_slice());
-                (*c, self.score(c.name(), patterns, (&subject, subject_weight), &body, &mut hits).max(0.0))
+                (
+                    *c,
+                    self.score(
+                        c.name(),
+                        patterns,
+                        (&subject, subject_weight),
+                        &body,
+                        &mut hits,
+                    )
+                    .max(0.0),
+                )
             })
             .collect();
         // Highest first; ties keep the order of Category::ALL (a fixed, documented order).
@@ -257,7 +270,13 @@ impl Classifier {
         let desk = (category == Category::Technical).then(|| {
             let mut best: Option<(&str, f64)> = None;
             for (key, patterns) in &self.rules.desks {
-                let s = self.score(&format!("desk:{key}"), patterns, (&subject, subject_weight), &body, &mut hits);
+                let s = self.score(
+                    &format!("desk:{key}"),
+                    patterns,
+                    (&subject, subject_weight),
+                    &body,
+                    &mut hits,
+                );
                 if s > 0.0 && best.is_none_or(|(_, b)| s > b) {
                     best = Some((key.as_str(), s));
                 }
@@ -282,10 +301,11 @@ pub fn strip_subject_prefixes(subject: &str) -> String {
     let mut s = subject.trim();
     loop {
         let lower = s.to_lowercase();
-        let Some(rest) = ["re:", "sv:", "aw:", "fw:", "fwd:", "vs:", "wg:", "vl:", "tr:"]
-            .iter()
-            .find_map(|p| lower.strip_prefix(p).map(|r| s.len() - r.len()))
-        else {
+        let Some(rest) = [
+            "re:", "sv:", "aw:", "fw:", "fwd:", "vs:", "wg:", "vl:", "tr:",
+        ]
+        .iter()
+        .find_map(|p| lower.strip_prefix(p).map(|r| s.len() - r.len())) else {
             return s.to_string();
         };
         s = s[rest..].trim_start();
@@ -319,11 +339,36 @@ mod tests {
     fn shipped_rules_classify_plain_questions() {
         let c = classifier();
         let cases = [
-            ("Pris", "Hvad koster en enterprise-licens til Zoom?", Category::Pricing, None),
-            ("Zoom", "Må vi bruge Zoom til samtaler med patienter?", Category::Terms, None),
-            ("Adgang", "Jeg er studerende, må jeg bruge regionens Zoom?", Category::Eligibility, None),
-            ("Kamera", "Mit kamera virker ikke i Zoom på min pc.", Category::Technical, Some("cimt")),
-            ("Login", "Jeg kan ikke logge ind med mit KU-ID.", Category::Technical, Some("kuit")),
+            (
+                "Pris",
+                "Hvad koster en enterprise-licens til Zoom?",
+                Category::Pricing,
+                None,
+            ),
+            (
+                "Zoom",
+                "Må vi bruge Zoom til samtaler med patienter?",
+                Category::Terms,
+                None,
+            ),
+            (
+                "Adgang",
+                "Jeg er studerende, må jeg bruge regionens Zoom?",
+                Category::Eligibility,
+                None,
+            ),
+            (
+                "Kamera",
+                "Mit kamera virker ikke i Zoom på min pc.",
+                Category::Technical,
+                Some("cimt"),
+            ),
+            (
+                "Login",
+                "Jeg kan ikke logge ind med mit KU-ID.",
+                Category::Technical,
+                Some("kuit"),
+            ),
             ("Hej", "Tak for hjælpen i går!", Category::Other, None),
         ];
         for (subject, body, cat, desk) in cases {
@@ -339,7 +384,14 @@ mod tests {
         let r = c.classify(&mail("x", "blah"));
         assert_eq!(r.category, Category::Other);
         assert!(r.confidence >= 0.0 && r.confidence < 0.5);
-        let r = c.classify(&mail("Pris på licens", "Hvad koster en licens? Hvad er prisen?"));
-        assert!(r.confidence > 0.5 && r.confidence <= 1.0, "{}", r.confidence);
+        let r = c.classify(&mail(
+            "Pris på licens",
+            "Hvad koster en licens? Hvad er prisen?",
+        ));
+        assert!(
+            r.confidence > 0.5 && r.confidence <= 1.0,
+            "{}",
+            r.confidence
+        );
     }
 }

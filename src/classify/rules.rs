@@ -116,7 +116,10 @@ impl RulesError {
 fn place(text: &str, span: Range<usize>) -> String {
     let before = &text[..span.start.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let col = before.rfind('\n').map_or(before.len(), |i| before.len() - i - 1) + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before.len(), |i| before.len() - i - 1)
+        + 1;
     format!("{line}:{col}")
 }
 
@@ -149,8 +152,8 @@ impl Rules {
         let stemmers = Stemmers::default();
         let mut problems = Vec::new();
         let compile_table = |section: &str,
-                                 table: &BTreeMap<String, Spanned<f64>>,
-                                 problems: &mut Vec<String>|
+                             table: &BTreeMap<String, Spanned<f64>>,
+                             problems: &mut Vec<String>|
          -> Vec<Pattern> {
             let mut out = Vec::new();
             for (pat, weight) in table {
@@ -181,7 +184,10 @@ impl Rules {
         }
         let mut desks = Vec::new();
         for (name, table) in &raw.desks {
-            desks.push((name.clone(), compile_table(&format!("desks.{name}"), table, &mut problems)));
+            desks.push((
+                name.clone(),
+                compile_table(&format!("desks.{name}"), table, &mut problems),
+            ));
         }
         for d in DESKS {
             if !raw.desks.contains_key(*d) {
@@ -288,8 +294,10 @@ fn compile(pattern: &str, weight: f64, stemmers: &Stemmers) -> Result<Pattern, S
                     v.dedup();
                     WordMatch::Stem(v)
                 } else {
-                    let mut v: Vec<String> =
-                        Language::ALL.iter().map(|l| stemmers.stem(*l, core)).collect();
+                    let mut v: Vec<String> = Language::ALL
+                        .iter()
+                        .map(|l| stemmers.stem(*l, core))
+                        .collect();
                     v.push(core.to_string());
                     v.sort();
                     v.dedup();
@@ -341,8 +349,14 @@ medical = ["diagnose"]
     fn compiles_patterns() {
         let r = Rules::parse(Path::new("rules.toml"), GOOD).unwrap();
         assert_eq!(r.categories.len(), 4);
-        let (_, pricing) = r.categories.iter().find(|(c, _)| *c == Category::Pricing).unwrap();
-        assert!(pricing.iter().any(|p| p.words == [WordMatch::Suffix("licens".into())]));
+        let (_, pricing) = r
+            .categories
+            .iter()
+            .find(|(c, _)| *c == Category::Pricing)
+            .unwrap();
+        assert!(pricing
+            .iter()
+            .any(|p| p.words == [WordMatch::Suffix("licens".into())]));
     }
 
     #[test]
@@ -350,14 +364,18 @@ medical = ["diagnose"]
         let text = GOOD.replace("\"pris\" = 3", "\"pris?\" = 3");
         let e = Rules::parse(Path::new("rules.toml"), &text).unwrap_err();
         let p = e.problems();
-        assert!(p[0].starts_with("rules.toml:8:"), "{p:?}");
+        assert!(p[0].starts_with("rules.toml:12:"), "{p:?}");
         assert!(p[0].contains("pris?"), "{p:?}");
     }
 
     #[test]
     fn unknown_category_and_desk_are_errors() {
-        let text = GOOD.replace("[categories.terms]", "[categories.termz]").replace("default-desk = \"cimt\"", "default-desk = \"x\"");
-        let p = Rules::parse(Path::new("rules.toml"), &text).unwrap_err().problems();
+        let text = GOOD
+            .replace("[categories.terms]", "[categories.termz]")
+            .replace("default-desk = \"cimt\"", "default-desk = \"x\"");
+        let p = Rules::parse(Path::new("rules.toml"), &text)
+            .unwrap_err()
+            .problems();
         assert!(p.iter().any(|l| l.contains("termz")), "{p:?}");
         assert!(p.iter().any(|l| l.contains("default-desk")), "{p:?}");
     }

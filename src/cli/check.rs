@@ -75,7 +75,10 @@ fn environment(config: &Config) -> Vec<String> {
     match &config.intake {
         IntakeConfig::Maildir { path, .. } => {
             match crate::intake::maildir::Maildir::new(path).check() {
-                Ok(n) => ok(&format!("maildir  {} ({n} mail(s) in new/)", path.display())),
+                Ok(n) => ok(&format!(
+                    "maildir  {} ({n} mail(s) in new/)",
+                    path.display()
+                )),
                 Err(e) => problems.push(format!("{e:#}: create it or fix maildir.path")),
             }
         }

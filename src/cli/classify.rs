@@ -45,7 +45,30 @@ fn expand(files: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
                 .with_context(|| format!("cannot read folder {}", f.display()))?
                 .flatten()
                 .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+                // .eml files, or Maildir files (no useful extension); not labels.json etc.
+                .filter(|p| {
+                    let name = p
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    let ext = p.extension().map(|e| e.to_string_lossy().to_lowercase());
+                    p.is_file()
+                        && !name.starts_with('.')
+                        && !matches!(
+                            ext.as_deref(),
+                            Some(
+                                "json"
+                                    | "md"
+                                    | "txt"
+                                    | "toml"
+                                    | "expect"
+                                    | "yml"
+                                    | "yaml"
+                                    | "csv"
+                                    | "actual"
+                            )
+                        )
+                })
                 .collect();
             inner.sort();
             out.extend(inner);
@@ -117,11 +140,20 @@ fn explain(out: &mut impl Write, file: &Path, a: &Assessment) -> anyhow::Result<
         "  category:   {} (confidence {:.2}){}{}",
         c.category,
         c.confidence,
-        c.desk.as_ref().map(|d| format!(", desk {d}")).unwrap_or_default(),
-        c.secondary.map(|s| format!(", also about {s}")).unwrap_or_default()
+        c.desk
+            .as_ref()
+            .map(|d| format!(", desk {d}"))
+            .unwrap_or_default(),
+        c.secondary
+            .map(|s| format!(", also about {s}"))
+            .unwrap_or_default()
     )?;
     writeln!(out, "  sensitive:  {}", c.sensitive)?;
-    let scores: Vec<String> = c.scores.iter().map(|(k, s)| format!("{k} {s:.1}")).collect();
+    let scores: Vec<String> = c
+        .scores
+        .iter()
+        .map(|(k, s)| format!("{k} {s:.1}"))
+        .collect();
     writeln!(out, "  scores:     {}", scores.join(", "))?;
     writeln!(out, "  rules that scored:")?;
     if c.hits.is_empty() {
@@ -132,9 +164,16 @@ fn explain(out: &mut impl Write, file: &Path, a: &Assessment) -> anyhow::Result<
             Field::Subject => "subject",
             Field::Body => "body",
         };
-        writeln!(out, "    {:<12} {:>+6.1}  {:<8} {:?}", h.target, h.points, field, h.pattern)?;
+        writeln!(
+            out,
+            "    {:<12} {:>+6.1}  {:<8} {:?}",
+            h.target, h.points, field, h.pattern
+        )?;
     }
-    writeln!(out, "  new text considered (quotes, signatures removed; CPR numbers hidden):")?;
+    writeln!(
+        out,
+        "  new text considered (quotes, signatures removed; CPR numbers hidden):"
+    )?;
     for line in crate::classify::sensitive::redact(&a.mail.new_text).lines() {
         writeln!(out, "    | {line}")?;
     }

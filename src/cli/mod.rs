@@ -24,7 +24,13 @@ use crate::render::Templates;
 #[command(name = "autosvar", version, about, long_about = None)]
 pub struct Args {
     /// The configuration file.
-    #[arg(long, short, global = true, default_value = "config.toml", env = "AUTOSVAR_CONFIG")]
+    #[arg(
+        long,
+        short,
+        global = true,
+        default_value = "config.toml",
+        env = "AUTOSVAR_CONFIG"
+    )]
     pub config: PathBuf,
 
     #[command(subcommand)]

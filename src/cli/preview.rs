@@ -62,8 +62,17 @@ pub fn run(config: &Path, args: PreviewArgs) -> anyhow::Result<i32> {
             .unwrap_or_else(|| "cimt".into())
     });
     if let Some(d) = &desk {
-        anyhow::ensure!(setup.config.desks.contains_key(d), "unknown desk {d:?}; the config has {}",
-            setup.config.desks.keys().cloned().collect::<Vec<_>>().join(", "));
+        anyhow::ensure!(
+            setup.config.desks.contains_key(d),
+            "unknown desk {d:?}; the config has {}",
+            setup
+                .config
+                .desks
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     let c = Classification {
         category,
@@ -77,7 +86,11 @@ pub fn run(config: &Path, args: PreviewArgs) -> anyhow::Result<i32> {
     out.write_all(&reply.bytes)?;
     if let Some(d) = desk.as_ref().and_then(|d| setup.config.desks.get(d)) {
         let fwd = compose::forward(&mail, &bytes, &c, d, &setup.config, &setup.templates, now)?;
-        writeln!(out, "\n\n======== forward to {} <{}> ========\n", d.name, d.email)?;
+        writeln!(
+            out,
+            "\n\n======== forward to {} <{}> ========\n",
+            d.name, d.email
+        )?;
         out.write_all(&fwd.bytes)?;
     }
     writeln!(out)?;

@@ -55,7 +55,10 @@ pub fn run(path: &Path, args: RunArgs) -> anyhow::Result<i32> {
             crate::shutdown::on_signal()
         };
         match &config.intake {
-            IntakeConfig::Maildir { path, poll_interval } => {
+            IntakeConfig::Maildir {
+                path,
+                poll_interval,
+            } => {
                 let maildir = Maildir::new(path);
                 if args.once {
                     once(&mut pipeline, maildir).await
@@ -106,12 +109,13 @@ async fn watch(
     let (tx, mut rx) = mpsc::channel::<Event>(64);
     // Editors save by rename, so watch folders, not files.
     let mail_tx = tx.clone();
-    let mut mail_watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        if res.is_ok() {
-            let _ = mail_tx.try_send(Event::Mail);
-        }
-    })
-    .context("cannot start the Maildir watcher")?;
+    let mut mail_watcher =
+        notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            if res.is_ok() {
+                let _ = mail_tx.try_send(Event::Mail);
+            }
+        })
+        .context("cannot start the Maildir watcher")?;
     if let Err(e) = mail_watcher.watch(&maildir.new_dir(), notify::RecursiveMode::NonRecursive) {
         warn!(error = %e, folder = %maildir.new_dir().display(), "cannot watch Maildir; polling only");
     }

@@ -51,7 +51,9 @@ impl Address {
         if local.is_empty()
             || domain.is_empty()
             || domain.contains('@')
-            || email.chars().any(|c| c.is_whitespace() || c == '<' || c == '>')
+            || email
+                .chars()
+                .any(|c| c.is_whitespace() || c == '<' || c == '>')
         {
             return None;
         }
@@ -252,7 +254,9 @@ pub enum IntakeConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryConfig {
     /// Each message is written as an `.eml` file into this folder.
-    Outbox { path: PathBuf },
+    Outbox {
+        path: PathBuf,
+    },
     Smtp(SmtpConfig),
 }
 
@@ -357,7 +361,11 @@ impl<'a> Checker<'a> {
     }
 
     /// Deserialises one section, recording its error instead of stopping.
-    fn section<T: DeserializeOwned>(&mut self, key: &str, value: Spanned<DeValue<'_>>) -> Option<T> {
+    fn section<T: DeserializeOwned>(
+        &mut self,
+        key: &str,
+        value: Spanned<DeValue<'_>>,
+    ) -> Option<T> {
         match T::deserialize(toml::de::ValueDeserializer::from(value)) {
             Ok(v) => Some(v),
             Err(e) => {
@@ -550,8 +558,11 @@ impl Config {
                 path,
                 poll_interval,
             } = maildir.unwrap_or_default();
-            let poll_interval =
-                c.duration("maildir.poll-interval", &poll_interval, Duration::from_secs(30));
+            let poll_interval = c.duration(
+                "maildir.poll-interval",
+                &poll_interval,
+                Duration::from_secs(30),
+            );
             match path {
                 Some(p) => Some(IntakeConfig::Maildir {
                     path: c.path(&base, p.get_ref()),
@@ -834,11 +845,22 @@ fn validate_imap(
     reject_keys(
         c,
         "imap",
-        &[("envelope-from", raw.envelope_from.as_ref().map(|v| v.span()))],
+        &[(
+            "envelope-from",
+            raw.envelope_from.as_ref().map(|v| v.span()),
+        )],
     );
     let server = validate_server(c, base, "imap", &raw, span, (993, 143));
-    let poll_interval = c.duration("imap.poll-interval", &raw.poll_interval, Duration::from_secs(60));
-    let max_age = c.duration("imap.max-age", &raw.max_age, Duration::from_secs(2 * 24 * 3600));
+    let poll_interval = c.duration(
+        "imap.poll-interval",
+        &raw.poll_interval,
+        Duration::from_secs(60),
+    );
+    let max_age = c.duration(
+        "imap.max-age",
+        &raw.max_age,
+        Duration::from_secs(2 * 24 * 3600),
+    );
     let max_attempts = raw.max_attempts.as_ref().map_or(5, |v| *v.get_ref());
     Some(ImapConfig {
         server: server?,
@@ -867,7 +889,10 @@ fn validate_smtp(
         "smtp",
         &[
             ("folder", raw.folder.as_ref().map(|v| v.span())),
-            ("poll-interval", raw.poll_interval.as_ref().map(|v| v.span())),
+            (
+                "poll-interval",
+                raw.poll_interval.as_ref().map(|v| v.span()),
+            ),
             ("max-age", raw.max_age.as_ref().map(|v| v.span())),
             ("sent-folder", raw.sent_folder.as_ref().map(|v| v.span())),
             ("max-attempts", raw.max_attempts.as_ref().map(|v| v.span())),
@@ -883,7 +908,10 @@ fn validate_smtp(
                 c.problem(
                     Some(v.span()),
                     "smtp.envelope-from",
-                    format!("{:?} is not an e-mail address; use \"<>\" for the null sender", v.get_ref()),
+                    format!(
+                        "{:?} is not an e-mail address; use \"<>\" for the null sender",
+                        v.get_ref()
+                    ),
                 );
                 None
             }
@@ -977,10 +1005,15 @@ phone = "3532 3232"
         );
         let p = problems(&text);
         assert!(
-            p.iter().any(|l| l.starts_with("dir/config.toml:20:8: imap:") && l.contains("993s")),
+            p.iter()
+                .any(|l| l.starts_with("dir/config.toml:19:8: imap:") && l.contains("993s")),
             "{p:#?}"
         );
-        assert!(p.iter().any(|l| l.contains("smtp") && l.contains("pasword-env")), "{p:#?}");
+        assert!(
+            p.iter()
+                .any(|l| l.contains("smtp") && l.contains("pasword-env")),
+            "{p:#?}"
+        );
     }
 
     #[test]
@@ -988,16 +1021,16 @@ phone = "3532 3232"
         let text = format!("{MINIMAL}\n[smtp]\nhost = \"mail.example.test\"\ntls = \"none\"\n");
         let p = problems(&text);
         assert!(
-            p.iter().any(|l| l.contains("smtp.tls") && l.contains("loopback")),
+            p.iter()
+                .any(|l| l.contains("smtp.tls") && l.contains("loopback")),
             "{p:#?}"
         );
     }
 
     #[test]
     fn inline_passwords_are_refused() {
-        let text = format!(
-            "{MINIMAL}\n[imap]\nhost = \"h\"\nuser = \"u\"\npassword = \"hunter2\"\n"
-        );
+        let text =
+            format!("{MINIMAL}\n[imap]\nhost = \"h\"\nuser = \"u\"\npassword = \"hunter2\"\n");
         let p = problems(&text);
         assert!(p.iter().any(|l| l.contains("imap.password:")), "{p:#?}");
         assert!(!p.iter().any(|l| l.contains("hunter2")), "{p:#?}");
@@ -1007,9 +1040,16 @@ phone = "3532 3232"
     fn unknown_keys_and_sections_are_errors() {
         let text = MINIMAL.replace("[outbox]", "[outbx]");
         let p = problems(&text);
-        assert!(p.iter().any(|l| l.contains("outbx") && l.contains("unknown section")), "{p:#?}");
+        assert!(
+            p.iter()
+                .any(|l| l.contains("outbx") && l.contains("unknown section")),
+            "{p:#?}"
+        );
         let p = problems(&MINIMAL.replace("path = \"demo", "pth = \"demo"));
-        assert!(p.iter().any(|l| l.contains("maildir") && l.contains("pth")), "{p:#?}");
+        assert!(
+            p.iter().any(|l| l.contains("maildir") && l.contains("pth")),
+            "{p:#?}"
+        );
     }
 
     #[test]
@@ -1023,7 +1063,11 @@ phone = "3532 3232"
     fn bad_duration_names_the_fix() {
         let text = MINIMAL.replace("[maildir]", "[maildir]\npoll-interval = \"soon\"");
         let p = problems(&text);
-        assert!(p.iter().any(|l| l.contains("maildir.poll-interval") && l.contains("\"30s\"")), "{p:#?}");
+        assert!(
+            p.iter()
+                .any(|l| l.contains("maildir.poll-interval") && l.contains("\"30s\"")),
+            "{p:#?}"
+        );
     }
 
     #[test]
@@ -1041,12 +1085,20 @@ phone = "3532 3232"
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("pw");
         std::fs::write(&f, "s3cret\nignored\n").unwrap();
-        assert_eq!(PasswordSource::File(f).resolve().unwrap().expose_secret(), "s3cret");
         assert_eq!(
-            PasswordSource::Command("echo tok".into()).resolve().unwrap().expose_secret(),
+            PasswordSource::File(f).resolve().unwrap().expose_secret(),
+            "s3cret"
+        );
+        assert_eq!(
+            PasswordSource::Command("echo tok".into())
+                .resolve()
+                .unwrap()
+                .expose_secret(),
             "tok"
         );
-        let e = PasswordSource::Env("AUTOSVAR_SURELY_UNSET_VAR".into()).resolve().unwrap_err();
+        let e = PasswordSource::Env("AUTOSVAR_SURELY_UNSET_VAR".into())
+            .resolve()
+            .unwrap_err();
         assert!(e.to_string().contains("AUTOSVAR_SURELY_UNSET_VAR"));
         assert!(PasswordSource::Command("false".into()).resolve().is_err());
     }

@@ -5,7 +5,6 @@
 //! so that those errors can name a line too. Nothing here resolves paths or reads secrets:
 //! that is `config::Config::from_raw`'s job.
 
-
 use serde::Deserialize;
 use toml::Spanned;
 

@@ -16,7 +16,13 @@ fn file_name(message_id: &str) -> String {
     let id: String = message_id
         .trim_matches(|c| c == '<' || c == '>')
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("{id}.eml")
 }
@@ -75,9 +81,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let o = Outbox::open(&dir.path().join("out")).unwrap();
         assert!(!o.contains("<a/b@x>"));
-        o.write("<a/b@x>", "bo@x", b"Subject: x\r\n\r\nhi\r\n").unwrap();
+        o.write("<a/b@x>", "bo@x", b"Subject: x\r\n\r\nhi\r\n")
+            .unwrap();
         assert!(o.contains("<a/b@x>"));
-        let names: Vec<_> = std::fs::read_dir(o.dir()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(o.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, ["a_b@x.eml"]);
     }
 }

@@ -86,7 +86,9 @@ impl Maildir {
                         bytes,
                     });
                 }
-                Err(e) => tracing::warn!(file = %name, error = %e, "cannot read mail file; will retry"),
+                Err(e) => {
+                    tracing::warn!(file = %name, error = %e, "cannot read mail file; will retry")
+                }
             }
         }
         Ok(out)

@@ -219,7 +219,11 @@ pub fn parse(bytes: &[u8], default_language: Language) -> Mail {
     let return_path = match msg.header_raw("Return-Path") {
         None => ReturnPath::Missing,
         Some(raw) => {
-            let inner = raw.trim().trim_start_matches('<').trim_end_matches('>').trim();
+            let inner = raw
+                .trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .trim();
             if inner.is_empty() {
                 ReturnPath::Null
             } else {
@@ -240,13 +244,17 @@ pub fn parse(bytes: &[u8], default_language: Language) -> Mail {
         .headers()
         .iter()
         .map(|h| h.name())
-        .find(|n| n.len() > 5 && n[..5].eq_ignore_ascii_case("list-"))
+        .find(|n| n.len() > 5 && n.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("list-")))
         .map(str::to_string);
     let x_autoreply = msg.headers().iter().any(|h| {
         let n = h.name().to_ascii_lowercase();
         matches!(
             n.as_str(),
-            "x-autoreply" | "x-autorespond" | "x-auto-reply" | "x-autoresponder" | "x-mail-autoreply"
+            "x-autoreply"
+                | "x-autorespond"
+                | "x-auto-reply"
+                | "x-autoresponder"
+                | "x-mail-autoreply"
         ) && !msg
             .header_raw(h.name())
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("no"))
@@ -260,9 +268,12 @@ pub fn parse(bytes: &[u8], default_language: Language) -> Mail {
             _ => None,
         })
         .collect();
-    let report = msg
-        .content_type()
-        .is_some_and(|ct| ct.ctype().eq_ignore_ascii_case("multipart") && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report")));
+    let report = msg.content_type().is_some_and(|ct| {
+        ct.ctype().eq_ignore_ascii_case("multipart")
+            && ct
+                .subtype()
+                .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+    });
     let auto = AutoHeaders {
         auto_submitted: header_text(&msg, "Auto-Submitted"),
         precedence: header_text(&msg, "Precedence"),
@@ -332,7 +343,10 @@ mod tests {
         assert_eq!(m.key.as_str(), "abc@regionh.example");
         assert_eq!(m.from.as_ref().unwrap().name.as_deref(), Some("Søren Bøgh"));
         assert_eq!(m.subject, "Hvad koster en licens?");
-        assert_eq!(m.return_path, ReturnPath::Address("bo@regionh.example".into()));
+        assert_eq!(
+            m.return_path,
+            ReturnPath::Address("bo@regionh.example".into())
+        );
         assert_eq!(m.references, vec![MessageId::new("<x@example.test>")]);
         assert_eq!(m.new_text, "Hej, hvad koster en licens til større møder?");
         assert_eq!(m.language, Language::Da);

@@ -80,7 +80,10 @@ fn header_name(l: &str) -> Option<String> {
 }
 
 fn is_from_header(l: &str) -> bool {
-    matches!(header_name(l).as_deref(), Some("from" | "fra" | "von" | "de"))
+    matches!(
+        header_name(l).as_deref(),
+        Some("from" | "fra" | "von" | "de")
+    )
 }
 
 fn is_other_header(l: &str) -> bool {
@@ -106,11 +109,15 @@ fn is_other_header(l: &str) -> bool {
 /// "On Mon, 4 Mar 2024, Ann <a@b> wrote:" / "Den 4. mar. 2024 kl. 10.12 skrev Ann:".
 fn is_attribution(l: &str) -> bool {
     let l = lower(l);
-    (l.ends_with("wrote:")
+    let ends = l.ends_with("wrote:")
         || l.ends_with("skrev:")
         || l.ends_with("skrev følgende:")
-        || l.ends_with("schrieb:"))
-        && l.len() > 8
+        || l.ends_with("schrieb:");
+    // Danish clients put the name after the verb: "Den 4. mar. 2024 skrev Ann <a@b>:".
+    let danish = (l.starts_with("den ") || l.starts_with("d. ") || l.starts_with("on "))
+        && (l.contains(" skrev ") || l.contains(" wrote "))
+        && l.ends_with(':');
+    ends || danish
 }
 
 /// Where quoted history starts: (end of own text, start of an inline forward if that is
@@ -141,7 +148,8 @@ fn history_start(lines: &[&str]) -> (usize, Option<usize>) {
                 .filter(|n| is_other_header(n))
                 .count();
             if following >= 2 {
-                let start = if i > 0 && lines[i - 1].trim().chars().all(|c| c == '_' || c == '-')
+                let start = if i > 0
+                    && lines[i - 1].trim().chars().all(|c| c == '_' || c == '-')
                     && !lines[i - 1].trim().is_empty()
                 {
                     i - 1
@@ -252,7 +260,7 @@ const DISCLAIMERS: &[&str] = &[
 
 fn is_sign_off(l: &str) -> bool {
     let t = lower(l);
-    let t = t.trim_end_matches(|c: char| c == ',' || c == '.' || c == '!' || c == '/');
+    let t = t.trim_end_matches([',', '.', '!', '/']);
     if SIGN_OFFS.contains(&t) {
         return true;
     }
@@ -317,7 +325,10 @@ mod tests {
         let body = "Hvad koster en licens?\n\nMed venlig hilsen\nJens Hansen\nTlf. 3864 1234\n\nDenne e-mail kan indeholde fortrolige oplysninger.";
         assert_eq!(new_text(body), "Hvad koster en licens?");
         assert_eq!(new_text("Can I use it?\n-- \nTom\nIT"), "Can I use it?");
-        assert_eq!(new_text("Virker ikke\n\nSendt fra min iPhone"), "Virker ikke");
+        assert_eq!(
+            new_text("Virker ikke\n\nSendt fra min iPhone"),
+            "Virker ikke"
+        );
     }
 
     #[test]

@@ -9,7 +9,9 @@
 
 use std::time::SystemTime;
 
-use lettre::message::header::{ContentDisposition, ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
+use lettre::message::header::{
+    ContentDisposition, ContentTransferEncoding, ContentType, HeaderName, HeaderValue,
+};
 use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 use sha2::{Digest, Sha256};
@@ -49,7 +51,11 @@ pub const CATEGORY_HEADER: &str = "X-Autosvar-Category";
 /// A Message-ID on our own domain, derived from the mail's key and the message kind.
 pub fn message_id_for(mail: &Mail, kind: &str, from: &Address) -> MessageId {
     let digest = Sha256::digest(format!("{kind}\0{}", mail.key).as_bytes());
-    MessageId::new(&format!("autosvar.{kind}.{}@{}", hex(&digest[..12]), from.domain()))
+    MessageId::new(&format!(
+        "autosvar.{kind}.{}@{}",
+        hex(&digest[..12]),
+        from.domain()
+    ))
 }
 
 fn mailbox(a: &Address) -> Result<Mailbox, ComposeError> {
@@ -76,7 +82,9 @@ fn text_part(text: String) -> SinglePart {
     } else {
         Body::new(text)
     };
-    SinglePart::builder().header(ContentType::TEXT_PLAIN).body(body)
+    SinglePart::builder()
+        .header(ContentType::TEXT_PLAIN)
+        .body(body)
 }
 
 fn raw(name: &'static str, value: &str) -> HeaderValue {
@@ -246,12 +254,20 @@ pub fn forward(
             ContentTransferEncoding::EightBit
         };
         SinglePart::builder()
-            .header(ContentType::parse("message/rfc822").map_err(|_| ComposeError::Address("message/rfc822".into()))?)
+            .header(
+                ContentType::parse("message/rfc822")
+                    .map_err(|_| ComposeError::Address("message/rfc822".into()))?,
+            )
             .header(ContentDisposition::attachment("original.eml"))
             .body(Body::dangerous_pre_encoded(bytes, encoding))
     };
     let msg = b.multipart(
         MultiPart::mixed()
+            // Derived, not random: the same mail always gives the same bytes.
+            .boundary(format!(
+                "autosvar-{}",
+                hex(&Sha256::digest(id.as_str().as_bytes())[..12])
+            ))
             .singlepart(text_part(intro))
             .singlepart(original),
     )?;

@@ -212,7 +212,10 @@ impl Templates {
         let shown = |name: &str| dir.join(name).display().to_string();
         for name in required_files() {
             if !files.contains_key(&name) {
-                problems.push(format!("{}: missing; every category needs a da and an en reply", shown(&name)));
+                problems.push(format!(
+                    "{}: missing; every category needs a da and an en reply",
+                    shown(&name)
+                ));
             }
         }
         let mut env = Environment::new();
@@ -249,7 +252,11 @@ impl Templates {
     }
 
     /// Renders every template against sample contexts; returns the problems found.
-    fn test_render(&self, files: &BTreeMap<String, String>, desks: &BTreeMap<String, Desk>) -> Vec<String> {
+    fn test_render(
+        &self,
+        files: &BTreeMap<String, String>,
+        desks: &BTreeMap<String, Desk>,
+    ) -> Vec<String> {
         let mut problems = Vec::new();
         let shown = |name: &str| self.dir.join(name).display().to_string();
         let mut errors: Vec<(String, minijinja::Error)> = Vec::new();
@@ -258,7 +265,9 @@ impl Templates {
             for c in Category::ALL {
                 for sensitive in [false, true] {
                     for named in [true, false] {
-                        let desk = (c == Category::Technical).then(|| desks.values().next().cloned()).flatten();
+                        let desk = (c == Category::Technical)
+                            .then(|| desks.values().next().cloned())
+                            .flatten();
                         let mut ctx = sample_context(c, lang, desk, desks, sensitive, named);
                         for extra in [SIGNATURE, SENSITIVE] {
                             let name = format!("{extra}.{}.txt", lang.code());
@@ -267,7 +276,11 @@ impl Templates {
                             }
                         }
                         ctx.signature = SIGNATURE_MARK.into();
-                        ctx.sensitive_notice = if sensitive { NOTICE_MARK.into() } else { String::new() };
+                        ctx.sensitive_notice = if sensitive {
+                            NOTICE_MARK.into()
+                        } else {
+                            String::new()
+                        };
                         let name = format!("{}.{}.txt", c.name(), lang.code());
                         match self.render_raw(&name, &ctx) {
                             Ok(out) => {
@@ -313,7 +326,11 @@ impl Templates {
     ///
     /// # Errors
     /// Only if a template fails on data the test render did not cover.
-    pub fn render_reply(&self, category: Category, mut ctx: Context) -> Result<String, TemplateError> {
+    pub fn render_reply(
+        &self,
+        category: Category,
+        mut ctx: Context,
+    ) -> Result<String, TemplateError> {
         let lang = ctx.language.clone();
         let err = |name: &str, e: minijinja::Error| TemplateError::Render {
             name: name.to_string(),
@@ -332,7 +349,9 @@ impl Templates {
             String::new()
         };
         let name = format!("{}.{lang}.txt", category.name());
-        Ok(tidy(&self.render_raw(&name, &ctx).map_err(|e| err(&name, e))?))
+        Ok(tidy(
+            &self.render_raw(&name, &ctx).map_err(|e| err(&name, e))?,
+        ))
     }
 
     /// Renders the cover note for a desk forward.
@@ -359,7 +378,11 @@ pub fn sample_context(
     named: bool,
 ) -> Context {
     Context {
-        name: if named { "Mette Jensen".into() } else { String::new() },
+        name: if named {
+            "Mette Jensen".into()
+        } else {
+            String::new()
+        },
         first_name: if named { "Mette".into() } else { String::new() },
         email: "mette.jensen@regionh.example".into(),
         subject: "Zoom".into(),
@@ -381,8 +404,19 @@ mod tests {
 
     fn desks() -> BTreeMap<String, Desk> {
         let mut m = BTreeMap::new();
-        for (k, n, p) in [("cimt", "CIMT Servicedesk", "3864 8080"), ("kuit", "KU-IT", "3532 3232")] {
-            m.insert(k.into(), Desk { key: k.into(), name: n.into(), email: format!("{k}@example.test"), phone: p.into() });
+        for (k, n, p) in [
+            ("cimt", "CIMT Servicedesk", "3864 8080"),
+            ("kuit", "KU-IT", "3532 3232"),
+        ] {
+            m.insert(
+                k.into(),
+                Desk {
+                    key: k.into(),
+                    name: n.into(),
+                    email: format!("{k}@example.test"),
+                    phone: p.into(),
+                },
+            );
         }
         m
     }
@@ -391,11 +425,13 @@ mod tests {
         required_files()
             .into_iter()
             .map(|n| {
-                let body = if n.starts_with("signature") || n.starts_with("sensitive") || n == FORWARD {
-                    "text {{ name }}\n".to_string()
-                } else {
-                    "Hej {{ first_name }}\n{{ sensitive_notice }}\n\nBody\n\n{{ signature }}\n".to_string()
-                };
+                let body =
+                    if n.starts_with("signature") || n.starts_with("sensitive") || n == FORWARD {
+                        "text {{ name }}\n".to_string()
+                    } else {
+                        "Hej {{ first_name }}\n{{ sensitive_notice }}\n\nBody\n\n{{ signature }}\n"
+                            .to_string()
+                    };
                 (n, body)
             })
             .collect()
@@ -409,29 +445,53 @@ mod tests {
     #[test]
     fn undefined_placeholder_names_file_and_line() {
         let mut f = minimal();
-        f.insert("pricing.da.txt".into(), "Hej\n\n{{ naem }}\n{{ sensitive_notice }}{{ signature }}".into());
+        f.insert(
+            "pricing.da.txt".into(),
+            "Hej\n\n{{ naem }}\n{{ sensitive_notice }}{{ signature }}".into(),
+        );
         let e = Templates::from_sources(Path::new("responses"), f, &desks(), vec![]).unwrap_err();
         let p = e.problems();
         assert_eq!(p.len(), 1, "{p:?}");
-        assert!(p[0].starts_with("responses/pricing.da.txt:3: undefined placeholder \"naem\""), "{p:?}");
+        assert!(
+            p[0].starts_with("responses/pricing.da.txt:3: undefined placeholder \"naem\""),
+            "{p:?}"
+        );
     }
 
     #[test]
     fn syntax_error_and_missing_file_are_both_reported() {
         let mut f = minimal();
         f.remove("terms.en.txt");
-        f.insert("other.da.txt".into(), "Hej\n{% if sensitive %}\n{{ signature }}".into());
-        let p = Templates::from_sources(Path::new("responses"), f, &desks(), vec![]).unwrap_err().problems();
-        assert!(p.iter().any(|l| l.starts_with("responses/terms.en.txt: missing")), "{p:?}");
-        assert!(p.iter().any(|l| l.starts_with("responses/other.da.txt:")), "{p:?}");
+        f.insert(
+            "other.da.txt".into(),
+            "Hej\n{% if sensitive %}\n{{ signature }}".into(),
+        );
+        let p = Templates::from_sources(Path::new("responses"), f, &desks(), vec![])
+            .unwrap_err()
+            .problems();
+        assert!(
+            p.iter()
+                .any(|l| l.starts_with("responses/terms.en.txt: missing")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter().any(|l| l.starts_with("responses/other.da.txt:")),
+            "{p:?}"
+        );
     }
 
     #[test]
     fn a_template_without_signature_or_notice_is_refused() {
         let mut f = minimal();
         f.insert("terms.da.txt".into(), "Hej\n{{ signature }}".into());
-        let p = Templates::from_sources(Path::new("responses"), f, &desks(), vec![]).unwrap_err().problems();
-        assert!(p.iter().any(|l| l.contains("terms.da.txt") && l.contains("sensitive_notice")), "{p:?}");
+        let p = Templates::from_sources(Path::new("responses"), f, &desks(), vec![])
+            .unwrap_err()
+            .problems();
+        assert!(
+            p.iter()
+                .any(|l| l.contains("terms.da.txt") && l.contains("sensitive_notice")),
+            "{p:?}"
+        );
     }
 
     #[test]

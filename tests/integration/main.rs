@@ -1,1 +1,12 @@
+//! One integration test binary (ripgrep keeps link time short the same way).
+//!
+//! - `fixtures`: every fixture folder under tests/fixtures, each file's path holding its answer
+//! - `golden`: rendered replies and forwards compared byte for byte with tests/golden/
+//! - `cli`: the `autosvar` binary on a copy of the embedded default
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod common;
+mod fixtures;
+mod golden;

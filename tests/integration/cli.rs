@@ -1,0 +1,245 @@
+//! The binary as a newcomer uses it, on a copy of the embedded default.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use crate::common::{copy_tree, root};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_autosvar"));
+    c.env_remove("RUST_LOG").env_remove("AUTOSVAR_CONFIG");
+    c
+}
+
+/// A temp folder holding config.toml, rules.toml, responses/ and demo/ as shipped.
+fn embedded_default() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["config.toml", "rules.toml"] {
+        std::fs::copy(root().join(f), dir.path().join(f)).unwrap();
+    }
+    copy_tree(&root().join("responses"), &dir.path().join("responses"));
+    copy_tree(&root().join("demo"), &dir.path().join("demo"));
+    dir
+}
+
+fn run_in(dir: &Path, args: &[&str]) -> Output {
+    bin().current_dir(dir).args(args).output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn outbox(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("var/outbox"))
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn check_passes_on_the_shipped_config() {
+    let dir = embedded_default();
+    let o = run_in(dir.path(), &["check"]);
+    assert!(
+        o.status.success(),
+        "{}{}",
+        stdout(&o),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout(&o).contains("all checks passed"));
+}
+
+#[test]
+fn run_once_answers_the_examples_once_and_then_sends_nothing() {
+    let dir = embedded_default();
+    let first = run_in(dir.path(), &["run", "--once"]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let lines = stdout(&first);
+    assert_eq!(lines.lines().count(), 6, "{lines}");
+    assert_eq!(lines.matches("\treplied ").count(), 4, "{lines}");
+    assert_eq!(lines.matches("\tskipped ").count(), 2, "{lines}");
+    let sent = outbox(dir.path());
+    let replies = sent
+        .iter()
+        .filter(|p| p.to_str().unwrap().contains(".reply."))
+        .count();
+    let forwards = sent
+        .iter()
+        .filter(|p| p.to_str().unwrap().contains(".forward."))
+        .count();
+    assert_eq!((replies, forwards), (4, 2), "{sent:?}");
+
+    let second = run_in(dir.path(), &["run", "--once"]);
+    assert!(second.status.success());
+    assert_eq!(outbox(dir.path()), sent, "the second run must send nothing");
+    assert!(!stdout(&second).contains("replied"), "{}", stdout(&second));
+}
+
+#[test]
+fn dry_run_records_and_sends_nothing() {
+    let dir = embedded_default();
+    let o = run_in(dir.path(), &["run", "--once", "--dry-run"]);
+    assert!(o.status.success());
+    assert_eq!(
+        stdout(&o).matches("would-reply").count(),
+        4,
+        "{}",
+        stdout(&o)
+    );
+    assert!(outbox(dir.path()).is_empty());
+    let real = run_in(dir.path(), &["run", "--once"]);
+    assert_eq!(stdout(&real).matches("\treplied ").count(), 4);
+}
+
+#[test]
+fn a_bad_config_names_file_line_and_fix_and_exits_78() {
+    let dir = embedded_default();
+    let cfg = dir.path().join("config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("period = \"1d\"", "period = \"one day\"")
+            .replace("\n[outbox]\n", "\n[outbox]\npaht = \"x\"\n"),
+    )
+    .unwrap();
+    let o = run_in(dir.path(), &["run", "--once"]);
+    assert_eq!(o.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("config.toml:") && err.contains("reply.period") && err.contains("\"30s\""),
+        "{err}"
+    );
+    assert!(err.contains("paht"), "both problems in one pass: {err}");
+    let o = run_in(dir.path(), &["check"]);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn a_broken_template_is_refused_with_its_line() {
+    let dir = embedded_default();
+    let tpl = dir.path().join("responses/pricing.da.txt");
+    let text = std::fs::read_to_string(&tpl).unwrap();
+    std::fs::write(&tpl, format!("{text}\n{{{{ fornavn }}}}\n")).unwrap();
+    let o = run_in(dir.path(), &["check", "--offline"]);
+    assert_eq!(o.status.code(), Some(1));
+    let line = text.lines().count() + 2;
+    let want = format!("pricing.da.txt:{line}: undefined placeholder \"fornavn\"");
+    assert!(stdout(&o).contains(&want), "want {want} in\n{}", stdout(&o));
+    let o = run_in(dir.path(), &["run", "--once"]);
+    assert_eq!(o.status.code(), Some(78), "a broken set never sends");
+    assert!(outbox(dir.path()).is_empty());
+}
+
+#[test]
+fn classify_json_is_the_fixed_contract() {
+    let dir = embedded_default();
+    let o = run_in(dir.path(), &["classify", "--json", "demo/Maildir/new"]);
+    assert!(o.status.success());
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 6);
+    for v in &lines {
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(
+            sorted,
+            [
+                "action",
+                "category",
+                "confidence",
+                "desk",
+                "file",
+                "language",
+                "sensitive",
+                "skip_reason"
+            ]
+        );
+    }
+    let kuit = lines.iter().find(|v| v["desk"] == "kuit").unwrap();
+    assert_eq!(kuit["category"], "technical");
+    assert_eq!(kuit["language"], "en");
+    let skipped: Vec<&str> = lines
+        .iter()
+        .filter(|v| v["action"] == "skip")
+        .map(|v| v["skip_reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(skipped, ["auto-reply", "list"]);
+    assert!(lines.iter().any(|v| v["sensitive"] == true));
+    // classify writes no ledger.
+    assert!(!dir.path().join("var/autosvar.sqlite").exists());
+}
+
+#[test]
+fn preview_prints_the_mail_that_would_be_sent() {
+    let dir = embedded_default();
+    let o = run_in(dir.path(), &["preview", "pricing", "--lang", "en"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = stdout(&o);
+    assert!(out.contains("Subject: Re: Zoom"), "{out}");
+    assert!(out.contains("Auto-Submitted: auto-replied"));
+    assert!(out.contains("40 minutes"), "{out}");
+    let o = run_in(dir.path(), &["preview", "technical", "--desk", "kuit"]);
+    assert!(stdout(&o).contains("forward to KU-IT"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("3532 3232"));
+    assert!(outbox(dir.path()).is_empty());
+}
+
+/// The daemon answers a mail dropped into new/ while it runs, and stops on SIGTERM.
+#[test]
+fn watching_daemon_answers_new_mail_and_stops_on_sigterm() {
+    let dir = embedded_default();
+    let new = dir.path().join("demo/Maildir/new");
+    for e in std::fs::read_dir(&new).unwrap() {
+        std::fs::remove_file(e.unwrap().path()).unwrap();
+    }
+    let mut child = bin()
+        .current_dir(dir.path())
+        .args(["run"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the daemon has opened its ledger (it is watching by then).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !dir.path().join("var/autosvar.sqlite").exists() {
+        assert!(Instant::now() < deadline, "daemon did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mail = "From: Ida <ida@regionh.example>\r\nTo: e-learning@example.test\r\nSubject: Pris\r\nMessage-ID: <watch-1@regionh.example>\r\n\r\nHvad koster en enterprise-licens?\r\n";
+    std::fs::write(dir.path().join("demo/Maildir/tmp/m1"), mail).unwrap();
+    std::fs::rename(dir.path().join("demo/Maildir/tmp/m1"), new.join("m1")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while outbox(dir.path()).is_empty() {
+        assert!(Instant::now() < deadline, "no reply within 20 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let started = Instant::now();
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "daemon did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit status {status}");
+    let reply = std::fs::read_to_string(&outbox(dir.path())[0]).unwrap();
+    assert!(reply.contains("X-Autosvar-Category: pricing"), "{reply}");
+}
