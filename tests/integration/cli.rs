@@ -243,3 +243,168 @@ fn watching_daemon_answers_new_mail_and_stops_on_sigterm() {
     let reply = std::fs::read_to_string(&outbox(dir.path())[0]).unwrap();
     assert!(reply.contains("X-Autosvar-Category: pricing"), "{reply}");
 }
+
+fn drop_mail(dir: &Path, name: &str, mail: &str) {
+    let tmp = dir.join("demo/Maildir/tmp").join(name);
+    std::fs::write(&tmp, mail).unwrap();
+    std::fs::rename(&tmp, dir.join("demo/Maildir/new").join(name)).unwrap();
+}
+
+fn empty_maildir(dir: &Path) {
+    for e in std::fs::read_dir(dir.join("demo/Maildir/new")).unwrap() {
+        std::fs::remove_file(e.unwrap().path()).unwrap();
+    }
+}
+
+fn mail(id: &str, from: &str, subject: &str, body: &str) -> String {
+    format!("From: {from}\r\nTo: e-learning@example.test\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n")
+}
+
+fn wait_for_outbox(dir: &Path, n: usize) -> Vec<PathBuf> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let files = outbox(dir);
+        if files.len() >= n {
+            return files;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "outbox has {} of {n} files after 20 s",
+            files.len()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// HR saves a broken template: it is refused and the old one keeps answering. Then HR saves
+/// a good change: the next reply uses it, with no restart.
+#[test]
+fn template_changes_apply_without_restart_and_broken_ones_never_send() {
+    let dir = embedded_default();
+    empty_maildir(dir.path());
+    let log = dir.path().join("daemon.log");
+    let mut child = bin()
+        .current_dir(dir.path())
+        .args(["run"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let wait_log = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains(what)
+        {
+            assert!(Instant::now() < deadline, "log never said {what:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_log("watching for new mail");
+    let tpl = dir.path().join("responses/pricing.da.txt");
+    let good = std::fs::read_to_string(&tpl).unwrap();
+    // Broken: an undefined placeholder. Saved by rename, as editors do.
+    let tmp = dir.path().join("responses/.pricing.tmp");
+    std::fs::write(&tmp, format!("{good}\n{{{{ beloeb }}}}\n")).unwrap();
+    std::fs::rename(&tmp, &tpl).unwrap();
+    wait_log("pricing.da.txt");
+    drop_mail(
+        dir.path(),
+        "a",
+        &mail(
+            "reload-1@x.example",
+            "Bo <bo@regionh.example>",
+            "Pris",
+            "Hvad koster en enterprise-licens?",
+        ),
+    );
+    let first = wait_for_outbox(dir.path(), 1);
+    let text = std::fs::read_to_string(&first[0]).unwrap();
+    assert!(
+        text.contains("40 minutter") && !text.contains("beloeb"),
+        "{text}"
+    );
+
+    std::fs::write(
+        &tmp,
+        good.replace("Tak for din mail", "NY TEKST: Tak for din mail"),
+    )
+    .unwrap();
+    std::fs::rename(&tmp, &tpl).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut n = 2;
+    loop {
+        // Each attempt is a new sender, so the rate limit does not apply.
+        drop_mail(
+            dir.path(),
+            &format!("b{n}"),
+            &mail(
+                &format!("reload-{n}@x.example"),
+                &format!("S{n} <s{n}@regionh.example>"),
+                "Pris",
+                "Hvad koster en enterprise-licens?",
+            ),
+        );
+        let files = wait_for_outbox(dir.path(), n);
+        let newest = files
+            .iter()
+            .map(|f| std::fs::read_to_string(f).unwrap())
+            .find(|t| t.contains(&format!("reload-{n}@x.example")));
+        if newest.is_some_and(|t| t.contains("NY TEKST")) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the saved template was never used"
+        );
+        n += 1;
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn one_reply_per_sender_and_category_per_period() {
+    let dir = embedded_default();
+    empty_maildir(dir.path());
+    let from = "Ole <ole@regionh.example>";
+    drop_mail(
+        dir.path(),
+        "1",
+        &mail(
+            "rl-1@x.example",
+            from,
+            "Pris",
+            "Hvad koster en enterprise-licens?",
+        ),
+    );
+    drop_mail(
+        dir.path(),
+        "2",
+        &mail(
+            "rl-2@x.example",
+            from,
+            "Pris igen",
+            "Og hvad koster licensen pr. måned?",
+        ),
+    );
+    drop_mail(
+        dir.path(),
+        "3",
+        &mail(
+            "rl-3@x.example",
+            from,
+            "Kamera",
+            "Mit kamera virker ikke i Zoom på min pc.",
+        ),
+    );
+    let o = run_in(dir.path(), &["run", "--once"]);
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].ends_with("replied pricing"), "{out}");
+    assert!(lines[1].ends_with("skipped rate-limited"), "{out}");
+    assert!(lines[2].ends_with("replied technical desk=cimt"), "{out}");
+}
