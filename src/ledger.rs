@@ -98,6 +98,8 @@ pub struct Outgoing {
     pub kind: String,
     pub envelope_to: String,
     pub bytes: Vec<u8>,
+    /// Sends started. Above zero after a crash means "in doubt": it may have gone out.
+    pub attempts: u32,
 }
 
 /// A row of the ledger, as `autosvar` reports show it.
@@ -141,7 +143,8 @@ CREATE TABLE IF NOT EXISTS outgoing (
     mail_key     TEXT NOT NULL REFERENCES mails(key),
     kind         TEXT NOT NULL,
     envelope_to  TEXT NOT NULL,
-    bytes        BLOB NOT NULL
+    bytes        BLOB NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
@@ -177,7 +180,10 @@ impl Ledger {
         };
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(open_err)?;
-        conn.pragma_update(None, "synchronous", "FULL")
+        // WAL + NORMAL: a commit survives a crash of this process (kill -9) without an
+        // fsync per mail; only a power cut can lose the last commits (then a reply may be
+        // sent again). FULL would cost a disk flush per mail.
+        conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(open_err)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(open_err)?;
@@ -310,10 +316,38 @@ impl Ledger {
         Ok(())
     }
 
+    /// Notes that a send of this message starts now (committed before the first byte).
+    pub fn begin_send(&mut self, message_id: &str) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "UPDATE outgoing SET attempts = attempts + 1 WHERE message_id = ?1",
+            [message_id],
+        )?;
+        Ok(())
+    }
+
+    /// The server refused or never got the message: it is certainly not sent.
+    pub fn send_failed(&mut self, message_id: &str) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "UPDATE outgoing SET attempts = 0 WHERE message_id = ?1",
+            [message_id],
+        )?;
+        Ok(())
+    }
+
+    /// The source ("mailbox/id") a mail was recorded with.
+    pub fn source_of(&self, key: &str) -> Result<Option<String>, LedgerError> {
+        Ok(self
+            .conn
+            .query_row("SELECT source FROM mails WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
     /// Messages written but not yet confirmed delivered, oldest mail first.
     pub fn pending(&self) -> Result<Vec<Outgoing>, LedgerError> {
         let mut stmt = self.conn.prepare(
-            "SELECT o.message_id, o.mail_key, o.kind, o.envelope_to, o.bytes
+            "SELECT o.message_id, o.mail_key, o.kind, o.envelope_to, o.bytes, o.attempts
              FROM outgoing o JOIN mails m ON m.key = o.mail_key
              ORDER BY m.first_seen, o.kind DESC",
         )?;
@@ -324,6 +358,7 @@ impl Ledger {
                 kind: r.get(2)?,
                 envelope_to: r.get(3)?,
                 bytes: r.get(4)?,
+                attempts: r.get(5)?,
             })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -442,6 +477,7 @@ mod tests {
             kind: "reply".into(),
             envelope_to: "bo@x.example".into(),
             bytes: b"mail".to_vec(),
+            attempts: 0,
         }
     }
 
@@ -454,6 +490,10 @@ mod tests {
         l.record_intent(&rec("a"), &[out("a")], now).unwrap();
         assert_eq!(l.state(&key).unwrap(), Some((State::Sending, 0)));
         assert_eq!(l.pending().unwrap().len(), 1);
+        l.begin_send("r-a").unwrap();
+        assert_eq!(l.pending().unwrap()[0].attempts, 1);
+        l.send_failed("r-a").unwrap();
+        assert_eq!(l.pending().unwrap()[0].attempts, 0);
         l.delivered("r-a", now).unwrap();
         assert_eq!(l.state(&key).unwrap(), Some((State::Done, 0)));
         assert!(l.pending().unwrap().is_empty());

@@ -4,7 +4,8 @@
 //!
 //! A mail flows through these stages, each a module, each handing a named type to the next:
 //!
-//! - [`intake`]: the Maildir (embedded default) or IMAP -> [`intake::RawMail`]
+//! - [`intake`]: the Maildir (embedded default) or IMAP (IDLE or polling) ->
+//!   [`intake::RawMail`]
 //! - [`parse`]: bytes -> [`parse::Mail`] (sender, threading ids, machine-mail headers, the
 //!   new text only, the language). Pure.
 //! - [`decide`]: [`decide::guard`] refuses machine mail and loops before anything else
@@ -14,7 +15,7 @@
 //! - [`render`]: the HR-owned templates in `responses/`, and [`render::compose`], which
 //!   builds the reply and the desk forward. Pure once loaded.
 //! - [`ledger`]: SQLite; what was done to every mail. The only module with SQL.
-//! - [`deliver`]: the outbox folder (embedded default) or SMTP.
+//! - [`deliver`]: the outbox folder (embedded default) or SMTP; [`tls`]: certificate checks.
 //! - [`pipeline`]: runs one mail through the stages in its tracing span.
 //! - [`config`]: `config.toml`, validated once; [`cli`]: the subcommands;
 //!   [`shutdown`]: signals; [`clock`]: the one place that reads the time.
@@ -31,3 +32,4 @@ pub mod parse;
 pub mod pipeline;
 pub mod render;
 pub mod shutdown;
+pub mod tls;

@@ -6,6 +6,7 @@
 //! is marked delivered as it goes. One bad mail never stops the pipeline: it comes back as
 //! an [`Outcome`], is recorded, and the caller goes on. Body text is never logged.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -16,7 +17,7 @@ use tracing::{debug, field, info, info_span, warn, Span};
 use crate::classify::{Category, Classification, Classifier};
 use crate::config::Config;
 use crate::decide::{decide, guard, Decision, History, SkipReason};
-use crate::deliver::Transport;
+use crate::deliver::{DeliverError, Transport};
 use crate::intake::RawMail;
 use crate::ledger::{self, Ledger, LedgerError, Record, State};
 use crate::parse::{self, Mail};
@@ -126,10 +127,24 @@ pub enum PipelineError {
 pub struct Pipeline {
     config: Arc<Config>,
     classifier: Classifier,
-    templates: ArcSwap<Templates>,
+    templates: Arc<ArcSwap<Templates>>,
     ledger: Ledger,
     transport: Transport,
     dry_run: bool,
+    events: Vec<Event>,
+}
+
+/// Something the mailbox should show once it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A reply or forward went out; `source` is the original mail's "mailbox/id".
+    Delivered {
+        source: String,
+        kind: String,
+        bytes: Vec<u8>,
+    },
+    /// A mail needs a human.
+    SetAside { source: String },
 }
 
 impl Pipeline {
@@ -144,71 +159,168 @@ impl Pipeline {
         Pipeline {
             config,
             classifier,
-            templates: ArcSwap::from_pointee(templates),
+            templates: Arc::new(ArcSwap::from_pointee(templates)),
             ledger,
             transport,
             dry_run,
+            events: Vec::new(),
         }
     }
 
-    /// Swaps in a new, already validated template set.
-    pub fn set_templates(&self, t: Templates) {
-        self.templates.store(Arc::new(t));
+    /// The live template set; storing a new, validated set into it takes effect with the
+    /// next mail.
+    pub fn templates(&self) -> Arc<ArcSwap<Templates>> {
+        self.templates.clone()
     }
 
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
     }
 
-    /// Delivers whatever the ledger holds as written but not delivered (after a crash or a
-    /// transient failure). Returns how many messages went out.
+    /// Takes what happened since the last call that the mailbox should show: messages
+    /// delivered (for the Sent folder and `\\Answered`) and mails set aside for a human.
+    pub fn drain_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Message-IDs written but not confirmed delivered whose send had started when the
+    /// process stopped: only the Sent folder can tell whether they went out.
+    ///
+    /// # Errors
+    /// Only ledger errors.
+    pub fn in_doubt(&self) -> Result<Vec<String>, PipelineError> {
+        Ok(self
+            .ledger
+            .pending()?
+            .into_iter()
+            .filter(|o| o.attempts > 0)
+            .map(|o| o.message_id)
+            .collect())
+    }
+
+    /// Sends one prepared message, recording the attempt first and the delivery after.
+    async fn send_one(
+        &mut self,
+        o: &ledger::Outgoing,
+        now: SystemTime,
+    ) -> Result<Result<(), DeliverError>, PipelineError> {
+        self.ledger.begin_send(&o.message_id)?;
+        match self
+            .transport
+            .send(&o.message_id, &o.envelope_to, &o.bytes)
+            .await
+        {
+            Ok(()) => {
+                self.ledger.delivered(&o.message_id, now)?;
+                self.events.push(Event::Delivered {
+                    source: self.ledger.source_of(&o.mail_key)?.unwrap_or_default(),
+                    kind: o.kind.clone(),
+                    bytes: o.bytes.clone(),
+                });
+                Ok(Ok(()))
+            }
+            Err(e) => {
+                // The server said no, or never took it: certainly not sent.
+                self.ledger.send_failed(&o.message_id)?;
+                Ok(Err(e))
+            }
+        }
+    }
+
+    fn set_aside(&mut self, key: &str, why: &str, now: SystemTime) -> Result<(), PipelineError> {
+        self.ledger
+            .set_aside(&parse::MailKey::from_stored(key.to_string()), why, now)?;
+        self.events.push(Event::SetAside {
+            source: self.ledger.source_of(key)?.unwrap_or_default(),
+        });
+        Ok(())
+    }
+
+    /// Delivers what the ledger holds as written but not delivered (after a crash, or a
+    /// transient failure). `sent` is what the Sent folder shows of the in-doubt messages;
+    /// `authoritative` says the server files every sent message there itself, so absence
+    /// proves a message never went out. Without that proof an in-doubt message is never
+    /// sent again: its mail is set aside for a human instead. Returns how many went out.
     ///
     /// # Errors
     /// Only ledger errors; delivery failures stay pending for the next call.
-    pub async fn resume_pending(&mut self, now: SystemTime) -> Result<usize, PipelineError> {
+    pub async fn resume_pending(
+        &mut self,
+        now: SystemTime,
+        sent: &HashSet<String>,
+        authoritative: bool,
+    ) -> Result<usize, PipelineError> {
         if self.dry_run {
             return Ok(0);
         }
-        let mut sent = 0;
+        let mut count = 0;
         for o in self.ledger.pending()? {
             let span = info_span!("resume", mail = %o.mail_key, message_id = %o.message_id, kind = %o.kind);
             let _g = span.enter();
-            match self.transport.was_sent(&o.message_id).await {
-                Ok(true) => {
-                    debug!("already delivered before the restart");
-                    self.ledger.delivered(&o.message_id, now)?;
-                    continue;
-                }
-                Ok(false) => {}
-                Err(e) => {
-                    warn!(error = %e, "cannot check whether message was delivered");
-                    continue;
-                }
+            let known = self.transport.knows_sent(&o.message_id);
+            if sent.contains(&o.message_id) || known == Some(true) {
+                info!("found among sent mail: it went out before the restart");
+                self.ledger.delivered(&o.message_id, now)?;
+                continue;
             }
-            match self
-                .transport
-                .send(&o.message_id, &o.envelope_to, &o.bytes)
-                .await
-            {
+            let proven_unsent = o.attempts == 0 || authoritative || known == Some(false);
+            if !proven_unsent {
+                warn!("delivery was interrupted and the Sent folder cannot tell whether it went out; setting the mail aside for a human");
+                self.set_aside(
+                    &o.mail_key,
+                    "delivery interrupted; may or may not have been sent",
+                    now,
+                )?;
+                continue;
+            }
+            match self.send_one(&o, now).await? {
                 Ok(()) => {
-                    self.ledger.delivered(&o.message_id, now)?;
                     info!("delivered pending message");
-                    sent += 1;
+                    count += 1;
                 }
                 Err(e) if e.is_transient() => {
-                    warn!(error = %e, "pending message not delivered; will retry")
+                    warn!(error = %e, "pending message not delivered; will retry");
+                    // The server is likely down: the rest would fail the same way.
+                    break;
                 }
                 Err(e) => {
                     warn!(error = %e, "pending message refused; setting mail aside");
-                    self.ledger.set_aside(
-                        &parse::MailKey::from_stored(o.mail_key.clone()),
-                        &e.to_string(),
-                        now,
-                    )?;
+                    self.set_aside(&o.mail_key, &format!("{} refused: {e}", o.kind), now)?;
                 }
             }
         }
-        Ok(sent)
+        Ok(count)
+    }
+
+    /// Records mail that was waiting before autosvar was switched on and is older than the
+    /// configured maximum age: skipped, never answered.
+    ///
+    /// # Errors
+    /// Only ledger errors.
+    pub fn record_old(&mut self, raw: &RawMail, now: SystemTime) -> Result<Outcome, PipelineError> {
+        let mail = parse::parse(&raw.bytes, self.config.default_language);
+        if self.ledger.state(&mail.key)?.is_some() {
+            return Ok(Outcome::AlreadyDone);
+        }
+        if self.dry_run {
+            return Ok(Outcome::WouldSkip {
+                reason: SkipReason::Old,
+                category: Category::Other,
+            });
+        }
+        let record = Record {
+            key: mail.key.as_str().to_string(),
+            source: raw.source(),
+            action: "skip".into(),
+            language: Some(mail.language.code().into()),
+            skip_reason: Some(SkipReason::Old.as_str().into()),
+            ..Record::default()
+        };
+        self.ledger.record_done(&record, now)?;
+        Ok(Outcome::Skipped {
+            reason: SkipReason::Old,
+            category: Category::Other,
+        })
     }
 
     /// Runs one mail through every stage.
@@ -324,6 +436,7 @@ impl Pipeline {
                 Some(d) => Some(compose::forward(
                     &a.mail,
                     &raw.bytes,
+                    raw.truncated,
                     c,
                     d,
                     &self.config,
@@ -340,7 +453,7 @@ impl Pipeline {
                 // Nothing about this mail will change on a retry: a human takes it.
                 let why = format!("cannot compose reply: {e}");
                 self.ledger.record_failure(&key, &raw.source(), &why, now)?;
-                self.ledger.set_aside(&key, &why, now)?;
+                self.set_aside(key.as_str(), &why, now)?;
                 return Ok(Outcome::SetAside { why });
             }
         };
@@ -354,30 +467,24 @@ impl Pipeline {
                 kind: o.kind.into(),
                 envelope_to: o.to.clone(),
                 bytes: o.bytes.clone(),
+                attempts: 0,
             })
             .collect();
         self.ledger.record_intent(&record, &outgoing, now)?;
 
         for o in &outgoing {
             let _g = span.enter();
-            match self
-                .transport
-                .send(&o.message_id, &o.envelope_to, &o.bytes)
-                .await
-            {
-                Ok(()) => {
-                    debug!(kind = %o.kind, id = %o.message_id, "delivered");
-                    self.ledger.delivered(&o.message_id, now)?;
-                }
+            match self.send_one(o, now).await? {
+                Ok(()) => debug!(kind = %o.kind, id = %o.message_id, "delivered"),
                 Err(e) if e.is_transient() => {
                     // Stays in `outgoing`; resume_pending delivers it later.
                     return Ok(Outcome::Failed {
-                        error: e.to_string(),
+                        error: format!("{e:#}"),
                     });
                 }
                 Err(e) => {
                     let why = format!("{} refused: {e}", o.kind);
-                    self.ledger.set_aside(&key, &why, now)?;
+                    self.set_aside(key.as_str(), &why, now)?;
                     return Ok(Outcome::SetAside { why });
                 }
             }

@@ -69,6 +69,12 @@ pub fn run(path: &Path, args: CheckArgs) -> anyhow::Result<i32> {
     }
 }
 
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
 /// The checks that touch the world outside the config folder.
 fn environment(config: &Config) -> Vec<String> {
     let mut problems = Vec::new();
@@ -82,10 +88,32 @@ fn environment(config: &Config) -> Vec<String> {
                 Err(e) => problems.push(format!("{e:#}: create it or fix maildir.path")),
             }
         }
-        IntakeConfig::Imap(imap) => problems.push(format!(
-            "imap: {}:{}: IMAP intake is not built into this version yet",
-            imap.server.host, imap.server.port
-        )),
+        IntakeConfig::Imap(imap) => {
+            let where_ = format!("imap {}:{}", imap.server.host, imap.server.port);
+            let result = runtime().and_then(|rt| {
+                rt.block_on(async {
+                    let mut client = crate::intake::imap::Imap::new(imap)?;
+                    let selected = client.open().await?;
+                    let sent = client.sent_folder().map(str::to_string);
+                    client.logout().await;
+                    Ok::<_, crate::intake::imap::ImapError>((selected, sent))
+                })
+                .map_err(anyhow::Error::new)
+            });
+            match result {
+                Ok((s, sent)) => ok(&format!(
+                    "{where_}: logged in, folder {} selected (keywords {}, Sent folder {})",
+                    imap.folder,
+                    if s.keywords {
+                        "allowed"
+                    } else {
+                        "not allowed: \\Answered and \\Flagged only"
+                    },
+                    sent.as_deref().unwrap_or("none found")
+                )),
+                Err(e) => problems.push(format!("{where_}: {e:#}")),
+            }
+        }
     }
     match crate::ledger::Ledger::open(&config.ledger) {
         Ok(_) => ok(&format!("ledger   {}", config.ledger.display())),
@@ -96,10 +124,20 @@ fn environment(config: &Config) -> Vec<String> {
             Ok(_) => ok(&format!("outbox   {}", path.display())),
             Err(e) => problems.push(e.to_string()),
         },
-        DeliveryConfig::Smtp(smtp) => problems.push(format!(
-            "smtp: {}:{}: SMTP delivery is not built into this version yet",
-            smtp.server.host, smtp.server.port
-        )),
+        DeliveryConfig::Smtp(smtp) => {
+            let where_ = format!("smtp {}:{}", smtp.server.host, smtp.server.port);
+            let result = runtime().and_then(|rt| {
+                rt.block_on(async {
+                    let t = crate::deliver::smtp::Smtp::new(smtp, &config.from.domain())?;
+                    t.test_connection().await
+                })
+                .map_err(anyhow::Error::new)
+            });
+            match result {
+                Ok(()) => ok(&format!("{where_}: connected, EHLO and NOOP answered")),
+                Err(e) => problems.push(format!("{where_}: {e:#}")),
+            }
+        }
     }
     problems
 }

@@ -85,7 +85,16 @@ pub fn run(config: &Path, args: PreviewArgs) -> anyhow::Result<i32> {
     let mut out = std::io::stdout().lock();
     out.write_all(&reply.bytes)?;
     if let Some(d) = desk.as_ref().and_then(|d| setup.config.desks.get(d)) {
-        let fwd = compose::forward(&mail, &bytes, &c, d, &setup.config, &setup.templates, now)?;
+        let fwd = compose::forward(
+            &mail,
+            &bytes,
+            false,
+            &c,
+            d,
+            &setup.config,
+            &setup.templates,
+            now,
+        )?;
         writeln!(
             out,
             "\n\n======== forward to {} <{}> ========\n",

@@ -1,22 +1,32 @@
 //! `autosvar run`: the daemon. `--once` handles what is waiting and exits; without it,
-//! autosvar keeps watching the mailbox and reloads `responses/` when HR staff save a file.
+//! autosvar keeps watching the mailbox (Maildir events, or IMAP IDLE/polling) and reloads
+//! `responses/` when HR staff save a file.
+//!
+//! This is where the order of things lives: reconnect with backoff, reconcile what was in
+//! flight, list new mail, run each through the pipeline, show the outcome in the mailbox,
+//! wait. The stages themselves know nothing of loops or servers.
 
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use arc_swap::ArcSwap;
 use clap::Args;
 use notify::Watcher;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::config::{Config, IntakeConfig};
+use crate::clock::{now, unix_seconds};
+use crate::config::{Config, ImapConfig, IntakeConfig, SentCopy};
 use crate::deliver::Transport;
+use crate::intake::imap::{Imap, ImapError, Wake};
 use crate::intake::maildir::Maildir;
+use crate::intake::RawMail;
 use crate::ledger::Ledger;
-use crate::pipeline::{Outcome, Pipeline};
+use crate::pipeline::{Event, Outcome, Pipeline};
 use crate::render::Templates;
 
 #[derive(Debug, Args)]
@@ -39,7 +49,7 @@ pub fn run(path: &Path, args: RunArgs) -> anyhow::Result<i32> {
     runtime.block_on(async move {
         let config = Arc::new(setup.config);
         let ledger = Ledger::open(&config.ledger)?;
-        let transport = Transport::from_config(&config.delivery)?;
+        let transport = Transport::from_config(&config.delivery, &config.from.domain())?;
         let dry_run = args.dry_run || config.dry_run;
         let mut pipeline = Pipeline::new(
             config.clone(),
@@ -52,112 +62,103 @@ pub fn run(path: &Path, args: RunArgs) -> anyhow::Result<i32> {
         let shutdown = if args.once {
             CancellationToken::new()
         } else {
-            crate::shutdown::on_signal()
+            let token = crate::shutdown::on_signal();
+            watch_templates(&config, pipeline.templates(), token.clone())?;
+            token
         };
-        match &config.intake {
+        let mut report = Report::default();
+        let code = match &config.intake {
             IntakeConfig::Maildir {
                 path,
                 poll_interval,
             } => {
                 let maildir = Maildir::new(path);
-                if args.once {
-                    once(&mut pipeline, maildir).await
-                } else {
-                    watch(&mut pipeline, maildir, &config, *poll_interval, shutdown).await
-                }
+                run_maildir(
+                    &mut pipeline,
+                    maildir,
+                    *poll_interval,
+                    args.once,
+                    &shutdown,
+                    &mut report,
+                )
+                .await?
             }
-            IntakeConfig::Imap(_) => {
-                anyhow::bail!("IMAP intake is not built into this version yet; use [maildir]")
+            IntakeConfig::Imap(imap) => {
+                run_imap(&mut pipeline, imap, args.once, &shutdown, &mut report).await?
             }
+        };
+        if args.once {
+            eprintln!("autosvar: {}", report.summary());
         }
+        info!("stopped");
+        Ok(code)
     })
 }
 
-/// Handles one batch; prints a line per mail.
-async fn once(pipeline: &mut Pipeline, mut maildir: Maildir) -> anyhow::Result<i32> {
-    let now = crate::clock::now();
-    pipeline.resume_pending(now).await?;
-    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
-    for raw in maildir.scan()? {
-        let outcome = pipeline.process(&raw, crate::clock::now()).await?;
-        println!("{}\t{}", raw.source(), outcome.describe());
-        *counts.entry(outcome.label()).or_default() += 1;
+/// Counts outcomes; `--once` prints a line per mail.
+#[derive(Default)]
+struct Report {
+    once: bool,
+    counts: BTreeMap<&'static str, usize>,
+}
+
+impl Report {
+    fn mail(&mut self, raw: &RawMail, outcome: &Outcome) {
+        if self.once {
+            println!("{}\t{}", raw.source(), outcome.describe());
+        }
+        *self.counts.entry(outcome.label()).or_default() += 1;
     }
-    let summary: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
-    eprintln!(
-        "autosvar: {} mail(s){}{}",
-        counts.values().sum::<usize>(),
-        if summary.is_empty() { "" } else { ": " },
-        summary.join(", ")
-    );
-    Ok(0)
+
+    fn summary(&self) -> String {
+        let parts: Vec<String> = self
+            .counts
+            .iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect();
+        format!(
+            "{} mail(s){}{}",
+            self.counts.values().sum::<usize>(),
+            if parts.is_empty() { "" } else { ": " },
+            parts.join(", ")
+        )
+    }
 }
 
-/// Events from the file watchers.
-enum Event {
-    Mail,
-    Templates,
-}
-
-async fn watch(
-    pipeline: &mut Pipeline,
-    mut maildir: Maildir,
+/// Reloads `responses/` when a file in it changes. A broken set is refused and logged
+/// with each problem; the previous set stays in use.
+fn watch_templates(
     config: &Config,
-    poll_interval: Duration,
+    live: Arc<ArcSwap<Templates>>,
     shutdown: CancellationToken,
-) -> anyhow::Result<i32> {
-    let (tx, mut rx) = mpsc::channel::<Event>(64);
-    // Editors save by rename, so watch folders, not files.
-    let mail_tx = tx.clone();
-    let mut mail_watcher =
-        notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-            if res.is_ok() {
-                let _ = mail_tx.try_send(Event::Mail);
-            }
-        })
-        .context("cannot start the Maildir watcher")?;
-    if let Err(e) = mail_watcher.watch(&maildir.new_dir(), notify::RecursiveMode::NonRecursive) {
-        warn!(error = %e, folder = %maildir.new_dir().display(), "cannot watch Maildir; polling only");
-    }
-    let tpl_tx = tx.clone();
-    let mut tpl_watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+) -> anyhow::Result<()> {
+    let (tx, mut rx) = mpsc::channel::<()>(16);
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if res.is_ok_and(|e| !e.kind.is_access()) {
-            let _ = tpl_tx.try_send(Event::Templates);
+            let _ = tx.try_send(());
         }
     })
     .context("cannot start the templates watcher")?;
-    if let Err(e) = tpl_watcher.watch(&config.responses, notify::RecursiveMode::NonRecursive) {
+    // Editors save by rename, so watch the folder, not the files.
+    if let Err(e) = watcher.watch(&config.responses, notify::RecursiveMode::NonRecursive) {
         warn!(error = %e, "cannot watch responses/; template changes need a restart");
+        return Ok(());
     }
-    info!(maildir = %maildir.label(), "watching for new mail");
-    loop {
-        pipeline.resume_pending(crate::clock::now()).await?;
-        match maildir.scan() {
-            Ok(batch) => {
-                for raw in batch {
-                    if shutdown.is_cancelled() {
-                        break;
-                    }
-                    let outcome = pipeline.process(&raw, crate::clock::now()).await?;
-                    if matches!(outcome, Outcome::Failed { .. }) {
-                        maildir.retry_later(&raw.id);
-                    }
-                }
+    let dir = config.responses.clone();
+    let desks = config.desks.clone();
+    tokio::spawn(async move {
+        let _watcher = watcher;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                got = rx.recv() => if got.is_none() { break },
             }
-            Err(e) => error!(error = %e, "cannot scan Maildir; will retry"),
-        }
-        let event = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            e = rx.recv() => e,
-            _ = tokio::time::sleep(poll_interval) => Some(Event::Mail),
-        };
-        if let Some(Event::Templates) = event {
-            // Let the editor finish writing before reading.
+            // Let the editor finish writing, then take all events of this save at once.
             tokio::time::sleep(Duration::from_millis(200)).await;
             while rx.try_recv().is_ok() {}
-            match Templates::load(&config.responses, &config.desks) {
+            match Templates::load(&dir, &desks) {
                 Ok(t) => {
-                    pipeline.set_templates(t);
+                    live.store(Arc::new(t));
                     info!("templates reloaded");
                 }
                 Err(e) => {
@@ -167,7 +168,311 @@ async fn watch(
                 }
             }
         }
+    });
+    Ok(())
+}
+
+async fn run_maildir(
+    pipeline: &mut Pipeline,
+    mut maildir: Maildir,
+    poll_interval: Duration,
+    once: bool,
+    shutdown: &CancellationToken,
+    report: &mut Report,
+) -> anyhow::Result<i32> {
+    report.once = once;
+    let (tx, mut rx) = mpsc::channel::<()>(64);
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if res.is_ok() {
+            let _ = tx.try_send(());
+        }
+    })
+    .context("cannot start the Maildir watcher")?;
+    if !once {
+        if let Err(e) = watcher.watch(&maildir.new_dir(), notify::RecursiveMode::NonRecursive) {
+            warn!(error = %e, folder = %maildir.new_dir().display(), "cannot watch Maildir; polling only");
+        }
+        info!(maildir = %maildir.label(), "watching for new mail");
     }
-    info!("stopped");
-    Ok(0)
+    let nothing = HashSet::new();
+    loop {
+        pipeline.resume_pending(now(), &nothing, false).await?;
+        let _ = pipeline.drain_events();
+        match maildir.scan() {
+            Ok(batch) => {
+                for raw in batch {
+                    if shutdown.is_cancelled() {
+                        break;
+                    }
+                    let outcome = pipeline.process(&raw, now()).await?;
+                    report.mail(&raw, &outcome);
+                    if matches!(outcome, Outcome::Failed { .. }) {
+                        maildir.retry_later(&raw.id);
+                    }
+                }
+            }
+            Err(e) if once => return Err(e.into()),
+            Err(e) => error!(error = %e, "cannot scan Maildir; will retry"),
+        }
+        let _ = pipeline.drain_events();
+        if once {
+            return Ok(0);
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(0),
+            _ = rx.recv() => {}
+            _ = tokio::time::sleep(poll_interval) => {}
+        }
+    }
+}
+
+/// Mail larger than this is classified on its first `PARTIAL_BYTES` only.
+const FULL_FETCH_MAX: u32 = 1024 * 1024;
+const PARTIAL_BYTES: u32 = 256 * 1024;
+
+/// How the IMAP session ended.
+enum Ended {
+    Done,
+}
+
+async fn run_imap(
+    pipeline: &mut Pipeline,
+    config: &ImapConfig,
+    once: bool,
+    shutdown: &CancellationToken,
+    report: &mut Report,
+) -> anyhow::Result<i32> {
+    report.once = once;
+    let mut imap = Imap::new(config)?;
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        if shutdown.is_cancelled() {
+            return Ok(0);
+        }
+        let result = match imap.open().await {
+            Ok(selected) => {
+                backoff = Duration::from_secs(1);
+                info!(mailbox = %imap.label(), uidvalidity = selected.uid_validity, "connected");
+                session(
+                    pipeline, &mut imap, config, selected, once, shutdown, report,
+                )
+                .await
+            }
+            Err(e) => Err(SessionError::Imap(e)),
+        };
+        match result {
+            Ok(Ended::Done) => {
+                imap.logout().await;
+                return Ok(0);
+            }
+            Err(SessionError::Pipeline(e)) => {
+                imap.logout().await;
+                return Err(e.into());
+            }
+            Err(SessionError::Imap(e)) if e.is_fatal() || once => {
+                imap.logout().await;
+                return Err(anyhow::Error::new(e).context(format!("IMAP {}", imap.label())));
+            }
+            Err(SessionError::Imap(e)) => {
+                imap.drop_connection();
+                warn!(error = %format!("{:#}", anyhow::Error::new(e)), retry_in = ?backoff, "IMAP connection lost; reconnecting");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Ok(0),
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    #[error(transparent)]
+    Imap(#[from] ImapError),
+    #[error(transparent)]
+    Pipeline(#[from] crate::pipeline::PipelineError),
+}
+
+impl From<crate::ledger::LedgerError> for SessionError {
+    fn from(e: crate::ledger::LedgerError) -> Self {
+        SessionError::Pipeline(e.into())
+    }
+}
+
+fn uid_of(source: &str, mailbox: &str) -> Option<u32> {
+    source
+        .strip_prefix(mailbox)?
+        .strip_prefix('/')?
+        .parse()
+        .ok()
+}
+
+/// Shows in the mailbox what happened: Sent copies, `\Answered`, keywords, `\Flagged`.
+async fn show_events(
+    pipeline: &mut Pipeline,
+    imap: &mut Imap,
+    config: &ImapConfig,
+    mailbox: &str,
+    keywords: bool,
+) -> Result<(), SessionError> {
+    for event in pipeline.drain_events() {
+        match event {
+            Event::Delivered {
+                source,
+                kind,
+                bytes,
+            } => {
+                if config.sent_copy == SentCopy::Append {
+                    if let Err(e) = imap.append_sent(&bytes).await {
+                        warn!(error = %e, "cannot append to Sent");
+                        return Err(e.into());
+                    }
+                }
+                if let Some(uid) = uid_of(&source, mailbox) {
+                    let mut flags = Vec::new();
+                    match kind.as_str() {
+                        "reply" => {
+                            flags.push("\\Answered");
+                            if keywords {
+                                flags.push("$AutosvarReplied");
+                            }
+                        }
+                        _ if keywords => flags.push("$AutosvarForwarded"),
+                        _ => {}
+                    }
+                    imap.add_flags(uid, &flags).await?;
+                }
+            }
+            Event::SetAside { source } => {
+                if let Some(uid) = uid_of(&source, mailbox) {
+                    let mut flags = vec!["\\Flagged"];
+                    if keywords {
+                        flags.push("$AutosvarReview");
+                    }
+                    imap.add_flags(uid, &flags).await?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn session(
+    pipeline: &mut Pipeline,
+    imap: &mut Imap,
+    config: &ImapConfig,
+    selected: crate::intake::imap::Selected,
+    once: bool,
+    shutdown: &CancellationToken,
+    report: &mut Report,
+) -> Result<Ended, SessionError> {
+    let mailbox = format!("{};uidvalidity={}", imap.label(), selected.uid_validity);
+    let state_key = format!("imap:{}", imap.label());
+    let known_validity = pipeline
+        .ledger()
+        .meta(&format!("{state_key}:uidvalidity"))?;
+    let first_start = known_validity.as_deref() != Some(selected.uid_validity.to_string().as_str());
+    if first_start {
+        // New mailbox, or its UIDs were renumbered: look at everything again; the ledger
+        // (by Message-ID) keeps what was answered from being answered twice.
+        if known_validity.is_some() {
+            warn!(mailbox = %imap.label(), "UIDVALIDITY changed; rescanning (the ledger prevents duplicate replies)");
+        }
+        pipeline
+            .ledger()
+            .set_meta(&format!("{state_key}:last-uid"), "0")?;
+        pipeline.ledger().set_meta(
+            &format!("{state_key}:uidvalidity"),
+            &selected.uid_validity.to_string(),
+        )?;
+    }
+    let mut last: u32 = pipeline
+        .ledger()
+        .meta(&format!("{state_key}:last-uid"))?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+
+    // Reconcile what was in flight when the process stopped.
+    let doubt = pipeline.in_doubt()?;
+    let in_sent = if doubt.is_empty() {
+        HashSet::new()
+    } else {
+        imap.in_sent(&doubt).await?
+    };
+    pipeline
+        .resume_pending(now(), &in_sent, config.sent_copy == SentCopy::Server)
+        .await?;
+    show_events(pipeline, imap, config, &mailbox, selected.keywords).await?;
+
+    let max_age = i64::try_from(config.max_age.as_secs()).unwrap_or(i64::MAX);
+    let mut retry = Duration::from_secs(2);
+    loop {
+        let listed = imap.list_after(last).await?;
+        for l in listed {
+            if shutdown.is_cancelled() {
+                return Ok(Ended::Done);
+            }
+            let truncated = l.size > FULL_FETCH_MAX;
+            let Some(bytes) = imap
+                .fetch(l.uid, truncated.then_some(PARTIAL_BYTES))
+                .await?
+            else {
+                continue;
+            };
+            let raw = RawMail {
+                mailbox: mailbox.clone(),
+                id: l.uid.to_string(),
+                bytes,
+                truncated,
+            };
+            let t = now();
+            // Only mail that was already waiting when autosvar first saw this mailbox can
+            // be "old"; anything arriving later is answered.
+            let old = first_start
+                && l.uid < selected.uid_next
+                && l.arrived.is_some_and(|a| unix_seconds(t) - a > max_age);
+            let outcome = if old {
+                pipeline.record_old(&raw, t)?
+            } else {
+                pipeline.process(&raw, t).await?
+            };
+            report.mail(&raw, &outcome);
+            if matches!(outcome, Outcome::Skipped { .. }) && selected.keywords {
+                imap.add_flags(l.uid, &["$AutosvarSkipped"]).await?;
+            }
+            show_events(pipeline, imap, config, &mailbox, selected.keywords).await?;
+            last = l.uid;
+            pipeline
+                .ledger()
+                .set_meta(&format!("{state_key}:last-uid"), &last.to_string())?;
+        }
+        // Messages that failed for a passing reason (SMTP down) go out when it is back.
+        let pending = !pipeline.ledger().pending()?.is_empty();
+        if pending {
+            pipeline
+                .resume_pending(now(), &HashSet::new(), false)
+                .await?;
+            show_events(pipeline, imap, config, &mailbox, selected.keywords).await?;
+        }
+        if once {
+            return Ok(Ended::Done);
+        }
+        let still_pending = !pipeline.ledger().pending()?.is_empty();
+        let wake = if still_pending {
+            // Poll again soon (with backoff) instead of idling for up to 28 minutes.
+            let w = tokio::select! {
+                _ = shutdown.cancelled() => Wake::Stop,
+                _ = tokio::time::sleep(retry) => Wake::Look,
+            };
+            retry = (retry * 2).min(Duration::from_secs(60));
+            w
+        } else {
+            retry = Duration::from_secs(2);
+            imap.wait(shutdown).await?
+        };
+        if wake == Wake::Stop {
+            return Ok(Ended::Done);
+        }
+    }
 }

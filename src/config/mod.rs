@@ -228,8 +228,20 @@ pub struct ImapConfig {
     /// `None`: find the folder with SPECIAL-USE `\Sent`.
     pub sent_folder: Option<String>,
     pub keywords: bool,
-    pub category_folders: bool,
+    pub sent_copy: SentCopy,
     pub max_attempts: u32,
+}
+
+/// Who puts a copy of every sent message into the Sent folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SentCopy {
+    /// autosvar APPENDs each reply and forward after sending it.
+    Append,
+    /// The server files submitted mail itself (Exchange, or a server-side BCC): autosvar
+    /// appends nothing, and a message missing from Sent after a crash was never sent.
+    Server,
+    /// No copies.
+    None,
 }
 
 /// SMTP delivery settings.
@@ -862,6 +874,23 @@ fn validate_imap(
         Duration::from_secs(2 * 24 * 3600),
     );
     let max_attempts = raw.max_attempts.as_ref().map_or(5, |v| *v.get_ref());
+    let sent_copy = match raw
+        .sent_copy
+        .as_ref()
+        .map(|v| (v.get_ref().as_str(), v.span()))
+    {
+        None | Some(("append", _)) => SentCopy::Append,
+        Some(("server", _)) => SentCopy::Server,
+        Some(("none", _)) => SentCopy::None,
+        Some((other, span)) => {
+            c.problem(
+                Some(span),
+                "imap.sent-copy",
+                format!("unknown value {other:?}; use \"append\", \"server\" or \"none\""),
+            );
+            SentCopy::Append
+        }
+    };
     Some(ImapConfig {
         server: server?,
         folder: raw
@@ -873,7 +902,7 @@ fn validate_imap(
         max_age,
         sent_folder: raw.sent_folder.as_ref().map(|f| f.get_ref().clone()),
         keywords: raw.keywords.unwrap_or(true),
-        category_folders: raw.category_folders.unwrap_or(false),
+        sent_copy,
         max_attempts: max_attempts.max(1),
     })
 }
@@ -896,6 +925,7 @@ fn validate_smtp(
             ("max-age", raw.max_age.as_ref().map(|v| v.span())),
             ("sent-folder", raw.sent_folder.as_ref().map(|v| v.span())),
             ("max-attempts", raw.max_attempts.as_ref().map(|v| v.span())),
+            ("sent-copy", raw.sent_copy.as_ref().map(|v| v.span())),
         ],
     );
     let server = validate_server(c, base, "smtp", &raw, span, (465, 587));

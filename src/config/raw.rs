@@ -82,7 +82,7 @@ pub struct RawServer {
     pub max_age: Option<Spanned<String>>,
     pub sent_folder: Option<Spanned<String>>,
     pub keywords: Option<bool>,
-    pub category_folders: Option<bool>,
+    pub sent_copy: Option<Spanned<String>>,
     pub max_attempts: Option<Spanned<u32>>,
     // SMTP only.
     pub envelope_from: Option<Spanned<String>>,

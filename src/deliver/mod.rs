@@ -6,6 +6,7 @@
 //! Delivery never decides anything and never touches the ledger.
 
 pub mod outbox;
+pub mod smtp;
 
 use std::path::PathBuf;
 
@@ -20,16 +21,29 @@ pub enum DeliverError {
         #[source]
         source: std::io::Error,
     },
-    #[error("SMTP delivery is not available in this build")]
-    Unsupported,
+    #[error("{what}")]
+    Setup {
+        what: String,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    #[error("invalid recipient address {0:?}")]
+    Recipient(String),
+    #[error("SMTP delivery failed")]
+    Smtp {
+        #[source]
+        source: lettre::transport::smtp::Error,
+    },
 }
 
 impl DeliverError {
-    /// Trying again later may succeed (RFC 5321 §4.2.1 4xx, lost connections, a full disk).
+    /// Trying again later may succeed: a 4xx reply (RFC 5321 §4.2.1), a lost or refused
+    /// connection, a timeout, a full disk. A 5xx reply or a bad address is permanent.
     pub fn is_transient(&self) -> bool {
         match self {
             DeliverError::Write { .. } => true,
-            DeliverError::Unsupported => false,
+            DeliverError::Setup { .. } | DeliverError::Recipient(_) => false,
+            DeliverError::Smtp { source } => !source.is_permanent(),
         }
     }
 }
@@ -37,17 +51,18 @@ impl DeliverError {
 /// A way of delivering messages.
 pub enum Transport {
     Outbox(outbox::Outbox),
+    Smtp(smtp::Smtp),
 }
 
 impl Transport {
-    /// Builds the configured transport.
+    /// Builds the configured transport. Must run inside the Tokio runtime (the SMTP pool).
     ///
     /// # Errors
-    /// When the outbox folder cannot be created.
-    pub fn from_config(config: &DeliveryConfig) -> Result<Transport, DeliverError> {
+    /// When the outbox folder cannot be created or SMTP cannot be set up.
+    pub fn from_config(config: &DeliveryConfig, hello: &str) -> Result<Transport, DeliverError> {
         match config {
             DeliveryConfig::Outbox { path } => Ok(Transport::Outbox(outbox::Outbox::open(path)?)),
-            DeliveryConfig::Smtp(_) => Err(DeliverError::Unsupported),
+            DeliveryConfig::Smtp(s) => Ok(Transport::Smtp(smtp::Smtp::new(s, hello)?)),
         }
     }
 
@@ -58,13 +73,16 @@ impl Transport {
     pub async fn send(&self, message_id: &str, to: &str, bytes: &[u8]) -> Result<(), DeliverError> {
         match self {
             Transport::Outbox(o) => o.write(message_id, to, bytes),
+            Transport::Smtp(s) => s.send(to, bytes).await,
         }
     }
 
-    /// Whether a message with this id is known to have gone out (used after a crash).
-    pub async fn was_sent(&self, message_id: &str) -> Result<bool, DeliverError> {
+    /// Whether the transport itself can tell that a message went out (the outbox can; SMTP
+    /// cannot, the Sent folder has to tell).
+    pub fn knows_sent(&self, message_id: &str) -> Option<bool> {
         match self {
-            Transport::Outbox(o) => Ok(o.contains(message_id)),
+            Transport::Outbox(o) => Some(o.contains(message_id)),
+            Transport::Smtp(_) => None,
         }
     }
 }

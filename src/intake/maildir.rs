@@ -84,6 +84,7 @@ impl Maildir {
                         mailbox: self.label(),
                         id: name,
                         bytes,
+                        truncated: false,
                     });
                 }
                 Err(e) => {

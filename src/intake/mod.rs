@@ -3,6 +3,7 @@
 //! Intake only reads and reports; it never decides or sends. The Maildir source is the
 //! embedded default; IMAP plugs in beside it.
 
+pub mod imap;
 pub mod maildir;
 
 /// A mail as it arrived, before parsing.
@@ -13,6 +14,8 @@ pub struct RawMail {
     /// Its id within the mailbox (a Maildir file name, an IMAP UID).
     pub id: String,
     pub bytes: Vec<u8>,
+    /// Only the start of a large mail was fetched (enough to classify it).
+    pub truncated: bool,
 }
 
 impl RawMail {

@@ -197,13 +197,20 @@ fn crlf(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Builds the forward of a technical mail to its desk.
+/// Originals larger than this are not attached whole: the desk gets their text (and the
+/// mail stays in the mailbox), which keeps memory and the desk's inbox in bounds.
+pub const FORWARD_MAX_BYTES: usize = 5 * 1024 * 1024;
+
+/// Builds the forward of a technical mail to its desk. `raw_bytes` is the original; when
+/// `truncated`, only its start was fetched and a text copy is sent instead.
 ///
 /// # Errors
 /// As [`reply`].
+#[allow(clippy::too_many_arguments)]
 pub fn forward(
     mail: &Mail,
     raw_bytes: &[u8],
+    truncated: bool,
     c: &Classification,
     desk: &Desk,
     config: &Config,
@@ -233,8 +240,10 @@ pub fn forward(
     if let Some(refs) = references(mail) {
         b = b.references(refs);
     }
-    let original = if c.sensitive {
-        // Never the raw original: a redacted text copy, attachments dropped.
+    let whole = !c.sensitive && !truncated && raw_bytes.len() <= FORWARD_MAX_BYTES;
+    let original = if !whole {
+        // Never the raw original of sensitive mail: a redacted text copy, attachments
+        // dropped (also for very large mail, which stays in the mailbox).
         let mut text = String::new();
         if let Some(f) = &mail.from {
             text.push_str(&format!("Fra: {f}\n"));
@@ -242,6 +251,9 @@ pub fn forward(
         text.push_str(&format!("Emne: {}\n", redact(&mail.subject)));
         if let Some(id) = &mail.message_id {
             text.push_str(&format!("Message-ID: {}\n", id.bracketed()));
+        }
+        if mail.attachments > 0 || truncated {
+            text.push_str("(Vedhæftede filer er ikke sendt med; den oprindelige mail ligger i e-learning-postkassen.)\n");
         }
         text.push('\n');
         text.push_str(&redact(&mail.full_text));

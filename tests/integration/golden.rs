@@ -101,6 +101,7 @@ fn render(path: &Path) -> (Vec<u8>, Option<Vec<u8>>) {
         compose::forward(
             &a.mail,
             &raw,
+            false,
             &a.classification,
             desk,
             &s.config,
@@ -212,6 +213,7 @@ fn a_forward_of_sensitive_mail_carries_no_cpr_number() {
     let forward = compose::forward(
         &a.mail,
         &raw_bytes,
+        false,
         &a.classification,
         &s.config.desks["cimt"],
         &s.config,

@@ -1,0 +1,712 @@
+//! IMAP intake: connect, log in, select the folder, list new UIDs, fetch mail, wait with
+//! IDLE (or poll), and show outcomes where HR staff look (flags, keywords, Sent).
+//!
+//! Every network call has a timeout: async-imap has none of its own, and a dead connection
+//! would otherwise hang a FETCH forever. Mail is fetched with `BODY.PEEK[]`, so `\Seen` is
+//! never set: HR staff still read the mail. This module only talks IMAP; what to do with a
+//! mail is the pipeline's business, and the order of things is `cli::run`'s.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_imap::extensions::idle::IdleResponse;
+use async_imap::types::{Flag, NameAttribute};
+use futures::TryStreamExt;
+use secrecy::ExposeSecret;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Auth, ImapConfig, SecretError, Tls};
+use crate::tls::{client_config, TlsError};
+
+/// A connection, plain or TLS. (async-imap is generic over one stream type.)
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stream::Plain(_) => "Stream::Plain",
+            Stream::Tls(_) => "Stream::Tls",
+        })
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+type Session = async_imap::Session<Stream>;
+
+/// What went wrong talking IMAP.
+#[derive(Debug, thiserror::Error)]
+pub enum ImapError {
+    #[error("cannot connect to {host}:{port}")]
+    Connect {
+        host: String,
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("TLS handshake with {host} failed (is the certificate trusted? see ca-file)")]
+    Handshake {
+        host: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("TLS setup failed")]
+    TlsSetup(#[from] TlsError),
+    #[error("invalid server name {0:?} for TLS")]
+    ServerName(String),
+    #[error("cannot read the IMAP secret")]
+    Secret(#[from] SecretError),
+    #[error("login as {user} refused")]
+    Login {
+        user: String,
+        #[source]
+        source: async_imap::error::Error,
+    },
+    #[error("IMAP server {0} does not offer STARTTLS")]
+    NoStartTls(String),
+    #[error("{what} timed out after {secs} s")]
+    Timeout { what: &'static str, secs: u64 },
+    #[error("cannot select folder {folder}")]
+    Select {
+        folder: String,
+        #[source]
+        source: async_imap::error::Error,
+    },
+    #[error("folder {0} has no UIDVALIDITY")]
+    NoUidValidity(String),
+    #[error("IMAP {what} failed")]
+    Command {
+        what: &'static str,
+        #[source]
+        source: async_imap::error::Error,
+    },
+    #[error("not connected")]
+    NotConnected,
+}
+
+impl ImapError {
+    /// Trying again cannot help: wrong password, bad CA file, unknown folder. The daemon
+    /// stops and says which.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            ImapError::Login { .. }
+                | ImapError::TlsSetup(_)
+                | ImapError::ServerName(_)
+                | ImapError::Secret(_)
+                | ImapError::NoStartTls(_)
+                | ImapError::Select { .. }
+        )
+    }
+}
+
+/// What SELECT told us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Selected {
+    pub uid_validity: u32,
+    pub uid_next: u32,
+    /// PERMANENTFLAGS has `\*`: custom keywords stick (Exchange: no).
+    pub keywords: bool,
+}
+
+/// A message's place and size before fetching it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listed {
+    pub uid: u32,
+    pub size: u32,
+    /// INTERNALDATE, Unix seconds.
+    pub arrived: Option<i64>,
+}
+
+/// How waiting for new mail ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// The server reported a change (or the IDLE period ended): look again.
+    Look,
+    /// Shutdown was requested.
+    Stop,
+}
+
+/// An IMAP connection to one folder.
+pub struct Imap {
+    config: ImapConfig,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    session: Option<Session>,
+    idle_supported: bool,
+    sent_folder: Option<String>,
+}
+
+async fn timed<T, E>(
+    what: &'static str,
+    limit: Duration,
+    fut: impl Future<Output = Result<T, E>>,
+    map: impl FnOnce(E) -> ImapError,
+) -> Result<T, ImapError> {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(r) => r.map_err(map),
+        Err(_) => Err(ImapError::Timeout {
+            what,
+            secs: limit.as_secs(),
+        }),
+    }
+}
+
+/// XOAUTH2 (Microsoft 365, Gmail): `user=U^Aauth=Bearer T^A^A`; an empty answer to the
+/// error challenge that follows a refusal.
+struct XOAuth2 {
+    user: String,
+    token: String,
+    sent: bool,
+}
+
+impl async_imap::Authenticator for &mut XOAuth2 {
+    type Response = String;
+    fn process(&mut self, _challenge: &[u8]) -> String {
+        if self.sent {
+            return String::new();
+        }
+        self.sent = true;
+        format!("user={}\x01auth=Bearer {}\x01\x01", self.user, self.token)
+    }
+}
+
+impl Imap {
+    /// A client for `config`; nothing is connected yet.
+    ///
+    /// # Errors
+    /// When the CA file is unusable.
+    pub fn new(config: &ImapConfig) -> Result<Imap, ImapError> {
+        let tls = match config.server.tls {
+            Tls::None => None,
+            _ => Some(client_config(config.server.ca_file.as_deref())?),
+        };
+        Ok(Imap {
+            config: config.clone(),
+            tls,
+            session: None,
+            idle_supported: false,
+            sent_folder: config.sent_folder.clone(),
+        })
+    }
+
+    fn limit(&self) -> Duration {
+        self.config.server.timeout
+    }
+
+    /// A label for logs and the ledger: `user@host/folder`.
+    pub fn label(&self) -> String {
+        let user = match &self.config.server.auth {
+            Auth::Password { user, .. } | Auth::XOAuth2 { user, .. } => user.as_str(),
+            Auth::None => "",
+        };
+        format!("{user}@{}/{}", self.config.server.host, self.config.folder)
+    }
+
+    async fn tls_wrap(&self, tcp: TcpStream) -> Result<Stream, ImapError> {
+        let host = self.config.server.host.clone();
+        let config = self.tls.clone().ok_or(ImapError::NotConnected)?;
+        let name = rustls::pki_types::ServerName::try_from(host.clone())
+            .map_err(|_| ImapError::ServerName(host.clone()))?;
+        let connector = tokio_rustls::TlsConnector::from(config);
+        let tls = timed(
+            "TLS handshake",
+            self.limit(),
+            connector.connect(name, tcp),
+            |source| ImapError::Handshake { host, source },
+        )
+        .await?;
+        Ok(Stream::Tls(Box::new(tls)))
+    }
+
+    /// Connects, logs in and selects the folder.
+    ///
+    /// # Errors
+    /// See [`ImapError::is_fatal`] for which errors are worth a retry.
+    pub async fn open(&mut self) -> Result<Selected, ImapError> {
+        self.session = None;
+        let s = &self.config.server;
+        let (host, port) = (s.host.clone(), s.port);
+        let tcp = timed(
+            "connect",
+            self.limit(),
+            TcpStream::connect((host.as_str(), port)),
+            |source| ImapError::Connect {
+                host: host.clone(),
+                port,
+                source,
+            },
+        )
+        .await?;
+        let _ = tcp.set_nodelay(true);
+        let cmd = |what| move |source| ImapError::Command { what, source };
+        let client = match s.tls {
+            Tls::Implicit => {
+                let stream = self.tls_wrap(tcp).await?;
+                let mut c = async_imap::Client::new(stream);
+                timed("greeting", self.limit(), c.read_response(), |e| {
+                    ImapError::Command {
+                        what: "greeting",
+                        source: e.into(),
+                    }
+                })
+                .await?;
+                c
+            }
+            Tls::None => {
+                let mut c = async_imap::Client::new(Stream::Plain(tcp));
+                timed("greeting", self.limit(), c.read_response(), |e| {
+                    ImapError::Command {
+                        what: "greeting",
+                        source: e.into(),
+                    }
+                })
+                .await?;
+                c
+            }
+            Tls::StartTls => {
+                let mut c = async_imap::Client::new(Stream::Plain(tcp));
+                timed("greeting", self.limit(), c.read_response(), |e| {
+                    ImapError::Command {
+                        what: "greeting",
+                        source: e.into(),
+                    }
+                })
+                .await?;
+                timed(
+                    "STARTTLS",
+                    self.limit(),
+                    c.run_command_and_check_ok("STARTTLS", None),
+                    |_| ImapError::NoStartTls(host.clone()),
+                )
+                .await?;
+                let Stream::Plain(tcp) = c.into_inner() else {
+                    return Err(ImapError::NotConnected);
+                };
+                async_imap::Client::new(self.tls_wrap(tcp).await?)
+            }
+        };
+        let mut session = match &s.auth {
+            Auth::Password { user, password } => {
+                let secret = password.resolve()?;
+                match tokio::time::timeout(self.limit(), client.login(user, secret.expose_secret()))
+                    .await
+                {
+                    Ok(Ok(session)) => session,
+                    Ok(Err((source, _))) => {
+                        return Err(ImapError::Login {
+                            user: user.clone(),
+                            source,
+                        })
+                    }
+                    Err(_) => {
+                        return Err(ImapError::Timeout {
+                            what: "login",
+                            secs: self.limit().as_secs(),
+                        })
+                    }
+                }
+            }
+            Auth::XOAuth2 { user, token } => {
+                let token = token.resolve()?;
+                let mut auth = XOAuth2 {
+                    user: user.clone(),
+                    token: token.expose_secret().to_string(),
+                    sent: false,
+                };
+                match tokio::time::timeout(self.limit(), client.authenticate("XOAUTH2", &mut auth))
+                    .await
+                {
+                    Ok(Ok(session)) => session,
+                    Ok(Err((source, _))) => {
+                        return Err(ImapError::Login {
+                            user: user.clone(),
+                            source,
+                        })
+                    }
+                    Err(_) => {
+                        return Err(ImapError::Timeout {
+                            what: "login",
+                            secs: self.limit().as_secs(),
+                        })
+                    }
+                }
+            }
+            Auth::None => {
+                return Err(ImapError::Login {
+                    user: String::new(),
+                    source: async_imap::error::Error::Bad("no credentials configured".into()),
+                })
+            }
+        };
+        let caps = timed(
+            "CAPABILITY",
+            self.limit(),
+            session.capabilities(),
+            cmd("CAPABILITY"),
+        )
+        .await?;
+        self.idle_supported = self.config.idle && caps.has_str("IDLE");
+        let folder = self.config.folder.clone();
+        let mailbox = timed("SELECT", self.limit(), session.select(&folder), |source| {
+            ImapError::Select {
+                folder: folder.clone(),
+                source,
+            }
+        })
+        .await?;
+        let uid_validity = mailbox
+            .uid_validity
+            .ok_or_else(|| ImapError::NoUidValidity(folder.clone()))?;
+        let keywords = self.config.keywords
+            && mailbox
+                .permanent_flags
+                .iter()
+                .any(|f| matches!(f, Flag::MayCreate));
+        let selected = Selected {
+            uid_validity,
+            uid_next: mailbox.uid_next.unwrap_or(0),
+            keywords,
+        };
+        self.session = Some(session);
+        if self.sent_folder.is_none() {
+            self.sent_folder = self.find_sent().await?;
+        }
+        Ok(selected)
+    }
+
+    fn session(&mut self) -> Result<&mut Session, ImapError> {
+        self.session.as_mut().ok_or(ImapError::NotConnected)
+    }
+
+    /// The folder with SPECIAL-USE `\Sent` (RFC 6154), else one named "Sent".
+    async fn find_sent(&mut self) -> Result<Option<String>, ImapError> {
+        let limit = self.limit();
+        let session = self.session()?;
+        let names: Vec<_> = timed(
+            "LIST",
+            limit,
+            async {
+                session
+                    .list(Some(""), Some("*"))
+                    .await?
+                    .try_collect::<Vec<_>>()
+                    .await
+            },
+            |source| ImapError::Command {
+                what: "LIST",
+                source,
+            },
+        )
+        .await?;
+        let by_use = names
+            .iter()
+            .find(|n| {
+                n.attributes()
+                    .iter()
+                    .any(|a| matches!(a, NameAttribute::Sent))
+            })
+            .map(|n| n.name().to_string());
+        Ok(by_use.or_else(|| {
+            names
+                .iter()
+                .map(|n| n.name().to_string())
+                .find(|n| n.eq_ignore_ascii_case("sent") || n.eq_ignore_ascii_case("sent items"))
+        }))
+    }
+
+    /// UIDs above `after`, with size and arrival time, ascending.
+    ///
+    /// # Errors
+    /// On a lost connection or timeout.
+    pub async fn list_after(&mut self, after: u32) -> Result<Vec<Listed>, ImapError> {
+        let limit = self.limit();
+        let session = self.session()?;
+        let range = format!("{}:*", after.saturating_add(1));
+        let fetched: Vec<_> = timed(
+            "UID FETCH",
+            limit,
+            async {
+                session
+                    .uid_fetch(&range, "(UID RFC822.SIZE INTERNALDATE)")
+                    .await?
+                    .try_collect::<Vec<_>>()
+                    .await
+            },
+            |source| ImapError::Command {
+                what: "UID FETCH",
+                source,
+            },
+        )
+        .await?;
+        let mut out: Vec<Listed> = fetched
+            .iter()
+            .filter_map(|f| {
+                let uid = f.uid?;
+                // "n:*" always returns the highest message, even when it is below n.
+                (uid > after).then(|| Listed {
+                    uid,
+                    size: f.size.unwrap_or(0),
+                    arrived: f.internal_date().map(|d| d.timestamp()),
+                })
+            })
+            .collect();
+        out.sort_by_key(|l| l.uid);
+        Ok(out)
+    }
+
+    /// The bytes of one message: all of it, or the first `max` bytes when it is larger
+    /// (enough to classify; attachments come later in a MIME mail).
+    ///
+    /// # Errors
+    /// On a lost connection or timeout. `Ok(None)`: the message is gone (expunged).
+    pub async fn fetch(
+        &mut self,
+        uid: u32,
+        max: Option<u32>,
+    ) -> Result<Option<Vec<u8>>, ImapError> {
+        let limit = self.limit();
+        let session = self.session()?;
+        let query = match max {
+            Some(n) => format!("(UID BODY.PEEK[]<0.{n}>)"),
+            None => "(UID BODY.PEEK[])".to_string(),
+        };
+        let fetched: Vec<_> = timed(
+            "UID FETCH body",
+            limit,
+            async {
+                session
+                    .uid_fetch(uid.to_string(), &query)
+                    .await?
+                    .try_collect::<Vec<_>>()
+                    .await
+            },
+            |source| ImapError::Command {
+                what: "UID FETCH body",
+                source,
+            },
+        )
+        .await?;
+        Ok(fetched
+            .into_iter()
+            .find(|f| f.uid == Some(uid))
+            .and_then(|f| f.body().map(<[u8]>::to_vec)))
+    }
+
+    /// Adds flags to a message (`\Answered`, keywords); never `\Seen`.
+    ///
+    /// # Errors
+    /// On a lost connection or timeout.
+    pub async fn add_flags(&mut self, uid: u32, flags: &[&str]) -> Result<(), ImapError> {
+        if flags.is_empty() {
+            return Ok(());
+        }
+        let limit = self.limit();
+        let session = self.session()?;
+        let query = format!("+FLAGS.SILENT ({})", flags.join(" "));
+        timed(
+            "UID STORE",
+            limit,
+            async {
+                session
+                    .uid_store(uid.to_string(), &query)
+                    .await?
+                    .try_collect::<Vec<_>>()
+                    .await
+            },
+            |source| ImapError::Command {
+                what: "UID STORE",
+                source,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub fn sent_folder(&self) -> Option<&str> {
+        self.sent_folder.as_deref()
+    }
+
+    /// Appends a sent message to the Sent folder, marked `\Seen`.
+    ///
+    /// # Errors
+    /// On a lost connection or timeout, or when there is no Sent folder.
+    pub async fn append_sent(&mut self, bytes: &[u8]) -> Result<(), ImapError> {
+        let Some(folder) = self.sent_folder.clone() else {
+            return Ok(());
+        };
+        let limit = self.limit();
+        let session = self.session()?;
+        timed(
+            "APPEND",
+            limit,
+            session.append(&folder, Some("(\\Seen)"), None, bytes),
+            |source| ImapError::Command {
+                what: "APPEND",
+                source,
+            },
+        )
+        .await
+    }
+
+    /// Which of these Message-IDs are in the Sent folder (read-only look, then the intake
+    /// folder is selected again).
+    ///
+    /// # Errors
+    /// On a lost connection or timeout.
+    pub async fn in_sent(&mut self, ids: &[String]) -> Result<HashSet<String>, ImapError> {
+        let mut found = HashSet::new();
+        let Some(sent) = self.sent_folder.clone() else {
+            return Ok(found);
+        };
+        if ids.is_empty() {
+            return Ok(found);
+        }
+        let limit = self.limit();
+        let folder = self.config.folder.clone();
+        let session = self.session()?;
+        timed("EXAMINE", limit, session.examine(&sent), |source| {
+            ImapError::Command {
+                what: "EXAMINE",
+                source,
+            }
+        })
+        .await?;
+        for id in ids {
+            let id_clean: String = id
+                .chars()
+                .filter(|c| !matches!(c, '"' | '\\' | '\r' | '\n'))
+                .collect();
+            let hits = timed(
+                "UID SEARCH",
+                limit,
+                session.uid_search(format!("HEADER Message-ID \"{id_clean}\"")),
+                |source| ImapError::Command {
+                    what: "UID SEARCH",
+                    source,
+                },
+            )
+            .await?;
+            if !hits.is_empty() {
+                found.insert(id.clone());
+            }
+        }
+        timed("SELECT", limit, session.select(&folder), |source| {
+            ImapError::Select {
+                folder: folder.clone(),
+                source,
+            }
+        })
+        .await?;
+        Ok(found)
+    }
+
+    /// Waits for new mail: IDLE (re-issued before 29 minutes, RFC 2177) where the server has
+    /// it, else sleeps `poll-interval`. Returns early on shutdown.
+    ///
+    /// # Errors
+    /// On a lost connection (reconnect and carry on).
+    pub async fn wait(&mut self, shutdown: &CancellationToken) -> Result<Wake, ImapError> {
+        if !self.idle_supported {
+            return Ok(tokio::select! {
+                _ = shutdown.cancelled() => Wake::Stop,
+                _ = tokio::time::sleep(self.config.poll_interval) => Wake::Look,
+            });
+        }
+        let limit = self.limit();
+        let session = self.session.take().ok_or(ImapError::NotConnected)?;
+        let mut idle = session.idle();
+        timed("IDLE", limit, idle.init(), |source| ImapError::Command {
+            what: "IDLE",
+            source,
+        })
+        .await?;
+        let period = Duration::from_secs(28 * 60);
+        let outcome = {
+            let (fut, stop) = idle.wait_with_timeout(period);
+            let r = tokio::select! {
+                r = fut => Some(r),
+                _ = shutdown.cancelled() => None,
+                // Keepalives reset async-imap's own timer: bound the whole IDLE too.
+                _ = tokio::time::sleep(period) => Some(Ok(IdleResponse::Timeout)),
+            };
+            drop(stop);
+            r
+        };
+        let session = timed("DONE", limit, idle.done(), |source| ImapError::Command {
+            what: "IDLE DONE",
+            source,
+        })
+        .await?;
+        self.session = Some(session);
+        match outcome {
+            None => Ok(Wake::Stop),
+            Some(Ok(_)) => Ok(Wake::Look),
+            Some(Err(source)) => {
+                self.session = None;
+                Err(ImapError::Command {
+                    what: "IDLE",
+                    source,
+                })
+            }
+        }
+    }
+
+    /// Logs out politely (bounded by the timeout); the connection is dropped either way.
+    pub async fn logout(&mut self) {
+        if let Some(mut s) = self.session.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(3), s.logout()).await;
+        }
+    }
+
+    /// Drops the connection without a word (after an error).
+    pub fn drop_connection(&mut self) {
+        self.session = None;
+    }
+}
