@@ -1,0 +1,454 @@
+//! The test run's own Dovecot and Postfix, and small clients to talk to them.
+//!
+//! `Servers::start` installs the Debian packages when missing and starts both servers on
+//! free loopback ports in a fresh state folder (tests/servers/mailserver); dropping it stops
+//! them, by PID. Every test uses its own users, so tests never see each other's mail.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn script() -> PathBuf {
+    root().join("tests/servers/mailserver")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// The running servers.
+pub struct Servers {
+    pub dir: PathBuf,
+    pub imap: u16,
+    pub imaps: u16,
+    pub smtp: u16,
+    pub smtps: u16,
+    pub ca: PathBuf,
+    pub other_ca: PathBuf,
+    ports: HashMap<&'static str, u16>,
+}
+
+impl Servers {
+    pub fn start() -> Servers {
+        let out = Command::new(script())
+            .arg("install")
+            .status()
+            .expect("run mailserver install");
+        assert!(out.success(), "installing Dovecot and Postfix failed");
+        let dir = PathBuf::from(format!("/tmp/asv-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut ports = HashMap::new();
+        for name in [
+            "AUTOSVAR_TEST_IMAP_PORT",
+            "AUTOSVAR_TEST_IMAPS_PORT",
+            "AUTOSVAR_TEST_SMTP_PORT",
+            "AUTOSVAR_TEST_SMTPS_PORT",
+        ] {
+            ports.insert(name, free_port());
+        }
+        let s = Servers {
+            imap: ports["AUTOSVAR_TEST_IMAP_PORT"],
+            imaps: ports["AUTOSVAR_TEST_IMAPS_PORT"],
+            smtp: ports["AUTOSVAR_TEST_SMTP_PORT"],
+            smtps: ports["AUTOSVAR_TEST_SMTPS_PORT"],
+            ca: dir.join("tls/ca.pem"),
+            other_ca: dir.join("tls/other-ca.pem"),
+            dir,
+            ports,
+        };
+        s.script(&["start"]);
+        s
+    }
+
+    fn script(&self, args: &[&str]) {
+        let mut c = Command::new(script());
+        c.args(args).arg(&self.dir).stdout(Stdio::null());
+        for (k, v) in &self.ports {
+            c.env(k, v.to_string());
+        }
+        let status = c.status().expect("run mailserver");
+        assert!(status.success(), "mailserver {args:?} failed");
+    }
+
+    pub fn stop_postfix(&self) {
+        self.script(&["stop-postfix"]);
+    }
+
+    pub fn start_postfix(&self) {
+        self.script(&["start-postfix"]);
+    }
+
+    pub fn restart_dovecot(&self) {
+        self.script(&["restart-dovecot"]);
+    }
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        self.script(&["stop"]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+/// Sends raw bytes over plain SMTP to the local Postfix.
+pub fn smtp_send(servers: &Servers, from: &str, to: &str, bytes: &[u8]) {
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+    let port = servers.smtp;
+    runtime().block_on(async {
+        let t = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+            .port(port)
+            .build();
+        let envelope = lettre::address::Envelope::new(
+            Some(from.parse().expect("from")),
+            vec![to.parse().expect("to")],
+        )
+        .expect("envelope");
+        t.send_raw(&envelope, bytes).await.expect("SMTP send");
+    });
+}
+
+type Session = async_imap::Session<tokio::net::TcpStream>;
+
+async fn login(port: u16, user: &str) -> Session {
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("IMAP connect");
+    let mut client = async_imap::Client::new(tcp);
+    client.read_response().await.expect("greeting");
+    client
+        .login(user, "secret")
+        .await
+        .map_err(|(e, _)| e)
+        .expect("IMAP login")
+}
+
+/// A message as a test sees it.
+#[derive(Debug, Clone)]
+pub struct Msg {
+    pub flags: Vec<String>,
+    pub bytes: Vec<u8>,
+}
+
+impl Msg {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes).into_owned()
+    }
+
+    /// An (unfolded) header's value.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let text = self.text();
+        let head = text
+            .split("\r\n\r\n")
+            .next()
+            .unwrap_or_default()
+            .replace("\r\n ", " ");
+        head.lines().find_map(|l| {
+            l.split_once(':')
+                .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.trim().to_string())
+        })
+    }
+}
+
+/// Every message in a user's folder.
+pub fn messages(servers: &Servers, user: &str, folder: &str) -> Vec<Msg> {
+    let port = servers.imap;
+    runtime().block_on(async {
+        let mut s = login(port, user).await;
+        s.select(folder).await.expect("select");
+        let fetched: Vec<_> = s
+            .uid_fetch("1:*", "(FLAGS BODY.PEEK[])")
+            .await
+            .expect("fetch")
+            .try_collect()
+            .await
+            .unwrap_or_default();
+        let out = fetched
+            .iter()
+            .filter_map(|f| {
+                Some(Msg {
+                    flags: f.flags().map(|fl| format!("{fl:?}")).collect(),
+                    bytes: f.body()?.to_vec(),
+                })
+            })
+            .collect();
+        let _ = s.logout().await;
+        out
+    })
+}
+
+/// Puts a message straight into a folder (as delivery would), bypassing SMTP.
+pub fn append(servers: &Servers, user: &str, folder: &str, messages: &[Vec<u8>]) {
+    let port = servers.imap;
+    runtime().block_on(async {
+        let mut s = login(port, user).await;
+        for m in messages {
+            s.append(folder, None, None, m).await.expect("append");
+        }
+        let _ = s.logout().await;
+    });
+}
+
+/// Polls until `pred` holds on the user's folder, or panics at the deadline.
+pub fn wait_for(
+    servers: &Servers,
+    user: &str,
+    folder: &str,
+    what: &str,
+    deadline: Duration,
+    pred: impl Fn(&[Msg]) -> bool,
+) -> Vec<Msg> {
+    let start = Instant::now();
+    loop {
+        let msgs = messages(servers, user, folder);
+        if pred(&msgs) {
+            return msgs;
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "{what}: not within {deadline:?} ({} messages in {user}/{folder})",
+            msgs.len()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A question from `from` to `to`, with a unique Message-ID.
+pub fn question(
+    id: &str,
+    from: &str,
+    to: &str,
+    subject: &str,
+    body: &str,
+    extra_headers: &str,
+) -> Vec<u8> {
+    format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nDate: {}\r\nMessage-ID: <{id}>\r\n{extra_headers}MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{body}\r\n",
+        httpdate_now()
+    )
+    .into_bytes()
+}
+
+/// An RFC 5322 date for now (the INTERNALDATE that matters is the server's).
+fn httpdate_now() -> String {
+    "Mon, 30 Nov 2026 09:00:00 +0000".to_string()
+}
+
+/// A working copy of the shipped files with a config pointing at the test servers.
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+}
+
+pub struct ImapOpts<'a> {
+    pub port: u16,
+    pub tls: &'a str,
+    pub ca: &'a Path,
+    pub extra: &'a str,
+}
+
+impl Setup {
+    pub fn new(
+        servers: &Servers,
+        user: &str,
+        imap: ImapOpts<'_>,
+        smtp: (u16, &str),
+        smtp_extra: &str,
+    ) -> Setup {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::copy(root().join("rules.toml"), dir.path().join("rules.toml")).expect("rules");
+        let responses = dir.path().join("responses");
+        std::fs::create_dir_all(&responses).expect("responses dir");
+        for e in std::fs::read_dir(root().join("responses")).expect("responses") {
+            let e = e.expect("entry");
+            std::fs::copy(e.path(), responses.join(e.file_name())).expect("copy template");
+        }
+        let config = format!(
+            r#"[reply]
+from = "E-learning <{user}>"
+
+[ledger]
+path = "var/ledger.sqlite"
+
+[desks.cimt]
+name = "CIMT Servicedesk"
+email = "cimt-{user}"
+phone = "3864 8080"
+
+[desks.kuit]
+name = "KU-IT"
+email = "kuit-{user}"
+phone = "3532 3232"
+
+[imap]
+host = "127.0.0.1"
+port = {}
+tls = "{}"
+user = "{user}"
+password-env = "AUTOSVAR_TEST_PASSWORD"
+ca-file = "{}"
+timeout = "5s"
+{}
+
+[smtp]
+host = "127.0.0.1"
+port = {}
+tls = "{}"
+ca-file = "{}"
+timeout = "5s"
+{smtp_extra}
+"#,
+            imap.port,
+            imap.tls,
+            imap.ca.display(),
+            imap.extra,
+            smtp.0,
+            smtp.1,
+            servers.ca.display(),
+        );
+        std::fs::write(dir.path().join("config.toml"), config).expect("config");
+        Setup { dir }
+    }
+
+    /// The default: IMAPS and SMTP with STARTTLS.
+    pub fn default(servers: &Servers, user: &str, imap_extra: &str) -> Setup {
+        Setup::new(
+            servers,
+            user,
+            ImapOpts {
+                port: servers.imaps,
+                tls: "implicit",
+                ca: &servers.ca,
+                extra: imap_extra,
+            },
+            (servers.smtp, "starttls"),
+            "",
+        )
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_autosvar"));
+        c.current_dir(self.dir.path())
+            .env("AUTOSVAR_TEST_PASSWORD", "secret")
+            .env_remove("RUST_LOG")
+            .env_remove("AUTOSVAR_CONFIG");
+        c
+    }
+
+    /// `run --once`: (exit ok, stdout, stderr).
+    pub fn run_once(&self) -> (bool, String, String) {
+        let o = self
+            .cmd()
+            .args(["run", "--once"])
+            .output()
+            .expect("run --once");
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("daemon.log")
+    }
+
+    /// Starts the daemon; its log goes to daemon.log (appended).
+    pub fn spawn(&self) -> Daemon {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("log file");
+        let child = self
+            .cmd()
+            .args(["run"])
+            .env("RUST_LOG", "autosvar=debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn daemon");
+        Daemon {
+            child,
+            log: self.log_path(),
+        }
+    }
+}
+
+pub struct Daemon {
+    pub child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Waits until the log has said `what` `n` times in all.
+    pub fn wait_log(&self, what: &str, n: usize, deadline: Duration) {
+        let start = Instant::now();
+        loop {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            if log.matches(what).count() >= n {
+                return;
+            }
+            assert!(
+                start.elapsed() < deadline,
+                "daemon log never said {what:?} {n} times:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(ok.success());
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub fn stop(mut self, deadline: Duration) {
+        self.signal("-TERM");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                assert!(status.success(), "daemon exited with {status}");
+                return;
+            }
+            assert!(
+                start.elapsed() < deadline,
+                "daemon did not stop within {deadline:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn kill9(mut self) {
+        self.signal("-KILL");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

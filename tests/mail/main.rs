@@ -1,0 +1,618 @@
+//! Tests against real Dovecot and Postfix, started by this test binary on 127.0.0.1.
+//!
+//! A custom harness (`harness = false`): the servers are started once before the tests and
+//! stopped after them, which libtest has no hook for. Tests run one after another, each with
+//! its own users. The last line is "N passed, N failed".
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use harness::{append, messages, question, smtp_send, wait_for, ImapOpts, Servers, Setup};
+
+type Test = (&'static str, fn(&Servers));
+
+fn main() {
+    let tests: Vec<Test> = vec![
+        (
+            "replies_thread_desks_get_technical_and_machines_get_nothing",
+            replies_thread_desks_get_technical_and_machines_get_nothing,
+        ),
+        (
+            "idle_answers_new_mail_at_once_and_sigterm_stops",
+            idle_answers_new_mail_at_once_and_sigterm_stops,
+        ),
+        (
+            "starttls_imap_and_implicit_tls_smtp_work",
+            starttls_imap_and_implicit_tls_smtp_work,
+        ),
+        (
+            "a_certificate_the_config_does_not_trust_is_refused",
+            a_certificate_the_config_does_not_trust_is_refused,
+        ),
+        (
+            "old_backlog_is_recorded_not_answered",
+            old_backlog_is_recorded_not_answered,
+        ),
+        (
+            "postfix_outage_loses_and_duplicates_nothing",
+            postfix_outage_loses_and_duplicates_nothing,
+        ),
+        (
+            "dovecot_restart_during_idle_is_survived",
+            dovecot_restart_during_idle_is_survived,
+        ),
+        (
+            "kill_9_during_a_backlog_answers_every_mail_exactly_once",
+            kill_9_during_a_backlog_answers_every_mail_exactly_once,
+        ),
+    ];
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let servers = Servers::start();
+    let (mut passed, mut failed) = (0, 0);
+    for (name, test) in tests {
+        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        let start = Instant::now();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| test(&servers)));
+        match result {
+            Ok(()) => {
+                passed += 1;
+                println!(
+                    "test {name} ... ok ({:.1} s)",
+                    start.elapsed().as_secs_f64()
+                );
+            }
+            Err(_) => {
+                failed += 1;
+                println!("test {name} ... FAILED");
+            }
+        }
+    }
+    drop(servers);
+    println!("\nmail servers: {passed} passed, {failed} failed");
+    std::process::exit(if failed == 0 { 0 } else { 1 });
+}
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn count_header(msgs: &[harness::Msg], name: &str, value: &str) -> usize {
+    msgs.iter()
+        .filter(|m| m.header(name).as_deref() == Some(value))
+        .count()
+}
+
+fn replies_thread_desks_get_technical_and_machines_get_nothing(s: &Servers) {
+    let hr = "hr-a@example.test";
+    let setup = Setup::default(s, hr, "");
+    let mails = [
+        (
+            "a-price@regionh.example",
+            question(
+                "a1@regionh.example",
+                "Mette <a-price@regionh.example>",
+                hr,
+                "Pris",
+                "Hvad koster en enterprise-licens til længere møder?",
+                "",
+            ),
+        ),
+        (
+            "a-cimt@regionh.example",
+            question(
+                "a2@regionh.example",
+                "Jonas <a-cimt@regionh.example>",
+                hr,
+                "Kamera virker ikke",
+                "Mit kamera virker ikke i Zoom på min pc.",
+                "",
+            ),
+        ),
+        (
+            "a-kuit@ku.example",
+            question(
+                "a3@ku.example",
+                "Sara <a-kuit@ku.example>",
+                hr,
+                "KU-ID",
+                "I cannot log in to Zoom with my KU-ID, my account is locked.",
+                "",
+            ),
+        ),
+        (
+            "a-terms@regionh.example",
+            question(
+                "a4@regionh.example",
+                "Lise <a-terms@regionh.example>",
+                hr,
+                "Må vi?",
+                "Må vi bruge Zoom til samtaler med patienter?",
+                "",
+            ),
+        ),
+        (
+            "a-ooo@regionh.example",
+            question(
+                "a5@regionh.example",
+                "Per <a-ooo@regionh.example>",
+                hr,
+                "Fravær",
+                "Jeg er på ferie.",
+                "Auto-Submitted: auto-replied\r\n",
+            ),
+        ),
+        (
+            "a-list@lists.example",
+            question(
+                "a6@lists.example",
+                "Liste <a-list@lists.example>",
+                hr,
+                "Nyhedsbrev",
+                "Hvad koster Zoom?",
+                "List-Id: <nyt.lists.example>\r\n",
+            ),
+        ),
+        (
+            "noreply@a.example",
+            question(
+                "a7@a.example",
+                "System <noreply@a.example>",
+                hr,
+                "Kvittering",
+                "Din bestilling er modtaget.",
+                "",
+            ),
+        ),
+    ];
+    for (from, m) in &mails {
+        smtp_send(s, from, hr, m);
+    }
+    // A real bounce: mail from the responder to an address Dovecot refuses.
+    smtp_send(
+        s,
+        hr,
+        "x!y@example.test",
+        &question("a8@example.test", hr, "x!y@example.test", "t", "t", ""),
+    );
+    wait_for(s, hr, "INBOX", "8 mails in INBOX", WAIT, |m| m.len() == 8);
+
+    let (ok, out, err) = setup.run_once();
+    assert!(ok, "{out}\n{err}");
+    assert_eq!(out.matches("\treplied ").count(), 4, "{out}");
+    assert_eq!(out.matches("\tskipped ").count(), 4, "{out}");
+
+    for (from, id, cat) in [
+        ("a-price@regionh.example", "<a1@regionh.example>", "pricing"),
+        (
+            "a-cimt@regionh.example",
+            "<a2@regionh.example>",
+            "technical",
+        ),
+        ("a-kuit@ku.example", "<a3@ku.example>", "technical"),
+        ("a-terms@regionh.example", "<a4@regionh.example>", "terms"),
+    ] {
+        let got = messages(s, from, "INBOX");
+        assert_eq!(got.len(), 1, "{from} must get exactly one reply");
+        let r = &got[0];
+        assert_eq!(r.header("In-Reply-To").as_deref(), Some(id));
+        assert!(r.header("References").unwrap().contains(id));
+        assert_eq!(r.header("Auto-Submitted").as_deref(), Some("auto-replied"));
+        assert_eq!(r.header("X-Autosvar-Category").as_deref(), Some(cat));
+        assert!(r.header("Subject").unwrap().starts_with("Re: "));
+    }
+    let cimt = messages(s, &format!("cimt-{hr}"), "INBOX");
+    let kuit = messages(s, &format!("kuit-{hr}"), "INBOX");
+    assert_eq!((cimt.len(), kuit.len()), (1, 1), "one forward to each desk");
+    assert!(cimt[0]
+        .header("Reply-To")
+        .unwrap()
+        .contains("a-cimt@regionh.example"));
+    assert!(kuit[0]
+        .header("Reply-To")
+        .unwrap()
+        .contains("a-kuit@ku.example"));
+    assert!(cimt[0]
+        .header("References")
+        .unwrap()
+        .contains("<a2@regionh.example>"));
+    for machine in [
+        "a-ooo@regionh.example",
+        "a-list@lists.example",
+        "noreply@a.example",
+        "mailer-daemon@localhost",
+    ] {
+        assert!(
+            messages(s, machine, "INBOX").is_empty(),
+            "{machine} got mail"
+        );
+    }
+    let sent = messages(s, hr, "Sent");
+    assert_eq!(sent.len(), 6, "4 replies and 2 forwards in Sent");
+    let inbox = messages(s, hr, "INBOX");
+    assert_eq!(
+        inbox
+            .iter()
+            .filter(|m| m.flags.iter().any(|f| f.contains("Answered")))
+            .count(),
+        4
+    );
+    assert!(
+        inbox
+            .iter()
+            .all(|m| !m.flags.iter().any(|f| f.contains("Seen"))),
+        "never \\Seen"
+    );
+
+    let (ok, out, _) = setup.run_once();
+    assert!(ok && !out.contains("replied"), "{out}");
+    assert_eq!(
+        messages(s, hr, "Sent").len(),
+        6,
+        "the second run sends nothing"
+    );
+}
+
+fn idle_answers_new_mail_at_once_and_sigterm_stops(s: &Servers) {
+    let hr = "hr-b@example.test";
+    // Polling every 10 minutes: only IDLE can bring the mail in quickly.
+    let setup = Setup::default(s, hr, "poll-interval = \"10m\"");
+    let daemon = setup.spawn();
+    daemon.wait_log("connected", 1, WAIT);
+    // Let the first (empty) pass finish and IDLE begin.
+    std::thread::sleep(Duration::from_millis(300));
+    let from = "b-ask@regionh.example";
+    let start = Instant::now();
+    smtp_send(
+        s,
+        from,
+        hr,
+        &question(
+            "b1@regionh.example",
+            from,
+            hr,
+            "Pris",
+            "Hvad koster en licens?",
+            "",
+        ),
+    );
+    wait_for(s, from, "INBOX", "reply under IDLE", WAIT, |m| m.len() == 1);
+    let latency = start.elapsed();
+    println!(
+        "    reply arrived {} ms after delivery (IDLE)",
+        latency.as_millis()
+    );
+    assert!(
+        latency < Duration::from_secs(5),
+        "took {latency:?}: IDLE did not wake the daemon"
+    );
+    daemon.stop(Duration::from_secs(10));
+    let log = std::fs::read_to_string(setup.log_path()).unwrap();
+    assert!(log.contains("stopped"), "{log}");
+}
+
+fn starttls_imap_and_implicit_tls_smtp_work(s: &Servers) {
+    let hr = "hr-c@example.test";
+    let setup = Setup::new(
+        s,
+        hr,
+        ImapOpts {
+            port: s.imap,
+            tls: "starttls",
+            ca: &s.ca,
+            extra: "",
+        },
+        (s.smtps, "implicit"),
+        "",
+    );
+    let from = "c-ask@regionh.example";
+    smtp_send(
+        s,
+        from,
+        hr,
+        &question(
+            "c1@regionh.example",
+            from,
+            hr,
+            "Adgang",
+            "Jeg er studerende på KU. Må jeg bruge regionens Zoom?",
+            "",
+        ),
+    );
+    wait_for(s, hr, "INBOX", "delivered", WAIT, |m| m.len() == 1);
+    let (ok, out, err) = setup.run_once();
+    assert!(ok, "{out}{err}");
+    assert_eq!(messages(s, from, "INBOX").len(), 1);
+}
+
+fn a_certificate_the_config_does_not_trust_is_refused(s: &Servers) {
+    let hr = "hr-d@example.test";
+    let setup = Setup::new(
+        s,
+        hr,
+        ImapOpts {
+            port: s.imaps,
+            tls: "implicit",
+            ca: &s.other_ca,
+            extra: "",
+        },
+        (s.smtp, "starttls"),
+        "",
+    );
+    let from = "d-ask@regionh.example";
+    smtp_send(
+        s,
+        from,
+        hr,
+        &question(
+            "d1@regionh.example",
+            from,
+            hr,
+            "Pris",
+            "Hvad koster Zoom?",
+            "",
+        ),
+    );
+    wait_for(s, hr, "INBOX", "delivered", WAIT, |m| m.len() == 1);
+    let (ok, _, err) = setup.run_once();
+    assert!(!ok, "an untrusted certificate must stop autosvar");
+    assert!(err.contains("TLS") || err.contains("certificate"), "{err}");
+    let o = setup.cmd().arg("check").output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(messages(s, from, "INBOX").is_empty());
+}
+
+fn old_backlog_is_recorded_not_answered(s: &Servers) {
+    let hr = "hr-e@example.test";
+    let setup = Setup::default(s, hr, "max-age = \"2d\"");
+    let port = s.imap;
+    harness::runtime().block_on(async {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let mut c = async_imap::Client::new(tcp);
+        c.read_response().await.unwrap();
+        let mut session = c.login(hr, "secret").await.map_err(|(e, _)| e).unwrap();
+        for (i, date) in [
+            "\"01-Oct-2026 10:00:00 +0000\"",
+            "\"15-Oct-2026 10:00:00 +0000\"",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let from = format!("e-old{i}@regionh.example");
+            session
+                .append(
+                    "INBOX",
+                    None,
+                    Some(date),
+                    question(
+                        &format!("e-old{i}@regionh.example"),
+                        &from,
+                        hr,
+                        "Pris",
+                        "Hvad koster Zoom?",
+                        "",
+                    ),
+                )
+                .await
+                .unwrap();
+        }
+        session.logout().await.unwrap();
+    });
+    let from = "e-new@regionh.example";
+    append(
+        s,
+        hr,
+        "INBOX",
+        &[question(
+            "e-new@regionh.example",
+            from,
+            hr,
+            "Pris",
+            "Hvad koster Zoom?",
+            "",
+        )],
+    );
+    let (ok, out, err) = setup.run_once();
+    assert!(ok, "{out}{err}");
+    assert_eq!(out.matches("skipped old").count(), 2, "{out}");
+    assert_eq!(out.matches("replied pricing").count(), 1, "{out}");
+    assert!(messages(s, "e-old0@regionh.example", "INBOX").is_empty());
+    assert_eq!(messages(s, from, "INBOX").len(), 1);
+}
+
+fn postfix_outage_loses_and_duplicates_nothing(s: &Servers) {
+    let hr = "hr-f@example.test";
+    let setup = Setup::default(s, hr, "");
+    let daemon = setup.spawn();
+    daemon.wait_log("connected", 1, WAIT);
+    s.stop_postfix();
+    let senders: Vec<String> = (0..3)
+        .map(|i| format!("f-ask{i}@regionh.example"))
+        .collect();
+    let mails: Vec<Vec<u8>> = senders
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            question(
+                &format!("f{i}@regionh.example"),
+                f,
+                hr,
+                "Pris",
+                "Hvad koster en enterprise-licens?",
+                "",
+            )
+        })
+        .collect();
+    append(s, hr, "INBOX", &mails);
+    daemon.wait_log("mail not answered", 3, WAIT);
+    s.start_postfix();
+    for f in &senders {
+        wait_for(
+            s,
+            f,
+            "INBOX",
+            "reply after the outage",
+            Duration::from_secs(90),
+            |m| !m.is_empty(),
+        );
+    }
+    daemon.stop(Duration::from_secs(10));
+    for f in &senders {
+        assert_eq!(messages(s, f, "INBOX").len(), 1, "{f}: exactly one reply");
+    }
+    let (ok, out, _) = setup.run_once();
+    assert!(ok && !out.contains("replied"), "{out}");
+}
+
+fn dovecot_restart_during_idle_is_survived(s: &Servers) {
+    let hr = "hr-g@example.test";
+    let setup = Setup::default(s, hr, "poll-interval = \"10m\"");
+    let daemon = setup.spawn();
+    daemon.wait_log("connected", 1, WAIT);
+    std::thread::sleep(Duration::from_millis(300));
+    s.restart_dovecot();
+    let from = "g-ask@regionh.example";
+    smtp_send(
+        s,
+        from,
+        hr,
+        &question(
+            "g1@regionh.example",
+            from,
+            hr,
+            "Pris",
+            "Hvad koster en licens?",
+            "",
+        ),
+    );
+    wait_for(
+        s,
+        from,
+        "INBOX",
+        "reply after Dovecot restart",
+        Duration::from_secs(90),
+        |m| m.len() == 1,
+    );
+    daemon.wait_log("connected", 2, WAIT);
+    daemon.stop(Duration::from_secs(10));
+}
+
+/// A small deterministic generator (no rand crate): xorshift seeded from the clock,
+/// printed so a failing run can be repeated with AUTOSVAR_TEST_SEED.
+struct Rng(u64);
+
+impl Rng {
+    fn new() -> Rng {
+        let seed = std::env::var("AUTOSVAR_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::UNIX_EPOCH
+                    .elapsed()
+                    .unwrap()
+                    .as_nanos() as u64
+                    | 1
+            });
+        println!("    seed {seed}");
+        Rng(seed)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+fn kill_9_during_a_backlog_answers_every_mail_exactly_once(s: &Servers) {
+    // "sentcopy-" users get a server-side copy of what they send in Sent (like Exchange),
+    // so after a crash the Sent folder proves what went out.
+    let hr = "sentcopy-hr-h@example.test";
+    let setup = Setup::new(
+        s,
+        hr,
+        ImapOpts {
+            port: s.imaps,
+            tls: "implicit",
+            ca: &s.ca,
+            extra: "sent-copy = \"server\"",
+        },
+        (s.smtp, "starttls"),
+        &format!("envelope-from = \"{hr}\""),
+    );
+    let topics = [
+        ("Pris", "Hvad koster en enterprise-licens?"),
+        ("Kamera", "Mit kamera virker ikke i Zoom på min pc."),
+        ("Må vi?", "Må vi bruge Zoom til samtaler med patienter?"),
+        ("KU-ID", "Jeg kan ikke logge ind med mit KU-ID."),
+        ("Adgang", "Jeg er studerende. Må jeg bruge regionens Zoom?"),
+    ];
+    let n = 300;
+    let mails: Vec<Vec<u8>> = (0..n)
+        .map(|i| {
+            let (subject, body) = topics[i % topics.len()];
+            let from = format!("h{i}@regionh.example");
+            question(
+                &format!("h{i}@regionh.example"),
+                &from,
+                hr,
+                subject,
+                body,
+                "",
+            )
+        })
+        .collect();
+    append(s, hr, "INBOX", &mails);
+    let mut rng = Rng::new();
+    for round in 0..8 {
+        let daemon = setup.spawn();
+        // A kill point, not a wait for mail: anywhere from connecting to mid-backlog.
+        std::thread::sleep(Duration::from_millis(50 + rng.below(600)));
+        daemon.kill9();
+        println!("    killed the daemon (round {round})");
+    }
+    let (ok, out, err) = setup.run_once();
+    assert!(ok, "{out}{err}");
+
+    let sent = messages(s, hr, "Sent");
+    let mut per_mail: HashMap<(String, String), usize> = HashMap::new();
+    for m in &sent {
+        let kind = m.header("Auto-Submitted").unwrap_or_default();
+        let orig = if kind == "auto-replied" {
+            m.header("In-Reply-To")
+        } else {
+            m.header("References")
+        };
+        *per_mail
+            .entry((kind, orig.unwrap_or_default()))
+            .or_default() += 1;
+    }
+    let replies = per_mail.keys().filter(|(k, _)| k == "auto-replied").count();
+    let dupes: Vec<_> = per_mail.iter().filter(|(_, c)| **c > 1).collect();
+    assert!(dupes.is_empty(), "sent more than once: {dupes:?}");
+    assert_eq!(replies, n, "every mail answered exactly once");
+    let technical = (0..n)
+        .filter(|i| i % topics.len() == 1 || i % topics.len() == 3)
+        .count();
+    assert_eq!(
+        count_header(&sent, "Auto-Submitted", "auto-forwarded"),
+        technical
+    );
+    // Spot-check what recipients got.
+    for i in [0, 1, n / 2, n - 1] {
+        assert_eq!(
+            messages(s, &format!("h{i}@regionh.example"), "INBOX").len(),
+            1,
+            "h{i}"
+        );
+    }
+}
