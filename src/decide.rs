@@ -225,7 +225,11 @@ pub fn guard(mail: &Mail, own_addresses: &[String]) -> Option<SkipReason> {
 pub fn is_machine_generated(mail: &Mail, reason: Option<SkipReason>) -> bool {
     match reason {
         Some(
-            SkipReason::Bounce | SkipReason::AutoReply | SkipReason::Noreply | SkipReason::Junk,
+            SkipReason::Bounce
+            | SkipReason::AutoReply
+            | SkipReason::Noreply
+            | SkipReason::Junk
+            | SkipReason::Suppress,
         ) => true,
         Some(SkipReason::List) => mail.auto.precedence.as_deref() == Some("bulk"),
         Some(SkipReason::Loop) => mail.auto.autosvar_marker || !mail.auto.x_loop.is_empty(),

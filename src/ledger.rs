@@ -100,6 +100,8 @@ pub struct Outgoing {
     pub bytes: Vec<u8>,
     /// Sends started. Above zero after a crash means "in doubt": it may have gone out.
     pub attempts: u32,
+    /// When the last send started.
+    pub started: Option<SystemTime>,
 }
 
 /// A row of the ledger, as `autosvar` reports show it.
@@ -144,7 +146,8 @@ CREATE TABLE IF NOT EXISTS outgoing (
     kind         TEXT NOT NULL,
     envelope_to  TEXT NOT NULL,
     bytes        BLOB NOT NULL,
-    attempts     INTEGER NOT NULL DEFAULT 0
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    started      INTEGER
 );
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
@@ -317,10 +320,10 @@ impl Ledger {
     }
 
     /// Notes that a send of this message starts now (committed before the first byte).
-    pub fn begin_send(&mut self, message_id: &str) -> Result<(), LedgerError> {
+    pub fn begin_send(&mut self, message_id: &str, now: SystemTime) -> Result<(), LedgerError> {
         self.conn.execute(
-            "UPDATE outgoing SET attempts = attempts + 1 WHERE message_id = ?1",
-            [message_id],
+            "UPDATE outgoing SET attempts = attempts + 1, started = ?2 WHERE message_id = ?1",
+            params![message_id, unix_seconds(now)],
         )?;
         Ok(())
     }
@@ -347,7 +350,7 @@ impl Ledger {
     /// Messages written but not yet confirmed delivered, oldest mail first.
     pub fn pending(&self) -> Result<Vec<Outgoing>, LedgerError> {
         let mut stmt = self.conn.prepare(
-            "SELECT o.message_id, o.mail_key, o.kind, o.envelope_to, o.bytes, o.attempts
+            "SELECT o.message_id, o.mail_key, o.kind, o.envelope_to, o.bytes, o.attempts, o.started
              FROM outgoing o JOIN mails m ON m.key = o.mail_key
              ORDER BY m.first_seen, o.kind DESC",
         )?;
@@ -359,6 +362,7 @@ impl Ledger {
                 envelope_to: r.get(3)?,
                 bytes: r.get(4)?,
                 attempts: r.get(5)?,
+                started: r.get::<_, Option<i64>>(6)?.map(from_unix_seconds),
             })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -478,6 +482,7 @@ mod tests {
             envelope_to: "bo@x.example".into(),
             bytes: b"mail".to_vec(),
             attempts: 0,
+            started: None,
         }
     }
 
@@ -490,7 +495,7 @@ mod tests {
         l.record_intent(&rec("a"), &[out("a")], now).unwrap();
         assert_eq!(l.state(&key).unwrap(), Some((State::Sending, 0)));
         assert_eq!(l.pending().unwrap().len(), 1);
-        l.begin_send("r-a").unwrap();
+        l.begin_send("r-a", now).unwrap();
         assert_eq!(l.pending().unwrap()[0].attempts, 1);
         l.send_failed("r-a").unwrap();
         assert_eq!(l.pending().unwrap()[0].attempts, 0);

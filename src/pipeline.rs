@@ -8,9 +8,10 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
+use futures::StreamExt;
 use serde::Serialize;
 use tracing::{debug, field, info, info_span, warn, Span};
 
@@ -121,6 +122,9 @@ impl Outcome {
 pub enum PipelineError {
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// Delivery cannot work until the configuration or server is fixed.
+    #[error("cannot deliver mail")]
+    Delivery(#[source] DeliverError),
 }
 
 /// The stages wired together with their state.
@@ -132,6 +136,18 @@ pub struct Pipeline {
     transport: Transport,
     dry_run: bool,
     events: Vec<Event>,
+}
+
+/// Messages sent at the same time (one SMTP connection each).
+const SEND_CONCURRENCY: usize = 8;
+
+/// A mail that has been decided and recorded; its messages are not sent yet.
+pub struct Prepared {
+    span: Span,
+    key: String,
+    /// The outcome once every message is delivered (final when there is nothing to send).
+    outcome: Outcome,
+    outgoing: Vec<ledger::Outgoing>,
 }
 
 /// Something the mailbox should show once it happened.
@@ -177,6 +193,11 @@ impl Pipeline {
         &self.ledger
     }
 
+    /// Closes the transport cleanly (QUIT).
+    pub async fn close(&self) {
+        self.transport.close().await;
+    }
+
     /// Takes what happened since the last call that the mailbox should show: messages
     /// delivered (for the Sent folder and `\\Answered`) and mails set aside for a human.
     pub fn drain_events(&mut self) -> Vec<Event> {
@@ -204,7 +225,7 @@ impl Pipeline {
         o: &ledger::Outgoing,
         now: SystemTime,
     ) -> Result<Result<(), DeliverError>, PipelineError> {
-        self.ledger.begin_send(&o.message_id)?;
+        self.ledger.begin_send(&o.message_id, now)?;
         match self
             .transport
             .send(&o.message_id, &o.envelope_to, &o.bytes)
@@ -237,10 +258,12 @@ impl Pipeline {
     }
 
     /// Delivers what the ledger holds as written but not delivered (after a crash, or a
-    /// transient failure). `sent` is what the Sent folder shows of the in-doubt messages;
-    /// `authoritative` says the server files every sent message there itself, so absence
-    /// proves a message never went out. Without that proof an in-doubt message is never
-    /// sent again: its mail is set aside for a human instead. Returns how many went out.
+    /// transient failure). `sent` is what the Sent folder shows of the in-doubt messages.
+    /// `server_copies: Some(grace)` says the server files every accepted message there
+    /// itself, within `grace`: absence after that proves a message never went out (a
+    /// fresher one is left for a later call). Without that proof an in-doubt message is
+    /// never sent again: its mail is set aside for a human instead. Returns how many went
+    /// out.
     ///
     /// # Errors
     /// Only ledger errors; delivery failures stay pending for the next call.
@@ -248,7 +271,7 @@ impl Pipeline {
         &mut self,
         now: SystemTime,
         sent: &HashSet<String>,
-        authoritative: bool,
+        server_copies: Option<Duration>,
     ) -> Result<usize, PipelineError> {
         if self.dry_run {
             return Ok(0);
@@ -263,7 +286,15 @@ impl Pipeline {
                 self.ledger.delivered(&o.message_id, now)?;
                 continue;
             }
-            let proven_unsent = o.attempts == 0 || authoritative || known == Some(false);
+            let settled = |grace: Duration| {
+                o.started
+                    .is_none_or(|t| now.duration_since(t).is_ok_and(|age| age >= grace))
+            };
+            if o.attempts > 0 && known.is_none() && server_copies.is_some_and(|g| !settled(g)) {
+                debug!("not in Sent yet; the server's copy may still be on its way");
+                continue;
+            }
+            let proven_unsent = o.attempts == 0 || server_copies.is_some() || known == Some(false);
             if !proven_unsent {
                 warn!("delivery was interrupted and the Sent folder cannot tell whether it went out; setting the mail aside for a human");
                 self.set_aside(
@@ -278,6 +309,7 @@ impl Pipeline {
                     info!("delivered pending message");
                     count += 1;
                 }
+                Err(e) if e.is_fatal() => return Err(PipelineError::Delivery(e)),
                 Err(e) if e.is_transient() => {
                     warn!(error = %e, "pending message not delivered; will retry");
                     // The server is likely down: the rest would fail the same way.
@@ -323,15 +355,30 @@ impl Pipeline {
         })
     }
 
-    /// Runs one mail through every stage.
+    /// Runs one mail through every stage (prepare, then deliver).
     ///
     /// # Errors
-    /// Only ledger errors; everything else is an [`Outcome`].
+    /// Only ledger errors and delivery setup errors; everything else is an [`Outcome`].
     pub async fn process(
         &mut self,
         raw: &RawMail,
         now: SystemTime,
     ) -> Result<Outcome, PipelineError> {
+        let p = self.prepare(raw, now).await?;
+        let mut out = self.deliver(vec![p], now).await?;
+        Ok(out.pop().unwrap_or(Outcome::AlreadyDone))
+    }
+
+    /// Parses, decides, composes and records one mail; what is left is to send its
+    /// messages with [`Pipeline::deliver`].
+    ///
+    /// # Errors
+    /// Only ledger errors.
+    pub async fn prepare(
+        &mut self,
+        raw: &RawMail,
+        now: SystemTime,
+    ) -> Result<Prepared, PipelineError> {
         let span = info_span!(
             "mail",
             mailbox = %raw.mailbox,
@@ -340,25 +387,114 @@ impl Pipeline {
             category = field::Empty,
             outcome = field::Empty,
         );
-        let outcome = self.process_in_span(raw, now, &span).await?;
-        span.record("outcome", outcome.label());
-        let _g = span.enter();
-        match &outcome {
-            Outcome::AlreadyDone => debug!(outcome = outcome.label(), "mail already handled"),
-            Outcome::Failed { .. } | Outcome::SetAside { .. } => {
-                warn!(outcome = %outcome.describe(), "mail not answered")
-            }
-            _ => info!(outcome = %outcome.describe(), "mail handled"),
-        }
-        Ok(outcome)
+        let (outcome, outgoing) = self.prepare_in_span(raw, now, &span).await?;
+        Ok(Prepared {
+            span,
+            key: outgoing
+                .first()
+                .map(|o| o.mail_key.clone())
+                .unwrap_or_default(),
+            outcome,
+            outgoing,
+        })
     }
 
-    async fn process_in_span(
+    /// Sends the messages of prepared mails, several at a time, and records each result.
+    /// Every send is recorded as started before any byte goes out.
+    ///
+    /// # Errors
+    /// Ledger errors, and delivery errors no retry can fix (bad login, untrusted
+    /// certificate): the messages then wait in the ledger.
+    pub async fn deliver(
+        &mut self,
+        batch: Vec<Prepared>,
+        now: SystemTime,
+    ) -> Result<Vec<Outcome>, PipelineError> {
+        for p in &batch {
+            for o in &p.outgoing {
+                self.ledger.begin_send(&o.message_id, now)?;
+            }
+        }
+        let transport = &self.transport;
+        let results: Vec<Vec<Result<(), DeliverError>>> =
+            futures::stream::iter(batch.iter().map(|p| async move {
+                let mut results = Vec::new();
+                for o in &p.outgoing {
+                    let r = transport
+                        .send(&o.message_id, &o.envelope_to, &o.bytes)
+                        .await;
+                    let failed = r.is_err();
+                    results.push(r);
+                    if failed {
+                        break;
+                    }
+                }
+                results
+            }))
+            .buffered(SEND_CONCURRENCY)
+            .collect()
+            .await;
+        let mut fatal = None;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for (p, mut results) in batch.into_iter().zip(results) {
+            let mut outcome = p.outcome;
+            results.reverse();
+            for o in &p.outgoing {
+                match results.pop() {
+                    Some(Ok(())) => {
+                        self.ledger.delivered(&o.message_id, now)?;
+                        self.events.push(Event::Delivered {
+                            source: self.ledger.source_of(&o.mail_key)?.unwrap_or_default(),
+                            kind: o.kind.clone(),
+                            bytes: o.bytes.clone(),
+                        });
+                    }
+                    Some(Err(e)) => {
+                        // Refused or never taken: certainly not sent.
+                        self.ledger.send_failed(&o.message_id)?;
+                        if e.is_fatal() {
+                            outcome = Outcome::Failed {
+                                error: format!("{e:#}"),
+                            };
+                            fatal = Some(e);
+                        } else if e.is_transient() {
+                            // Stays in `outgoing`; resume_pending delivers it later.
+                            outcome = Outcome::Failed {
+                                error: format!("{e:#}"),
+                            };
+                        } else {
+                            let why = format!("{} refused: {e}", o.kind);
+                            self.set_aside(&p.key, &why, now)?;
+                            outcome = Outcome::SetAside { why };
+                        }
+                    }
+                    // Not tried after an earlier failure.
+                    None => self.ledger.send_failed(&o.message_id)?,
+                }
+            }
+            p.span.record("outcome", outcome.label());
+            let _g = p.span.enter();
+            match &outcome {
+                Outcome::AlreadyDone => debug!(outcome = outcome.label(), "mail already handled"),
+                Outcome::Failed { .. } | Outcome::SetAside { .. } => {
+                    warn!(outcome = %outcome.describe(), "mail not answered")
+                }
+                _ => info!(outcome = %outcome.describe(), "mail handled"),
+            }
+            outcomes.push(outcome);
+        }
+        match fatal {
+            Some(e) => Err(PipelineError::Delivery(e)),
+            None => Ok(outcomes),
+        }
+    }
+
+    async fn prepare_in_span(
         &mut self,
         raw: &RawMail,
         now: SystemTime,
         span: &Span,
-    ) -> Result<Outcome, PipelineError> {
+    ) -> Result<(Outcome, Vec<ledger::Outgoing>), PipelineError> {
         let a = {
             let _g = span.enter();
             assess(&raw.bytes, &self.config, &self.classifier)
@@ -368,7 +504,7 @@ impl Pipeline {
         let key = a.mail.key.clone();
         match self.ledger.state(&key)? {
             Some((State::Done | State::SetAside | State::Sending, _)) => {
-                return Ok(Outcome::AlreadyDone)
+                return Ok((Outcome::AlreadyDone, Vec::new()))
             }
             Some((State::Failed, _)) | None => {}
         }
@@ -407,25 +543,34 @@ impl Pipeline {
         let desk = match decision {
             Decision::Skip(reason) => {
                 if self.dry_run {
-                    return Ok(Outcome::WouldSkip {
-                        reason,
-                        category: c.category,
-                    });
+                    return Ok((
+                        Outcome::WouldSkip {
+                            reason,
+                            category: c.category,
+                        },
+                        Vec::new(),
+                    ));
                 }
                 record.skip_reason = Some(reason.as_str().into());
                 self.ledger.record_done(&record, now)?;
-                return Ok(Outcome::Skipped {
-                    reason,
-                    category: c.category,
-                });
+                return Ok((
+                    Outcome::Skipped {
+                        reason,
+                        category: c.category,
+                    },
+                    Vec::new(),
+                ));
             }
             Decision::Reply { desk } => desk,
         };
         if self.dry_run {
-            return Ok(Outcome::WouldReply {
-                category: c.category,
-                desk,
-            });
+            return Ok((
+                Outcome::WouldReply {
+                    category: c.category,
+                    desk,
+                },
+                Vec::new(),
+            ));
         }
         record.desk.clone_from(&desk);
 
@@ -454,7 +599,7 @@ impl Pipeline {
                 let why = format!("cannot compose reply: {e}");
                 self.ledger.record_failure(&key, &raw.source(), &why, now)?;
                 self.set_aside(key.as_str(), &why, now)?;
-                return Ok(Outcome::SetAside { why });
+                return Ok((Outcome::SetAside { why }, Vec::new()));
             }
         };
         record.reply_id = Some(reply.message_id.as_str().into());
@@ -468,31 +613,18 @@ impl Pipeline {
                 envelope_to: o.to.clone(),
                 bytes: o.bytes.clone(),
                 attempts: 0,
+                started: None,
             })
             .collect();
         self.ledger.record_intent(&record, &outgoing, now)?;
 
-        for o in &outgoing {
-            let _g = span.enter();
-            match self.send_one(o, now).await? {
-                Ok(()) => debug!(kind = %o.kind, id = %o.message_id, "delivered"),
-                Err(e) if e.is_transient() => {
-                    // Stays in `outgoing`; resume_pending delivers it later.
-                    return Ok(Outcome::Failed {
-                        error: format!("{e:#}"),
-                    });
-                }
-                Err(e) => {
-                    let why = format!("{} refused: {e}", o.kind);
-                    self.set_aside(key.as_str(), &why, now)?;
-                    return Ok(Outcome::SetAside { why });
-                }
-            }
-        }
-        Ok(Outcome::Replied {
-            category: c.category,
-            desk,
-            reply_id: reply.message_id.as_str().into(),
-        })
+        Ok((
+            Outcome::Replied {
+                category: c.category,
+                desk,
+                reply_id: reply.message_id.as_str().into(),
+            },
+            outgoing,
+        ))
     }
 }

@@ -6,7 +6,7 @@
 //! flight, list new mail, run each through the pipeline, show the outcome in the mailbox,
 //! wait. The stages themselves know nothing of loops or servers.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,6 +87,7 @@ pub fn run(path: &Path, args: RunArgs) -> anyhow::Result<i32> {
                 run_imap(&mut pipeline, imap, args.once, &shutdown, &mut report).await?
             }
         };
+        pipeline.close().await;
         if args.once {
             eprintln!("autosvar: {}", report.summary());
         }
@@ -196,7 +197,7 @@ async fn run_maildir(
     }
     let nothing = HashSet::new();
     loop {
-        pipeline.resume_pending(now(), &nothing, false).await?;
+        pipeline.resume_pending(now(), &nothing, None).await?;
         let _ = pipeline.drain_events();
         match maildir.scan() {
             Ok(batch) => {
@@ -308,14 +309,18 @@ fn uid_of(source: &str, mailbox: &str) -> Option<u32> {
         .ok()
 }
 
-/// Shows in the mailbox what happened: Sent copies, `\Answered`, keywords, `\Flagged`.
+/// Shows in the mailbox what happened: Sent copies, `\Answered`, keywords, `\Flagged`;
+/// one command per kind for everything since the last call.
 async fn show_events(
     pipeline: &mut Pipeline,
     imap: &mut Imap,
     config: &ImapConfig,
     mailbox: &str,
     keywords: bool,
+    skipped: &mut Vec<u32>,
 ) -> Result<(), SessionError> {
+    let mut sent = Vec::new();
+    let (mut answered, mut forwarded, mut review) = (Vec::new(), Vec::new(), Vec::new());
     for event in pipeline.drain_events() {
         match event {
             Event::Delivered {
@@ -324,38 +329,81 @@ async fn show_events(
                 bytes,
             } => {
                 if config.sent_copy == SentCopy::Append {
-                    if let Err(e) = imap.append_sent(&bytes).await {
-                        warn!(error = %e, "cannot append to Sent");
-                        return Err(e.into());
-                    }
+                    sent.push(bytes);
                 }
                 if let Some(uid) = uid_of(&source, mailbox) {
-                    let mut flags = Vec::new();
-                    match kind.as_str() {
-                        "reply" => {
-                            flags.push("\\Answered");
-                            if keywords {
-                                flags.push("$AutosvarReplied");
-                            }
-                        }
-                        _ if keywords => flags.push("$AutosvarForwarded"),
-                        _ => {}
+                    if kind == "reply" {
+                        answered.push(uid);
+                    } else {
+                        forwarded.push(uid);
                     }
-                    imap.add_flags(uid, &flags).await?;
                 }
             }
-            Event::SetAside { source } => {
-                if let Some(uid) = uid_of(&source, mailbox) {
-                    let mut flags = vec!["\\Flagged"];
-                    if keywords {
-                        flags.push("$AutosvarReview");
-                    }
-                    imap.add_flags(uid, &flags).await?;
-                }
-            }
+            Event::SetAside { source } => review.extend(uid_of(&source, mailbox)),
         }
     }
+    imap.append_sent(&sent).await?;
+    let kw = |k: &'static str| if keywords { Some(k) } else { None };
+    let answered_flags: Vec<&str> = ["\\Answered"]
+        .into_iter()
+        .chain(kw("$AutosvarReplied"))
+        .collect();
+    imap.add_flags(&answered, &answered_flags).await?;
+    let forwarded_flags: Vec<&str> = kw("$AutosvarForwarded").into_iter().collect();
+    imap.add_flags(&forwarded, &forwarded_flags).await?;
+    let review_flags: Vec<&str> = ["\\Flagged"]
+        .into_iter()
+        .chain(kw("$AutosvarReview"))
+        .collect();
+    imap.add_flags(&review, &review_flags).await?;
+    let skipped_flags: Vec<&str> = kw("$AutosvarSkipped").into_iter().collect();
+    imap.add_flags(skipped, &skipped_flags).await?;
+    skipped.clear();
     Ok(())
+}
+
+/// Sends what the ledger holds as not yet delivered, after asking the Sent folder about the
+/// messages whose delivery was interrupted.
+async fn reconcile(
+    pipeline: &mut Pipeline,
+    imap: &mut Imap,
+    config: &ImapConfig,
+) -> Result<(), SessionError> {
+    let doubt = pipeline.in_doubt()?;
+    let in_sent = if doubt.is_empty() {
+        HashSet::new()
+    } else {
+        imap.in_sent(&doubt).await?
+    };
+    let server_copies = (config.sent_copy == SentCopy::Server).then_some(config.sent_copy_grace);
+    pipeline
+        .resume_pending(now(), &in_sent, server_copies)
+        .await?;
+    Ok(())
+}
+
+/// Mails fetched in one round trip: at most this many, and this many bytes.
+const BATCH_MAILS: usize = 32;
+const BATCH_BYTES: u64 = 8 * 1024 * 1024;
+
+/// The next batch: small mails together, a large one alone.
+fn next_batch(listed: &[crate::intake::imap::Listed]) -> usize {
+    let Some(first) = listed.first() else {
+        return 0;
+    };
+    if first.size > FULL_FETCH_MAX {
+        return 1;
+    }
+    let mut bytes = 0u64;
+    let mut n = 0;
+    for l in listed.iter().take(BATCH_MAILS) {
+        if l.size > FULL_FETCH_MAX || (n > 0 && bytes + u64::from(l.size) > BATCH_BYTES) {
+            break;
+        }
+        bytes += u64::from(l.size);
+        n += 1;
+    }
+    n
 }
 
 async fn session(
@@ -394,66 +442,114 @@ async fn session(
         .unwrap_or(0);
 
     // Reconcile what was in flight when the process stopped.
-    let doubt = pipeline.in_doubt()?;
-    let in_sent = if doubt.is_empty() {
-        HashSet::new()
-    } else {
-        imap.in_sent(&doubt).await?
-    };
-    pipeline
-        .resume_pending(now(), &in_sent, config.sent_copy == SentCopy::Server)
-        .await?;
-    show_events(pipeline, imap, config, &mailbox, selected.keywords).await?;
+    let mut skipped = Vec::new();
+    reconcile(pipeline, imap, config).await?;
+    show_events(
+        pipeline,
+        imap,
+        config,
+        &mailbox,
+        selected.keywords,
+        &mut skipped,
+    )
+    .await?;
 
     let max_age = i64::try_from(config.max_age.as_secs()).unwrap_or(i64::MAX);
     let mut retry = Duration::from_secs(2);
     loop {
         let listed = imap.list_after(last).await?;
-        for l in listed {
-            if shutdown.is_cancelled() {
-                return Ok(Ended::Done);
+        let mut rest = listed.as_slice();
+        while !rest.is_empty() {
+            let n = next_batch(rest);
+            let (batch, tail) = rest.split_at(n);
+            rest = tail;
+            let mut bodies: HashMap<u32, (Vec<u8>, bool)> =
+                if batch.len() == 1 && batch[0].size > FULL_FETCH_MAX {
+                    let uid = batch[0].uid;
+                    imap.fetch(uid, Some(PARTIAL_BYTES))
+                        .await?
+                        .map(|b| (uid, (b, true)))
+                        .into_iter()
+                        .collect()
+                } else {
+                    let uids: Vec<u32> = batch.iter().map(|l| l.uid).collect();
+                    imap.fetch_many(&uids)
+                        .await?
+                        .into_iter()
+                        .map(|(u, b)| (u, (b, false)))
+                        .collect()
+                };
+            // Decide and record every mail of the batch, then send all their messages at once.
+            let mut decided: Vec<(RawMail, u32, Option<Outcome>)> = Vec::new();
+            let mut prepared = Vec::new();
+            for l in batch {
+                if shutdown.is_cancelled() {
+                    break;
+                }
+                last = l.uid;
+                // Gone (expunged) since it was listed: nothing to do.
+                let Some((bytes, truncated)) = bodies.remove(&l.uid) else {
+                    continue;
+                };
+                let raw = RawMail {
+                    mailbox: mailbox.clone(),
+                    id: l.uid.to_string(),
+                    bytes,
+                    truncated,
+                };
+                let t = now();
+                // Only mail that was already waiting when autosvar first saw this mailbox
+                // can be "old"; anything arriving later is answered.
+                let old = first_start
+                    && l.uid < selected.uid_next
+                    && l.arrived.is_some_and(|a| unix_seconds(t) - a > max_age);
+                if old {
+                    let outcome = pipeline.record_old(&raw, t)?;
+                    decided.push((raw, l.uid, Some(outcome)));
+                } else {
+                    prepared.push(pipeline.prepare(&raw, t).await?);
+                    decided.push((raw, l.uid, None));
+                }
             }
-            let truncated = l.size > FULL_FETCH_MAX;
-            let Some(bytes) = imap
-                .fetch(l.uid, truncated.then_some(PARTIAL_BYTES))
-                .await?
-            else {
-                continue;
-            };
-            let raw = RawMail {
-                mailbox: mailbox.clone(),
-                id: l.uid.to_string(),
-                bytes,
-                truncated,
-            };
-            let t = now();
-            // Only mail that was already waiting when autosvar first saw this mailbox can
-            // be "old"; anything arriving later is answered.
-            let old = first_start
-                && l.uid < selected.uid_next
-                && l.arrived.is_some_and(|a| unix_seconds(t) - a > max_age);
-            let outcome = if old {
-                pipeline.record_old(&raw, t)?
-            } else {
-                pipeline.process(&raw, t).await?
-            };
-            report.mail(&raw, &outcome);
-            if matches!(outcome, Outcome::Skipped { .. }) && selected.keywords {
-                imap.add_flags(l.uid, &["$AutosvarSkipped"]).await?;
+            let mut delivered = pipeline.deliver(prepared, now()).await?.into_iter();
+            for (raw, uid, outcome) in decided {
+                let Some(outcome) = outcome.or_else(|| delivered.next()) else {
+                    continue;
+                };
+                report.mail(&raw, &outcome);
+                if matches!(outcome, Outcome::Skipped { .. }) {
+                    skipped.push(uid);
+                }
             }
-            show_events(pipeline, imap, config, &mailbox, selected.keywords).await?;
-            last = l.uid;
+            show_events(
+                pipeline,
+                imap,
+                config,
+                &mailbox,
+                selected.keywords,
+                &mut skipped,
+            )
+            .await?;
             pipeline
                 .ledger()
                 .set_meta(&format!("{state_key}:last-uid"), &last.to_string())?;
+            if shutdown.is_cancelled() {
+                return Ok(Ended::Done);
+            }
         }
         // Messages that failed for a passing reason (SMTP down) go out when it is back.
         let pending = !pipeline.ledger().pending()?.is_empty();
         if pending {
-            pipeline
-                .resume_pending(now(), &HashSet::new(), false)
-                .await?;
-            show_events(pipeline, imap, config, &mailbox, selected.keywords).await?;
+            reconcile(pipeline, imap, config).await?;
+            show_events(
+                pipeline,
+                imap,
+                config,
+                &mailbox,
+                selected.keywords,
+                &mut skipped,
+            )
+            .await?;
         }
         if once {
             return Ok(Ended::Done);

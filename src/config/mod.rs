@@ -229,6 +229,8 @@ pub struct ImapConfig {
     pub sent_folder: Option<String>,
     pub keywords: bool,
     pub sent_copy: SentCopy,
+    /// How long the server may take to file its copy of an accepted message in Sent.
+    pub sent_copy_grace: Duration,
     pub max_attempts: u32,
 }
 
@@ -874,6 +876,11 @@ fn validate_imap(
         Duration::from_secs(2 * 24 * 3600),
     );
     let max_attempts = raw.max_attempts.as_ref().map_or(5, |v| *v.get_ref());
+    let sent_copy_grace = c.duration(
+        "imap.sent-copy-grace",
+        &raw.sent_copy_grace,
+        Duration::from_secs(120),
+    );
     let sent_copy = match raw
         .sent_copy
         .as_ref()
@@ -903,6 +910,7 @@ fn validate_imap(
         sent_folder: raw.sent_folder.as_ref().map(|f| f.get_ref().clone()),
         keywords: raw.keywords.unwrap_or(true),
         sent_copy,
+        sent_copy_grace,
         max_attempts: max_attempts.max(1),
     })
 }
@@ -926,6 +934,10 @@ fn validate_smtp(
             ("sent-folder", raw.sent_folder.as_ref().map(|v| v.span())),
             ("max-attempts", raw.max_attempts.as_ref().map(|v| v.span())),
             ("sent-copy", raw.sent_copy.as_ref().map(|v| v.span())),
+            (
+                "sent-copy-grace",
+                raw.sent_copy_grace.as_ref().map(|v| v.span()),
+            ),
         ],
     );
     let server = validate_server(c, base, "smtp", &raw, span, (465, 587));

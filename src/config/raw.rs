@@ -83,6 +83,7 @@ pub struct RawServer {
     pub sent_folder: Option<Spanned<String>>,
     pub keywords: Option<bool>,
     pub sent_copy: Option<Spanned<String>>,
+    pub sent_copy_grace: Option<Spanned<String>>,
     pub max_attempts: Option<Spanned<u32>>,
     // SMTP only.
     pub envelope_from: Option<Spanned<String>>,

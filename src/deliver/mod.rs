@@ -29,6 +29,18 @@ pub enum DeliverError {
     },
     #[error("invalid recipient address {0:?}")]
     Recipient(String),
+    #[error("{what}")]
+    Connect {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what}")]
+    Tls {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("SMTP delivery failed")]
     Smtp {
         #[source]
@@ -37,12 +49,29 @@ pub enum DeliverError {
 }
 
 impl DeliverError {
+    /// Nothing about the message is wrong, the setup is: an untrusted certificate, a
+    /// refused login, an unreadable CA file. The daemon stops and says which, and the
+    /// message waits in the ledger.
+    pub fn is_fatal(&self) -> bool {
+        match self {
+            DeliverError::Setup { .. } | DeliverError::Tls { .. } => true,
+            DeliverError::Smtp { source } => source.status().is_some_and(|code| {
+                // RFC 4954: 530 auth required, 534 mechanism too weak, 535 bad credentials,
+                // 538 encryption required.
+                matches!(code.to_string().as_str(), "530" | "534" | "535" | "538")
+            }),
+            _ => false,
+        }
+    }
+
     /// Trying again later may succeed: a 4xx reply (RFC 5321 §4.2.1), a lost or refused
     /// connection, a timeout, a full disk. A 5xx reply or a bad address is permanent.
     pub fn is_transient(&self) -> bool {
         match self {
-            DeliverError::Write { .. } => true,
-            DeliverError::Setup { .. } | DeliverError::Recipient(_) => false,
+            DeliverError::Write { .. } | DeliverError::Connect { .. } => true,
+            DeliverError::Setup { .. } | DeliverError::Recipient(_) | DeliverError::Tls { .. } => {
+                false
+            }
             DeliverError::Smtp { source } => !source.is_permanent(),
         }
     }
@@ -51,7 +80,7 @@ impl DeliverError {
 /// A way of delivering messages.
 pub enum Transport {
     Outbox(outbox::Outbox),
-    Smtp(smtp::Smtp),
+    Smtp(Box<smtp::Smtp>),
 }
 
 impl Transport {
@@ -62,7 +91,7 @@ impl Transport {
     pub fn from_config(config: &DeliveryConfig, hello: &str) -> Result<Transport, DeliverError> {
         match config {
             DeliveryConfig::Outbox { path } => Ok(Transport::Outbox(outbox::Outbox::open(path)?)),
-            DeliveryConfig::Smtp(s) => Ok(Transport::Smtp(smtp::Smtp::new(s, hello)?)),
+            DeliveryConfig::Smtp(s) => Ok(Transport::Smtp(Box::new(smtp::Smtp::new(s, hello)?))),
         }
     }
 
@@ -74,6 +103,13 @@ impl Transport {
         match self {
             Transport::Outbox(o) => o.write(message_id, to, bytes),
             Transport::Smtp(s) => s.send(to, bytes).await,
+        }
+    }
+
+    /// Ends cleanly (QUIT to the SMTP server).
+    pub async fn close(&self) {
+        if let Transport::Smtp(s) = self {
+            s.close().await;
         }
     }
 

@@ -180,6 +180,8 @@ pub struct Imap {
     tls: Option<Arc<rustls::ClientConfig>>,
     session: Option<Session>,
     idle_supported: bool,
+    /// MULTIAPPEND (RFC 3502) with LITERAL+ (RFC 7888): many APPENDs in one round trip.
+    multiappend: bool,
     sent_folder: Option<String>,
 }
 
@@ -196,6 +198,36 @@ async fn timed<T, E>(
             secs: limit.as_secs(),
         }),
     }
+}
+
+/// "1:3,5,9:10" from UIDs in any order.
+pub fn uid_set(uids: &[u32]) -> String {
+    let mut sorted = uids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        let mut end = start;
+        while i + 1 < sorted.len() && sorted[i + 1] == end + 1 {
+            i += 1;
+            end = sorted[i];
+        }
+        parts.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}:{end}")
+        });
+        i += 1;
+    }
+    parts.join(",")
+}
+
+/// An IMAP quoted string (RFC 3501 §4.3).
+fn quote(s: &str) -> String {
+    let escaped = s.replace('\\', "\\\\").replace('"', "\\\"");
+    format!("\"{escaped}\"")
 }
 
 /// XOAUTH2 (Microsoft 365, Gmail): `user=U^Aauth=Bearer T^A^A`; an empty answer to the
@@ -232,6 +264,7 @@ impl Imap {
             tls,
             session: None,
             idle_supported: false,
+            multiappend: false,
             sent_folder: config.sent_folder.clone(),
         })
     }
@@ -393,6 +426,7 @@ impl Imap {
         )
         .await?;
         self.idle_supported = self.config.idle && caps.has_str("IDLE");
+        self.multiappend = caps.has_str("MULTIAPPEND") && caps.has_str("LITERAL+");
         let folder = self.config.folder.clone();
         let mailbox = timed("SELECT", self.limit(), session.select(&folder), |source| {
             ImapError::Select {
@@ -539,23 +573,59 @@ impl Imap {
             .and_then(|f| f.body().map(<[u8]>::to_vec)))
     }
 
-    /// Adds flags to a message (`\Answered`, keywords); never `\Seen`.
+    /// Fetches several whole messages in one round trip. Messages that are gone are left out.
     ///
     /// # Errors
     /// On a lost connection or timeout.
-    pub async fn add_flags(&mut self, uid: u32, flags: &[&str]) -> Result<(), ImapError> {
-        if flags.is_empty() {
+    pub async fn fetch_many(&mut self, uids: &[u32]) -> Result<Vec<(u32, Vec<u8>)>, ImapError> {
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let limit = self.limit() * 4;
+        let session = self.session()?;
+        let set = uid_set(uids);
+        let fetched: Vec<_> = timed(
+            "UID FETCH bodies",
+            limit,
+            async {
+                session
+                    .uid_fetch(&set, "(UID BODY.PEEK[])")
+                    .await?
+                    .try_collect::<Vec<_>>()
+                    .await
+            },
+            |source| ImapError::Command {
+                what: "UID FETCH bodies",
+                source,
+            },
+        )
+        .await?;
+        let mut out: Vec<(u32, Vec<u8>)> = fetched
+            .iter()
+            .filter_map(|f| Some((f.uid?, f.body()?.to_vec())))
+            .collect();
+        out.sort_by_key(|(u, _)| *u);
+        Ok(out)
+    }
+
+    /// Adds flags to messages (`\Answered`, keywords) in one command; never `\Seen`.
+    ///
+    /// # Errors
+    /// On a lost connection or timeout.
+    pub async fn add_flags(&mut self, uids: &[u32], flags: &[&str]) -> Result<(), ImapError> {
+        if flags.is_empty() || uids.is_empty() {
             return Ok(());
         }
         let limit = self.limit();
         let session = self.session()?;
         let query = format!("+FLAGS.SILENT ({})", flags.join(" "));
+        let set = uid_set(uids);
         timed(
             "UID STORE",
             limit,
             async {
                 session
-                    .uid_store(uid.to_string(), &query)
+                    .uid_store(&set, &query)
                     .await?
                     .try_collect::<Vec<_>>()
                     .await
@@ -573,26 +643,55 @@ impl Imap {
         self.sent_folder.as_deref()
     }
 
-    /// Appends a sent message to the Sent folder, marked `\Seen`.
+    /// Appends sent messages to the Sent folder, marked `\Seen`: one MULTIAPPEND (RFC 3502,
+    /// with RFC 7888 literals) where the server has it and the messages are UTF-8, else one
+    /// APPEND each.
     ///
     /// # Errors
-    /// On a lost connection or timeout, or when there is no Sent folder.
-    pub async fn append_sent(&mut self, bytes: &[u8]) -> Result<(), ImapError> {
+    /// On a lost connection or timeout.
+    pub async fn append_sent(&mut self, messages: &[Vec<u8>]) -> Result<(), ImapError> {
         let Some(folder) = self.sent_folder.clone() else {
             return Ok(());
         };
-        let limit = self.limit();
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let limit = self.limit() * 4;
+        let texts: Option<Vec<&str>> = messages
+            .iter()
+            .map(|m| std::str::from_utf8(m).ok())
+            .collect();
+        let multi = self.multiappend && messages.len() > 1;
         let session = self.session()?;
-        timed(
-            "APPEND",
-            limit,
-            session.append(&folder, Some("(\\Seen)"), None, bytes),
-            |source| ImapError::Command {
-                what: "APPEND",
-                source,
-            },
-        )
-        .await
+        if let (true, Some(texts)) = (multi, texts) {
+            let mut cmd = format!("APPEND {}", quote(&folder));
+            for t in texts {
+                cmd.push_str(&format!(" (\\Seen) {{{}+}}\r\n{t}", t.len()));
+            }
+            return timed(
+                "MULTIAPPEND",
+                limit,
+                session.run_command_and_check_ok(cmd),
+                |source| ImapError::Command {
+                    what: "MULTIAPPEND",
+                    source,
+                },
+            )
+            .await;
+        }
+        for m in messages {
+            timed(
+                "APPEND",
+                limit,
+                session.append(&folder, Some("(\\Seen)"), None, m),
+                |source| ImapError::Command {
+                    what: "APPEND",
+                    source,
+                },
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// Which of these Message-IDs are in the Sent folder (read-only look, then the intake
@@ -708,5 +807,23 @@ impl Imap {
     /// Drops the connection without a word (after an error).
     pub fn drop_connection(&mut self) {
         self.session = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uid_sets_are_compact() {
+        assert_eq!(uid_set(&[5, 1, 2, 3, 9, 10]), "1:3,5,9:10");
+        assert_eq!(uid_set(&[7]), "7");
+        assert_eq!(uid_set(&[]), "");
+    }
+
+    #[test]
+    fn folder_names_are_quoted() {
+        assert_eq!(quote("Sent"), r#""Sent""#);
+        assert_eq!(quote(r#"a"b\c"#), r#""a\"b\\c""#);
     }
 }

@@ -88,6 +88,27 @@ impl Servers {
         self.script(&["start-postfix"]);
     }
 
+    /// Waits until Postfix has delivered everything it accepted.
+    pub fn wait_queue_empty(&self, deadline: Duration) {
+        let start = Instant::now();
+        loop {
+            let out = Command::new("postqueue")
+                .arg("-c")
+                .arg(self.dir.join("postfix/etc"))
+                .arg("-p")
+                .output()
+                .expect("run postqueue");
+            if String::from_utf8_lossy(&out.stdout).contains("Mail queue is empty") {
+                return;
+            }
+            assert!(
+                start.elapsed() < deadline,
+                "Postfix queue not empty after {deadline:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn restart_dovecot(&self) {
         self.script(&["restart-dovecot"]);
     }
