@@ -10,3 +10,4 @@ mod cli;
 mod common;
 mod fixtures;
 mod golden;
+mod xoauth2;
