@@ -77,7 +77,7 @@ fn main() {
         }
     }
     drop(servers);
-    println!("\nmail servers: {passed} passed, {failed} failed");
+    println!("\nmail: {passed} passed, {failed} failed");
     std::process::exit(if failed == 0 { 0 } else { 1 });
 }
 
