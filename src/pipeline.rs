@@ -136,6 +136,8 @@ pub struct Pipeline {
     transport: Transport,
     dry_run: bool,
     events: Vec<Event>,
+    /// Refusals of a mail's messages before it is set aside for a human.
+    max_attempts: u32,
 }
 
 /// Messages sent at the same time (one SMTP connection each).
@@ -172,7 +174,12 @@ impl Pipeline {
         transport: Transport,
         dry_run: bool,
     ) -> Pipeline {
+        let max_attempts = match &config.intake {
+            crate::config::IntakeConfig::Imap(i) => i.max_attempts,
+            crate::config::IntakeConfig::Maildir { .. } => 5,
+        };
         Pipeline {
+            max_attempts,
             config,
             classifier,
             templates: Arc::new(ArcSwap::from_pointee(templates)),
@@ -248,6 +255,31 @@ impl Pipeline {
         }
     }
 
+    /// Counts a temporary refusal (4xx) of a mail's message; after `max-attempts` the mail
+    /// is set aside so it never blocks the mails behind it. Unreachable servers do not count.
+    fn count_refusal(
+        &mut self,
+        key: &str,
+        e: &DeliverError,
+        now: SystemTime,
+    ) -> Result<Option<String>, PipelineError> {
+        if !e.is_refusal() {
+            return Ok(None);
+        }
+        let mail = parse::MailKey::from_stored(key.to_string());
+        let source = self.ledger.source_of(key)?.unwrap_or_default();
+        let attempts = self
+            .ledger
+            .record_failure(&mail, &source, &format!("{e:#}"), now)?;
+        if attempts < self.max_attempts {
+            return Ok(None);
+        }
+        let why = format!("refused {attempts} times: {e}");
+        warn!(mail = %key, attempts, "setting the mail aside after repeated refusals");
+        self.set_aside(key, &why, now)?;
+        Ok(Some(why))
+    }
+
     fn set_aside(&mut self, key: &str, why: &str, now: SystemTime) -> Result<(), PipelineError> {
         self.ledger
             .set_aside(&parse::MailKey::from_stored(key.to_string()), why, now)?;
@@ -311,9 +343,14 @@ impl Pipeline {
                 }
                 Err(e) if e.is_fatal() => return Err(PipelineError::Delivery(e)),
                 Err(e) if e.is_transient() => {
-                    warn!(error = %e, "pending message not delivered; will retry");
-                    // The server is likely down: the rest would fail the same way.
-                    break;
+                    if self.count_refusal(&o.mail_key, &e, now)?.is_some() {
+                        continue;
+                    }
+                    warn!(error = %format!("{e:#}"), "pending message not delivered; will retry");
+                    if !e.is_refusal() {
+                        // The server is unreachable: the rest would fail the same way.
+                        break;
+                    }
                 }
                 Err(e) => {
                     warn!(error = %e, "pending message refused; setting mail aside");
@@ -458,9 +495,13 @@ impl Pipeline {
                             };
                             fatal = Some(e);
                         } else if e.is_transient() {
-                            // Stays in `outgoing`; resume_pending delivers it later.
-                            outcome = Outcome::Failed {
-                                error: format!("{e:#}"),
+                            // Stays in `outgoing`; resume_pending delivers it later, unless
+                            // the server keeps refusing it.
+                            outcome = match self.count_refusal(&p.key, &e, now)? {
+                                Some(why) => Outcome::SetAside { why },
+                                None => Outcome::Failed {
+                                    error: format!("{e:#}"),
+                                },
                             };
                         } else {
                             let why = format!("{} refused: {e}", o.kind);

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
@@ -84,7 +84,19 @@ pub fn run(path: &Path, args: RunArgs) -> anyhow::Result<i32> {
                 .await?
             }
             IntakeConfig::Imap(imap) => {
-                run_imap(&mut pipeline, imap, args.once, &shutdown, &mut report).await?
+                let retry_after = match &config.delivery {
+                    crate::config::DeliveryConfig::Smtp(s) => s.retry_after,
+                    crate::config::DeliveryConfig::Outbox { .. } => Duration::from_secs(2),
+                };
+                run_imap(
+                    &mut pipeline,
+                    imap,
+                    args.once,
+                    &shutdown,
+                    &mut report,
+                    retry_after,
+                )
+                .await?
             }
         };
         pipeline.close().await;
@@ -242,6 +254,7 @@ async fn run_imap(
     once: bool,
     shutdown: &CancellationToken,
     report: &mut Report,
+    retry_after: Duration,
 ) -> anyhow::Result<i32> {
     report.once = once;
     let mut imap = Imap::new(config)?;
@@ -255,7 +268,14 @@ async fn run_imap(
                 backoff = Duration::from_secs(1);
                 info!(mailbox = %imap.label(), uidvalidity = selected.uid_validity, "connected");
                 session(
-                    pipeline, &mut imap, config, selected, once, shutdown, report,
+                    pipeline,
+                    &mut imap,
+                    config,
+                    selected,
+                    once,
+                    shutdown,
+                    report,
+                    retry_after,
                 )
                 .await
             }
@@ -414,6 +434,7 @@ async fn session(
     once: bool,
     shutdown: &CancellationToken,
     report: &mut Report,
+    retry_after: Duration,
 ) -> Result<Ended, SessionError> {
     let mailbox = format!("{};uidvalidity={}", imap.label(), selected.uid_validity);
     let state_key = format!("imap:{}", imap.label());
@@ -455,7 +476,8 @@ async fn session(
     .await?;
 
     let max_age = i64::try_from(config.max_age.as_secs()).unwrap_or(i64::MAX);
-    let mut retry = Duration::from_secs(2);
+    let mut retry = retry_after;
+    let mut next_retry: Option<Instant> = None;
     loop {
         let listed = imap.list_after(last).await?;
         let mut rest = listed.as_slice();
@@ -512,13 +534,22 @@ async fn session(
                 }
             }
             let mut delivered = pipeline.deliver(prepared, now()).await?.into_iter();
+            let mut to_move: BTreeMap<&'static str, Vec<u32>> = BTreeMap::new();
             for (raw, uid, outcome) in decided {
                 let Some(outcome) = outcome.or_else(|| delivered.next()) else {
                     continue;
                 };
                 report.mail(&raw, &outcome);
-                if matches!(outcome, Outcome::Skipped { .. }) {
-                    skipped.push(uid);
+                match &outcome {
+                    Outcome::Skipped { category, .. } => {
+                        skipped.push(uid);
+                        to_move.entry(category.name()).or_default().push(uid);
+                    }
+                    Outcome::Replied { category, .. } => {
+                        to_move.entry(category.name()).or_default().push(uid);
+                    }
+                    // Mail that waits for a retry or a person stays in the INBOX.
+                    _ => {}
                 }
             }
             show_events(
@@ -530,6 +561,14 @@ async fn session(
                 &mut skipped,
             )
             .await?;
+            if let Some(prefix) = &config.category_folders {
+                for (category, uids) in &to_move {
+                    if !imap.move_to(uids, &format!("{prefix}/{category}")).await? {
+                        warn!("the server has no MOVE; category-folders is ignored");
+                        break;
+                    }
+                }
+            }
             pipeline
                 .ledger()
                 .set_meta(&format!("{state_key}:last-uid"), &last.to_string())?;
@@ -537,36 +576,39 @@ async fn session(
                 return Ok(Ended::Done);
             }
         }
-        // Messages that failed for a passing reason (SMTP down) go out when it is back.
+        // Messages that could not be delivered (SMTP down, a 4xx) are tried again with
+        // backoff, while new mail keeps being answered.
         let pending = !pipeline.ledger().pending()?.is_empty();
         if pending {
-            reconcile(pipeline, imap, config).await?;
-            show_events(
-                pipeline,
-                imap,
-                config,
-                &mailbox,
-                selected.keywords,
-                &mut skipped,
-            )
-            .await?;
+            let due = next_retry.is_some_and(|t| Instant::now() >= t);
+            if due || once {
+                reconcile(pipeline, imap, config).await?;
+                show_events(
+                    pipeline,
+                    imap,
+                    config,
+                    &mailbox,
+                    selected.keywords,
+                    &mut skipped,
+                )
+                .await?;
+                retry = (retry * 2).min(Duration::from_secs(30 * 60));
+            }
+            if due || next_retry.is_none() {
+                next_retry = Some(Instant::now() + retry);
+            }
         }
         if once {
             return Ok(Ended::Done);
         }
-        let still_pending = !pipeline.ledger().pending()?.is_empty();
-        let wake = if still_pending {
-            // Poll again soon (with backoff) instead of idling for up to 28 minutes.
-            let w = tokio::select! {
-                _ = shutdown.cancelled() => Wake::Stop,
-                _ = tokio::time::sleep(retry) => Wake::Look,
-            };
-            retry = (retry * 2).min(Duration::from_secs(60));
-            w
-        } else {
-            retry = Duration::from_secs(2);
-            imap.wait(shutdown).await?
-        };
+        if pipeline.ledger().pending()?.is_empty() {
+            next_retry = None;
+            retry = retry_after;
+        }
+        let at_most = next_retry.map_or(Duration::MAX, |t| {
+            t.saturating_duration_since(Instant::now())
+        });
+        let wake = imap.wait(shutdown, at_most).await?;
         if wake == Wake::Stop {
             return Ok(Ended::Done);
         }

@@ -228,6 +228,8 @@ pub struct ImapConfig {
     /// `None`: find the folder with SPECIAL-USE `\Sent`.
     pub sent_folder: Option<String>,
     pub keywords: bool,
+    /// When set, handled mail is moved to `<this>/<category>` (off by default).
+    pub category_folders: Option<String>,
     pub sent_copy: SentCopy,
     /// How long the server may take to file its copy of an accepted message in Sent.
     pub sent_copy_grace: Duration,
@@ -252,6 +254,9 @@ pub struct SmtpConfig {
     pub server: Server,
     /// `None` is RFC 3834's null sender `<>`.
     pub envelope_from: Option<String>,
+    /// First wait before a message that could not be delivered is tried again; doubles
+    /// up to 30 minutes (so greylisting and short outages pass).
+    pub retry_after: Duration,
 }
 
 /// Where mail comes from.
@@ -859,10 +864,13 @@ fn validate_imap(
     reject_keys(
         c,
         "imap",
-        &[(
-            "envelope-from",
-            raw.envelope_from.as_ref().map(|v| v.span()),
-        )],
+        &[
+            (
+                "envelope-from",
+                raw.envelope_from.as_ref().map(|v| v.span()),
+            ),
+            ("retry-after", raw.retry_after.as_ref().map(|v| v.span())),
+        ],
     );
     let server = validate_server(c, base, "imap", &raw, span, (993, 143));
     let poll_interval = c.duration(
@@ -909,6 +917,11 @@ fn validate_imap(
         max_age,
         sent_folder: raw.sent_folder.as_ref().map(|f| f.get_ref().clone()),
         keywords: raw.keywords.unwrap_or(true),
+        category_folders: raw
+            .category_folders
+            .as_ref()
+            .map(|v| v.get_ref().trim_end_matches('/').to_string())
+            .filter(|v| !v.is_empty()),
         sent_copy,
         sent_copy_grace,
         max_attempts: max_attempts.max(1),
@@ -938,6 +951,10 @@ fn validate_smtp(
                 "sent-copy-grace",
                 raw.sent_copy_grace.as_ref().map(|v| v.span()),
             ),
+            (
+                "category-folders",
+                raw.category_folders.as_ref().map(|v| v.span()),
+            ),
         ],
     );
     let server = validate_server(c, base, "smtp", &raw, span, (465, 587));
@@ -959,9 +976,15 @@ fn validate_smtp(
             }
         },
     };
+    let retry_after = c.duration(
+        "smtp.retry-after",
+        &raw.retry_after,
+        Duration::from_secs(30),
+    );
     Some(SmtpConfig {
         server: server?,
         envelope_from,
+        retry_after,
     })
 }
 
@@ -1143,5 +1166,33 @@ phone = "3532 3232"
             .unwrap_err();
         assert!(e.to_string().contains("AUTOSVAR_SURELY_UNSET_VAR"));
         assert!(PasswordSource::Command("false".into()).resolve().is_err());
+    }
+
+    /// The shipped config parses, and so does its commented real-server part once
+    /// uncommented (the sample must not rot).
+    #[test]
+    fn shipped_sample_parses_with_and_without_real_servers() {
+        let text = include_str!("../../config.toml");
+        Config::parse(Path::new("config.toml"), text).unwrap();
+        let start = text.find("# [imap]").unwrap();
+        let mut uncommented = text[..start].to_string();
+        for line in text[start..].lines() {
+            // "# key = value" and "# [section]" lines; "# # ..." stay comments.
+            match line.strip_prefix("# ") {
+                Some(rest) if !rest.starts_with('#') => uncommented.push_str(rest),
+                _ => uncommented.push_str(line),
+            }
+            uncommented.push('\n');
+        }
+        let c = Config::parse(Path::new("config.toml"), &uncommented).unwrap();
+        let IntakeConfig::Imap(imap) = c.intake else {
+            panic!("imap expected")
+        };
+        assert_eq!(imap.max_age, Duration::from_secs(2 * 86400));
+        assert_eq!(imap.sent_copy, SentCopy::Append);
+        let DeliveryConfig::Smtp(smtp) = c.delivery else {
+            panic!("smtp expected")
+        };
+        assert_eq!(smtp.retry_after, Duration::from_secs(30));
     }
 }

@@ -84,7 +84,9 @@ pub struct RawServer {
     pub keywords: Option<bool>,
     pub sent_copy: Option<Spanned<String>>,
     pub sent_copy_grace: Option<Spanned<String>>,
+    pub category_folders: Option<Spanned<String>>,
     pub max_attempts: Option<Spanned<u32>>,
     // SMTP only.
     pub envelope_from: Option<Spanned<String>>,
+    pub retry_after: Option<Spanned<String>>,
 }

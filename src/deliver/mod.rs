@@ -64,6 +64,12 @@ impl DeliverError {
         }
     }
 
+    /// The server answered and refused this message (a 4xx or 5xx reply), as opposed to
+    /// not being reachable: such failures count towards `max-attempts`.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, DeliverError::Smtp { source } if source.status().is_some())
+    }
+
     /// Trying again later may succeed: a 4xx reply (RFC 5321 §4.2.1), a lost or refused
     /// connection, a timeout, a full disk. A 5xx reply or a bad address is permanent.
     pub fn is_transient(&self) -> bool {

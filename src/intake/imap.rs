@@ -182,6 +182,10 @@ pub struct Imap {
     idle_supported: bool,
     /// MULTIAPPEND (RFC 3502) with LITERAL+ (RFC 7888): many APPENDs in one round trip.
     multiappend: bool,
+    /// UID MOVE (RFC 6851).
+    can_move: bool,
+    /// Folders known to exist (created on first use).
+    known_folders: HashSet<String>,
     sent_folder: Option<String>,
 }
 
@@ -265,6 +269,8 @@ impl Imap {
             session: None,
             idle_supported: false,
             multiappend: false,
+            can_move: false,
+            known_folders: HashSet::new(),
             sent_folder: config.sent_folder.clone(),
         })
     }
@@ -427,6 +433,7 @@ impl Imap {
         .await?;
         self.idle_supported = self.config.idle && caps.has_str("IDLE");
         self.multiappend = caps.has_str("MULTIAPPEND") && caps.has_str("LITERAL+");
+        self.can_move = caps.has_str("MOVE");
         let folder = self.config.folder.clone();
         let mailbox = timed("SELECT", self.limit(), session.select(&folder), |source| {
             ImapError::Select {
@@ -639,6 +646,39 @@ impl Imap {
         Ok(())
     }
 
+    /// Moves messages to `folder`, creating it on first use. Needs MOVE (RFC 6851); without
+    /// it nothing is moved and `Ok(false)` says so.
+    ///
+    /// # Errors
+    /// On a lost connection or timeout, or when the folder cannot be created.
+    pub async fn move_to(&mut self, uids: &[u32], folder: &str) -> Result<bool, ImapError> {
+        if uids.is_empty() {
+            return Ok(true);
+        }
+        if !self.can_move {
+            return Ok(false);
+        }
+        let limit = self.limit();
+        let create = !self.known_folders.contains(folder);
+        let session = self.session()?;
+        if create {
+            // "Already exists" is fine; any other problem shows up at MOVE.
+            let _ = tokio::time::timeout(limit, session.create(folder)).await;
+        }
+        timed(
+            "UID MOVE",
+            limit,
+            session.uid_mv(uid_set(uids), folder),
+            |source| ImapError::Command {
+                what: "UID MOVE",
+                source,
+            },
+        )
+        .await?;
+        self.known_folders.insert(folder.to_string());
+        Ok(true)
+    }
+
     pub fn sent_folder(&self) -> Option<&str> {
         self.sent_folder.as_deref()
     }
@@ -746,16 +786,20 @@ impl Imap {
         Ok(found)
     }
 
-    /// Waits for new mail: IDLE (re-issued before 29 minutes, RFC 2177) where the server has
-    /// it, else sleeps `poll-interval`. Returns early on shutdown.
+    /// Waits for new mail, at most `at_most`: IDLE (re-issued before 29 minutes, RFC 2177)
+    /// where the server has it, else sleeps `poll-interval`. Returns early on shutdown.
     ///
     /// # Errors
     /// On a lost connection (reconnect and carry on).
-    pub async fn wait(&mut self, shutdown: &CancellationToken) -> Result<Wake, ImapError> {
+    pub async fn wait(
+        &mut self,
+        shutdown: &CancellationToken,
+        at_most: Duration,
+    ) -> Result<Wake, ImapError> {
         if !self.idle_supported {
             return Ok(tokio::select! {
                 _ = shutdown.cancelled() => Wake::Stop,
-                _ = tokio::time::sleep(self.config.poll_interval) => Wake::Look,
+                _ = tokio::time::sleep(self.config.poll_interval.min(at_most)) => Wake::Look,
             });
         }
         let limit = self.limit();
@@ -766,7 +810,7 @@ impl Imap {
             source,
         })
         .await?;
-        let period = Duration::from_secs(28 * 60);
+        let period = Duration::from_secs(28 * 60).min(at_most);
         let outcome = {
             let (fut, stop) = idle.wait_with_timeout(period);
             let r = tokio::select! {

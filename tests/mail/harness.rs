@@ -333,6 +333,7 @@ port = {}
 tls = "{}"
 ca-file = "{}"
 timeout = "5s"
+retry-after = "1s"
 {smtp_extra}
 "#,
             imap.port,

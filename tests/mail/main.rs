@@ -46,6 +46,18 @@ fn main() {
             dovecot_restart_during_idle_is_survived,
         ),
         (
+            "refused_replies_set_mails_aside_and_never_block_the_rest",
+            refused_replies_set_mails_aside_and_never_block_the_rest,
+        ),
+        (
+            "polling_finds_new_mail_without_idle",
+            polling_finds_new_mail_without_idle,
+        ),
+        (
+            "category_folders_and_keywords_show_outcomes",
+            category_folders_and_keywords_show_outcomes,
+        ),
+        (
             "kill_9_during_a_backlog_answers_every_mail_exactly_once",
             kill_9_during_a_backlog_answers_every_mail_exactly_once,
         ),
@@ -629,4 +641,153 @@ fn kill_9_during_a_backlog_answers_every_mail_exactly_once(s: &Servers) {
             "h{i}"
         );
     }
+}
+
+fn has_flag(m: &harness::Msg, flag: &str) -> bool {
+    m.flags.iter().any(|f| f.contains(flag))
+}
+
+fn refused_replies_set_mails_aside_and_never_block_the_rest(s: &Servers) {
+    let hr = "hr-i@example.test";
+    let setup = Setup::default(s, hr, "max-attempts = 2");
+    // UIDs in this order: the refused ones come first and must not hold up the third.
+    let mails = [
+        question(
+            "i1@regionh.example",
+            "reject-i@regionh.example",
+            hr,
+            "Pris",
+            "Hvad koster en licens?",
+            "",
+        ),
+        question(
+            "i2@regionh.example",
+            "defer-i@regionh.example",
+            hr,
+            "Pris",
+            "Hvad koster en licens?",
+            "",
+        ),
+        question(
+            "i3@regionh.example",
+            "ok-i@regionh.example",
+            hr,
+            "Pris",
+            "Hvad koster en licens?",
+            "",
+        ),
+    ];
+    append(s, hr, "INBOX", &mails);
+    let daemon = setup.spawn();
+    wait_for(
+        s,
+        "ok-i@regionh.example",
+        "INBOX",
+        "the mail behind the refused ones",
+        WAIT,
+        |m| m.len() == 1,
+    );
+    // 550 sets aside at once; 450 after max-attempts refusals (retried with backoff).
+    let inbox = wait_for(
+        s,
+        hr,
+        "INBOX",
+        "both refused mails flagged for a person",
+        Duration::from_secs(60),
+        |m| m.iter().filter(|m| has_flag(m, "Flagged")).count() == 2,
+    );
+    daemon.stop(Duration::from_secs(10));
+    for m in &inbox {
+        let id = m.header("Message-ID").unwrap();
+        let flagged = has_flag(m, "Flagged");
+        assert_eq!(flagged, id != "<i3@regionh.example>", "{id}");
+        assert_eq!(
+            has_flag(m, "Answered"),
+            id == "<i3@regionh.example>",
+            "{id}"
+        );
+    }
+    let log = std::fs::read_to_string(setup.log_path()).unwrap();
+    assert!(
+        log.contains("setting the mail aside after repeated refusals"),
+        "{log}"
+    );
+    // Set-aside mail is never retried.
+    let (ok, out, _) = setup.run_once();
+    assert!(ok && !out.contains("replied"), "{out}");
+}
+
+fn polling_finds_new_mail_without_idle(s: &Servers) {
+    let hr = "hr-j@example.test";
+    let setup = Setup::default(s, hr, "idle = false\npoll-interval = \"1s\"");
+    let daemon = setup.spawn();
+    daemon.wait_log("connected", 1, WAIT);
+    let from = "j-ask@regionh.example";
+    smtp_send(
+        s,
+        from,
+        hr,
+        &question(
+            "j1@regionh.example",
+            from,
+            hr,
+            "Pris",
+            "Hvad koster en licens?",
+            "",
+        ),
+    );
+    wait_for(s, from, "INBOX", "reply found by polling", WAIT, |m| {
+        m.len() == 1
+    });
+    daemon.stop(Duration::from_secs(10));
+}
+
+fn category_folders_and_keywords_show_outcomes(s: &Servers) {
+    let hr = "hr-k@example.test";
+    let setup = Setup::default(s, hr, "category-folders = \"Autosvar\"");
+    append(
+        s,
+        hr,
+        "INBOX",
+        &[
+            question(
+                "k1@regionh.example",
+                "k-a@regionh.example",
+                hr,
+                "Pris",
+                "Hvad koster en licens?",
+                "",
+            ),
+            question(
+                "k2@regionh.example",
+                "k-b@regionh.example",
+                hr,
+                "Kamera",
+                "Mit kamera virker ikke i Zoom på min pc.",
+                "",
+            ),
+            question(
+                "k3@regionh.example",
+                "k-c@regionh.example",
+                hr,
+                "Ferie",
+                "Jeg er på ferie.",
+                "Auto-Submitted: auto-replied\r\n",
+            ),
+        ],
+    );
+    let (ok, out, err) = setup.run_once();
+    assert!(ok, "{out}{err}");
+    assert!(
+        messages(s, hr, "INBOX").is_empty(),
+        "handled mail is moved out of the INBOX"
+    );
+    let pricing = messages(s, hr, "Autosvar/pricing");
+    let technical = messages(s, hr, "Autosvar/technical");
+    let other = messages(s, hr, "Autosvar/other");
+    assert_eq!((pricing.len(), technical.len(), other.len()), (1, 1, 1));
+    assert!(has_flag(&pricing[0], "Answered") && has_flag(&pricing[0], "AutosvarReplied"));
+    assert!(has_flag(&technical[0], "AutosvarForwarded"));
+    assert!(has_flag(&other[0], "AutosvarSkipped") && !has_flag(&other[0], "Answered"));
+    assert!(!has_flag(&pricing[0], "Seen"));
 }
