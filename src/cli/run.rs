@@ -426,6 +426,8 @@ fn next_batch(listed: &[crate::intake::imap::Listed]) -> usize {
     n
 }
 
+// The loop's whole state is passed in; bundling it in a struct would only rename it.
+#[allow(clippy::too_many_arguments)]
 async fn session(
     pipeline: &mut Pipeline,
     imap: &mut Imap,

@@ -266,7 +266,7 @@ pub enum IntakeConfig {
         path: PathBuf,
         poll_interval: Duration,
     },
-    Imap(ImapConfig),
+    Imap(Box<ImapConfig>),
 }
 
 /// Where outgoing mail goes.
@@ -571,7 +571,7 @@ impl Config {
 
         // Intake: [imap] wins over [maildir] (the contract tools rely on).
         let intake = if let Some((raw, span)) = imap {
-            validate_imap(&mut c, &base, raw, span).map(IntakeConfig::Imap)
+            validate_imap(&mut c, &base, raw, span).map(|i| IntakeConfig::Imap(Box::new(i)))
         } else {
             let RawMaildir {
                 path,
