@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod classify;
+pub mod eval;
 pub mod preview;
 pub mod run;
 
@@ -47,6 +48,8 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Print exactly the mail that would be sent for a category.
     Preview(preview::PreviewArgs),
+    /// Measure classification and decisions on labelled mail (DIR/labels.json).
+    Eval(eval::EvalArgs),
 }
 
 /// A config that failed validation: exit code 78 (EX_CONFIG).
@@ -91,6 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         Command::Classify(a) => classify::run(&args.config, a),
         Command::Check(a) => check::run(&args.config, a),
         Command::Preview(a) => preview::run(&args.config, a),
+        Command::Eval(a) => eval::run(&args.config, a),
     }
 }
 
