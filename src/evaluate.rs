@@ -166,8 +166,16 @@ impl Metrics {
             } else {
                 miss(
                     "action",
-                    if l.expect_reply { "reply".into() } else { format!("skip ({})", l.skip.clone().unwrap_or_default()) },
-                    if p.reply { "reply".into() } else { format!("skip ({})", p.skip_reason.clone().unwrap_or_default()) },
+                    if l.expect_reply {
+                        "reply".into()
+                    } else {
+                        format!("skip ({})", l.skip.clone().unwrap_or_default())
+                    },
+                    if p.reply {
+                        "reply".into()
+                    } else {
+                        format!("skip ({})", p.skip_reason.clone().unwrap_or_default())
+                    },
                 );
             }
             if l.expect_reply {
@@ -194,10 +202,17 @@ impl Metrics {
         let mut per_category = BTreeMap::new();
         for c in Category::ALL {
             let name = c.name();
-            let tp = confusion.get(name).and_then(|r| r.get(name)).copied().unwrap_or(0);
-            let fn_: usize = confusion
+            let tp = confusion
                 .get(name)
-                .map_or(0, |r| r.iter().filter(|(k, _)| k.as_str() != name).map(|(_, v)| v).sum());
+                .and_then(|r| r.get(name))
+                .copied()
+                .unwrap_or(0);
+            let fn_: usize = confusion.get(name).map_or(0, |r| {
+                r.iter()
+                    .filter(|(k, _)| k.as_str() != name)
+                    .map(|(_, v)| v)
+                    .sum()
+            });
             let fp: usize = confusion
                 .iter()
                 .filter(|(k, _)| k.as_str() != name)
@@ -264,10 +279,22 @@ mod tests {
     #[test]
     fn counts_add_up() {
         let pairs = vec![
-            (label("pricing", "none", true, false), pred(Category::Pricing, None, true, false)),
-            (label("pricing", "none", true, true), pred(Category::Terms, None, true, true)),
-            (label("technical", "kuit", true, false), pred(Category::Technical, Some("cimt"), true, false)),
-            (label("other", "none", false, false), pred(Category::Other, None, true, true)),
+            (
+                label("pricing", "none", true, false),
+                pred(Category::Pricing, None, true, false),
+            ),
+            (
+                label("pricing", "none", true, true),
+                pred(Category::Terms, None, true, true),
+            ),
+            (
+                label("technical", "kuit", true, false),
+                pred(Category::Technical, Some("cimt"), true, false),
+            ),
+            (
+                label("other", "none", false, false),
+                pred(Category::Other, None, true, true),
+            ),
         ];
         let m = Metrics::compute(&pairs);
         assert_eq!(m.accuracy, 0.75);

@@ -141,20 +141,17 @@ fn preceding_words(text: &str, at: usize, n: usize) -> Vec<String> {
 }
 
 fn cpr_named_before(text: &str, at: usize) -> bool {
-    preceding_words(text, at, 3)
+    preceding_words(text, at, 4)
         .iter()
         .any(|w| w.starts_with("cpr") || w == "personnummer")
 }
 
 fn excluded_by_context(text: &str, at: usize) -> bool {
-    let words = preceding_words(text, at, 2);
-    if words
-        .iter()
-        .any(|w| w.starts_with("cpr") || w == "personnummer")
-    {
+    // "Mit cpr nr er 140391-8012": a CPR word a few words back wins over "nr".
+    if cpr_named_before(text, at) {
         return false;
     }
-    words.iter().any(|w| {
+    preceding_words(text, at, 2).iter().any(|w| {
         NOT_CPR_CONTEXT
             .iter()
             .any(|c| w == c || (c.len() > 3 && w.starts_with(c)))
@@ -229,16 +226,26 @@ fn is_name_word(w: &str) -> bool {
         && !NOT_NAMES.contains(&w.to_lowercase().as_str())
 }
 
-/// Whether a sentence names a person: two capitalised words in a row, not opening it.
-fn names_a_person(sentence: &str) -> bool {
+/// The rest of a sentence after taking out a person's name: two capitalised words in a
+/// row, not opening it. `None` when it names nobody. ("Institut for Klinisk Medicin" and
+/// "Region Hovedstadens Psykiatri" look like names; taking the pair out keeps their words
+/// from counting as a diagnosis.)
+fn without_a_name(sentence: &str) -> Option<String> {
     let words: Vec<&str> = sentence
         .split(|c: char| !(c.is_alphanumeric() || c == '-'))
         .filter(|w| !w.is_empty())
         .collect();
-    words
+    let at = words
         .windows(2)
         .enumerate()
-        .any(|(i, w)| i > 0 && is_name_word(w[0]) && is_name_word(w[1]))
+        .position(|(i, w)| i > 0 && is_name_word(w[0]) && is_name_word(w[1]))?;
+    let rest: Vec<&str> = words
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != at && *i != at + 1)
+        .map(|(_, w)| *w)
+        .collect();
+    Some(rest.join(" "))
 }
 
 /// Whether the mail holds a CPR number or details about a named patient.
@@ -249,9 +256,10 @@ pub fn is_sensitive(full_text: &str, subject: &str, classifier: &Classifier) -> 
     let rules = classifier.rules();
     full_text
         .split(['.', '!', '?', '\n'])
-        .filter(|s| s.split_whitespace().count() >= 3 && names_a_person(s))
-        .any(|sentence| {
-            let toks = classifier.tokenize(sentence, Language::Da);
+        .filter(|s| s.split_whitespace().count() >= 3)
+        .filter_map(without_a_name)
+        .any(|rest| {
+            let toks = classifier.tokenize(&rest, Language::Da);
             rules
                 .patient_words
                 .iter()
@@ -289,6 +297,21 @@ mod tests {
         ] {
             assert!(find_cpr(text).is_empty(), "{text}");
         }
+    }
+
+    #[test]
+    fn cpr_named_a_few_words_back_wins_over_nr() {
+        assert_eq!(find_cpr("Mit cpr nr er 140391-8012 hvis").len(), 1);
+        assert!(find_cpr("Ordre nr 1403918012").is_empty());
+    }
+
+    #[test]
+    fn institutions_are_not_patients() {
+        assert_eq!(
+            without_a_name("Lektor, Institut for Klinisk Medicin").as_deref(),
+            Some("Lektor Institut for")
+        );
+        assert_eq!(without_a_name("Hej alle sammen"), None);
     }
 
     #[test]
