@@ -8,6 +8,15 @@ fn main() {
     autosvar::cli::init_tracing(&args);
     let code = match autosvar::cli::run(args) {
         Ok(code) => code,
+        // `autosvar eval … | head`: the reader left; that is not an error.
+        Err(err)
+            if err.chain().any(|e| {
+                e.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            0
+        }
         Err(err) => {
             eprintln!("autosvar: {err:#}");
             autosvar::cli::exit_code_for(&err)

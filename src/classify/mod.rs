@@ -6,6 +6,7 @@
 //! confidence the answer is `other`, which gets a human. Deterministic and pure: the same
 //! mail and rules always give the same answer, with no I/O.
 
+pub mod model;
 pub mod rules;
 pub mod sensitive;
 pub mod text;
@@ -95,9 +96,10 @@ pub struct Classification {
     pub hits: Vec<Hit>,
 }
 
-/// Compiled rules plus the stemmers, shared by every mail.
+/// Compiled rules, the learned model and the stemmers, shared by every mail.
 pub struct Classifier {
     rules: Rules,
+    model: Option<model::Model>,
     stemmers: Stemmers,
 }
 
@@ -137,11 +139,16 @@ pub(crate) fn occurs(p: &Pattern, toks: &Tokens) -> bool {
 }
 
 impl Classifier {
-    pub fn new(rules: Rules) -> Classifier {
+    pub fn new(rules: Rules, model: Option<model::Model>) -> Classifier {
         Classifier {
             rules,
+            model,
             stemmers: Stemmers::default(),
         }
+    }
+
+    pub fn model(&self) -> Option<&model::Model> {
+        self.model.as_ref()
     }
 
     pub fn rules(&self) -> &Rules {
@@ -232,16 +239,53 @@ impl Classifier {
                 )
             })
             .collect();
-        // Highest first; ties keep the order of Category::ALL (a fixed, documented order).
-        scores.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let (top, top_score) = scores[0];
+        // Each category's rule confidence: its share of all points, damped so that a single
+        // weak word is not "certain".
         let total: f64 = scores.iter().map(|(_, s)| s).sum();
-        // Share of all points, damped so that a single weak word is not "certain".
-        let mut confidence = if total > 0.0 {
-            (top_score / total) * (top_score / (top_score + self.rules.min_score))
+        let rule_conf = |s: f64| {
+            if total > 0.0 {
+                (s / total) * (s / (s + self.rules.min_score))
+            } else {
+                0.0
+            }
+        };
+        // The learned model's posterior, blended in with its configured weight.
+        let learned = self.model.as_ref().map(|m| {
+            let toks = self.tokenize(&format!("{stripped}\n{}", mail.new_text), mail.language);
+            let feats = model::features(&toks);
+            let (post, evidence) = m.categories.posterior(&feats, self.rules.model_temperature);
+            for (label, word, strength) in evidence.into_iter().take(8) {
+                hits.push(Hit {
+                    target: label,
+                    pattern: format!("learned: {word}"),
+                    field: Field::Body,
+                    points: (strength * 10.0).round() / 10.0,
+                });
+            }
+            (m, post, feats)
+        });
+        let w = if learned.is_some() {
+            self.rules.model_weight
         } else {
             0.0
         };
+        let mut blended: Vec<(Category, f64)> = scores
+            .iter()
+            .map(|(c, s)| {
+                let p = learned.as_ref().map_or(0.0, |(m, post, _)| {
+                    m.categories
+                        .labels()
+                        .iter()
+                        .position(|l| l == c.name())
+                        .map_or(0.0, |i| post[i])
+                });
+                (*c, (1.0 - w) * rule_conf(*s) + w * p)
+            })
+            .collect();
+        // Highest first; ties keep the order of Category::ALL (a fixed, documented order).
+        blended.sort_by(|a, b| b.1.total_cmp(&a.1));
+        scores.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let (top, mut confidence) = blended[0];
         let on_topic = self
             .rules
             .topic_words
@@ -250,35 +294,59 @@ impl Classifier {
         if !on_topic {
             confidence *= self.rules.off_topic_factor;
         }
-        let category = if top_score < self.rules.min_score || confidence < self.rules.min_confidence
-        {
+        let too_few_points = learned.is_none() && scores[0].1 < self.rules.min_score;
+        let category = if too_few_points || confidence < self.rules.min_confidence {
             Category::Other
         } else {
             top
         };
-        let secondary = scores
+        let secondary = blended
             .iter()
             .skip(1)
-            .find(|(c, s)| {
-                *c != category
-                    && *c != Category::Other
-                    && *s >= self.rules.min_score
-                    && *s >= 0.5 * top_score
+            .find(|(c, v)| {
+                *c != category && *c != Category::Other && *v >= 0.2 && *v >= 0.5 * blended[0].1
             })
             .map(|(c, _)| *c)
             .filter(|_| category != Category::Other);
         let desk = (category == Category::Technical).then(|| {
+            let rule_desks: Vec<(String, f64)> = self
+                .rules
+                .desks
+                .iter()
+                .map(|(key, patterns)| {
+                    let s = self.score(
+                        &format!("desk:{key}"),
+                        patterns,
+                        (&subject, subject_weight),
+                        &body,
+                        &mut hits,
+                    );
+                    (key.clone(), s.max(0.0))
+                })
+                .collect();
+            let desk_total: f64 = rule_desks.iter().map(|(_, s)| s).sum();
+            let desk_post = learned.as_ref().and_then(|(m, _, feats)| {
+                m.desks
+                    .as_ref()
+                    .map(|d| (d, d.posterior(feats, self.rules.model_temperature).0))
+            });
+            let wd = if desk_post.is_some() { w } else { 0.0 };
             let mut best: Option<(&str, f64)> = None;
-            for (key, patterns) in &self.rules.desks {
-                let s = self.score(
-                    &format!("desk:{key}"),
-                    patterns,
-                    (&subject, subject_weight),
-                    &body,
-                    &mut hits,
-                );
-                if s > 0.0 && best.is_none_or(|(_, b)| s > b) {
-                    best = Some((key.as_str(), s));
+            for (key, s) in &rule_desks {
+                let share = if desk_total > 0.0 {
+                    s / desk_total
+                } else {
+                    0.0
+                };
+                let p = desk_post.as_ref().map_or(0.0, |(d, post)| {
+                    d.labels()
+                        .iter()
+                        .position(|l| l == key)
+                        .map_or(0.0, |i| post[i])
+                });
+                let v = (1.0 - wd) * share + wd * p;
+                if v > 0.0 && best.is_none_or(|(_, b)| v > b) {
+                    best = Some((key.as_str(), v));
                 }
             }
             best.map_or_else(|| self.rules.default_desk.clone(), |(k, _)| k.to_string())
@@ -319,7 +387,7 @@ mod tests {
 
     fn classifier() -> Classifier {
         let text = include_str!("../../rules.toml");
-        Classifier::new(Rules::parse(Path::new("rules.toml"), text).unwrap())
+        Classifier::new(Rules::parse(Path::new("rules.toml"), text).unwrap(), None)
     }
 
     fn mail(subject: &str, body: &str) -> Mail {

@@ -44,6 +44,10 @@ pub struct Rules {
     pub subject_weight: f64,
     pub reply_subject_weight: f64,
     pub off_topic_factor: f64,
+    /// Share of the learned model in the final scores (0 = rules only).
+    pub model_weight: f64,
+    /// Softens the model's probabilities (naive Bayes is overconfident).
+    pub model_temperature: f64,
     pub default_desk: String,
     /// Words that show a mail is about what the mailbox answers.
     pub topic_words: Vec<Pattern>,
@@ -63,6 +67,10 @@ struct RawSettings {
     subject_weight: f64,
     reply_subject_weight: f64,
     off_topic_factor: f64,
+    #[serde(default)]
+    model_weight: Option<f64>,
+    #[serde(default)]
+    model_temperature: Option<f64>,
     default_desk: Spanned<String>,
 }
 
@@ -230,6 +238,8 @@ impl Rules {
             subject_weight: raw.settings.subject_weight,
             reply_subject_weight: raw.settings.reply_subject_weight,
             off_topic_factor: raw.settings.off_topic_factor,
+            model_weight: raw.settings.model_weight.unwrap_or(0.5).clamp(0.0, 1.0),
+            model_temperature: raw.settings.model_temperature.unwrap_or(4.0),
             default_desk: raw.settings.default_desk.into_inner(),
             topic_words,
             categories,

@@ -117,9 +117,10 @@ impl Setup {
         let templates = Templates::load(&config.responses, &config.desks).with_context(|| {
             format!("templates in {} are not usable", config.responses.display())
         })?;
+        let model = load_model(&config)?;
         Ok(Setup {
             config,
-            classifier: Classifier::new(rules),
+            classifier: Classifier::new(rules, model),
             templates,
         })
     }
@@ -132,6 +133,18 @@ impl Setup {
         let config = Config::load(path)?;
         let rules = Rules::load(&config.rules)
             .with_context(|| format!("rules file {} is not usable", config.rules.display()))?;
-        Ok((config, Classifier::new(rules)))
+        let model = load_model(&config)?;
+        Ok((config, Classifier::new(rules, model)))
     }
+}
+
+/// Trains the learned model on the configured examples folder, if any.
+fn load_model(config: &Config) -> anyhow::Result<Option<crate::classify::model::Model>> {
+    let Some(dir) = &config.training else {
+        return Ok(None);
+    };
+    let stemmers = crate::classify::text::Stemmers::default();
+    let model = crate::classify::model::Model::load(dir, &stemmers, config.default_language)
+        .with_context(|| format!("training examples in {} are not usable", dir.display()))?;
+    Ok(Some(model))
 }

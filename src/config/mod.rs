@@ -297,6 +297,8 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub ledger: PathBuf,
     pub rules: PathBuf,
+    /// Labelled example mails the learned model trains on; `None`: rules only.
+    pub training: Option<PathBuf>,
     pub responses: PathBuf,
     pub desks: BTreeMap<String, Desk>,
 }
@@ -624,8 +626,13 @@ impl Config {
                 .as_ref()
                 .map_or("var/autosvar.sqlite", |p| p.get_ref()),
         );
-        let RawClassify { rules } = classify.unwrap_or_default();
+        let RawClassify { rules, training } = classify.unwrap_or_default();
         let rules = c.path(&base, rules.as_ref().map_or("rules.toml", |p| p.get_ref()));
+        let training = training
+            .as_ref()
+            .map(|p| p.get_ref().as_str())
+            .filter(|p| !p.is_empty())
+            .map(|p| c.path(&base, p));
         let RawResponses { path: responses } = responses.unwrap_or_default();
         let responses = c.path(
             &base,
@@ -680,6 +687,7 @@ impl Config {
                 delivery,
                 ledger,
                 rules,
+                training,
                 responses,
                 desks: desk_map,
             }),

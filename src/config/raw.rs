@@ -42,6 +42,7 @@ pub struct RawLedger {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawClassify {
     pub rules: Option<Spanned<String>>,
+    pub training: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -58,6 +58,19 @@ const ENGLISH: &[&str] = &[
     "it's", "don't", "doesn't", "isn't", "why", "all",
 ];
 
+/// Whether a word (lowercased, æ/ø/å folded or not) is a Danish or English function word.
+pub fn is_function_word(word: &str) -> bool {
+    static FOLDED: std::sync::LazyLock<std::collections::HashSet<String>> =
+        std::sync::LazyLock::new(|| {
+            DANISH
+                .iter()
+                .chain(ENGLISH)
+                .flat_map(|w| [w.to_string(), crate::classify::text::fold(w)])
+                .collect()
+        });
+    FOLDED.contains(word)
+}
+
 /// Counts Danish and English evidence in `text`; `None` when there is none either way.
 pub fn detect(text: &str) -> Option<Language> {
     let mut da = 0usize;

@@ -20,6 +20,7 @@ fn embedded_default() -> tempfile::TempDir {
     }
     copy_tree(&root().join("responses"), &dir.path().join("responses"));
     copy_tree(&root().join("demo"), &dir.path().join("demo"));
+    copy_tree(&root().join("training"), &dir.path().join("training"));
     dir
 }
 

@@ -1,0 +1,277 @@
+//! The learned half of the classifier: naive Bayes over stemmed words, trained at start-up
+//! from labelled example mails in a folder HR staff can grow (`training/<category>/…`,
+//! technical mail in `training/technical/<desk>/…`).
+//!
+//! Binary features (a word counts once per mail), Laplace smoothing, equal priors (the
+//! folder sizes say nothing about what arrives). Deterministic: the same examples always
+//! give the same model. Its posterior is blended with the rule scores in `classify`; the
+//! words that pushed hardest are reported by `--explain`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use super::text::{Stemmers, Tokens};
+use crate::parse::language;
+
+/// Why the training folder cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("cannot read training folder {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("training folder {}: {what}", path.display())]
+    Layout { path: PathBuf, what: String },
+}
+
+/// A naive Bayes model over string labels.
+#[derive(Debug, Clone)]
+pub struct NaiveBayes {
+    labels: Vec<String>,
+    /// log P(word present | label), per label.
+    present: HashMap<String, Vec<f64>>,
+    /// log P(word absent | label) summed over the vocabulary, per label: the score of a
+    /// mail with no known word. Present words add `present - absent` on top.
+    absent_total: Vec<f64>,
+    absent: HashMap<String, Vec<f64>>,
+    examples: usize,
+}
+
+/// Function words carry no topic: left out of the features.
+fn is_stop_word(w: &str) -> bool {
+    language::is_function_word(w) || w.len() < 2 || w.chars().all(|c| c.is_ascii_digit())
+}
+
+/// The distinct feature words of a tokenised mail (stems; compounds joined).
+pub fn features(toks: &Tokens) -> BTreeSet<String> {
+    toks.tokens
+        .iter()
+        .filter(|t| !is_stop_word(&t.word))
+        .map(|t| t.stem.clone())
+        .chain(toks.compounds.iter().map(|(_, t)| t.stem.clone()))
+        .collect()
+}
+
+impl NaiveBayes {
+    /// Trains on (label, features) examples; labels keep first-seen order.
+    pub fn train(examples: &[(String, BTreeSet<String>)]) -> NaiveBayes {
+        let mut labels: Vec<String> = Vec::new();
+        for (l, _) in examples {
+            if !labels.contains(l) {
+                labels.push(l.clone());
+            }
+        }
+        let k = labels.len();
+        let mut docs = vec![0usize; k];
+        let mut counts: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (l, feats) in examples {
+            let i = labels.iter().position(|x| x == l).unwrap_or(0);
+            docs[i] += 1;
+            for f in feats {
+                counts.entry(f.as_str()).or_insert_with(|| vec![0; k])[i] += 1;
+            }
+        }
+        let mut present = HashMap::with_capacity(counts.len());
+        let mut absent = HashMap::with_capacity(counts.len());
+        let mut absent_total = vec![0.0; k];
+        for (word, c) in counts {
+            let p: Vec<f64> = (0..k)
+                .map(|i| (c[i] as f64 + 1.0) / (docs[i] as f64 + 2.0))
+                .collect();
+            let lp: Vec<f64> = p.iter().map(|x| x.ln()).collect();
+            let la: Vec<f64> = p.iter().map(|x| (1.0 - x).ln()).collect();
+            for i in 0..k {
+                absent_total[i] += la[i];
+            }
+            present.insert(word.to_string(), lp);
+            absent.insert(word.to_string(), la);
+        }
+        NaiveBayes {
+            labels,
+            present,
+            absent_total,
+            absent,
+            examples: examples.len(),
+        }
+    }
+
+    pub fn labels(&self) -> &[String] {
+        &self.labels
+    }
+
+    pub fn examples(&self) -> usize {
+        self.examples
+    }
+
+    /// Posterior probabilities per label (same order as `labels`), softened by
+    /// `temperature` (naive Bayes is overconfident), and the words that favoured each
+    /// label most, strongest first.
+    pub fn posterior(
+        &self,
+        feats: &BTreeSet<String>,
+        temperature: f64,
+    ) -> (Vec<f64>, Vec<(String, String, f64)>) {
+        let k = self.labels.len();
+        let mut score = self.absent_total.clone();
+        let mut evidence: Vec<(String, String, f64)> = Vec::new();
+        for f in feats {
+            let (Some(p), Some(a)) = (self.present.get(f), self.absent.get(f)) else {
+                continue;
+            };
+            let deltas: Vec<f64> = (0..k).map(|i| p[i] - a[i]).collect();
+            for i in 0..k {
+                score[i] += deltas[i];
+            }
+            // The word's pull towards its best label, relative to the mean of the others.
+            let (best, &top) = deltas
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .unwrap_or((0, &0.0));
+            let rest = (deltas.iter().sum::<f64>() - top) / (k.max(2) - 1) as f64;
+            if top - rest > 0.5 {
+                evidence.push((self.labels[best].clone(), f.clone(), top - rest));
+            }
+        }
+        let t = temperature.max(1e-6);
+        let max = score.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let exp: Vec<f64> = score.iter().map(|s| ((s - max) / t).exp()).collect();
+        let sum: f64 = exp.iter().sum();
+        evidence.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.1.cmp(&b.1)));
+        (exp.iter().map(|e| e / sum).collect(), evidence)
+    }
+}
+
+/// The category model and the desk model, trained from one folder.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub categories: NaiveBayes,
+    pub desks: Option<NaiveBayes>,
+    pub dir: PathBuf,
+}
+
+fn mail_files(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
+    let mut out = Vec::new();
+    let entries = std::fs::read_dir(dir).map_err(|source| ModelError::Read {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(mail_files(&p)?);
+        } else if p.extension().is_some_and(|x| x == "eml") {
+            out.push(p);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+impl Model {
+    /// Reads and trains on every `.eml` below `dir`. The first folder level is the category;
+    /// under `technical/` the second is the desk.
+    ///
+    /// # Errors
+    /// When the folder cannot be read, a folder is not a category, or a category has no
+    /// examples.
+    pub fn load(
+        dir: &Path,
+        stemmers: &Stemmers,
+        default_language: crate::parse::Language,
+    ) -> Result<Model, ModelError> {
+        let mut cats = Vec::new();
+        let mut desks = Vec::new();
+        for file in mail_files(dir)? {
+            let rel = file.strip_prefix(dir).unwrap_or(&file);
+            let parts: Vec<String> = rel
+                .iter()
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect();
+            let Some(cat) = parts.first().filter(|_| parts.len() >= 2) else {
+                return Err(ModelError::Layout {
+                    path: dir.to_path_buf(),
+                    what: format!("{} is not in a category folder", rel.display()),
+                });
+            };
+            if super::Category::from_name(cat).is_none() {
+                return Err(ModelError::Layout {
+                    path: dir.to_path_buf(),
+                    what: format!(
+                        "folder {cat:?} is not a category; use pricing, terms, eligibility, technical or other"
+                    ),
+                });
+            }
+            let bytes = std::fs::read(&file).map_err(|source| ModelError::Read {
+                path: file.clone(),
+                source,
+            })?;
+            let mail = crate::parse::parse(&bytes, default_language);
+            let subject = super::strip_subject_prefixes(&mail.subject);
+            let toks = super::text::tokenize(
+                &format!("{subject}\n{}", mail.new_text),
+                mail.language,
+                stemmers,
+            );
+            let f = features(&toks);
+            if cat == "technical" && parts.len() >= 3 {
+                desks.push((parts[1].clone(), f.clone()));
+            }
+            cats.push((cat.clone(), f));
+        }
+        for c in super::Category::ALL {
+            if !cats.iter().any(|(l, _)| l == c.name()) {
+                return Err(ModelError::Layout {
+                    path: dir.to_path_buf(),
+                    what: format!("no examples for {c}; add some .eml files to {c}/"),
+                });
+            }
+        }
+        Ok(Model {
+            categories: NaiveBayes::train(&cats),
+            desks: (!desks.is_empty()).then(|| NaiveBayes::train(&desks)),
+            dir: dir.to_path_buf(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(words: &[&str]) -> BTreeSet<String> {
+        words.iter().map(|w| w.to_string()).collect()
+    }
+
+    #[test]
+    fn learns_which_words_go_where() {
+        let nb = NaiveBayes::train(&[
+            ("pricing".into(), set(&["pris", "licens"])),
+            ("pricing".into(), set(&["pris", "faktura"])),
+            ("technical".into(), set(&["kamera", "virk"])),
+            ("technical".into(), set(&["lyd", "virk"])),
+        ]);
+        let (p, ev) = nb.posterior(&set(&["pris"]), 1.0);
+        assert!(p[0] > 0.7, "{p:?}");
+        assert_eq!(ev[0].0, "pricing");
+        let (p, _) = nb.posterior(&set(&["kamera", "virk"]), 1.0);
+        assert!(p[1] > 0.9, "{p:?}");
+        // Unknown words change nothing: equal priors.
+        let (p, _) = nb.posterior(&set(&["xyz"]), 1.0);
+        assert!((p[0] - p[1]).abs() < 0.2, "{p:?}");
+    }
+
+    #[test]
+    fn training_is_deterministic() {
+        let ex = vec![
+            ("a".to_string(), set(&["x", "y"])),
+            ("b".to_string(), set(&["z"])),
+        ];
+        let (p1, e1) = NaiveBayes::train(&ex).posterior(&set(&["x", "z"]), 2.0);
+        let (p2, e2) = NaiveBayes::train(&ex).posterior(&set(&["x", "z"]), 2.0);
+        assert_eq!(p1, p2);
+        assert_eq!(e1, e2);
+    }
+}
