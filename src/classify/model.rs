@@ -8,9 +8,11 @@
 //! words that pushed hardest are reported by `--explain`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::BuildHasherDefault;
 use std::path::{Path, PathBuf};
 
 use super::text::{Stemmers, Tokens};
+use super::Fnv;
 use crate::parse::language;
 
 /// Why the training folder cannot be used.
@@ -26,16 +28,18 @@ pub enum ModelError {
     Layout { path: PathBuf, what: String },
 }
 
+/// How many of the strongest words `posterior` reports.
+const EVIDENCE: usize = 8;
+
 /// A naive Bayes model over string labels.
 #[derive(Debug, Clone)]
 pub struct NaiveBayes {
     labels: Vec<String>,
-    /// log P(word present | label), per label.
-    present: HashMap<String, Vec<f64>>,
+    /// Per word and label: log P(present) - log P(absent), what the word's presence adds.
+    delta: HashMap<String, Vec<f64>, BuildHasherDefault<Fnv>>,
     /// log P(word absent | label) summed over the vocabulary, per label: the score of a
-    /// mail with no known word. Present words add `present - absent` on top.
+    /// mail with no known word.
     absent_total: Vec<f64>,
-    absent: HashMap<String, Vec<f64>>,
     examples: usize,
 }
 
@@ -73,26 +77,23 @@ impl NaiveBayes {
                 counts.entry(f.as_str()).or_insert_with(|| vec![0; k])[i] += 1;
             }
         }
-        let mut present = HashMap::with_capacity(counts.len());
-        let mut absent = HashMap::with_capacity(counts.len());
+        let mut delta =
+            HashMap::with_capacity_and_hasher(counts.len(), BuildHasherDefault::default());
         let mut absent_total = vec![0.0; k];
         for (word, c) in counts {
             let p: Vec<f64> = (0..k)
                 .map(|i| (c[i] as f64 + 1.0) / (docs[i] as f64 + 2.0))
                 .collect();
-            let lp: Vec<f64> = p.iter().map(|x| x.ln()).collect();
-            let la: Vec<f64> = p.iter().map(|x| (1.0 - x).ln()).collect();
+            let d: Vec<f64> = p.iter().map(|x| x.ln() - (1.0 - x).ln()).collect();
             for i in 0..k {
-                absent_total[i] += la[i];
+                absent_total[i] += (1.0 - p[i]).ln();
             }
-            present.insert(word.to_string(), lp);
-            absent.insert(word.to_string(), la);
+            delta.insert(word.to_string(), d);
         }
         NaiveBayes {
             labels,
-            present,
+            delta,
             absent_total,
-            absent,
             examples: examples.len(),
         }
     }
@@ -115,31 +116,38 @@ impl NaiveBayes {
     ) -> (Vec<f64>, Vec<(String, String, f64)>) {
         let k = self.labels.len();
         let mut score = self.absent_total.clone();
-        let mut evidence: Vec<(String, String, f64)> = Vec::new();
+        // (label index, word, strength); strings are made only for what is reported.
+        let mut evidence: Vec<(usize, &str, f64)> = Vec::new();
+        let mut deltas = vec![0.0; k];
         for f in feats {
-            let (Some(p), Some(a)) = (self.present.get(f), self.absent.get(f)) else {
+            let Some(d) = self.delta.get(f) else {
                 continue;
             };
-            let deltas: Vec<f64> = (0..k).map(|i| p[i] - a[i]).collect();
+            let (mut best, mut top, mut sum) = (0, f64::NEG_INFINITY, 0.0);
             for i in 0..k {
+                deltas[i] = d[i];
                 score[i] += deltas[i];
+                sum += deltas[i];
+                if deltas[i] > top {
+                    (best, top) = (i, deltas[i]);
+                }
             }
             // The word's pull towards its best label, relative to the mean of the others.
-            let (best, &top) = deltas
-                .iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .unwrap_or((0, &0.0));
-            let rest = (deltas.iter().sum::<f64>() - top) / (k.max(2) - 1) as f64;
+            let rest = (sum - top) / (k.max(2) - 1) as f64;
             if top - rest > 0.5 {
-                evidence.push((self.labels[best].clone(), f.clone(), top - rest));
+                evidence.push((best, f.as_str(), top - rest));
             }
         }
         let t = temperature.max(1e-6);
         let max = score.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let exp: Vec<f64> = score.iter().map(|s| ((s - max) / t).exp()).collect();
         let sum: f64 = exp.iter().sum();
-        evidence.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.1.cmp(&b.1)));
+        evidence.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.1.cmp(b.1)));
+        let evidence = evidence
+            .into_iter()
+            .take(EVIDENCE)
+            .map(|(i, w, x)| (self.labels[i].clone(), w.to_string(), x))
+            .collect();
         (exp.iter().map(|e| e / sum).collect(), evidence)
     }
 }

@@ -7,7 +7,7 @@
 //! "pårørende") near a person's name, or together with a diagnosis or treatment and a name.
 //! [`redact`] replaces every CPR number; it is applied wherever text leaves autosvar.
 
-use super::{occurs, Classifier};
+use super::Classifier;
 use crate::parse::Language;
 
 /// What a redacted CPR number is replaced with.
@@ -253,18 +253,15 @@ pub fn is_sensitive(full_text: &str, subject: &str, classifier: &Classifier) -> 
     if !find_cpr(full_text).is_empty() || !find_cpr(subject).is_empty() {
         return true;
     }
-    let rules = classifier.rules();
     full_text
         .split(['.', '!', '?', '\n'])
         .filter(|s| s.split_whitespace().count() >= 3)
         .filter_map(without_a_name)
         .any(|rest| {
             let toks = classifier.tokenize(&rest, Language::Da);
-            rules
-                .patient_words
-                .iter()
-                .chain(&rules.medical_words)
-                .any(|p| occurs(p, &toks))
+            classifier
+                .sensitive_index
+                .any(&classifier.sensitive_words, &toks)
         })
 }
 
