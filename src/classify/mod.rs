@@ -366,6 +366,62 @@ impl Classifier {
         total
     }
 
+    /// "250 deltagere", "2 timer", "90 minutes": a meeting beyond the free tier (more
+    /// participants or longer than the configured limits) needs a paid licence.
+    fn beyond_free_tier(&self, toks: &Tokens) -> Option<String> {
+        let limits = &self.rules.limits;
+        let words = &toks.tokens;
+        for (i, t) in words.iter().enumerate() {
+            let Some(n) = number(&t.word) else { continue };
+            for (j, unit) in words.iter().enumerate().skip(i + 1).take(2) {
+                let u = unit.word.as_str();
+                // "10 timer om ugen", "20 hours a week": working time, not a meeting.
+                let per_period = words.get(j + 2).is_some_and(|w| {
+                    [
+                        "ugen", "uge", "week", "maaneden", "month", "dagen", "day", "aaret", "year",
+                    ]
+                    .contains(&w.word.as_str())
+                });
+                if per_period {
+                    continue;
+                }
+                let people = [
+                    "deltager",
+                    "participant",
+                    "people",
+                    "person",
+                    "attendee",
+                    "mennesker",
+                    "brugere",
+                    "users",
+                    "kolleger",
+                ]
+                .iter()
+                .any(|p| u.starts_with(p));
+                let minutes = match u {
+                    _ if u.starts_with("minut") || u == "min" => Some(n),
+                    _ if u.starts_with("time") || u.starts_with("hour") || u == "t" => {
+                        Some(n * 60.0)
+                    }
+                    _ => None,
+                };
+                if people && n > limits.participants {
+                    return Some(format!(
+                        "{} {u} (more than {} participants)",
+                        t.word, limits.participants
+                    ));
+                }
+                if let Some(m) = minutes.filter(|m| *m > limits.minutes) {
+                    return Some(format!(
+                        "{} {u} (longer than {} minutes: {m} min)",
+                        t.word, limits.minutes
+                    ));
+                }
+            }
+        }
+        None
+    }
+
     /// Every pattern found in the tokens, grouped by target: (pattern index, position).
     fn matches(&self, toks: &Tokens) -> Vec<Vec<(usize, usize)>> {
         let mut out = vec![Vec::new(); Category::ALL.len() + self.rules.desks.len()];
@@ -401,6 +457,9 @@ impl Classifier {
         let mut hits = Vec::new();
         let subject_found = self.matches(&subject);
         let body_found = self.matches(&body);
+        let beyond_free = [&subject, &body]
+            .into_iter()
+            .find_map(|t| self.beyond_free_tier(t));
         let mut scores: Vec<(Category, f64)> = Category::ALL
             .iter()
             .enumerate()
@@ -425,6 +484,18 @@ impl Classifier {
                 )
             })
             .collect();
+        if let Some(what) = beyond_free {
+            let points = self.rules.limits.weight;
+            if let Some((_, s)) = scores.iter_mut().find(|(c, _)| *c == Category::Pricing) {
+                *s += points;
+            }
+            hits.push(Hit {
+                target: Category::Pricing.name().into(),
+                pattern: what,
+                field: Field::Body,
+                points,
+            });
+        }
         // Each category's rule confidence: its share of all points, damped so that a single
         // weak word is not "certain".
         let total: f64 = scores.iter().map(|(_, s)| s).sum();
@@ -483,11 +554,15 @@ impl Classifier {
         } else {
             top
         };
+        // A second topic: clearly present in the rules, or close behind in the blend.
+        let top_points = scores.first().map_or(0.0, |(_, s)| *s);
         let secondary = blended
             .iter()
-            .skip(1)
+            .filter(|(c, _)| *c != category && *c != Category::Other)
             .find(|(c, v)| {
-                *c != category && *c != Category::Other && *v >= 0.2 && *v >= 0.5 * blended[0].1
+                let points = scores.iter().find(|(k, _)| k == c).map_or(0.0, |(_, s)| *s);
+                (points >= self.rules.min_score && points >= 0.3 * top_points)
+                    || (*v >= 0.2 && *v >= 0.5 * blended[0].1)
             })
             .map(|(c, _)| *c)
             .filter(|_| category != Category::Other);
@@ -547,6 +622,23 @@ impl Classifier {
             hits,
         }
     }
+}
+
+/// A number written as digits or as a small Danish or English number word.
+fn number(word: &str) -> Option<f64> {
+    if let Ok(n) = word.parse::<f64>() {
+        return Some(n);
+    }
+    Some(match word {
+        "en" | "et" | "one" | "an" => 1.0,
+        "halvanden" => 1.5,
+        "to" | "two" => 2.0,
+        "tre" | "three" => 3.0,
+        "fire" | "four" => 4.0,
+        "fem" | "five" => 5.0,
+        "seks" | "six" => 6.0,
+        _ => return None,
+    })
 }
 
 /// "Re: SV: Fwd: Emne" -> "Emne".

@@ -53,6 +53,8 @@ pub struct Rules {
     pub topic_words: Vec<Pattern>,
     pub categories: Vec<(Category, Vec<Pattern>)>,
     pub desks: Vec<(String, Vec<Pattern>)>,
+    /// The free tier's limits: beyond them a meeting needs a paid licence (pricing).
+    pub limits: Limits,
     /// Words that make a sentence about a person a patient context.
     pub patient_words: Vec<Pattern>,
     /// Diagnoses, treatments, admissions.
@@ -72,6 +74,26 @@ struct RawSettings {
     #[serde(default)]
     model_temperature: Option<f64>,
     default_desk: Spanned<String>,
+}
+
+/// The free tier: meetings up to this long and this large cost nothing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Limits {
+    pub participants: f64,
+    pub minutes: f64,
+    /// Points for pricing when a mail names a meeting beyond them.
+    pub weight: f64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            participants: 100.0,
+            minutes: 40.0,
+            weight: 4.0,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,6 +116,8 @@ struct RawRules {
     categories: BTreeMap<String, BTreeMap<String, Spanned<f64>>>,
     desks: BTreeMap<String, BTreeMap<String, Spanned<f64>>>,
     topic: RawTopic,
+    #[serde(default)]
+    limits: Limits,
     sensitive: RawSensitive,
 }
 
@@ -242,6 +266,7 @@ impl Rules {
             model_temperature: raw.settings.model_temperature.unwrap_or(4.0),
             default_desk: raw.settings.default_desk.into_inner(),
             topic_words,
+            limits: raw.limits.clone(),
             categories,
             desks,
             patient_words,

@@ -10,4 +10,5 @@ mod cli;
 mod common;
 mod fixtures;
 mod golden;
+mod quality;
 mod xoauth2;
