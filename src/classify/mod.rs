@@ -549,7 +549,46 @@ impl Classifier {
             confidence *= self.rules.off_topic_factor;
         }
         let too_few_points = learned.is_none() && scores[0].1 < self.rules.min_score;
-        let category = if too_few_points || confidence < self.rules.min_confidence {
+        // "Tusind tak, nu virker det!": a short thank-you with no question asks nothing,
+        // whatever the old subject or the quoted history were about.
+        let words = mail.new_text.split_whitespace().count();
+        // (And it reports no problem: "Tak, men installationen fejler" is technical.)
+        let body_points = |target: usize| -> f64 {
+            body_found
+                .get(target)
+                .into_iter()
+                .flatten()
+                .map(|&(pi, _)| {
+                    self.rules
+                        .categories
+                        .iter()
+                        .find(|(c, _)| *c == Category::ALL[target])
+                        .map_or(0.0, |(_, p)| p[pi].weight)
+                })
+                .sum()
+        };
+        let asks_something = (0..Category::ALL.len())
+            .filter(|&t| Category::ALL[t] != Category::Other)
+            .any(|t| body_points(t) >= self.rules.min_score);
+        let just_thanks = words <= self.rules.thanks.max_words
+            && !mail.new_text.contains('?')
+            && !asks_something
+            && self
+                .rules
+                .thanks
+                .words
+                .iter()
+                .any(|p| find(p, &body).is_some());
+        if just_thanks {
+            hits.push(Hit {
+                target: Category::Other.name().into(),
+                pattern: "a short thank-you without a question".into(),
+                field: Field::Body,
+                points: 0.0,
+            });
+            confidence = confidence.max(0.9);
+        }
+        let category = if just_thanks || too_few_points || confidence < self.rules.min_confidence {
             Category::Other
         } else {
             top

@@ -55,6 +55,8 @@ pub struct Rules {
     pub desks: Vec<(String, Vec<Pattern>)>,
     /// The free tier's limits: beyond them a meeting needs a paid licence (pricing).
     pub limits: Limits,
+    /// A short mail that only says thank you asks nothing: `other`.
+    pub thanks: Thanks,
     /// Words that make a sentence about a person a patient context.
     pub patient_words: Vec<Pattern>,
     /// Diagnoses, treatments, admissions.
@@ -96,6 +98,21 @@ impl Default for Limits {
     }
 }
 
+/// "Tusind tak, nu virker det!": thanks without a question.
+#[derive(Debug, Clone)]
+pub struct Thanks {
+    pub words: Vec<Pattern>,
+    /// Longer mails are judged on their content as usual.
+    pub max_words: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawThanks {
+    words: Vec<Spanned<String>>,
+    max_words: usize,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawTopic {
@@ -118,6 +135,7 @@ struct RawRules {
     topic: RawTopic,
     #[serde(default)]
     limits: Limits,
+    thanks: Option<RawThanks>,
     sensitive: RawSensitive,
 }
 
@@ -253,6 +271,14 @@ impl Rules {
         let patient_words = list("sensitive.patient", &raw.sensitive.patient, &mut problems);
         let medical_words = list("sensitive.medical", &raw.sensitive.medical, &mut problems);
         let topic_words = list("topic.words", &raw.topic.words, &mut problems);
+        let thanks = Thanks {
+            words: raw
+                .thanks
+                .as_ref()
+                .map(|t| list("thanks.words", &t.words, &mut problems))
+                .unwrap_or_default(),
+            max_words: raw.thanks.as_ref().map_or(0, |t| t.max_words),
+        };
         if !problems.is_empty() {
             return Err(RulesError::Invalid { problems });
         }
@@ -267,6 +293,7 @@ impl Rules {
             default_desk: raw.settings.default_desk.into_inner(),
             topic_words,
             limits: raw.limits.clone(),
+            thanks,
             categories,
             desks,
             patient_words,

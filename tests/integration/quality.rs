@@ -246,3 +246,21 @@ fn desk_follows_the_announcement() {
         ),
     ]);
 }
+
+#[test]
+fn a_short_thank_you_asks_nothing_but_thanks_with_a_problem_does() {
+    check(&[
+        (
+            "thanks after a technical thread",
+            text("SV: Kameraet virker ikke", "Tusind tak for hjælpen, nu virker det hele!\n\nBirthe\n\n> Prøv at genstarte Zoom og vælg kameraet under Indstillinger."),
+            Category::Other,
+            None,
+        ),
+        (
+            "thanks, then a new problem",
+            text("SV: Hvor finder jeg Zoom?", "Tak, jeg fandt den. Men installationen fejler hver gang med en fejlkode."),
+            Category::Technical,
+            Some("cimt"),
+        ),
+    ]);
+}
