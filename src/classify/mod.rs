@@ -334,15 +334,11 @@ impl Classifier {
         target: &str,
         patterns: &[Pattern],
         target_id: usize,
-        (subject, subject_weight): (&[Vec<(usize, usize)>], f64),
-        body: &[Vec<(usize, usize)>],
+        fields: &[ScoredField<'_>],
         hits: &mut Vec<Hit>,
     ) -> f64 {
         let mut total = 0.0;
-        for (field, found, factor) in [
-            (Field::Subject, subject, subject_weight),
-            (Field::Body, body, 1.0),
-        ] {
+        for &(field, found, factor) in fields {
             let mut best: std::collections::BTreeMap<usize, &Pattern> =
                 std::collections::BTreeMap::new();
             for &(pi, at) in found.get(target_id).into_iter().flatten() {
@@ -423,7 +419,7 @@ impl Classifier {
     }
 
     /// Every pattern found in the tokens, grouped by target: (pattern index, position).
-    fn matches(&self, toks: &Tokens) -> Vec<Vec<(usize, usize)>> {
+    fn matches(&self, toks: &Tokens) -> Found {
         let mut out = vec![Vec::new(); Category::ALL.len() + self.rules.desks.len()];
         for (flat, pos) in self.all_index.first_matches(&self.all_patterns, toks) {
             let (target, local) = self.owner[flat];
@@ -457,6 +453,25 @@ impl Classifier {
         let mut hits = Vec::new();
         let subject_found = self.matches(&subject);
         let body_found = self.matches(&body);
+        // When the mail asks something, what it asks is the topic; sentences that only
+        // tell ("Tak, det virker nu.") count less.
+        let (asked, told) = split_questions(&mail.new_text);
+        let asked_toks = (!asked.is_empty()).then(|| self.tokenize(&asked, mail.language));
+        let (asked_found, told_found) = match &asked_toks {
+            None => (Vec::new(), Vec::new()),
+            Some(a) => (
+                self.matches(a),
+                self.matches(&self.tokenize(&told, mail.language)),
+            ),
+        };
+        let mut fields: Vec<ScoredField<'_>> =
+            vec![(Field::Subject, &subject_found, subject_weight)];
+        if asked.is_empty() {
+            fields.push((Field::Body, &body_found, 1.0));
+        } else {
+            fields.push((Field::Body, &asked_found, 1.0));
+            fields.push((Field::Body, &told_found, self.rules.told_weight));
+        }
         let beyond_free = [&subject, &body]
             .into_iter()
             .find_map(|t| self.beyond_free_tier(t));
@@ -472,15 +487,8 @@ impl Classifier {
                     .map_or(&[][..], |(_, p)| p.as_slice());
                 (
                     *c,
-                    self.score(
-                        c.name(),
-                        patterns,
-                        ci,
-                        (&subject_found, subject_weight),
-                        &body_found,
-                        &mut hits,
-                    )
-                    .max(0.0),
+                    self.score(c.name(), patterns, ci, &fields, &mut hits)
+                        .max(0.0),
                 )
             })
             .collect();
@@ -508,6 +516,8 @@ impl Classifier {
         };
         // The learned model's posterior, blended in with its configured weight.
         let learned = self.model.as_ref().map(|m| {
+            // The model reads the whole new text (reading only the questions measured
+            // worse on both labelled sets).
             let mut feats = model::features(&subject);
             feats.extend(model::features(&body));
             let (post, evidence) = m.categories.posterior(&feats, self.rules.model_temperature);
@@ -616,8 +626,7 @@ impl Classifier {
                         &format!("desk:{key}"),
                         patterns,
                         Category::ALL.len() + di,
-                        (&subject_found, subject_weight),
-                        &body_found,
+                        &fields,
                         &mut hits,
                     );
                     (key.clone(), s.max(0.0))
@@ -661,6 +670,29 @@ impl Classifier {
             hits,
         }
     }
+}
+
+/// Per target, the patterns found: (pattern index, position).
+type Found = Vec<Vec<(usize, usize)>>;
+
+/// A part of the mail, what was found in it, and how much it counts.
+type ScoredField<'a> = (Field, &'a [Vec<(usize, usize)>], f64);
+
+/// The sentences that ask (end in '?') and the rest.
+fn split_questions(text: &str) -> (String, String) {
+    let (mut asked, mut told) = (String::new(), String::new());
+    let mut sentence = String::new();
+    for ch in text.chars() {
+        sentence.push(ch);
+        if matches!(ch, '.' | '!' | '?' | '\n') {
+            let target = if ch == '?' { &mut asked } else { &mut told };
+            target.push_str(&sentence);
+            target.push(' ');
+            sentence.clear();
+        }
+    }
+    told.push_str(&sentence);
+    (asked, told)
 }
 
 /// A number written as digits or as a small Danish or English number word.

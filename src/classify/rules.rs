@@ -44,6 +44,8 @@ pub struct Rules {
     pub subject_weight: f64,
     pub reply_subject_weight: f64,
     pub off_topic_factor: f64,
+    /// When a mail asks a question, sentences that do not ask count this much.
+    pub told_weight: f64,
     /// Share of the learned model in the final scores (0 = rules only).
     pub model_weight: f64,
     /// Softens the model's probabilities (naive Bayes is overconfident).
@@ -71,6 +73,8 @@ struct RawSettings {
     subject_weight: f64,
     reply_subject_weight: f64,
     off_topic_factor: f64,
+    #[serde(default)]
+    told_weight: Option<f64>,
     #[serde(default)]
     model_weight: Option<f64>,
     #[serde(default)]
@@ -288,6 +292,7 @@ impl Rules {
             subject_weight: raw.settings.subject_weight,
             reply_subject_weight: raw.settings.reply_subject_weight,
             off_topic_factor: raw.settings.off_topic_factor,
+            told_weight: raw.settings.told_weight.unwrap_or(1.0),
             model_weight: raw.settings.model_weight.unwrap_or(0.5).clamp(0.0, 1.0),
             model_temperature: raw.settings.model_temperature.unwrap_or(4.0),
             default_desk: raw.settings.default_desk.into_inner(),

@@ -12,9 +12,12 @@ pub fn fixtures() -> PathBuf {
     root().join("tests/fixtures")
 }
 
-/// The shipped config, rules and templates.
-pub fn setup() -> Setup {
-    Setup::load(&root().join("config.toml")).expect("the shipped config loads")
+/// The shipped config, rules, model and templates, loaded once for all tests (training
+/// the model reads every example mail).
+pub fn setup() -> &'static Setup {
+    static SETUP: std::sync::OnceLock<Setup> = std::sync::OnceLock::new();
+    SETUP
+        .get_or_init(|| Setup::load(&root().join("config.toml")).expect("the shipped config loads"))
 }
 
 /// The .eml files below `dir`, recursively, sorted. Fails if there are none: a suite that

@@ -264,3 +264,16 @@ fn a_short_thank_you_asks_nothing_but_thanks_with_a_problem_does() {
         ),
     ]);
 }
+
+#[test]
+fn the_question_decides_over_what_is_only_told() {
+    check(&[(
+        "status report, then the question",
+        text(
+            "SV: Zoom crasher",
+            "Tak for hjælpen sidst, nu virker det!\n\nEt andet spørgsmål: min nye kollega starter på mandag. Skal hun selv hente Zoom i Softwareshoppen, eller skal jeg som leder bestille det til hende?",
+        ),
+        Category::Eligibility,
+        None,
+    )]);
+}
