@@ -46,6 +46,17 @@ pub fn run(path: &Path, args: CheckArgs) -> anyhow::Result<i32> {
         )),
         Err(e) => problems.extend(e.problems()),
     }
+    if let Some(dir) = &config.training {
+        let stemmers = crate::classify::text::Stemmers::default();
+        match crate::classify::model::Model::load(dir, &stemmers, config.default_language) {
+            Ok(m) => ok(&format!(
+                "training {} ({} example mails)",
+                dir.display(),
+                m.categories.examples()
+            )),
+            Err(e) => problems.push(format!("{e:#}")),
+        }
+    }
     match Templates::load(&config.responses, &config.desks) {
         Ok(_) => ok(&format!(
             "templates {} ({} files, all rendered)",

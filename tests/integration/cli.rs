@@ -33,8 +33,13 @@ fn stdout(o: &Output) -> String {
 }
 
 fn outbox(dir: &Path) -> Vec<PathBuf> {
+    // Finished messages only: the outbox writes ".<name>.tmp" first, then renames.
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("var/outbox"))
-        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .map(|d| {
+            d.map(|e| e.unwrap().path())
+                .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
