@@ -325,52 +325,33 @@ impl Imap {
         .await?;
         let _ = tcp.set_nodelay(true);
         let cmd = |what| move |source| ImapError::Command { what, source };
-        let client = match s.tls {
-            Tls::Implicit => {
-                let stream = self.tls_wrap(tcp).await?;
-                let mut c = async_imap::Client::new(stream);
-                timed("greeting", self.limit(), c.read_response(), |e| {
-                    ImapError::Command {
-                        what: "greeting",
-                        source: e.into(),
-                    }
-                })
-                .await?;
-                c
-            }
-            Tls::None => {
-                let mut c = async_imap::Client::new(Stream::Plain(tcp));
-                timed("greeting", self.limit(), c.read_response(), |e| {
-                    ImapError::Command {
-                        what: "greeting",
-                        source: e.into(),
-                    }
-                })
-                .await?;
-                c
-            }
-            Tls::StartTls => {
-                let mut c = async_imap::Client::new(Stream::Plain(tcp));
-                timed("greeting", self.limit(), c.read_response(), |e| {
-                    ImapError::Command {
-                        what: "greeting",
-                        source: e.into(),
-                    }
-                })
-                .await?;
-                timed(
-                    "STARTTLS",
-                    self.limit(),
-                    c.run_command_and_check_ok("STARTTLS", None),
-                    |_| ImapError::NoStartTls(host.clone()),
-                )
-                .await?;
-                let Stream::Plain(tcp) = c.into_inner() else {
-                    return Err(ImapError::NotConnected);
-                };
-                async_imap::Client::new(self.tls_wrap(tcp).await?)
-            }
+        // Implicit TLS wraps before the greeting; STARTTLS upgrades after it and gets none
+        // again (RFC 3501 §6.2.1).
+        let first = match s.tls {
+            Tls::Implicit => self.tls_wrap(tcp).await?,
+            Tls::None | Tls::StartTls => Stream::Plain(tcp),
         };
+        let mut client = async_imap::Client::new(first);
+        timed("greeting", self.limit(), client.read_response(), |e| {
+            ImapError::Command {
+                what: "greeting",
+                source: e.into(),
+            }
+        })
+        .await?;
+        if s.tls == Tls::StartTls {
+            timed(
+                "STARTTLS",
+                self.limit(),
+                client.run_command_and_check_ok("STARTTLS", None),
+                |_| ImapError::NoStartTls(host.clone()),
+            )
+            .await?;
+            let Stream::Plain(tcp) = client.into_inner() else {
+                return Err(ImapError::NotConnected);
+            };
+            client = async_imap::Client::new(self.tls_wrap(tcp).await?);
+        }
         let mut session = match &s.auth {
             Auth::Password { user, password } => {
                 let secret = password.resolve()?;
