@@ -35,11 +35,8 @@ const EVIDENCE: usize = 8;
 #[derive(Debug, Clone)]
 pub struct NaiveBayes {
     labels: Vec<String>,
-    /// Per word and label: log P(present) - log P(absent), what the word's presence adds.
+    /// Per word and label: log P(word | label), what the word adds to the label's score.
     delta: HashMap<String, Vec<f64>, BuildHasherDefault<Fnv>>,
-    /// log P(word absent | label) summed over the vocabulary, per label: the score of a
-    /// mail with no known word.
-    absent_total: Vec<f64>,
     examples: usize,
 }
 
@@ -68,11 +65,9 @@ impl NaiveBayes {
             }
         }
         let k = labels.len();
-        let mut docs = vec![0usize; k];
         let mut counts: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (l, feats) in examples {
             let i = labels.iter().position(|x| x == l).unwrap_or(0);
-            docs[i] += 1;
             for f in feats {
                 counts.entry(f.as_str()).or_insert_with(|| vec![0; k])[i] += 1;
             }
@@ -91,11 +86,9 @@ impl NaiveBayes {
                 .collect();
             delta.insert(word.to_string(), d);
         }
-        let absent_total = vec![0.0; k];
         NaiveBayes {
             labels,
             delta,
-            absent_total,
             examples: examples.len(),
         }
     }
@@ -117,7 +110,7 @@ impl NaiveBayes {
         temperature: f64,
     ) -> (Vec<f64>, Vec<(String, String, f64)>) {
         let k = self.labels.len();
-        let mut score = self.absent_total.clone();
+        let mut score = vec![0.0; k];
         // (label index, word, strength); strings are made only for what is reported.
         let mut evidence: Vec<(usize, &str, f64)> = Vec::new();
         let mut deltas = vec![0.0; k];
