@@ -455,18 +455,26 @@ impl Classifier {
         let body_found = self.matches(&body);
         // When the mail asks something, what it asks is the topic; sentences that only
         // tell ("Tak, det virker nu.") count less.
-        let (asked, told) = split_questions(&mail.new_text);
-        let asked_toks = (!asked.is_empty()).then(|| self.tokenize(&asked, mail.language));
-        let (asked_found, told_found) = match &asked_toks {
-            None => (Vec::new(), Vec::new()),
-            Some(a) => (
-                self.matches(a),
-                self.matches(&self.tokenize(&told, mail.language)),
-            ),
+        let any_asked = body.asked.iter().any(|a| *a);
+        let (asked_found, told_found): (Found, Found) = if any_asked {
+            let split = |want: bool| -> Found {
+                body_found
+                    .iter()
+                    .map(|v| {
+                        v.iter()
+                            .copied()
+                            .filter(|(_, pos)| body.asked.get(*pos) == Some(&want))
+                            .collect()
+                    })
+                    .collect()
+            };
+            (split(true), split(false))
+        } else {
+            (Vec::new(), Vec::new())
         };
         let mut fields: Vec<ScoredField<'_>> =
             vec![(Field::Subject, &subject_found, subject_weight)];
-        if asked.is_empty() {
+        if !any_asked {
             fields.push((Field::Body, &body_found, 1.0));
         } else {
             fields.push((Field::Body, &asked_found, 1.0));
@@ -677,23 +685,6 @@ type Found = Vec<Vec<(usize, usize)>>;
 
 /// A part of the mail, what was found in it, and how much it counts.
 type ScoredField<'a> = (Field, &'a [Vec<(usize, usize)>], f64);
-
-/// The sentences that ask (end in '?') and the rest.
-fn split_questions(text: &str) -> (String, String) {
-    let (mut asked, mut told) = (String::new(), String::new());
-    let mut sentence = String::new();
-    for ch in text.chars() {
-        sentence.push(ch);
-        if matches!(ch, '.' | '!' | '?' | '\n') {
-            let target = if ch == '?' { &mut asked } else { &mut told };
-            target.push_str(&sentence);
-            target.push(' ');
-            sentence.clear();
-        }
-    }
-    told.push_str(&sentence);
-    (asked, told)
-}
 
 /// A number written as digits or as a small Danish or English number word.
 fn number(word: &str) -> Option<f64> {

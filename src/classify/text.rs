@@ -20,6 +20,8 @@ pub struct Token {
 pub struct Tokens {
     pub tokens: Vec<Token>,
     pub compounds: Vec<(usize, Token)>,
+    /// Per token: its sentence ends in '?' (what the mail asks).
+    pub asked: Vec<bool>,
 }
 
 /// Stemmers for both languages, built once.
@@ -63,18 +65,25 @@ pub fn fold(s: &str) -> String {
     out
 }
 
-/// Splits folded text into tokens, stemming each in `lang`.
 pub fn tokenize(text: &str, lang: Language, stemmers: &Stemmers) -> Tokens {
     let folded = fold(text);
     let mut out = Tokens::default();
+    // Where the current sentence's tokens start; a '?' marks them asked.
+    let mut sentence_start = 0;
+    let mut rest = folded.as_str();
     // Walk "words" separated by whitespace/punctuation; a word may contain hyphens.
-    for chunk in folded.split(|c: char| !(c.is_alphanumeric() || c == '-')) {
+    while !rest.is_empty() {
+        let end = rest
+            .find(|c: char| !(c.is_alphanumeric() || c == '-'))
+            .unwrap_or(rest.len());
+        let chunk = &rest[..end];
         let parts: Vec<&str> = chunk.split('-').filter(|p| !p.is_empty()).collect();
         for p in &parts {
             out.tokens.push(Token {
                 word: (*p).to_string(),
                 stem: stemmers.stem(lang, p),
             });
+            out.asked.push(false);
         }
         if parts.len() > 1 {
             let joined: String = parts.concat();
@@ -87,6 +96,18 @@ pub fn tokenize(text: &str, lang: Language, stemmers: &Stemmers) -> Tokens {
                 },
             ));
         }
+        let Some(sep) = rest[end..].chars().next() else {
+            break;
+        };
+        if matches!(sep, '.' | '!' | '?' | '\n') {
+            if sep == '?' {
+                out.asked[sentence_start..]
+                    .iter_mut()
+                    .for_each(|a| *a = true);
+            }
+            sentence_start = out.tokens.len();
+        }
+        rest = &rest[end + sep.len_utf8()..];
     }
     out
 }
