@@ -91,9 +91,10 @@ fn raw(name: &'static str, value: &str) -> HeaderValue {
     HeaderValue::new(HeaderName::new_from_ascii_str(name), value.to_string())
 }
 
-/// The reply's subject: "Re: <original>" exactly once.
+/// The reply's subject: "Re: <original>" exactly once, with any CPR number removed (the
+/// reply is also filed in Sent).
 pub fn reply_subject(original: &str, lang: crate::parse::Language) -> String {
-    let s = strip_subject_prefixes(original);
+    let s = redact(&strip_subject_prefixes(original));
     if s.is_empty() {
         match lang {
             crate::parse::Language::Da => "Re: Din henvendelse".into(),
@@ -117,7 +118,7 @@ pub fn context(mail: &Mail, c: &Classification, config: &Config) -> Context {
         first_name: first_name(&name),
         name,
         email: sender.map(|a| a.email.clone()).unwrap_or_default(),
-        subject: mail.subject.clone(),
+        subject: redact(&mail.subject),
         category: c.category.name().into(),
         language: mail.language.code().into(),
         sensitive: c.sensitive,
@@ -289,4 +290,18 @@ pub fn forward(
         to: desk.email.clone(),
         bytes: msg.formatted(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::Language;
+
+    #[test]
+    fn reply_subjects_say_re_once_and_carry_no_cpr() {
+        assert_eq!(reply_subject("SV: Re: Zoom", Language::Da), "Re: Zoom");
+        assert_eq!(reply_subject("", Language::En), "Re: Your message");
+        let s = reply_subject("Adgang, cpr 120488-1436", Language::Da);
+        assert!(!s.contains("120488"), "{s}");
+    }
 }
