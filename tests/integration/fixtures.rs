@@ -153,8 +153,8 @@ fn classify_fixtures_meet_the_baseline() {
     eprintln!("accuracy {right}/{total} = {accuracy:.3}; desks {desk_right}/{desk_total}; {per_lang:?}\n{misses:#?}");
     assert!(total >= 60, "only {total} labelled mails");
     assert!(
-        accuracy >= 0.80,
-        "category accuracy {accuracy:.3} below 0.80: {misses:#?}"
+        accuracy >= 0.90,
+        "category accuracy {accuracy:.3} below 0.90: {misses:#?}"
     );
     assert_eq!(
         desk_right, desk_total,
