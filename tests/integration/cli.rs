@@ -414,3 +414,53 @@ fn one_reply_per_sender_and_category_per_period() {
     assert!(lines[1].ends_with("skipped rate-limited"), "{out}");
     assert!(lines[2].ends_with("replied technical desk=cimt"), "{out}");
 }
+
+#[test]
+fn eval_reports_metrics_and_fails_below_a_threshold() {
+    let dir = embedded_default();
+    let labelled = root().join("tests/fixtures/labelled");
+    let labelled = labelled.to_str().unwrap();
+    let o = run_in(
+        dir.path(),
+        &[
+            "eval",
+            labelled,
+            "--min-accuracy",
+            "0.9",
+            "--max-machine-replies",
+            "0",
+            "--min-sensitive-recall",
+            "1",
+        ],
+    );
+    let out = stdout(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for line in [
+        "166 mails",
+        "category accuracy",
+        "macro-F1",
+        "desk accuracy",
+        "language accuracy",
+        "reply/skip accuracy",
+        "sensitive",
+        "expected \\ predicted",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in\n{out}");
+    }
+    let o = run_in(dir.path(), &["eval", labelled, "--min-accuracy", "0.999"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("accuracy"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = run_in(dir.path(), &["eval", labelled, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["mails"], 166);
+    assert!(v["per_category"]["pricing"]["f1"].as_f64().unwrap() > 0.5);
+}
