@@ -61,6 +61,7 @@ pub fn exit_code_for(err: &anyhow::Error) -> i32 {
         e.is::<ConfigError>()
             || e.is::<crate::classify::rules::RulesError>()
             || e.is::<crate::render::TemplateError>()
+            || e.is::<crate::classify::model::ModelError>()
     }) {
         EXIT_CONFIG
     } else {
