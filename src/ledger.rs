@@ -440,6 +440,16 @@ impl Ledger {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
+    /// Deletes finished entries last updated before `cutoff`; returns how many. Mail still
+    /// in flight or set aside for a person is kept.
+    pub fn prune(&mut self, cutoff: SystemTime) -> Result<usize, LedgerError> {
+        Ok(self.conn.execute(
+            "DELETE FROM mails WHERE state = 'done' AND updated < ?1
+               AND NOT EXISTS (SELECT 1 FROM outgoing WHERE mail_key = mails.key)",
+            [unix_seconds(cutoff)],
+        )?)
+    }
+
     /// A value kept between runs (e.g. an IMAP folder's UIDVALIDITY).
     pub fn meta(&self, key: &str) -> Result<Option<String>, LedgerError> {
         Ok(self
@@ -532,6 +542,26 @@ mod tests {
         l.set_aside(&key, "gave up", now).unwrap();
         assert_eq!(l.state(&key).unwrap().map(|s| s.0), Some(State::SetAside));
         assert!(l.pending().unwrap().is_empty());
+    }
+
+    #[test]
+    fn prune_deletes_only_old_finished_entries() {
+        let mut l = Ledger::in_memory().unwrap();
+        l.record_done(&rec("old"), from_unix_seconds(100)).unwrap();
+        l.record_done(&rec("new"), from_unix_seconds(10_000))
+            .unwrap();
+        l.record_intent(&rec("flight"), &[out("flight")], from_unix_seconds(100))
+            .unwrap();
+        assert_eq!(l.prune(from_unix_seconds(5_000)).unwrap(), 1);
+        assert_eq!(l.state(&MailKey::from_stored("old".into())).unwrap(), None);
+        assert!(l
+            .state(&MailKey::from_stored("new".into()))
+            .unwrap()
+            .is_some());
+        assert!(l
+            .state(&MailKey::from_stored("flight".into()))
+            .unwrap()
+            .is_some());
     }
 
     #[test]

@@ -48,7 +48,17 @@ pub fn run(path: &Path, args: RunArgs) -> anyhow::Result<i32> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let config = Arc::new(setup.config);
-        let ledger = Ledger::open(&config.ledger)?;
+        let mut ledger = Ledger::open(&config.ledger)?;
+        // Keep only the personal data needed: old outcomes (and sender hashes) go. Only with
+        // IMAP, where the last UID keeps old mail from being read again; a Maildir's new/
+        // keeps its files, and the ledger is what remembers them.
+        let prunable = matches!(config.intake, IntakeConfig::Imap(_));
+        if let Some(cutoff) = now().checked_sub(config.ledger_keep).filter(|_| prunable) {
+            let pruned = ledger.prune(cutoff)?;
+            if pruned > 0 {
+                info!(pruned, "deleted ledger entries older than ledger.keep");
+            }
+        }
         let transport = Transport::from_config(&config.delivery, &config.from.domain())?;
         let dry_run = args.dry_run || config.dry_run;
         let mut pipeline = Pipeline::new(

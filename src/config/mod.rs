@@ -296,6 +296,8 @@ pub struct Config {
     pub intake: IntakeConfig,
     pub delivery: DeliveryConfig,
     pub ledger: PathBuf,
+    /// Finished entries older than this are deleted (the sender hash with them).
+    pub ledger_keep: Duration,
     pub rules: PathBuf,
     /// Labelled example mails the learned model trains on; `None`: rules only.
     pub training: Option<PathBuf>,
@@ -619,7 +621,15 @@ impl Config {
             }
         };
 
-        let RawLedger { path: ledger_path } = ledger.unwrap_or_default();
+        let RawLedger {
+            path: ledger_path,
+            keep: ledger_keep,
+        } = ledger.unwrap_or_default();
+        let ledger_keep = c.duration(
+            "ledger.keep",
+            &ledger_keep,
+            Duration::from_secs(365 * 86400),
+        );
         let ledger = c.path(
             &base,
             ledger_path
@@ -686,6 +696,7 @@ impl Config {
                 intake,
                 delivery,
                 ledger,
+                ledger_keep,
                 rules,
                 training,
                 responses,

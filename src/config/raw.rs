@@ -36,6 +36,7 @@ pub struct RawOutbox {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawLedger {
     pub path: Option<Spanned<String>>,
+    pub keep: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
