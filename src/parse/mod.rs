@@ -178,11 +178,24 @@ fn ids(v: &HeaderValue<'_>) -> Vec<MessageId> {
     }
 }
 
+/// "Fwd:", "Fw:", "VS:" (Danish), "WG:" (German), "TR:" (French), "Vb:" (Dutch).
+fn is_forward_subject(subject: &str) -> bool {
+    let s = subject.trim_start().to_lowercase();
+    ["fwd:", "fw:", "vs:", "wg:", "tr:", "vb:"]
+        .iter()
+        .any(|p| s.starts_with(p))
+}
+
 /// Decoded text of one message: its text body (HTML converted), then any forwarded
 /// `message/rfc822` parts. `new` selects only the new text of each.
 fn message_text(msg: &mail_parser::Message<'_>, depth: usize, new: bool) -> String {
     let body = msg.body_text(0).map(|b| b.into_owned()).unwrap_or_default();
-    let mut text = if new { strip::new_text(&body) } else { body };
+    let forward = msg.subject().is_some_and(is_forward_subject);
+    let mut text = if new {
+        strip::new_text_of(&body, forward)
+    } else {
+        body
+    };
     if depth < 3 {
         for part in msg.attachments() {
             if let PartType::Message(inner) = &part.body {

@@ -9,23 +9,27 @@
 
 /// The new text of `body`, with quoted history, signatures and disclaimers removed.
 pub fn new_text(body: &str) -> String {
+    new_text_of(body, false)
+}
+
+/// As [`new_text`]; for a forward (`Fwd:`, `VS:` …) the forwarded mail is part of the
+/// question, so it is kept after the sender's own lines.
+pub fn new_text_of(body: &str, forward: bool) -> String {
     let lines: Vec<&str> = body.lines().map(|l| l.trim_end()).collect();
-    let (end, forward_start) = history_start(&lines);
+    let (end, inner_start) = history_start(&lines);
     let mut own = trim_blank(&lines[..end]);
     own = cut_signature(own);
     let own_text = join(own);
-    if word_count(&own_text) >= 4 || forward_start.is_none() {
+    let take_inner = inner_start.is_some() && (forward || word_count(&own_text) < 4);
+    let Some(start) = inner_start.filter(|_| take_inner) else {
         if own_text.trim().is_empty() {
             return join(trim_blank(&lines));
         }
         return own_text;
-    }
-    // A forward with (almost) nothing of its own: the forwarded mail is the question.
-    let Some(start) = forward_start else {
-        return own_text;
     };
+    // The forwarded mail: its header lines skipped, its own history and signature cut.
     let rest = skip_header_block(&lines[start..]);
-    let inner = new_text(&rest.join("\n"));
+    let inner = new_text_of(&rest.join("\n"), false);
     if own_text.trim().is_empty() {
         inner
     } else {
@@ -156,7 +160,8 @@ fn history_start(lines: &[&str]) -> (usize, Option<usize>) {
                 } else {
                     i
                 };
-                return (start, None);
+                // In a forward, this header block introduces the forwarded mail.
+                return (start, Some(i));
             }
         }
     }
@@ -337,6 +342,19 @@ mod tests {
         let t = new_text(body);
         assert!(t.contains("Må vores gæster bruge Zoom?"), "{t}");
         assert!(!t.contains("Hilsen Ann"), "{t}");
+    }
+
+    #[test]
+    fn an_outlook_forward_keeps_the_forwarded_mail_but_a_reply_does_not() {
+        let body = "Kan I svare hende?\n\nFra: Ida Holm <i@ku.example>\nSendt: 3. marts 2026 10:12\nTil: Bo\nEmne: KU-konto\n\nMin KU-konto er spærret, og jeg kan ikke logge ind i Zoom.\n\nHilsen Ida";
+        let fwd = new_text_of(body, true);
+        assert!(fwd.starts_with("Kan I svare hende?"), "{fwd}");
+        assert!(fwd.contains("Min KU-konto er spærret"), "{fwd}");
+        assert!(
+            !fwd.contains("Sendt:") && !fwd.contains("Hilsen Ida"),
+            "{fwd}"
+        );
+        assert_eq!(new_text_of(body, false), "Kan I svare hende?");
     }
 
     #[test]
