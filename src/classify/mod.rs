@@ -524,11 +524,29 @@ impl Classifier {
         };
         // The learned model's posterior, blended in with its configured weight.
         let learned = self.model.as_ref().map(|m| {
-            // The model reads the whole new text (reading only the questions measured
-            // worse on both labelled sets).
-            let mut feats = model::features(&subject);
-            feats.extend(model::features(&body));
-            let (post, evidence) = m.categories.posterior(&feats, self.rules.model_temperature);
+            // The model reads the whole new text too; when the mail asks something, what
+            // it only tells weighs `told-weight`, as in the rules.
+            let told_weight = if any_asked {
+                self.rules.told_weight
+            } else {
+                1.0
+            };
+            let mut feats = model::weighted_features(&subject, |_| 1.0);
+            for (f, w) in model::weighted_features(&body, |i| {
+                if body.asked.get(i) == Some(&true) {
+                    1.0
+                } else {
+                    told_weight
+                }
+            }) {
+                let slot = feats.entry(f).or_insert(w);
+                if w > *slot {
+                    *slot = w;
+                }
+            }
+            let (post, evidence) = m
+                .categories
+                .posterior_weighted(&feats, self.rules.model_temperature);
             for (label, word, strength) in evidence.into_iter().take(8) {
                 hits.push(Hit {
                     target: label,
@@ -642,9 +660,12 @@ impl Classifier {
                 .collect();
             let desk_total: f64 = rule_desks.iter().map(|(_, s)| s).sum();
             let desk_post = learned.as_ref().and_then(|(m, _, feats)| {
-                m.desks
-                    .as_ref()
-                    .map(|d| (d, d.posterior(feats, self.rules.model_temperature).0))
+                m.desks.as_ref().map(|d| {
+                    (
+                        d,
+                        d.posterior_weighted(feats, self.rules.model_temperature).0,
+                    )
+                })
             });
             let wd = if desk_post.is_some() { w } else { 0.0 };
             let mut best: Option<(&str, f64)> = None;

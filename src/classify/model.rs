@@ -55,6 +55,27 @@ pub fn features(toks: &Tokens) -> BTreeSet<String> {
         .collect()
 }
 
+/// As [`features`], with a weight per word: the highest weight of the places it occurs,
+/// `weight_of(position)` giving each token's.
+pub fn weighted_features(toks: &Tokens, weight_of: impl Fn(usize) -> f64) -> BTreeMap<String, f64> {
+    let mut out: BTreeMap<String, f64> = BTreeMap::new();
+    let mut put = |stem: &str, w: f64| {
+        let slot = out.entry(stem.to_string()).or_insert(w);
+        if w > *slot {
+            *slot = w;
+        }
+    };
+    for (i, t) in toks.tokens.iter().enumerate() {
+        if !is_stop_word(&t.word) {
+            put(&t.stem, weight_of(i));
+        }
+    }
+    for (i, t) in &toks.compounds {
+        put(&t.stem, weight_of(*i));
+    }
+    out
+}
+
 impl NaiveBayes {
     /// Trains on (label, features) examples; labels keep first-seen order.
     pub fn train(examples: &[(String, BTreeSet<String>)]) -> NaiveBayes {
@@ -109,18 +130,28 @@ impl NaiveBayes {
         feats: &BTreeSet<String>,
         temperature: f64,
     ) -> (Vec<f64>, Vec<(String, String, f64)>) {
+        let weighted: BTreeMap<String, f64> = feats.iter().map(|f| (f.clone(), 1.0)).collect();
+        self.posterior_weighted(&weighted, temperature)
+    }
+
+    /// As [`NaiveBayes::posterior`], each word's evidence scaled by its weight.
+    pub fn posterior_weighted(
+        &self,
+        feats: &BTreeMap<String, f64>,
+        temperature: f64,
+    ) -> (Vec<f64>, Vec<(String, String, f64)>) {
         let k = self.labels.len();
         let mut score = vec![0.0; k];
         // (label index, word, strength); strings are made only for what is reported.
         let mut evidence: Vec<(usize, &str, f64)> = Vec::new();
         let mut deltas = vec![0.0; k];
-        for f in feats {
+        for (f, &w) in feats {
             let Some(d) = self.delta.get(f) else {
                 continue;
             };
             let (mut best, mut top, mut sum) = (0, f64::NEG_INFINITY, 0.0);
             for i in 0..k {
-                deltas[i] = d[i];
+                deltas[i] = d[i] * w;
                 score[i] += deltas[i];
                 sum += deltas[i];
                 if deltas[i] > top {
