@@ -483,30 +483,40 @@ impl Imap {
         }))
     }
 
+    /// One UID FETCH, drained within `slack` times the timeout (bodies take longer).
+    async fn uid_fetch(
+        &mut self,
+        what: &'static str,
+        set: &str,
+        query: &str,
+        slack: u32,
+    ) -> Result<Vec<async_imap::types::Fetch>, ImapError> {
+        let limit = self.limit() * slack;
+        let session = self.session()?;
+        timed(
+            what,
+            limit,
+            async {
+                session
+                    .uid_fetch(set, query)
+                    .await?
+                    .try_collect::<Vec<_>>()
+                    .await
+            },
+            |source| ImapError::Command { what, source },
+        )
+        .await
+    }
+
     /// UIDs above `after`, with size and arrival time, ascending.
     ///
     /// # Errors
     /// On a lost connection or timeout.
     pub async fn list_after(&mut self, after: u32) -> Result<Vec<Listed>, ImapError> {
-        let limit = self.limit();
-        let session = self.session()?;
         let range = format!("{}:*", after.saturating_add(1));
-        let fetched: Vec<_> = timed(
-            "UID FETCH",
-            limit,
-            async {
-                session
-                    .uid_fetch(&range, "(UID RFC822.SIZE INTERNALDATE)")
-                    .await?
-                    .try_collect::<Vec<_>>()
-                    .await
-            },
-            |source| ImapError::Command {
-                what: "UID FETCH",
-                source,
-            },
-        )
-        .await?;
+        let fetched = self
+            .uid_fetch("UID FETCH", &range, "(UID RFC822.SIZE INTERNALDATE)", 1)
+            .await?;
         let mut out: Vec<Listed> = fetched
             .iter()
             .filter_map(|f| {
@@ -533,28 +543,13 @@ impl Imap {
         uid: u32,
         max: Option<u32>,
     ) -> Result<Option<Vec<u8>>, ImapError> {
-        let limit = self.limit();
-        let session = self.session()?;
         let query = match max {
             Some(n) => format!("(UID BODY.PEEK[]<0.{n}>)"),
             None => "(UID BODY.PEEK[])".to_string(),
         };
-        let fetched: Vec<_> = timed(
-            "UID FETCH body",
-            limit,
-            async {
-                session
-                    .uid_fetch(uid.to_string(), &query)
-                    .await?
-                    .try_collect::<Vec<_>>()
-                    .await
-            },
-            |source| ImapError::Command {
-                what: "UID FETCH body",
-                source,
-            },
-        )
-        .await?;
+        let fetched = self
+            .uid_fetch("UID FETCH body", &uid.to_string(), &query, 1)
+            .await?;
         Ok(fetched
             .into_iter()
             .find(|f| f.uid == Some(uid))
@@ -569,25 +564,9 @@ impl Imap {
         if uids.is_empty() {
             return Ok(Vec::new());
         }
-        let limit = self.limit() * 4;
-        let session = self.session()?;
-        let set = uid_set(uids);
-        let fetched: Vec<_> = timed(
-            "UID FETCH bodies",
-            limit,
-            async {
-                session
-                    .uid_fetch(&set, "(UID BODY.PEEK[])")
-                    .await?
-                    .try_collect::<Vec<_>>()
-                    .await
-            },
-            |source| ImapError::Command {
-                what: "UID FETCH bodies",
-                source,
-            },
-        )
-        .await?;
+        let fetched = self
+            .uid_fetch("UID FETCH bodies", &uid_set(uids), "(UID BODY.PEEK[])", 4)
+            .await?;
         let mut out: Vec<(u32, Vec<u8>)> = fetched
             .iter()
             .filter_map(|f| Some((f.uid?, f.body()?.to_vec())))
