@@ -425,6 +425,21 @@ impl<'a> Checker<'a> {
             base.join(p)
         }
     }
+
+    /// A file or folder autosvar reads (rules, templates, examples, the Maildir): relative
+    /// to the config's folder; when it is not there, relative to the current folder. A
+    /// copy of the shipped config placed elsewhere (as tools do to point it at real
+    /// servers) still finds the project's rules and templates.
+    fn input_path(&self, base: &Path, v: &str) -> PathBuf {
+        let beside_config = self.path(base, v);
+        if beside_config.exists() || Path::new(v).is_absolute() {
+            return beside_config;
+        }
+        match std::env::current_dir() {
+            Ok(cwd) if cwd.join(v).exists() => Path::new(v).to_path_buf(),
+            _ => beside_config,
+        }
+    }
 }
 
 impl Config {
@@ -588,7 +603,7 @@ impl Config {
             );
             match path {
                 Some(p) => Some(IntakeConfig::Maildir {
-                    path: c.path(&base, p.get_ref()),
+                    path: c.input_path(&base, p.get_ref()),
                     poll_interval,
                 }),
                 None => {
@@ -637,14 +652,14 @@ impl Config {
                 .map_or("var/autosvar.sqlite", |p| p.get_ref()),
         );
         let RawClassify { rules, training } = classify.unwrap_or_default();
-        let rules = c.path(&base, rules.as_ref().map_or("rules.toml", |p| p.get_ref()));
+        let rules = c.input_path(&base, rules.as_ref().map_or("rules.toml", |p| p.get_ref()));
         let training = training
             .as_ref()
             .map(|p| p.get_ref().as_str())
             .filter(|p| !p.is_empty())
-            .map(|p| c.path(&base, p));
+            .map(|p| c.input_path(&base, p));
         let RawResponses { path: responses } = responses.unwrap_or_default();
-        let responses = c.path(
+        let responses = c.input_path(
             &base,
             responses.as_ref().map_or("responses", |p| p.get_ref()),
         );

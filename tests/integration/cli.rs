@@ -464,3 +464,24 @@ fn eval_reports_metrics_and_fails_below_a_threshold() {
     assert_eq!(v["mails"], 166);
     assert!(v["per_category"]["pricing"]["f1"].as_f64().unwrap() > 0.5);
 }
+
+/// Tools point a copy of the shipped config, kept elsewhere, at real servers: it must
+/// still find the project's rules, templates and examples from the working folder.
+#[test]
+fn a_copy_of_the_config_elsewhere_still_finds_rules_and_templates() {
+    let project = embedded_default();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let copy = elsewhere.path().join("config.toml");
+    std::fs::copy(project.path().join("config.toml"), &copy).unwrap();
+    let o = run_in(
+        project.path(),
+        &["--config", copy.to_str().unwrap(), "check", "--offline"],
+    );
+    assert!(o.status.success(), "{}", stdout(&o));
+    let o = run_in(
+        project.path(),
+        &["--config", copy.to_str().unwrap(), "run", "--once"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(stdout(&o).matches("\treplied ").count(), 4);
+}
