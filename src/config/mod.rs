@@ -750,7 +750,11 @@ fn validate_server(
         }
     };
     let tls = match &raw.tls {
-        None => Tls::Implicit,
+        // Unset: what the port says (the submission and plain IMAP ports use STARTTLS).
+        None => match raw.port.as_ref().map(|p| *p.get_ref()) {
+            Some(25 | 143 | 587) => Tls::StartTls,
+            _ => Tls::Implicit,
+        },
         Some(t) => match t.get_ref().as_str() {
             "implicit" => Tls::Implicit,
             "starttls" => Tls::StartTls,
@@ -1113,6 +1117,20 @@ phone = "3532 3232"
                 .any(|l| l.contains("smtp") && l.contains("pasword-env")),
             "{p:#?}"
         );
+    }
+
+    #[test]
+    fn tls_defaults_follow_the_port() {
+        let text = format!("{MINIMAL}\n[smtp]\nhost = \"h\"\nport = 587\n[imap]\nhost = \"h\"\n");
+        let c = parse(&text).unwrap();
+        let DeliveryConfig::Smtp(smtp) = c.delivery else {
+            panic!()
+        };
+        assert_eq!(smtp.server.tls, Tls::StartTls);
+        let IntakeConfig::Imap(imap) = c.intake else {
+            panic!()
+        };
+        assert_eq!((imap.server.tls, imap.server.port), (Tls::Implicit, 993));
     }
 
     #[test]
