@@ -1034,7 +1034,7 @@ mod tests {
 [reply]
 from = "E-learning <e-learning@example.test>"
 [maildir]
-path = "demo/Maildir"
+path = "inbox/Maildir"
 [outbox]
 path = "var/outbox"
 [desks.cimt]
@@ -1065,7 +1065,7 @@ phone = "3532 3232"
         assert_eq!(
             c.intake,
             IntakeConfig::Maildir {
-                path: PathBuf::from("dir/demo/Maildir"),
+                path: PathBuf::from("dir/inbox/Maildir"),
                 poll_interval: Duration::from_secs(30)
             }
         );
@@ -1162,7 +1162,7 @@ phone = "3532 3232"
                 .any(|l| l.contains("outbx") && l.contains("unknown section")),
             "{p:#?}"
         );
-        let p = problems(&MINIMAL.replace("path = \"demo", "pth = \"demo"));
+        let p = problems(&MINIMAL.replace("path = \"inbox", "pth = \"inbox"));
         assert!(
             p.iter().any(|l| l.contains("maildir") && l.contains("pth")),
             "{p:#?}"
