@@ -54,23 +54,6 @@ impl SkipReason {
             SkipReason::Old => "old",
         }
     }
-
-    pub fn from_name(s: &str) -> Option<SkipReason> {
-        [
-            SkipReason::Malformed,
-            SkipReason::Loop,
-            SkipReason::Bounce,
-            SkipReason::AutoReply,
-            SkipReason::List,
-            SkipReason::Junk,
-            SkipReason::Suppress,
-            SkipReason::Noreply,
-            SkipReason::RateLimited,
-            SkipReason::Old,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == s)
-    }
 }
 
 impl std::fmt::Display for SkipReason {

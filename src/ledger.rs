@@ -104,16 +104,6 @@ pub struct Outgoing {
     pub started: Option<SystemTime>,
 }
 
-/// A row of the ledger, as `autosvar` reports show it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Entry {
-    pub record: Record,
-    pub state: State,
-    pub attempts: u32,
-    pub updated: SystemTime,
-    pub error: Option<String>,
-}
-
 /// The ledger: one SQLite file.
 pub struct Ledger {
     conn: Connection,
@@ -406,38 +396,6 @@ impl Ledger {
         tx.execute("DELETE FROM outgoing WHERE mail_key = ?1", [key.as_str()])?;
         tx.commit()?;
         Ok(())
-    }
-
-    /// The newest entries, newest first.
-    pub fn recent(&self, limit: usize) -> Result<Vec<Entry>, LedgerError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT key, source, action, category, desk, language, sensitive, confidence,
-                    skip_reason, reply_id, forward_id, sender_hash, state, attempts, updated, error
-             FROM mails ORDER BY updated DESC, rowid DESC LIMIT ?1",
-        )?;
-        let rows = stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
-            Ok(Entry {
-                record: Record {
-                    key: r.get(0)?,
-                    source: r.get(1)?,
-                    action: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-                    category: r.get(3)?,
-                    desk: r.get(4)?,
-                    language: r.get(5)?,
-                    sensitive: r.get(6)?,
-                    confidence: r.get(7)?,
-                    skip_reason: r.get(8)?,
-                    reply_id: r.get(9)?,
-                    forward_id: r.get(10)?,
-                    sender_hash: r.get(11)?,
-                },
-                state: State::parse(&r.get::<_, String>(12)?),
-                attempts: r.get(13)?,
-                updated: from_unix_seconds(r.get(14)?),
-                error: r.get(15)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     /// Deletes finished entries last updated before `cutoff`; returns how many. Mail still

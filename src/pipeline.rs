@@ -147,6 +147,8 @@ const SEND_CONCURRENCY: usize = 8;
 pub struct Prepared {
     span: Span,
     key: String,
+    /// Where the mail came from ("mailbox/id"), for the events of its messages.
+    source: String,
     /// The outcome once every message is delivered (final when there is nothing to send).
     outcome: Outcome,
     outgoing: Vec<ledger::Outgoing>,
@@ -427,6 +429,7 @@ impl Pipeline {
         let (outcome, outgoing) = self.prepare_in_span(raw, now, &span).await?;
         Ok(Prepared {
             span,
+            source: raw.source(),
             key: outgoing
                 .first()
                 .map(|o| o.mail_key.clone())
@@ -476,14 +479,15 @@ impl Pipeline {
         for (p, mut results) in batch.into_iter().zip(results) {
             let mut outcome = p.outcome;
             results.reverse();
-            for o in &p.outgoing {
+            for o in p.outgoing {
                 match results.pop() {
                     Some(Ok(())) => {
                         self.ledger.delivered(&o.message_id, now)?;
+                        // The message is done with: its bytes move to the event.
                         self.events.push(Event::Delivered {
-                            source: self.ledger.source_of(&o.mail_key)?.unwrap_or_default(),
-                            kind: o.kind.clone(),
-                            bytes: o.bytes.clone(),
+                            source: p.source.clone(),
+                            kind: o.kind,
+                            bytes: o.bytes,
                         });
                     }
                     Some(Err(e)) => {
@@ -645,14 +649,16 @@ impl Pipeline {
         };
         record.reply_id = Some(reply.message_id.as_str().into());
         record.forward_id = forward.as_ref().map(|f| f.message_id.as_str().into());
-        let outgoing: Vec<ledger::Outgoing> = std::iter::once(&reply)
-            .chain(forward.as_ref())
+        let reply_id = reply.message_id.as_str().to_string();
+        // The composed messages are not needed after this: their bytes move.
+        let outgoing: Vec<ledger::Outgoing> = std::iter::once(reply)
+            .chain(forward)
             .map(|o| ledger::Outgoing {
                 message_id: o.message_id.as_str().into(),
                 mail_key: key.as_str().into(),
                 kind: o.kind.into(),
-                envelope_to: o.to.clone(),
-                bytes: o.bytes.clone(),
+                envelope_to: o.to,
+                bytes: o.bytes,
                 attempts: 0,
                 started: None,
             })
@@ -663,7 +669,7 @@ impl Pipeline {
             Outcome::Replied {
                 category: c.category,
                 desk,
-                reply_id: reply.message_id.as_str().into(),
+                reply_id,
             },
             outgoing,
         ))

@@ -2,9 +2,11 @@
 //! sensitive data).
 //!
 //! Scores every category by the weighted patterns in the rules file, over the subject
-//! (weighted up) and the new text only, never quoted history. Below the configured score or
-//! confidence the answer is `other`, which gets a human. Deterministic and pure: the same
-//! mail and rules always give the same answer, with no I/O.
+//! (weighted up, or down in a reply) and the new text only, never quoted history; what a
+//! mail asks counts more than what it only tells. The learned model's posterior is blended
+//! in (see [`model`]). Below the configured confidence the answer is `other`, which gets a
+//! human. Deterministic and pure: the same mail, rules and examples always give the same
+//! answer, with no I/O.
 
 pub mod model;
 pub mod rules;
@@ -318,17 +320,8 @@ impl Classifier {
         }
     }
 
-    pub fn model(&self) -> Option<&model::Model> {
-        self.model.as_ref()
-    }
-
-    pub fn rules(&self) -> &Rules {
-        &self.rules
-    }
-
     /// Points for one target. One word, one vote: where several patterns match at the same
     /// place ("licens", "licens*", "license"), only the heaviest counts.
-    #[allow(clippy::too_many_arguments)]
     fn score(
         &self,
         target: &str,

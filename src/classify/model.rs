@@ -183,7 +183,6 @@ impl NaiveBayes {
 pub struct Model {
     pub categories: NaiveBayes,
     pub desks: Option<NaiveBayes>,
-    pub dir: PathBuf,
 }
 
 fn mail_files(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
@@ -266,7 +265,6 @@ impl Model {
         Ok(Model {
             categories: NaiveBayes::train(&cats),
             desks: (!desks.is_empty()).then(|| NaiveBayes::train(&desks)),
-            dir: dir.to_path_buf(),
         })
     }
 }

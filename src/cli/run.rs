@@ -76,7 +76,10 @@ pub fn run(path: &Path, args: RunArgs) -> anyhow::Result<i32> {
             watch_templates(&config, pipeline.templates(), token.clone())?;
             token
         };
-        let mut report = Report::default();
+        let mut report = Report {
+            once: args.once,
+            counts: BTreeMap::new(),
+        };
         let code = match &config.intake {
             IntakeConfig::Maildir {
                 path,
@@ -119,7 +122,6 @@ pub fn run(path: &Path, args: RunArgs) -> anyhow::Result<i32> {
 }
 
 /// Counts outcomes; `--once` prints a line per mail.
-#[derive(Default)]
 struct Report {
     once: bool,
     counts: BTreeMap<&'static str, usize>,
@@ -203,7 +205,6 @@ async fn run_maildir(
     shutdown: &CancellationToken,
     report: &mut Report,
 ) -> anyhow::Result<i32> {
-    report.once = once;
     let (tx, mut rx) = mpsc::channel::<()>(64);
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if res.is_ok() {
@@ -266,7 +267,6 @@ async fn run_imap(
     report: &mut Report,
     retry_after: Duration,
 ) -> anyhow::Result<i32> {
-    report.once = once;
     let mut imap = Imap::new(config)?;
     let mut backoff = Duration::from_secs(1);
     loop {
@@ -339,16 +339,28 @@ fn uid_of(source: &str, mailbox: &str) -> Option<u32> {
         .ok()
 }
 
+/// Where a session shows outcomes: the folder (as the ledger names it), whether keywords
+/// stick there, and skipped mail waiting for its keyword.
+struct Marks {
+    mailbox: String,
+    keywords: bool,
+    skipped: Vec<u32>,
+}
+
 /// Shows in the mailbox what happened: Sent copies, `\Answered`, keywords, `\Flagged`;
 /// one command per kind for everything since the last call.
 async fn show_events(
     pipeline: &mut Pipeline,
     imap: &mut Imap,
     config: &ImapConfig,
-    mailbox: &str,
-    keywords: bool,
-    skipped: &mut Vec<u32>,
+    marks: &mut Marks,
 ) -> Result<(), SessionError> {
+    let Marks {
+        mailbox,
+        keywords,
+        skipped,
+    } = marks;
+    let keywords = *keywords;
     let mut sent = Vec::new();
     let (mut answered, mut forwarded, mut review) = (Vec::new(), Vec::new(), Vec::new());
     for event in pipeline.drain_events() {
@@ -398,6 +410,7 @@ async fn reconcile(
     pipeline: &mut Pipeline,
     imap: &mut Imap,
     config: &ImapConfig,
+    marks: &mut Marks,
 ) -> Result<(), SessionError> {
     let doubt = pipeline.in_doubt()?;
     let in_sent = if doubt.is_empty() {
@@ -409,7 +422,7 @@ async fn reconcile(
     pipeline
         .resume_pending(now(), &in_sent, server_copies)
         .await?;
-    Ok(())
+    show_events(pipeline, imap, config, marks).await
 }
 
 /// Mails fetched in one round trip: at most this many, and this many bytes.
@@ -475,17 +488,12 @@ async fn session(
         .unwrap_or(0);
 
     // Reconcile what was in flight when the process stopped.
-    let mut skipped = Vec::new();
-    reconcile(pipeline, imap, config).await?;
-    show_events(
-        pipeline,
-        imap,
-        config,
-        &mailbox,
-        selected.keywords,
-        &mut skipped,
-    )
-    .await?;
+    let mut marks = Marks {
+        mailbox: mailbox.clone(),
+        keywords: selected.keywords,
+        skipped: Vec::new(),
+    };
+    reconcile(pipeline, imap, config, &mut marks).await?;
 
     let max_age = i64::try_from(config.max_age.as_secs()).unwrap_or(i64::MAX);
     let mut retry = retry_after;
@@ -554,7 +562,7 @@ async fn session(
                 report.mail(&raw, &outcome);
                 match &outcome {
                     Outcome::Skipped { category, .. } => {
-                        skipped.push(uid);
+                        marks.skipped.push(uid);
                         to_move.entry(category.name()).or_default().push(uid);
                     }
                     Outcome::Replied { category, .. } => {
@@ -564,15 +572,7 @@ async fn session(
                     _ => {}
                 }
             }
-            show_events(
-                pipeline,
-                imap,
-                config,
-                &mailbox,
-                selected.keywords,
-                &mut skipped,
-            )
-            .await?;
+            show_events(pipeline, imap, config, &mut marks).await?;
             if let Some(prefix) = &config.category_folders {
                 for (category, uids) in &to_move {
                     if !imap.move_to(uids, &format!("{prefix}/{category}")).await? {
@@ -594,16 +594,7 @@ async fn session(
         if pending {
             let due = next_retry.is_some_and(|t| Instant::now() >= t);
             if due || once {
-                reconcile(pipeline, imap, config).await?;
-                show_events(
-                    pipeline,
-                    imap,
-                    config,
-                    &mailbox,
-                    selected.keywords,
-                    &mut skipped,
-                )
-                .await?;
+                reconcile(pipeline, imap, config, &mut marks).await?;
                 retry = (retry * 2).min(Duration::from_secs(30 * 60));
             }
             if due || next_retry.is_none() {

@@ -133,25 +133,25 @@ impl Smtp {
         }
         let credentials = match &s.auth {
             Auth::None => None,
-            Auth::Password { user, password } => {
-                let secret = password
-                    .resolve()
-                    .map_err(|e| setup("cannot read the SMTP password", e))?;
-                Some((
-                    Credentials::new(user.clone(), secret.expose_secret().to_string()),
-                    vec![Mechanism::Plain, Mechanism::Login],
-                ))
-            }
-            Auth::XOAuth2 { user, token } => {
-                let secret = token
-                    .resolve()
-                    .map_err(|e| setup("cannot get an SMTP access token", e))?;
-                Some((
-                    Credentials::new(user.clone(), secret.expose_secret().to_string()),
-                    vec![Mechanism::Xoauth2],
-                ))
-            }
-        };
+            Auth::Password { user, password } => Some((
+                user,
+                password,
+                vec![Mechanism::Plain, Mechanism::Login],
+                "cannot read the SMTP password",
+            )),
+            Auth::XOAuth2 { user, token } => Some((
+                user,
+                token,
+                vec![Mechanism::Xoauth2],
+                "cannot get an SMTP access token",
+            )),
+        }
+        .map(|(user, source, mechanisms, what)| {
+            let secret = source.resolve().map_err(|e| setup(what, e))?;
+            let credentials = Credentials::new(user.clone(), secret.expose_secret().to_string());
+            Ok::<_, DeliverError>((credentials, mechanisms))
+        })
+        .transpose()?;
         let envelope_from = match &config.envelope_from {
             None => None,
             Some(a) => Some(
@@ -174,7 +174,21 @@ impl Smtp {
         self.config.server.timeout
     }
 
+    /// Opens a connection: TCP, TLS, EHLO, STARTTLS and login, bounded as a whole (a server
+    /// that stops answering mid-handshake must not hang delivery).
     async fn connect(&self) -> Result<AsyncSmtpConnection, DeliverError> {
+        let s = &self.config.server;
+        tokio::time::timeout(self.timeout() * 2, self.open())
+            .await
+            .unwrap_or_else(|_| {
+                Err(DeliverError::Connect {
+                    what: format!("SMTP handshake with {}:{} timed out", s.host, s.port),
+                    source: io::ErrorKind::TimedOut.into(),
+                })
+            })
+    }
+
+    async fn open(&self) -> Result<AsyncSmtpConnection, DeliverError> {
         let s = &self.config.server;
         let transient = |what: &str, e: io::Error| DeliverError::Connect {
             what: format!("{what} {}:{}", s.host, s.port),

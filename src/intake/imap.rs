@@ -352,56 +352,41 @@ impl Imap {
             };
             client = async_imap::Client::new(self.tls_wrap(tcp).await?);
         }
-        let mut session = match &s.auth {
+        let limit = self.limit();
+        let (user, attempt) = match &s.auth {
             Auth::Password { user, password } => {
                 let secret = password.resolve()?;
-                match tokio::time::timeout(self.limit(), client.login(user, secret.expose_secret()))
-                    .await
-                {
-                    Ok(Ok(session)) => session,
-                    Ok(Err((source, _))) => {
-                        return Err(ImapError::Login {
-                            user: user.clone(),
-                            source,
-                        })
-                    }
-                    Err(_) => {
-                        return Err(ImapError::Timeout {
-                            what: "login",
-                            secs: self.limit().as_secs(),
-                        })
-                    }
-                }
+                let login = client.login(user, secret.expose_secret());
+                (user, tokio::time::timeout(limit, login).await)
             }
             Auth::XOAuth2 { user, token } => {
-                let token = token.resolve()?;
                 let mut auth = XOAuth2 {
                     user: user.clone(),
-                    token: token.expose_secret().to_string(),
+                    token: token.resolve()?.expose_secret().to_string(),
                     sent: false,
                 };
-                match tokio::time::timeout(self.limit(), client.authenticate("XOAUTH2", &mut auth))
-                    .await
-                {
-                    Ok(Ok(session)) => session,
-                    Ok(Err((source, _))) => {
-                        return Err(ImapError::Login {
-                            user: user.clone(),
-                            source,
-                        })
-                    }
-                    Err(_) => {
-                        return Err(ImapError::Timeout {
-                            what: "login",
-                            secs: self.limit().as_secs(),
-                        })
-                    }
-                }
+                let login = client.authenticate("XOAUTH2", &mut auth);
+                (user, tokio::time::timeout(limit, login).await)
             }
             Auth::None => {
                 return Err(ImapError::Login {
                     user: String::new(),
                     source: async_imap::error::Error::Bad("no credentials configured".into()),
+                })
+            }
+        };
+        let mut session = match attempt {
+            Ok(Ok(session)) => session,
+            Ok(Err((source, _))) => {
+                return Err(ImapError::Login {
+                    user: user.clone(),
+                    source,
+                })
+            }
+            Err(_) => {
+                return Err(ImapError::Timeout {
+                    what: "login",
+                    secs: limit.as_secs(),
                 })
             }
         };
