@@ -425,6 +425,26 @@ async fn reconcile(
     show_events(pipeline, imap, config, marks).await
 }
 
+/// A batch's mails by UID, with whether each was cut at `PARTIAL_BYTES`.
+async fn fetch_batch(
+    imap: &mut Imap,
+    batch: &[crate::intake::imap::Listed],
+) -> Result<HashMap<u32, (Vec<u8>, bool)>, ImapError> {
+    if let [one] = batch {
+        if one.size > FULL_FETCH_MAX {
+            let body = imap.fetch(one.uid, Some(PARTIAL_BYTES)).await?;
+            return Ok(body.map(|b| (one.uid, (b, true))).into_iter().collect());
+        }
+    }
+    let uids: Vec<u32> = batch.iter().map(|l| l.uid).collect();
+    Ok(imap
+        .fetch_many(&uids)
+        .await?
+        .into_iter()
+        .map(|(u, b)| (u, (b, false)))
+        .collect())
+}
+
 /// Mails fetched in one round trip: at most this many, and this many bytes.
 const BATCH_MAILS: usize = 32;
 const BATCH_BYTES: u64 = 8 * 1024 * 1024;
@@ -500,27 +520,20 @@ async fn session(
     let mut next_retry: Option<Instant> = None;
     loop {
         let listed = imap.list_after(last).await?;
+        let mut batches = Vec::new();
         let mut rest = listed.as_slice();
         while !rest.is_empty() {
-            let n = next_batch(rest);
-            let (batch, tail) = rest.split_at(n);
+            let (batch, tail) = rest.split_at(next_batch(rest));
+            batches.push(batch);
             rest = tail;
-            let mut bodies: HashMap<u32, (Vec<u8>, bool)> =
-                if batch.len() == 1 && batch[0].size > FULL_FETCH_MAX {
-                    let uid = batch[0].uid;
-                    imap.fetch(uid, Some(PARTIAL_BYTES))
-                        .await?
-                        .map(|b| (uid, (b, true)))
-                        .into_iter()
-                        .collect()
-                } else {
-                    let uids: Vec<u32> = batch.iter().map(|l| l.uid).collect();
-                    imap.fetch_many(&uids)
-                        .await?
-                        .into_iter()
-                        .map(|(u, b)| (u, (b, false)))
-                        .collect()
-                };
+        }
+        // While one batch's messages go out over SMTP, the next batch is fetched over IMAP.
+        let mut fetched = match batches.first() {
+            Some(batch) => fetch_batch(imap, batch).await?,
+            None => HashMap::new(),
+        };
+        for (i, &batch) in batches.iter().enumerate() {
+            let mut bodies = std::mem::take(&mut fetched);
             // Decide and record every mail of the batch, then send all their messages at once.
             let mut decided: Vec<(RawMail, u32, Option<Outcome>)> = Vec::new();
             let mut prepared = Vec::new();
@@ -553,7 +566,14 @@ async fn session(
                     decided.push((raw, l.uid, None));
                 }
             }
-            let mut delivered = pipeline.deliver(prepared, now()).await?.into_iter();
+            let following = batches.get(i + 1).filter(|_| !shutdown.is_cancelled());
+            let (delivered, next) = tokio::join!(pipeline.deliver(prepared, now()), async {
+                match following {
+                    Some(batch) => fetch_batch(imap, batch).await,
+                    None => Ok(HashMap::new()),
+                }
+            });
+            let mut delivered = delivered?.into_iter();
             let mut to_move: BTreeMap<&'static str, Vec<u32>> = BTreeMap::new();
             for (raw, uid, outcome) in decided {
                 let Some(outcome) = outcome.or_else(|| delivered.next()) else {
@@ -587,6 +607,9 @@ async fn session(
             if shutdown.is_cancelled() {
                 return Ok(Ended::Done);
             }
+            // Only now: the batch just delivered is marked and recorded before a failed
+            // fetch of the next one ends the session.
+            fetched = next?;
         }
         // Messages that could not be delivered (SMTP down, a 4xx) are tried again with
         // backoff, while new mail keeps being answered.
