@@ -204,7 +204,15 @@ const NOT_NAMES: &[&str] = &[
     "hospital",
     "hospitalet",
     "center",
+    "centre",
     "afdeling",
+    "department",
+    "kommune",
+    "kommunes",
+    "municipality",
+    "klinik",
+    "clinic",
+    "university",
     "outlook",
     "windows",
     "mac",
@@ -227,9 +235,10 @@ fn is_name_word(w: &str) -> bool {
 }
 
 /// The rest of a sentence after taking out a person's name: two capitalised words in a
-/// row, not opening it. `None` when it names nobody. ("Institut for Klinisk Medicin" and
-/// "Region Hovedstadens Psykiatri" look like names; taking the pair out keeps their words
-/// from counting as a diagnosis.)
+/// row, not opening it. `None` when it names nobody. Capitalised words after the first are
+/// left out of the rest too: "Institut for Klinisk Medicin", "Department of Emergency
+/// Medicine" and "Region Hovedstadens Psykiatri" name places, and their words are no
+/// diagnosis; a diagnosis is written in lower case mid-sentence.
 fn without_a_name(sentence: &str) -> Option<String> {
     let words: Vec<&str> = sentence
         .split(|c: char| !(c.is_alphanumeric() || c == '-'))
@@ -242,7 +251,9 @@ fn without_a_name(sentence: &str) -> Option<String> {
     let rest: Vec<&str> = words
         .iter()
         .enumerate()
-        .filter(|(i, _)| *i != at && *i != at + 1)
+        .filter(|(i, w)| {
+            *i != at && *i != at + 1 && (*i == 0 || !w.starts_with(char::is_uppercase))
+        })
         .map(|(_, w)| *w)
         .collect();
     Some(rest.join(" "))
@@ -306,7 +317,20 @@ mod tests {
     fn institutions_are_not_patients() {
         assert_eq!(
             without_a_name("Lektor, Institut for Klinisk Medicin").as_deref(),
-            Some("Lektor Institut for")
+            Some("Lektor for")
+        );
+        assert_eq!(
+            without_a_name("Clinical Teacher, Department of Emergency Medicine").as_deref(),
+            Some("Clinical of")
+        );
+        assert_eq!(
+            without_a_name("Vi taler med Gladsaxe Kommune om de borgere"),
+            None,
+            "a municipality is no person"
+        );
+        assert_eq!(
+            without_a_name("journalen for Per Holm, der er i kemobehandling").as_deref(),
+            Some("journalen for der er i kemobehandling")
         );
         assert_eq!(without_a_name("Hej alle sammen"), None);
     }
