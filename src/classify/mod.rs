@@ -341,8 +341,8 @@ impl Classifier {
                     *slot = p;
                 }
             }
-            for p in best.values() {
-                let points = p.weight * factor;
+            for (&at, p) in &best {
+                let points = p.weight * factor(at);
                 total += points;
                 hits.push(Hit {
                     target: target.to_string(),
@@ -400,9 +400,9 @@ impl Classifier {
                         t.word, limits.participants
                     ));
                 }
-                if let Some(m) = minutes.filter(|m| *m > limits.minutes) {
+                if let Some(m) = minutes.filter(|m| *m >= limits.minutes) {
                     return Some(format!(
-                        "{} {u} (longer than {} minutes: {m} min)",
+                        "{} {u} ({m} min: the free tier ends meetings at {} minutes)",
                         t.word, limits.minutes
                     ));
                 }
@@ -447,32 +447,24 @@ impl Classifier {
         let subject_found = self.matches(&subject);
         let body_found = self.matches(&body);
         // When the mail asks something, what it asks is the topic; sentences that only
-        // tell ("Tak, det virker nu.") count less.
+        // tell ("Tak, det virker nu.") count less, and so do the questions after the first
+        // (people ask first what they wrote about: "..., og hvad koster det i øvrigt?").
         let any_asked = body.asked.iter().any(|a| *a);
-        let (asked_found, told_found): (Found, Found) = if any_asked {
-            let split = |want: bool| -> Found {
-                body_found
-                    .iter()
-                    .map(|v| {
-                        v.iter()
-                            .copied()
-                            .filter(|(_, pos)| body.asked.get(*pos) == Some(&want))
-                            .collect()
-                    })
-                    .collect()
-            };
-            (split(true), split(false))
-        } else {
-            (Vec::new(), Vec::new())
+        let (told_weight, later_weight) =
+            (self.rules.told_weight, self.rules.later_question_weight);
+        let body_weight = |pos: usize| -> f64 {
+            match body.question.get(pos).copied().flatten() {
+                Some(0) => 1.0,
+                Some(_) => later_weight,
+                None if any_asked => told_weight,
+                None => 1.0,
+            }
         };
-        let mut fields: Vec<ScoredField<'_>> =
-            vec![(Field::Subject, &subject_found, subject_weight)];
-        if !any_asked {
-            fields.push((Field::Body, &body_found, 1.0));
-        } else {
-            fields.push((Field::Body, &asked_found, 1.0));
-            fields.push((Field::Body, &told_found, self.rules.told_weight));
-        }
+        let subject_weight_of = |_: usize| subject_weight;
+        let fields: Vec<ScoredField<'_>> = vec![
+            (Field::Subject, &subject_found, &subject_weight_of),
+            (Field::Body, &body_found, &body_weight),
+        ];
         let beyond_free = [&subject, &body]
             .into_iter()
             .find_map(|t| self.beyond_free_tier(t));
@@ -517,21 +509,9 @@ impl Classifier {
         };
         // The learned model's posterior, blended in with its configured weight.
         let learned = self.model.as_ref().map(|m| {
-            // The model reads the whole new text too; when the mail asks something, what
-            // it only tells weighs `told-weight`, as in the rules.
-            let told_weight = if any_asked {
-                self.rules.told_weight
-            } else {
-                1.0
-            };
+            // The model reads the whole new text too, each word weighed as in the rules.
             let mut feats = model::weighted_features(&subject, |_| 1.0);
-            for (f, w) in model::weighted_features(&body, |i| {
-                if body.asked.get(i) == Some(&true) {
-                    1.0
-                } else {
-                    told_weight
-                }
-            }) {
+            for (f, w) in model::weighted_features(&body, body_weight) {
                 let slot = feats.entry(f).or_insert(w);
                 if w > *slot {
                     *slot = w;
@@ -698,7 +678,7 @@ impl Classifier {
 type Found = Vec<Vec<(usize, usize)>>;
 
 /// A part of the mail, what was found in it, and how much it counts.
-type ScoredField<'a> = (Field, &'a [Vec<(usize, usize)>], f64);
+type ScoredField<'a> = (Field, &'a [Vec<(usize, usize)>], &'a dyn Fn(usize) -> f64);
 
 /// A number written as digits or as a small Danish or English number word.
 fn number(word: &str) -> Option<f64> {
@@ -797,6 +777,36 @@ mod tests {
             assert_eq!(r.category, cat, "{body}: {:?}", r.scores);
             assert_eq!(r.desk.as_deref(), desk, "{body}");
         }
+    }
+
+    #[test]
+    fn a_meeting_cut_at_the_free_limit_is_pricing_evidence() {
+        let c = classifier();
+        let toks = c.tokenize("Efter 40 minutter lukker mødet hver gang", Language::Da);
+        assert!(c.beyond_free_tier(&toks).is_some());
+        let toks = c.tokenize("Mødet varer 30 minutter", Language::Da);
+        assert!(c.beyond_free_tier(&toks).is_none());
+        let toks = c.tokenize("Vi er 100 deltagere", Language::Da);
+        assert!(
+            c.beyond_free_tier(&toks).is_none(),
+            "100 fit in the free tier"
+        );
+    }
+
+    #[test]
+    fn the_first_question_outweighs_a_later_one() {
+        let c = classifier();
+        let r = c.classify(&mail(
+            "Spørgsmål",
+            "Må vi bruge Zoom til samtaler med patienter? Og hvad koster en licens?",
+        ));
+        assert_eq!(r.category, Category::Terms, "{:?}", r.scores);
+        assert_eq!(r.secondary, Some(Category::Pricing));
+        let r = c.classify(&mail(
+            "Spørgsmål",
+            "Hvad koster en licens? Og må vi bruge Zoom til samtaler med patienter?",
+        ));
+        assert_eq!(r.category, Category::Pricing, "{:?}", r.scores);
     }
 
     #[test]

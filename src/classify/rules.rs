@@ -46,6 +46,7 @@ pub struct Rules {
     pub off_topic_factor: f64,
     /// When a mail asks a question, sentences that do not ask count this much.
     pub told_weight: f64,
+    pub later_question_weight: f64,
     /// Share of the learned model in the final scores (0 = rules only).
     pub model_weight: f64,
     /// Softens the model's probabilities (naive Bayes is overconfident).
@@ -75,6 +76,8 @@ struct RawSettings {
     off_topic_factor: f64,
     #[serde(default)]
     told_weight: Option<f64>,
+    #[serde(default)]
+    later_question_weight: Option<f64>,
     #[serde(default)]
     model_weight: Option<f64>,
     #[serde(default)]
@@ -293,6 +296,7 @@ impl Rules {
             reply_subject_weight: raw.settings.reply_subject_weight,
             off_topic_factor: raw.settings.off_topic_factor,
             told_weight: raw.settings.told_weight.unwrap_or(1.0),
+            later_question_weight: raw.settings.later_question_weight.unwrap_or(1.0),
             model_weight: raw.settings.model_weight.unwrap_or(0.5).clamp(0.0, 1.0),
             model_temperature: raw.settings.model_temperature.unwrap_or(4.0),
             default_desk: raw.settings.default_desk.into_inner(),

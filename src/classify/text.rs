@@ -22,6 +22,9 @@ pub struct Tokens {
     pub compounds: Vec<(usize, Token)>,
     /// Per token: its sentence ends in '?' (what the mail asks).
     pub asked: Vec<bool>,
+    /// Per token: which question it belongs to (0 for the first sentence that ends in '?'),
+    /// `None` for sentences that only tell.
+    pub question: Vec<Option<u16>>,
 }
 
 /// Stemmers for both languages, built once.
@@ -70,6 +73,7 @@ pub fn tokenize(text: &str, lang: Language, stemmers: &Stemmers) -> Tokens {
     let mut out = Tokens::default();
     // Where the current sentence's tokens start; a '?' marks them asked.
     let mut sentence_start = 0;
+    let mut questions: u16 = 0;
     let mut rest = folded.as_str();
     // Walk "words" separated by whitespace/punctuation; a word may contain hyphens.
     while !rest.is_empty() {
@@ -84,6 +88,7 @@ pub fn tokenize(text: &str, lang: Language, stemmers: &Stemmers) -> Tokens {
                 stem: stemmers.stem(lang, p),
             });
             out.asked.push(false);
+            out.question.push(None);
         }
         if parts.len() > 1 {
             let joined: String = parts.concat();
@@ -100,10 +105,14 @@ pub fn tokenize(text: &str, lang: Language, stemmers: &Stemmers) -> Tokens {
             break;
         };
         if matches!(sep, '.' | '!' | '?' | '\n') {
-            if sep == '?' {
+            if sep == '?' && sentence_start < out.tokens.len() {
                 out.asked[sentence_start..]
                     .iter_mut()
                     .for_each(|a| *a = true);
+                out.question[sentence_start..]
+                    .iter_mut()
+                    .for_each(|q| *q = Some(questions));
+                questions = questions.saturating_add(1);
             }
             sentence_start = out.tokens.len();
         }
@@ -125,5 +134,7 @@ mod tests {
         assert_eq!(t.compounds[0].0, 2);
         assert_eq!(t.compounds[0].1.word, "zoomlicensen");
         assert_eq!(fold("Få Æble"), "faa aeble");
+        let t = tokenize("Hej. Virker det? Og prisen?? Tak.", Language::Da, &s);
+        assert_eq!(t.question, [None, Some(0), Some(0), Some(1), Some(1), None]);
     }
 }
