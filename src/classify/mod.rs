@@ -452,12 +452,33 @@ impl Classifier {
         let any_asked = body.asked.iter().any(|a| *a);
         let (told_weight, later_weight) =
             (self.rules.told_weight, self.rules.later_question_weight);
+        // "P.S.", "og mens jeg har jer": from there on, a side remark.
+        let aside_from = self
+            .rules
+            .aside_words
+            .iter()
+            .filter_map(|p| find(p, &body))
+            .min()
+            .filter(|&at| at > 0)
+            .unwrap_or(usize::MAX);
+        // The first question outside the side remark is the main one.
+        let first_question = body
+            .question
+            .iter()
+            .take(aside_from)
+            .find_map(|q| *q)
+            .unwrap_or(u16::MAX);
         let body_weight = |pos: usize| -> f64 {
-            match body.question.get(pos).copied().flatten() {
-                Some(0) => 1.0,
+            let base = match body.question.get(pos).copied().flatten() {
+                Some(q) if q == first_question => 1.0,
                 Some(_) => later_weight,
                 None if any_asked => told_weight,
                 None => 1.0,
+            };
+            if pos >= aside_from {
+                base.min(later_weight)
+            } else {
+                base
             }
         };
         let subject_weight_of = |_: usize| subject_weight;
@@ -603,12 +624,45 @@ impl Classifier {
             top
         };
         // A second topic: clearly present in the rules, or close behind in the blend.
-        let top_points = scores.first().map_or(0.0, |(_, s)| *s);
+        // A second topic lives in the later questions and side remarks, so here every
+        // question counts in full.
+        let plain_body = |pos: usize| -> f64 {
+            match body.question.get(pos).copied().flatten() {
+                Some(_) => 1.0,
+                None if any_asked => told_weight,
+                None => 1.0,
+            }
+        };
+        let plain_fields: Vec<ScoredField<'_>> = vec![
+            (Field::Subject, &subject_found, &subject_weight_of),
+            (Field::Body, &body_found, &plain_body),
+        ];
+        let plain_scores: Vec<(Category, f64)> = Category::ALL
+            .iter()
+            .enumerate()
+            .map(|(ci, c)| {
+                let patterns = self
+                    .rules
+                    .categories
+                    .iter()
+                    .find(|(k, _)| k == c)
+                    .map_or(&[][..], |(_, p)| p.as_slice());
+                let s = self.score(c.name(), patterns, ci, &plain_fields, &mut Vec::new());
+                (*c, s.max(0.0))
+            })
+            .collect();
+        let top_points = plain_scores
+            .iter()
+            .find(|(c, _)| *c == category)
+            .map_or(0.0, |(_, s)| *s);
         let secondary = blended
             .iter()
             .filter(|(c, _)| *c != category && *c != Category::Other)
             .find(|(c, v)| {
-                let points = scores.iter().find(|(k, _)| k == c).map_or(0.0, |(_, s)| *s);
+                let points = plain_scores
+                    .iter()
+                    .find(|(k, _)| k == c)
+                    .map_or(0.0, |(_, s)| *s);
                 (points >= self.rules.min_score && points >= 0.3 * top_points)
                     || (*v >= 0.2 && *v >= 0.5 * blended[0].1)
             })
@@ -807,6 +861,18 @@ mod tests {
             "Hvad koster en licens? Og må vi bruge Zoom til samtaler med patienter?",
         ));
         assert_eq!(r.category, Category::Pricing, "{:?}", r.scores);
+    }
+
+    #[test]
+    fn a_side_remark_does_not_outvote_the_problem() {
+        let c = classifier();
+        let r = c.classify(&mail(
+            "Kamera",
+            "Mit kamera virker ikke i Zoom på min pc. Og mens jeg har jer: hvad koster en \
+             enterprise-licens, og skal vi betale for længere møder?",
+        ));
+        assert_eq!(r.category, Category::Technical, "{:?}", r.scores);
+        assert_eq!(r.secondary, Some(Category::Pricing));
     }
 
     #[test]

@@ -60,6 +60,9 @@ pub struct Rules {
     pub limits: Limits,
     /// A short mail that only says thank you asks nothing: `other`.
     pub thanks: Thanks,
+    /// Words that open a side remark ("P.S.", "og mens jeg har jer"): what follows them
+    /// weighs `later-question-weight`.
+    pub aside_words: Vec<Pattern>,
     /// Words that make a sentence about a person a patient context.
     pub patient_words: Vec<Pattern>,
     /// Diagnoses, treatments, admissions.
@@ -122,6 +125,12 @@ struct RawThanks {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawAside {
+    words: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawTopic {
     words: Vec<Spanned<String>>,
 }
@@ -143,6 +152,7 @@ struct RawRules {
     #[serde(default)]
     limits: Limits,
     thanks: Option<RawThanks>,
+    aside: Option<RawAside>,
     sensitive: RawSensitive,
 }
 
@@ -286,6 +296,11 @@ impl Rules {
                 .unwrap_or_default(),
             max_words: raw.thanks.as_ref().map_or(0, |t| t.max_words),
         };
+        let aside_words = raw
+            .aside
+            .as_ref()
+            .map(|a| list("aside.words", &a.words, &mut problems))
+            .unwrap_or_default();
         if !problems.is_empty() {
             return Err(RulesError::Invalid { problems });
         }
@@ -303,6 +318,7 @@ impl Rules {
             topic_words,
             limits: raw.limits.clone(),
             thanks,
+            aside_words,
             categories,
             desks,
             patient_words,
