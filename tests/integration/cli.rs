@@ -415,6 +415,45 @@ fn one_reply_per_sender_and_category_per_period() {
     assert!(lines[2].ends_with("replied technical desk=cimt"), "{out}");
 }
 
+/// The floor on mail written by someone who had not seen the classifier
+/// (tests/fixtures/holdout/README.md).
+#[test]
+fn held_out_mail_meets_the_promised_floor() {
+    let dir = embedded_default();
+    let holdout = root().join("tests/fixtures/holdout");
+    let o = run_in(
+        dir.path(),
+        &[
+            "eval",
+            holdout.to_str().unwrap(),
+            "--min-accuracy",
+            "0.92",
+            "--min-macro-f1",
+            "0.92",
+            "--min-desk",
+            "0.95",
+            "--min-language",
+            "0.98",
+            "--min-reply-rate",
+            "0.98",
+            "--max-machine-replies",
+            "0",
+            "--min-sensitive-recall",
+            "1",
+            "--min-sensitive-precision",
+            "0.9",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&o),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout(&o).contains("150 mails"));
+}
+
 #[test]
 fn eval_reports_metrics_and_fails_below_a_threshold() {
     let dir = embedded_default();
