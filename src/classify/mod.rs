@@ -506,8 +506,13 @@ impl Classifier {
                 )
             })
             .collect();
+        let limit_points = if beyond_free.is_some() {
+            self.rules.limits.weight
+        } else {
+            0.0
+        };
         if let Some(what) = beyond_free {
-            let points = self.rules.limits.weight;
+            let points = limit_points;
             if let Some((_, s)) = scores.iter_mut().find(|(c, _)| *c == Category::Pricing) {
                 *s += points;
             }
@@ -637,20 +642,35 @@ impl Classifier {
             (Field::Subject, &subject_found, &subject_weight_of),
             (Field::Body, &body_found, &plain_body),
         ];
-        let plain_scores: Vec<(Category, f64)> = Category::ALL
-            .iter()
-            .enumerate()
-            .map(|(ci, c)| {
-                let patterns = self
-                    .rules
-                    .categories
-                    .iter()
-                    .find(|(k, _)| k == c)
-                    .map_or(&[][..], |(_, p)| p.as_slice());
-                let s = self.score(c.name(), patterns, ci, &plain_fields, &mut Vec::new());
-                (*c, s.max(0.0))
-            })
-            .collect();
+        // Only when some question or side remark was weighed down do the scores differ.
+        let discounted = aside_from != usize::MAX
+            || body
+                .question
+                .iter()
+                .any(|q| q.is_some_and(|q| q != first_question));
+        let plain_scores: Vec<(Category, f64)> = if !discounted {
+            scores.clone()
+        } else {
+            Category::ALL
+                .iter()
+                .enumerate()
+                .map(|(ci, c)| {
+                    let patterns = self
+                        .rules
+                        .categories
+                        .iter()
+                        .find(|(k, _)| k == c)
+                        .map_or(&[][..], |(_, p)| p.as_slice());
+                    let s = self.score(c.name(), patterns, ci, &plain_fields, &mut Vec::new());
+                    let limit = if *c == Category::Pricing {
+                        limit_points
+                    } else {
+                        0.0
+                    };
+                    (*c, s.max(0.0) + limit)
+                })
+                .collect()
+        };
         let top_points = plain_scores
             .iter()
             .find(|(c, _)| *c == category)
