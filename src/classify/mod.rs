@@ -355,6 +355,30 @@ impl Classifier {
         total
     }
 
+    /// Each category's points from the rules (never below zero).
+    fn category_scores(
+        &self,
+        fields: &[ScoredField<'_>],
+        hits: &mut Vec<Hit>,
+    ) -> Vec<(Category, f64)> {
+        Category::ALL
+            .iter()
+            .enumerate()
+            .map(|(ci, c)| {
+                let patterns = self
+                    .rules
+                    .categories
+                    .iter()
+                    .find(|(k, _)| k == c)
+                    .map_or(&[][..], |(_, p)| p.as_slice());
+                (
+                    *c,
+                    self.score(c.name(), patterns, ci, fields, hits).max(0.0),
+                )
+            })
+            .collect()
+    }
+
     /// "250 deltagere", "2 timer", "90 minutes": a meeting beyond the free tier (more
     /// participants or longer than the configured limits) needs a paid licence.
     fn beyond_free_tier(&self, toks: &Tokens) -> Option<String> {
@@ -489,23 +513,7 @@ impl Classifier {
         let beyond_free = [&subject, &body]
             .into_iter()
             .find_map(|t| self.beyond_free_tier(t));
-        let mut scores: Vec<(Category, f64)> = Category::ALL
-            .iter()
-            .enumerate()
-            .map(|(ci, c)| {
-                let patterns = self
-                    .rules
-                    .categories
-                    .iter()
-                    .find(|(k, _)| k == c)
-                    .map_or(&[][..], |(_, p)| p.as_slice());
-                (
-                    *c,
-                    self.score(c.name(), patterns, ci, &fields, &mut hits)
-                        .max(0.0),
-                )
-            })
-            .collect();
+        let mut scores = self.category_scores(&fields, &mut hits);
         let limit_points = if beyond_free.is_some() {
             self.rules.limits.weight
         } else {
@@ -651,25 +659,13 @@ impl Classifier {
         let plain_scores: Vec<(Category, f64)> = if !discounted {
             scores.clone()
         } else {
-            Category::ALL
-                .iter()
-                .enumerate()
-                .map(|(ci, c)| {
-                    let patterns = self
-                        .rules
-                        .categories
-                        .iter()
-                        .find(|(k, _)| k == c)
-                        .map_or(&[][..], |(_, p)| p.as_slice());
-                    let s = self.score(c.name(), patterns, ci, &plain_fields, &mut Vec::new());
-                    let limit = if *c == Category::Pricing {
-                        limit_points
-                    } else {
-                        0.0
-                    };
-                    (*c, s.max(0.0) + limit)
-                })
-                .collect()
+            let mut plain = self.category_scores(&plain_fields, &mut Vec::new());
+            for (c, s) in &mut plain {
+                if *c == Category::Pricing {
+                    *s += limit_points;
+                }
+            }
+            plain
         };
         let top_points = plain_scores
             .iter()
