@@ -473,7 +473,7 @@ impl Classifier {
         // When the mail asks something, what it asks is the topic; sentences that only
         // tell ("Tak, det virker nu.") count less, and so do the questions after the first
         // (people ask first what they wrote about: "..., og hvad koster det i øvrigt?").
-        let any_asked = body.asked.iter().any(|a| *a);
+        let any_asked = body.asks();
         let (told_weight, later_weight) =
             (self.rules.told_weight, self.rules.later_question_weight);
         // "P.S.", "og mens jeg har jer": from there on, a side remark.
@@ -492,19 +492,21 @@ impl Classifier {
             .take(aside_from)
             .find_map(|q| *q)
             .unwrap_or(u16::MAX);
-        let body_weight = |pos: usize| -> f64 {
+        // `discount` off: every question counts in full (for finding a second topic).
+        let weigh = |pos: usize, discount: bool| -> f64 {
             let base = match body.question.get(pos).copied().flatten() {
-                Some(q) if q == first_question => 1.0,
+                Some(q) if q == first_question || !discount => 1.0,
                 Some(_) => later_weight,
                 None if any_asked => told_weight,
                 None => 1.0,
             };
-            if pos >= aside_from {
+            if discount && pos >= aside_from {
                 base.min(later_weight)
             } else {
                 base
             }
         };
+        let body_weight = |pos: usize| weigh(pos, true);
         let subject_weight_of = |_: usize| subject_weight;
         let fields: Vec<ScoredField<'_>> = vec![
             (Field::Subject, &subject_found, &subject_weight_of),
@@ -514,11 +516,9 @@ impl Classifier {
             .into_iter()
             .find_map(|t| self.beyond_free_tier(t));
         let mut scores = self.category_scores(&fields, &mut hits);
-        let limit_points = if beyond_free.is_some() {
-            self.rules.limits.weight
-        } else {
-            0.0
-        };
+        let limit_points = beyond_free
+            .as_ref()
+            .map_or(0.0, |_| self.rules.limits.weight);
         if let Some(what) = beyond_free {
             let points = limit_points;
             if let Some((_, s)) = scores.iter_mut().find(|(c, _)| *c == Category::Pricing) {
@@ -639,13 +639,7 @@ impl Classifier {
         // A second topic: clearly present in the rules, or close behind in the blend.
         // A second topic lives in the later questions and side remarks, so here every
         // question counts in full.
-        let plain_body = |pos: usize| -> f64 {
-            match body.question.get(pos).copied().flatten() {
-                Some(_) => 1.0,
-                None if any_asked => told_weight,
-                None => 1.0,
-            }
-        };
+        let plain_body = |pos: usize| weigh(pos, false);
         let plain_fields: Vec<ScoredField<'_>> = vec![
             (Field::Subject, &subject_found, &subject_weight_of),
             (Field::Body, &body_found, &plain_body),

@@ -46,6 +46,7 @@ pub struct Rules {
     pub off_topic_factor: f64,
     /// When a mail asks a question, sentences that do not ask count this much.
     pub told_weight: f64,
+    /// Questions after the first, and side remarks, count this much.
     pub later_question_weight: f64,
     /// Share of the learned model in the final scores (0 = rules only).
     pub model_weight: f64,

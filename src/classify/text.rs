@@ -20,11 +20,16 @@ pub struct Token {
 pub struct Tokens {
     pub tokens: Vec<Token>,
     pub compounds: Vec<(usize, Token)>,
-    /// Per token: its sentence ends in '?' (what the mail asks).
-    pub asked: Vec<bool>,
     /// Per token: which question it belongs to (0 for the first sentence that ends in '?'),
     /// `None` for sentences that only tell.
     pub question: Vec<Option<u16>>,
+}
+
+impl Tokens {
+    /// Whether any sentence ends in '?'.
+    pub fn asks(&self) -> bool {
+        self.question.iter().any(Option::is_some)
+    }
 }
 
 /// Stemmers for both languages, built once.
@@ -71,7 +76,7 @@ pub fn fold(s: &str) -> String {
 pub fn tokenize(text: &str, lang: Language, stemmers: &Stemmers) -> Tokens {
     let folded = fold(text);
     let mut out = Tokens::default();
-    // Where the current sentence's tokens start; a '?' marks them asked.
+    // Where the current sentence's tokens start; a '?' makes them a question.
     let mut sentence_start = 0;
     let mut questions: u16 = 0;
     let mut rest = folded.as_str();
@@ -87,7 +92,6 @@ pub fn tokenize(text: &str, lang: Language, stemmers: &Stemmers) -> Tokens {
                 word: (*p).to_string(),
                 stem: stemmers.stem(lang, p),
             });
-            out.asked.push(false);
             out.question.push(None);
         }
         if parts.len() > 1 {
@@ -106,9 +110,6 @@ pub fn tokenize(text: &str, lang: Language, stemmers: &Stemmers) -> Tokens {
         };
         if matches!(sep, '.' | '!' | '?' | '\n') {
             if sep == '?' && sentence_start < out.tokens.len() {
-                out.asked[sentence_start..]
-                    .iter_mut()
-                    .for_each(|a| *a = true);
                 out.question[sentence_start..]
                     .iter_mut()
                     .for_each(|q| *q = Some(questions));
