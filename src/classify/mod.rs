@@ -381,7 +381,7 @@ impl Classifier {
 
     /// "250 deltagere", "2 timer", "90 minutes": a meeting beyond the free tier (more
     /// participants or longer than the configured limits) needs a paid licence.
-    fn beyond_free_tier(&self, toks: &Tokens) -> Option<String> {
+    fn beyond_free_tier(&self, toks: &Tokens) -> Option<(String, bool)> {
         let limits = &self.rules.limits;
         let words = &toks.tokens;
         for (i, t) in words.iter().enumerate() {
@@ -419,16 +419,18 @@ impl Classifier {
                     _ => None,
                 };
                 if people && n > limits.participants {
-                    return Some(format!(
+                    let why = format!(
                         "{} {u} (more than {} participants)",
                         t.word, limits.participants
-                    ));
+                    );
+                    return Some((why, false));
                 }
                 if let Some(m) = minutes.filter(|m| *m >= limits.minutes) {
-                    return Some(format!(
+                    let why = format!(
                         "{} {u} ({m} min: the free tier ends meetings at {} minutes)",
                         t.word, limits.minutes
-                    ));
+                    );
+                    return Some((why, m == limits.minutes));
                 }
             }
         }
@@ -476,7 +478,9 @@ impl Classifier {
         let any_asked = body.asks();
         let (told_weight, later_weight) =
             (self.rules.told_weight, self.rules.later_question_weight);
-        // "P.S.", "og mens jeg har jer": from there on, a side remark.
+        // "P.S.", "og mens jeg har jer": from there on, a side remark. Unless all before it
+        // is a short thank-you ("Tak, det virker nu! Et andet spørgsmål: ..."): then the
+        // old matter is closed and the "other question" is why they wrote.
         let aside_from = self
             .rules
             .aside_words
@@ -484,6 +488,15 @@ impl Classifier {
             .filter_map(|p| find(p, &body))
             .min()
             .filter(|&at| at > 0)
+            .filter(|&at| {
+                at > THANKS_BEFORE_ASIDE
+                    || !self
+                        .rules
+                        .thanks
+                        .words
+                        .iter()
+                        .any(|p| find(p, &body).is_some_and(|t| t < at))
+            })
             .unwrap_or(usize::MAX);
         // The first question outside the side remark is the main one.
         let first_question = body
@@ -519,7 +532,8 @@ impl Classifier {
         let limit_points = beyond_free
             .as_ref()
             .map_or(0.0, |_| self.rules.limits.weight);
-        if let Some(what) = beyond_free {
+        let cut_at_limit = beyond_free.as_ref().is_some_and(|(_, cut)| *cut);
+        if let Some((what, _)) = beyond_free {
             let points = limit_points;
             if let Some((_, s)) = scores.iter_mut().find(|(c, _)| *c == Category::Pricing) {
                 *s += points;
@@ -544,7 +558,14 @@ impl Classifier {
         // The learned model's posterior, blended in with its configured weight.
         let learned = self.model.as_ref().map(|m| {
             // The model reads the whole new text too, each word weighed as in the rules.
-            let mut feats = model::weighted_features(&subject, |_| 1.0);
+            // (In a reply the subject names the old matter: it weighs as in the rules.)
+            let mut feats = model::weighted_features(&subject, |_| {
+                if is_reply {
+                    self.rules.reply_subject_weight
+                } else {
+                    1.0
+                }
+            });
             for (f, w) in model::weighted_features(&body, body_weight) {
                 let slot = feats.entry(f).or_insert(w);
                 if w > *slot {
@@ -582,10 +603,20 @@ impl Classifier {
                 (*c, (1.0 - w) * rule_conf(*s) + w * p)
             })
             .collect();
+        // A meeting that ended at exactly the free tier's limit is the limit at work: the
+        // model learned "my PC cuts out" as technical, the announcement says pricing.
+        if cut_at_limit {
+            for (c, v) in &mut blended {
+                if *c == Category::Pricing {
+                    *v += self.rules.limits.cut_share;
+                }
+            }
+        }
         // Highest first; ties keep the order of Category::ALL (a fixed, documented order).
         blended.sort_by(|a, b| b.1.total_cmp(&a.1));
         scores.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let (top, mut confidence) = blended[0];
+        let (top, confidence) = blended[0];
+        let mut confidence = confidence.min(1.0);
         let on_topic = self.topic_index.any(&self.rules.topic_words, &subject)
             || self.topic_index.any(&self.rules.topic_words, &body);
         if !on_topic {
@@ -737,6 +768,10 @@ impl Classifier {
         }
     }
 }
+
+/// At most this many words before an aside word may be a thank-you that closes the old
+/// matter, making what follows the main question.
+const THANKS_BEFORE_ASIDE: usize = 15;
 
 /// Per target, the patterns found: (pattern index, position).
 type Found = Vec<Vec<(usize, usize)>>;

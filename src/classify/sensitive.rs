@@ -259,12 +259,36 @@ fn without_a_name(sentence: &str) -> Option<String> {
     Some(rest.join(" "))
 }
 
+/// Titles written with a dot before a name ("Mr. Peter Aagaard", "hr. Jensen"): the dot
+/// ends no sentence.
+const TITLES: &[&str] = &["mr", "mrs", "ms", "dr", "prof", "hr", "fr", "frk"];
+
+/// `text` with the dot after a title replaced by a space, so the title and the name stay in
+/// one sentence.
+fn without_title_dots(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    for c in text.chars() {
+        if c == '.' && TITLES.contains(&word.to_lowercase().as_str()) {
+            out.push(' ');
+        } else {
+            out.push(c);
+        }
+        if c.is_alphabetic() {
+            word.push(c);
+        } else {
+            word.clear();
+        }
+    }
+    out
+}
+
 /// Whether the mail holds a CPR number or details about a named patient.
 pub fn is_sensitive(full_text: &str, subject: &str, classifier: &Classifier) -> bool {
     if !find_cpr(full_text).is_empty() || !find_cpr(subject).is_empty() {
         return true;
     }
-    full_text
+    without_title_dots(full_text)
         .split(['.', '!', '?', '\n'])
         .filter(|s| s.split_whitespace().count() >= 3)
         .filter_map(without_a_name)
@@ -333,6 +357,15 @@ mod tests {
             Some("journalen for der er i kemobehandling")
         );
         assert_eq!(without_a_name("Hej alle sammen"), None);
+    }
+
+    #[test]
+    fn a_title_dot_ends_no_sentence() {
+        assert_eq!(
+            without_title_dots("Mr. Peter Aagaard and Dr. Li. Done."),
+            "Mr  Peter Aagaard and Dr  Li. Done."
+        );
+        assert_eq!(without_title_dots("hr. Jensen"), "hr  Jensen");
     }
 
     #[test]
