@@ -381,7 +381,7 @@ impl Classifier {
 
     /// "250 deltagere", "2 timer", "90 minutes": a meeting beyond the free tier (more
     /// participants or longer than the configured limits) needs a paid licence.
-    fn beyond_free_tier(&self, toks: &Tokens) -> Option<(String, bool)> {
+    fn beyond_free_tier(&self, toks: &Tokens) -> Option<String> {
         let limits = &self.rules.limits;
         let words = &toks.tokens;
         for (i, t) in words.iter().enumerate() {
@@ -423,14 +423,14 @@ impl Classifier {
                         "{} {u} (more than {} participants)",
                         t.word, limits.participants
                     );
-                    return Some((why, false));
+                    return Some(why);
                 }
                 if let Some(m) = minutes.filter(|m| *m >= limits.minutes) {
                     let why = format!(
                         "{} {u} ({m} min: the free tier ends meetings at {} minutes)",
                         t.word, limits.minutes
                     );
-                    return Some((why, m == limits.minutes));
+                    return Some(why);
                 }
             }
         }
@@ -532,8 +532,7 @@ impl Classifier {
         let limit_points = beyond_free
             .as_ref()
             .map_or(0.0, |_| self.rules.limits.weight);
-        let cut_at_limit = beyond_free.as_ref().is_some_and(|(_, cut)| *cut);
-        if let Some((what, _)) = beyond_free {
+        if let Some(what) = beyond_free {
             let points = limit_points;
             if let Some((_, s)) = scores.iter_mut().find(|(c, _)| *c == Category::Pricing) {
                 *s += points;
@@ -603,20 +602,10 @@ impl Classifier {
                 (*c, (1.0 - w) * rule_conf(*s) + w * p)
             })
             .collect();
-        // A meeting that ended at exactly the free tier's limit is the limit at work: the
-        // model learned "my PC cuts out" as technical, the announcement says pricing.
-        if cut_at_limit {
-            for (c, v) in &mut blended {
-                if *c == Category::Pricing {
-                    *v += self.rules.limits.cut_share;
-                }
-            }
-        }
         // Highest first; ties keep the order of Category::ALL (a fixed, documented order).
         blended.sort_by(|a, b| b.1.total_cmp(&a.1));
         scores.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let (top, confidence) = blended[0];
-        let mut confidence = confidence.min(1.0);
+        let (top, mut confidence) = blended[0];
         let on_topic = self.topic_index.any(&self.rules.topic_words, &subject)
             || self.topic_index.any(&self.rules.topic_words, &body);
         if !on_topic {

@@ -203,6 +203,16 @@ fn mail_files(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
     Ok(out)
 }
 
+/// One labelled example from the training folder.
+#[derive(Debug, Clone)]
+pub struct Example {
+    pub path: PathBuf,
+    pub category: String,
+    /// Under `technical/<desk>/`: the desk.
+    pub desk: Option<String>,
+    pub features: BTreeSet<String>,
+}
+
 impl Model {
     /// Reads and trains on every `.eml` below `dir`. The first folder level is the category;
     /// under `technical/` the second is the desk.
@@ -215,8 +225,19 @@ impl Model {
         stemmers: &Stemmers,
         default_language: crate::parse::Language,
     ) -> Result<Model, ModelError> {
-        let mut cats = Vec::new();
-        let mut desks = Vec::new();
+        Model::train(dir, &Model::read_examples(dir, stemmers, default_language)?)
+    }
+
+    /// Every `.eml` below `dir` as an example, in file-name order.
+    ///
+    /// # Errors
+    /// When the folder cannot be read or a folder is not a category.
+    pub fn read_examples(
+        dir: &Path,
+        stemmers: &Stemmers,
+        default_language: crate::parse::Language,
+    ) -> Result<Vec<Example>, ModelError> {
+        let mut out = Vec::new();
         for file in mail_files(dir)? {
             let rel = file.strip_prefix(dir).unwrap_or(&file);
             let parts: Vec<String> = rel
@@ -248,20 +269,37 @@ impl Model {
                 mail.language,
                 stemmers,
             );
-            let f = features(&toks);
-            if cat == "technical" && parts.len() >= 3 {
-                desks.push((parts[1].clone(), f.clone()));
-            }
-            cats.push((cat.clone(), f));
+            out.push(Example {
+                desk: (cat == "technical" && parts.len() >= 3).then(|| parts[1].clone()),
+                category: cat.clone(),
+                features: features(&toks),
+                path: file,
+            });
         }
+        Ok(out)
+    }
+
+    /// Trains on `examples` (read from `dir`, named in errors).
+    ///
+    /// # Errors
+    /// When a category has no examples.
+    pub fn train(dir: &Path, examples: &[Example]) -> Result<Model, ModelError> {
         for c in super::Category::ALL {
-            if !cats.iter().any(|(l, _)| l == c.name()) {
+            if !examples.iter().any(|e| e.category == c.name()) {
                 return Err(ModelError::Layout {
                     path: dir.to_path_buf(),
                     what: format!("no examples for {c}; add some .eml files to {c}/"),
                 });
             }
         }
+        let cats: Vec<(String, BTreeSet<String>)> = examples
+            .iter()
+            .map(|e| (e.category.clone(), e.features.clone()))
+            .collect();
+        let desks: Vec<(String, BTreeSet<String>)> = examples
+            .iter()
+            .filter_map(|e| Some((e.desk.clone()?, e.features.clone())))
+            .collect();
         Ok(Model {
             categories: NaiveBayes::train(&cats),
             desks: (!desks.is_empty()).then(|| NaiveBayes::train(&desks)),

@@ -97,10 +97,6 @@ pub struct Limits {
     pub minutes: f64,
     /// Points for pricing when a mail names a meeting beyond them.
     pub weight: f64,
-    /// Added to pricing's final share when a meeting ended at exactly `minutes`: the free
-    /// tier at work, whatever the sender suspects.
-    #[serde(default)]
-    pub cut_share: f64,
 }
 
 impl Default for Limits {
@@ -109,7 +105,6 @@ impl Default for Limits {
             participants: 100.0,
             minutes: 40.0,
             weight: 4.0,
-            cut_share: 0.0,
         }
     }
 }

@@ -530,3 +530,65 @@ fn a_copy_of_the_config_elsewhere_still_finds_rules_and_templates() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(stdout(&o).matches("\treplied ").count(), 4);
 }
+
+/// `eval --folds K` cross-validates the shipped training folder: every example is classified
+/// once by a model that never saw it, and the floor holds there too.
+#[test]
+fn eval_cross_validates_the_training_folder() {
+    let dir = embedded_default();
+    fn count(p: &Path) -> usize {
+        std::fs::read_dir(p)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| {
+                if p.is_dir() {
+                    count(&p)
+                } else {
+                    usize::from(p.extension().is_some_and(|x| x == "eml"))
+                }
+            })
+            .sum()
+    }
+    let examples = count(&dir.path().join("training"));
+    let o = run_in(
+        dir.path(),
+        &[
+            "eval",
+            "--folds",
+            "5",
+            "--min-accuracy",
+            "0.88",
+            "--min-desk",
+            "0.95",
+        ],
+    );
+    let out = stdout(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.starts_with("cross-validated in 5 folds"), "{out}");
+    assert!(out.contains(&format!("\n{examples} mails\n")), "{out}");
+    // A fold that leaves a category without examples cannot train: a clear error.
+    let tiny = dir.path().join("training-tiny");
+    for c in ["pricing", "terms", "eligibility", "technical", "other"] {
+        std::fs::create_dir_all(tiny.join(c)).unwrap();
+        std::fs::copy(
+            root().join("tests/fixtures/labelled/0001.eml"),
+            tiny.join(c).join("one.eml"),
+        )
+        .unwrap();
+    }
+    let config = std::fs::read_to_string(dir.path().join("config.toml"))
+        .unwrap()
+        .replace("training = \"training\"", "training = \"training-tiny\"");
+    std::fs::write(dir.path().join("config.toml"), config).unwrap();
+    let o = run_in(dir.path(), &["eval", "--folds", "2"]);
+    // 78: the configuration (here its training folder) is what must change.
+    assert_eq!(o.status.code(), Some(78), "{}", stdout(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("leaves a category empty"), "{err}");
+    assert!(err.contains("no examples for"), "{err}");
+}
