@@ -234,29 +234,39 @@ fn is_name_word(w: &str) -> bool {
         && !NOT_NAMES.contains(&w.to_lowercase().as_str())
 }
 
-/// The rest of a sentence after taking out a person's name: two capitalised words in a
-/// row, not opening it. `None` when it names nobody. Capitalised words after the first are
-/// left out of the rest too: "Institut for Klinisk Medicin", "Department of Emergency
-/// Medicine" and "Region Hovedstadens Psykiatri" name places, and their words are no
-/// diagnosis; a diagnosis is written in lower case mid-sentence.
-fn without_a_name(sentence: &str) -> Option<String> {
-    let words: Vec<&str> = sentence
+/// A sentence's words: letters, digits and hyphens.
+fn words(sentence: &str) -> Vec<&str> {
+    sentence
         .split(|c: char| !(c.is_alphanumeric() || c == '-'))
         .filter(|w| !w.is_empty())
-        .collect();
-    let at = words
+        .collect()
+}
+
+/// Where a person's name starts: two capitalised words in a row, not opening the sentence.
+fn name_pair(words: &[&str]) -> Option<usize> {
+    words
         .windows(2)
         .enumerate()
-        .position(|(i, w)| i > 0 && is_name_word(w[0]) && is_name_word(w[1]))?;
-    let rest: Vec<&str> = words
+        .position(|(i, w)| i > 0 && is_name_word(w[0]) && is_name_word(w[1]))
+}
+
+/// The words of a sentence other than the name at `name` (its indices), and other than the
+/// capitalised words after the first: "Institut for Klinisk Medicin", "Department of
+/// Emergency Medicine" and "Region Hovedstadens Psykiatri" name places, and their words are
+/// no diagnosis; a diagnosis is written in lower case mid-sentence. A line with no word in
+/// lower case at all ("Operations Coordinator, Copenhagen Trial Unit") is a signature or a
+/// heading: its first word goes too.
+fn rest_of(words: &[&str], name: &[usize]) -> String {
+    let titled = !words.iter().any(|w| w.starts_with(char::is_lowercase));
+    words
         .iter()
         .enumerate()
         .filter(|(i, w)| {
-            *i != at && *i != at + 1 && (*i == 0 || !w.starts_with(char::is_uppercase))
+            !name.contains(i) && ((*i == 0 && !titled) || !w.starts_with(char::is_uppercase))
         })
         .map(|(_, w)| *w)
-        .collect();
-    Some(rest.join(" "))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Titles written with a dot before a name ("Mr. Peter Aagaard", "hr. Jensen"): the dot
@@ -288,10 +298,27 @@ pub fn is_sensitive(full_text: &str, subject: &str, classifier: &Classifier) -> 
     if !find_cpr(full_text).is_empty() || !find_cpr(subject).is_empty() {
         return true;
     }
-    without_title_dots(full_text)
+    let text = without_title_dots(full_text);
+    let sentences: Vec<Vec<&str>> = text
         .split(['.', '!', '?', '\n'])
-        .filter(|s| s.split_whitespace().count() >= 3)
-        .filter_map(without_a_name)
+        .map(words)
+        .filter(|w| w.len() >= 3)
+        .collect();
+    // "... min kollega Jette Berg. Jette er indlagt med lungebetændelse": once named in
+    // full, a person is named by the first name alone, even opening a sentence.
+    let first_names: Vec<&str> = sentences
+        .iter()
+        .filter_map(|w| name_pair(w).map(|at| w[at]))
+        .collect();
+    sentences
+        .iter()
+        .filter_map(|w| {
+            if let Some(at) = name_pair(w) {
+                return Some(rest_of(w, &[at, at + 1]));
+            }
+            let at = w.iter().position(|x| first_names.contains(x))?;
+            Some(rest_of(w, &[at]))
+        })
         .any(|rest| {
             let toks = classifier.tokenize(&rest, Language::Da);
             classifier
@@ -303,6 +330,13 @@ pub fn is_sensitive(full_text: &str, subject: &str, classifier: &Classifier) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The rest of a sentence after taking out a person's name; `None` when it names nobody.
+    fn without_a_name(sentence: &str) -> Option<String> {
+        let words = words(sentence);
+        let at = name_pair(&words)?;
+        Some(rest_of(&words, &[at, at + 1]))
+    }
 
     #[test]
     fn finds_cpr_with_and_without_hyphen() {
@@ -357,6 +391,11 @@ mod tests {
             Some("journalen for der er i kemobehandling")
         );
         assert_eq!(without_a_name("Hej alle sammen"), None);
+        assert_eq!(
+            without_a_name("Operations Coordinator, Copenhagen Trial Unit").as_deref(),
+            Some(""),
+            "a signature line names a job and a place, and no diagnosis"
+        );
     }
 
     #[test]
