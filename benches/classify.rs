@@ -48,6 +48,13 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
+    g.bench_function("parse (raw bytes)", |b| {
+        b.iter(|| {
+            for bytes in &raw {
+                std::hint::black_box(parse(bytes, Language::Da));
+            }
+        })
+    });
     g.bench_function("parse + classify (raw bytes)", |b| {
         b.iter(|| {
             for bytes in &raw {

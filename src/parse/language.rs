@@ -75,15 +75,27 @@ pub fn is_function_word(word: &str) -> bool {
 pub fn detect(text: &str) -> Option<Language> {
     let mut da = 0usize;
     let mut en = 0usize;
+    static SETS: std::sync::LazyLock<[std::collections::HashSet<&'static str>; 2]> =
+        std::sync::LazyLock::new(|| {
+            [
+                DANISH.iter().copied().collect(),
+                ENGLISH.iter().copied().collect(),
+            ]
+        });
+    let [danish, english] = &*SETS;
     for word in text
         .split(|c: char| !(c.is_alphanumeric() || c == '\''))
         .filter(|w| !w.is_empty())
     {
-        let w = word.to_lowercase();
-        if DANISH.contains(&w.as_str()) {
+        let w: std::borrow::Cow<'_, str> = if word.chars().any(char::is_uppercase) {
+            word.to_lowercase().into()
+        } else {
+            word.into()
+        };
+        if danish.contains(w.as_ref()) {
             da += 2;
         }
-        if ENGLISH.contains(&w.as_str()) {
+        if english.contains(w.as_ref()) {
             en += 2;
         }
         if w.contains(['æ', 'ø', 'å']) {

@@ -61,6 +61,15 @@ fn lower(s: &str) -> String {
 
 /// Lines that open an inline forward; what follows is a header block and the forwarded mail.
 fn is_forward_marker(l: &str) -> bool {
+    // Every marker opens with one of these letters (after dashes): most lines are out at once.
+    let opening = l
+        .trim_start_matches(|c: char| c == '-' || c == ' ' || c == '_')
+        .chars()
+        .next()
+        .map(|c| c.to_ascii_lowercase());
+    if !matches!(opening, Some('f' | 'b' | 'v' | 'o')) {
+        return false;
+    }
     let l = lower(l);
     let l = l.trim_matches(|c: char| c == '-' || c == ' ' || c == '_');
     l.starts_with("forwarded message")
@@ -76,7 +85,11 @@ fn is_forward_marker(l: &str) -> bool {
 fn header_name(l: &str) -> Option<String> {
     let l = l.trim_start_matches('*').trim();
     let (name, _) = l.split_once(':')?;
-    let name = lower(name.trim_matches('*'));
+    let name = name.trim_matches('*');
+    if name.len() > 24 {
+        return None;
+    }
+    let name = lower(name);
     if name.is_empty() || name.len() > 12 || name.contains(' ') {
         return None;
     }
@@ -112,6 +125,10 @@ fn is_other_header(l: &str) -> bool {
 
 /// "On Mon, 4 Mar 2024, Ann <a@b> wrote:" / "Den 4. mar. 2024 kl. 10.12 skrev Ann:".
 fn is_attribution(l: &str) -> bool {
+    // All of them end in a colon.
+    if !l.trim_end().ends_with(':') {
+        return false;
+    }
     let l = lower(l);
     let ends = l.ends_with("wrote:")
         || l.ends_with("skrev:")
