@@ -112,8 +112,8 @@ pub struct Classifier {
     all_index: PatternIndex,
     topic_index: PatternIndex,
     /// Patient and medical words together, for sensitive-data detection.
-    pub(crate) sensitive_words: Vec<Pattern>,
-    pub(crate) sensitive_index: PatternIndex,
+    pub(crate) patient_index: PatternIndex,
+    pub(crate) medical_index: PatternIndex,
 }
 
 /// Patterns by what their first word can be: an exact stem or spelling, a prefix, a
@@ -300,13 +300,8 @@ impl Classifier {
         }
         let all_index = PatternIndex::new(&all_patterns);
         let topic_index = PatternIndex::new(&rules.topic_words);
-        let sensitive_words: Vec<Pattern> = rules
-            .patient_words
-            .iter()
-            .chain(&rules.medical_words)
-            .cloned()
-            .collect();
-        let sensitive_index = PatternIndex::new(&sensitive_words);
+        let patient_index = PatternIndex::new(&rules.patient_words);
+        let medical_index = PatternIndex::new(&rules.medical_words);
         Classifier {
             rules,
             model,
@@ -315,8 +310,8 @@ impl Classifier {
             owner,
             all_index,
             topic_index,
-            sensitive_words,
-            sensitive_index,
+            patient_index,
+            medical_index,
         }
     }
 

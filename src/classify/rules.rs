@@ -386,6 +386,12 @@ fn compile(pattern: &str, weight: f64, stemmers: &Stemmers) -> Result<Pattern, S
                         .iter()
                         .map(|l| stemmers.stem(*l, core))
                         .collect();
+                    // "demens" stems to "dem" in Danish, which would match "dem" (them)
+                    // everywhere: a stem of three letters or fewer from a longer word, or
+                    // one that is a function word, is left out.
+                    v.retain(|s| {
+                        s.chars().count() > 3 && !crate::parse::language::is_function_word(s)
+                    });
                     v.push(core.to_string());
                     v.sort();
                     v.dedup();

@@ -8,7 +8,7 @@
 //! [`redact`] replaces every CPR number; it is applied wherever text leaves autosvar.
 
 use super::Classifier;
-use crate::parse::Language;
+use crate::parse::{language, Language};
 
 /// What a redacted CPR number is replaced with.
 pub const CPR_REDACTED: &str = "[CPR-nummer fjernet]";
@@ -224,14 +224,22 @@ const NOT_NAMES: &[&str] = &[
     "copd",
 ];
 
+/// A capitalised word that can be part of a person's name: "Hansen", "Anne-Marie", "Kjær".
 fn is_name_word(w: &str) -> bool {
-    let mut cs = w.chars();
-    let Some(first) = cs.next() else { return false };
-    let rest: String = cs.collect();
-    first.is_uppercase()
-        && rest.chars().count() >= 1
-        && rest.chars().all(|c| c.is_lowercase() || c == '-')
-        && !NOT_NAMES.contains(&w.to_lowercase().as_str())
+    !NOT_NAMES.contains(&w.to_lowercase().as_str())
+        && w.split('-').all(|part| {
+            let mut cs = part.chars();
+            cs.next().is_some_and(char::is_uppercase)
+                && part.chars().count() >= 2
+                && cs.all(char::is_lowercase)
+        })
+}
+
+/// An abbreviation in capitals ("KOL", "AMI", "CRP"): kept, for diagnoses are written so.
+fn is_abbreviation(w: &str) -> bool {
+    (2..=6).contains(&w.chars().count())
+        && w.chars().all(|c| c.is_uppercase() || c.is_ascii_digit())
+        && w.chars().any(char::is_alphabetic)
 }
 
 /// A sentence's words: letters, digits and hyphens.
@@ -242,36 +250,92 @@ fn words(sentence: &str) -> Vec<&str> {
         .collect()
 }
 
-/// Where a person's name starts: two capitalised words in a row, not opening the sentence.
-fn name_pair(words: &[&str]) -> Option<usize> {
-    words
-        .windows(2)
-        .enumerate()
-        .position(|(i, w)| i > 0 && is_name_word(w[0]) && is_name_word(w[1]))
+/// Words that name a person by the surname that follows: "hr. Jensen", "Mrs Patel",
+/// "patient Hansen".
+const NAME_TITLES: &[&str] = &[
+    "hr",
+    "fru",
+    "frk",
+    "mr",
+    "mrs",
+    "ms",
+    "dr",
+    "pt",
+    "patient",
+    "patienten",
+    "borger",
+    "borgeren",
+];
+
+/// Where a person is named in a sentence: the positions of the name's words. A name is two
+/// or three capitalised words in a row (opening the sentence only when the first is no
+/// function word: "Kan Jette" is a question), a title and a surname ("hr. Jensen"), or a
+/// first name already given in full elsewhere in the mail.
+fn name_in(words: &[&str], first_names: &[&str]) -> Option<Vec<usize>> {
+    let opens_with_name = |i: usize| i > 0 || !language::is_function_word(&words[0].to_lowercase());
+    if let Some(at) = (0..words.len().saturating_sub(1))
+        .find(|&i| is_name_word(words[i]) && is_name_word(words[i + 1]) && opens_with_name(i))
+    {
+        let mut name = vec![at, at + 1];
+        if words.get(at + 2).is_some_and(|w| is_name_word(w)) {
+            name.push(at + 2);
+        }
+        return Some(name);
+    }
+    if let Some(at) = (0..words.len().saturating_sub(1)).find(|&i| {
+        NAME_TITLES.contains(&words[i].to_lowercase().as_str()) && is_name_word(words[i + 1])
+    }) {
+        return Some(vec![at, at + 1]);
+    }
+    let at = words.iter().position(|w| first_names.contains(w))?;
+    Some(vec![at])
 }
 
-/// The words of a sentence other than the name at `name` (its indices), and other than the
+/// The words of a sentence other than the name (its positions), and other than the
 /// capitalised words after the first: "Institut for Klinisk Medicin", "Department of
 /// Emergency Medicine" and "Region Hovedstadens Psykiatri" name places, and their words are
-/// no diagnosis; a diagnosis is written in lower case mid-sentence. A line with no word in
-/// lower case at all ("Operations Coordinator, Copenhagen Trial Unit") is a signature or a
-/// heading: its first word goes too.
+/// no diagnosis; a diagnosis is written in lower case mid-sentence, or as an abbreviation
+/// in capitals ("KOL", "AMI"). A line with no word in lower case at all ("Operations
+/// Coordinator, Copenhagen Trial Unit") is a signature or a heading: its first word goes
+/// too.
 fn rest_of(words: &[&str], name: &[usize]) -> String {
     let titled = !words.iter().any(|w| w.starts_with(char::is_lowercase));
     words
         .iter()
         .enumerate()
         .filter(|(i, w)| {
-            !name.contains(i) && ((*i == 0 && !titled) || !w.starts_with(char::is_uppercase))
+            !name.contains(i)
+                && ((*i == 0 && !titled)
+                    || !w.starts_with(char::is_uppercase)
+                    || (!titled && is_abbreviation(w)))
         })
         .map(|(_, w)| *w)
         .collect::<Vec<_>>()
         .join(" ")
 }
 
+/// The words just around the name: "patient Egon Lyhne", "Egon Lyhne, patient hos os".
+fn around(words: &[&str], name: &[usize]) -> String {
+    let (first, last) = (name[0], name[name.len() - 1]);
+    let from = first.saturating_sub(NEAR);
+    let to = (last + 1 + NEAR).min(words.len());
+    (from..to)
+        .filter(|i| !name.contains(i))
+        .map(|i| words[i])
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// How many words before or after a name a patient word ("patient", "borger") must be to
+/// say the person is one. Further away, the sentence is about patients in general.
+const NEAR: usize = 3;
+
 /// Titles written with a dot before a name ("Mr. Peter Aagaard", "hr. Jensen"): the dot
 /// ends no sentence.
-const TITLES: &[&str] = &["mr", "mrs", "ms", "dr", "prof", "hr", "fr", "frk"];
+const TITLES: &[&str] = &[
+    "mr", "mrs", "ms", "dr", "prof", "hr", "fr", "frk", "pt", "afd", "ca", "evt", "pga", "mht",
+    "vedr", "inkl", "jf", "st", "stk", "nr", "kl", "tlf",
+];
 
 /// `text` with the dot after a title replaced by a space, so the title and the name stay in
 /// one sentence.
@@ -293,14 +357,56 @@ fn without_title_dots(text: &str) -> String {
     out
 }
 
+/// The sentences and lines of `text`. A full stop, "!" or "?" ends a sentence only before a
+/// capital letter or the end: clinical notes are full of abbreviations ("fx crus sin., opr.
+/// i går", "AMI 3/3, PCI-behandlet. 67-årig").
+fn sentences(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut line_start = 0;
+    for (i, c) in text.char_indices() {
+        let ends = match c {
+            // A long line that stops mid-sentence was wrapped by the mail program: the
+            // sentence goes on. Short lines (greetings, signatures) end where they end.
+            '\n' => {
+                let line = text[line_start..i].trim_end();
+                let next = text[i + 1..].lines().next().unwrap_or("").trim();
+                line_start = i + 1;
+                line.chars().count() < WRAPPED
+                    || line.ends_with(['.', '!', '?', ':'])
+                    || next.is_empty()
+            }
+            '.' | '!' | '?' => {
+                let after = text[i + c.len_utf8()..].trim_start_matches([' ', '\t']);
+                after.is_empty()
+                    || after.starts_with(['\n', '\r'])
+                    || after.starts_with(char::is_uppercase)
+            }
+            _ => false,
+        };
+        if ends {
+            out.push(&text[start..i]);
+            start = i + c.len_utf8();
+        }
+    }
+    out.push(&text[start..]);
+    out
+}
+
+/// Pronouns that, opening a sentence, refer to the person named just before.
+const PRONOUNS: &[&str] = &["han", "hun", "he", "she"];
+
+/// A line at least this long that ends without punctuation was wrapped, not ended.
+const WRAPPED: usize = 50;
+
 /// Whether the mail holds a CPR number or details about a named patient.
 pub fn is_sensitive(full_text: &str, subject: &str, classifier: &Classifier) -> bool {
     if !find_cpr(full_text).is_empty() || !find_cpr(subject).is_empty() {
         return true;
     }
     let text = without_title_dots(full_text);
-    let sentences: Vec<Vec<&str>> = text
-        .split(['.', '!', '?', '\n'])
+    let sentences: Vec<Vec<&str>> = sentences(&text)
+        .into_iter()
         .map(words)
         .filter(|w| w.len() >= 3)
         .collect();
@@ -308,23 +414,43 @@ pub fn is_sensitive(full_text: &str, subject: &str, classifier: &Classifier) -> 
     // full, a person is named by the first name alone, even opening a sentence.
     let first_names: Vec<&str> = sentences
         .iter()
-        .filter_map(|w| name_pair(w).map(|at| w[at]))
+        .filter_map(|w| name_in(w, &[]).filter(|n| n.len() >= 2).map(|n| w[n[0]]))
+        .filter(|w| is_name_word(w) && !NAME_TITLES.contains(&w.to_lowercase().as_str()))
         .collect();
-    sentences
+    // "... Anne-Sofie Brandt off Thursday's course. She is on the ward with an AMI": a
+    // sentence that opens with "she" or "han" goes on about the person just named.
+    let named: Vec<bool> = sentences
         .iter()
-        .filter_map(|w| {
-            if let Some(at) = name_pair(w) {
-                return Some(rest_of(w, &[at, at + 1]));
-            }
-            let at = w.iter().position(|x| first_names.contains(x))?;
-            Some(rest_of(w, &[at]))
-        })
-        .any(|rest| {
-            let toks = classifier.tokenize(&rest, Language::Da);
-            classifier
-                .sensitive_index
-                .any(&classifier.sensitive_words, &toks)
-        })
+        .map(|w| name_in(w, &first_names).is_some())
+        .collect();
+    sentences.iter().enumerate().any(|(k, w)| {
+        let pronoun = k > 0
+            && named[k - 1]
+            && w.iter()
+                .take(2)
+                .any(|x| PRONOUNS.contains(&x.to_lowercase().as_str()));
+        let Some(name) = name_in(w, &first_names).or_else(|| {
+            pronoun.then(|| {
+                let at = w
+                    .iter()
+                    .position(|x| PRONOUNS.contains(&x.to_lowercase().as_str()))
+                    .unwrap_or(0);
+                vec![at]
+            })
+        }) else {
+            return false;
+        };
+        // A diagnosis, treatment or admission anywhere in the sentence; "patient" only
+        // right beside the name.
+        let rest = classifier.tokenize(&rest_of(w, &name), Language::Da);
+        let near = classifier.tokenize(&around(w, &name), Language::Da);
+        classifier
+            .medical_index
+            .any(&classifier.rules.medical_words, &rest)
+            || classifier
+                .patient_index
+                .any(&classifier.rules.patient_words, &near)
+    })
 }
 
 #[cfg(test)]
@@ -334,8 +460,8 @@ mod tests {
     /// The rest of a sentence after taking out a person's name; `None` when it names nobody.
     fn without_a_name(sentence: &str) -> Option<String> {
         let words = words(sentence);
-        let at = name_pair(&words)?;
-        Some(rest_of(&words, &[at, at + 1]))
+        let name = name_in(&words, &[])?;
+        Some(rest_of(&words, &name))
     }
 
     #[test]
@@ -375,11 +501,11 @@ mod tests {
     fn institutions_are_not_patients() {
         assert_eq!(
             without_a_name("Lektor, Institut for Klinisk Medicin").as_deref(),
-            Some("Lektor for")
+            Some("for")
         );
         assert_eq!(
             without_a_name("Clinical Teacher, Department of Emergency Medicine").as_deref(),
-            Some("Clinical of")
+            Some("of")
         );
         assert_eq!(
             without_a_name("Vi taler med Gladsaxe Kommune om de borgere"),
@@ -395,6 +521,31 @@ mod tests {
             without_a_name("Operations Coordinator, Copenhagen Trial Unit").as_deref(),
             Some(""),
             "a signature line names a job and a place, and no diagnosis"
+        );
+    }
+
+    #[test]
+    fn a_dot_ends_a_sentence_only_before_a_capital() {
+        assert_eq!(
+            sentences("Hanne Juul, fx crus sin., opr. i går. Udskrives fredag!\nMvh"),
+            vec![
+                "Hanne Juul, fx crus sin., opr. i går",
+                " Udskrives fredag",
+                "",
+                "Mvh"
+            ]
+        );
+        assert_eq!(sentences("AMI 3/3. 67-årig"), vec!["AMI 3/3. 67-årig"]);
+        let wrapped = "Kan vi gennemgå Ib Kjeldsen på mødet? Han er 71 år, ligger på stue 4,\nKOL i exacerbation.\nPer\nSygeplejerske";
+        assert_eq!(
+            sentences(wrapped),
+            vec![
+                "Kan vi gennemgå Ib Kjeldsen på mødet",
+                " Han er 71 år, ligger på stue 4,\nKOL i exacerbation",
+                "",
+                "Per",
+                "Sygeplejerske"
+            ]
         );
     }
 

@@ -63,7 +63,7 @@ fn lower(s: &str) -> String {
 fn is_forward_marker(l: &str) -> bool {
     // Every marker opens with one of these letters (after dashes): most lines are out at once.
     let opening = l
-        .trim_start_matches(|c: char| c == '-' || c == ' ' || c == '_')
+        .trim_start_matches(['-', ' ', '_'])
         .chars()
         .next()
         .map(|c| c.to_ascii_lowercase());
