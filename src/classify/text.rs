@@ -73,11 +73,21 @@ pub fn fold(s: &str) -> String {
     out
 }
 
+/// A line at least this long that ends without punctuation was wrapped, not ended.
+const WRAPPED: usize = 50;
+
+/// A question of at most this many words ("Er det tilladt?", "Is that OK?") asks about the
+/// sentence before it, which then counts as part of the question.
+const BARE_QUESTION: usize = 6;
+
 pub fn tokenize(text: &str, lang: Language, stemmers: &Stemmers) -> Tokens {
     let folded = fold(text);
     let mut out = Tokens::default();
     // Where the current sentence's tokens start; a '?' makes them a question.
     let mut sentence_start = 0;
+    // Where the sentence before the current one starts, and where the current line does.
+    let mut told_start = 0;
+    let mut line_start = 0;
     let mut questions: u16 = 0;
     let mut rest = folded.as_str();
     // Walk "words" separated by whitespace/punctuation; a word may contain hyphens.
@@ -108,12 +118,37 @@ pub fn tokenize(text: &str, lang: Language, stemmers: &Stemmers) -> Tokens {
         let Some(sep) = rest[end..].chars().next() else {
             break;
         };
-        if matches!(sep, '.' | '!' | '?' | '\n') {
+        let at = folded.len() - rest.len() + end;
+        // A long line that stops mid-sentence was wrapped by the mail program: the sentence
+        // goes on. Short lines (greetings, signatures, lists) end where they end.
+        let ends_line = sep == '\n' && {
+            let line = folded[line_start..at].trim_end();
+            let next = folded[at + 1..].lines().next().unwrap_or("").trim();
+            line.chars().count() < WRAPPED
+                || line.ends_with(['.', '!', '?', ':'])
+                || next.is_empty()
+        };
+        if sep == '\n' {
+            line_start = at + 1;
+        }
+        if matches!(sep, '.' | '!' | '?') || ends_line {
             if sep == '?' && sentence_start < out.tokens.len() {
-                out.question[sentence_start..]
+                // "Er det tilladt?": a bare question asks about what was just told.
+                let from = if out.tokens.len() - sentence_start <= BARE_QUESTION
+                    && sentence_start - told_start >= 3
+                    && out.question.get(told_start).is_some_and(Option::is_none)
+                {
+                    told_start
+                } else {
+                    sentence_start
+                };
+                out.question[from..]
                     .iter_mut()
                     .for_each(|q| *q = Some(questions));
                 questions = questions.saturating_add(1);
+            }
+            if sentence_start < out.tokens.len() {
+                told_start = sentence_start;
             }
             sentence_start = out.tokens.len();
         }
@@ -137,5 +172,40 @@ mod tests {
         assert_eq!(fold("Få Æble"), "faa aeble");
         let t = tokenize("Hej. Virker det? Og prisen?? Tak.", Language::Da, &s);
         assert_eq!(t.question, [None, Some(0), Some(0), Some(1), Some(1), None]);
+    }
+
+    #[test]
+    fn a_bare_question_asks_about_what_was_just_told() {
+        let s = Stemmers::default();
+        let t = tokenize(
+            "Hej. Vi holder et symposium for borgere. Er det tilladt? Og prisen?",
+            Language::Da,
+            &s,
+        );
+        // "Vi holder ... borgere" belongs to the first question; "Hej" stays told.
+        assert_eq!(t.question[0], None);
+        assert!(
+            t.question[1..6].iter().all(|q| *q == Some(0)),
+            "{:?}",
+            t.question
+        );
+        assert_eq!(t.question.last(), Some(&Some(1)));
+        // A long question is its own.
+        let t = tokenize(
+            "Jeg skal holde et møde. Hvad koster en licens til et møde på to timer?",
+            Language::Da,
+            &s,
+        );
+        assert_eq!(t.question[0], None);
+    }
+
+    #[test]
+    fn a_wrapped_line_does_not_end_the_sentence() {
+        let s = Stemmers::default();
+        let text =
+            "Kan vi holde møder, der varer længere end den gratis version\ntillader?\nMvh\nBo";
+        let t = tokenize(text, Language::Da, &s);
+        assert_eq!(t.question[0], Some(0), "{:?}", t.question);
+        assert_eq!(t.question[t.question.len() - 1], None);
     }
 }
