@@ -646,7 +646,33 @@ impl Classifier {
             });
             confidence = confidence.max(0.9);
         }
-        let category = if just_thanks || too_few_points || confidence < self.rules.min_confidence {
+        // "Lyden forsvinder i Teams": about another product, never naming ours.
+        let elsewhere = &self.rules.elsewhere;
+        let names_product = |p: &[Pattern]| {
+            p.iter()
+                .any(|p| find(p, &subject).is_some() || find(p, &body).is_some())
+        };
+        let other_product = (!names_product(&elsewhere.product))
+            .then(|| {
+                elsewhere
+                    .words
+                    .iter()
+                    .find(|p| find(p, &subject).is_some() || find(p, &body).is_some())
+            })
+            .flatten();
+        if let Some(p) = other_product {
+            hits.push(Hit {
+                target: Category::Other.name().into(),
+                pattern: format!("about {:?}, never naming Zoom", p.text),
+                field: Field::Body,
+                points: 0.0,
+            });
+        }
+        let category = if just_thanks
+            || other_product.is_some()
+            || too_few_points
+            || confidence < self.rules.min_confidence
+        {
             Category::Other
         } else {
             top
@@ -890,6 +916,29 @@ mod tests {
             "Hvad koster en licens? Og må vi bruge Zoom til samtaler med patienter?",
         ));
         assert_eq!(r.category, Category::Pricing, "{:?}", r.scores);
+    }
+
+    #[test]
+    fn another_product_never_naming_ours_is_other() {
+        let c = classifier();
+        let r = c.classify(&mail(
+            "Lyd forsvinder",
+            "Når jeg deltager i møder i Teams, forsvinder lyden efter ti minutter. \
+             Kameraet virker heller ikke. Hvad gør jeg?",
+        ));
+        assert_eq!(r.category, Category::Other, "{:?}", r.hits);
+        // Naming Zoom keeps the mail ours, Teams or not.
+        let r = c.classify(&mail(
+            "Lyd forsvinder",
+            "Lyden forsvinder i Zoom, men ikke i Teams. Hvad gør jeg?",
+        ));
+        assert_eq!(r.category, Category::Technical, "{:?}", r.hits);
+        // A team of people is no product.
+        let r = c.classify(&mail(
+            "Licens",
+            "Jeg sidder i Team Lederudvikling. Hvad koster en licens til møder på 2 timer?",
+        ));
+        assert_eq!(r.category, Category::Pricing, "{:?}", r.hits);
     }
 
     #[test]

@@ -64,6 +64,8 @@ pub struct Rules {
     /// Words that open a side remark ("P.S.", "og mens jeg har jer"): what follows them
     /// weighs `later-question-weight`.
     pub aside_words: Vec<Pattern>,
+    /// Other products: a mail about one of them that never names ours is `other`.
+    pub elsewhere: Elsewhere,
     /// Words that make a sentence about a person a patient context.
     pub patient_words: Vec<Pattern>,
     /// Diagnoses, treatments, admissions.
@@ -109,6 +111,15 @@ impl Default for Limits {
     }
 }
 
+/// "Lyden forsvinder i Teams": a mail about another product is not for this mailbox.
+#[derive(Debug, Clone, Default)]
+pub struct Elsewhere {
+    /// Our product ("zoom*"): a mail that names it is never sent elsewhere.
+    pub product: Vec<Pattern>,
+    /// Other products and systems.
+    pub words: Vec<Pattern>,
+}
+
 /// "Tusind tak, nu virker det!": thanks without a question.
 #[derive(Debug, Clone)]
 pub struct Thanks {
@@ -127,6 +138,13 @@ struct RawThanks {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawAside {
+    words: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawElsewhere {
+    product: Vec<Spanned<String>>,
     words: Vec<Spanned<String>>,
 }
 
@@ -154,6 +172,7 @@ struct RawRules {
     limits: Limits,
     thanks: Option<RawThanks>,
     aside: Option<RawAside>,
+    elsewhere: Option<RawElsewhere>,
     sensitive: RawSensitive,
 }
 
@@ -302,6 +321,18 @@ impl Rules {
             .as_ref()
             .map(|a| list("aside.words", &a.words, &mut problems))
             .unwrap_or_default();
+        let elsewhere = Elsewhere {
+            product: raw
+                .elsewhere
+                .as_ref()
+                .map(|e| list("elsewhere.product", &e.product, &mut problems))
+                .unwrap_or_default(),
+            words: raw
+                .elsewhere
+                .as_ref()
+                .map(|e| list("elsewhere.words", &e.words, &mut problems))
+                .unwrap_or_default(),
+        };
         if !problems.is_empty() {
             return Err(RulesError::Invalid { problems });
         }
@@ -320,6 +351,7 @@ impl Rules {
             limits: raw.limits.clone(),
             thanks,
             aside_words,
+            elsewhere,
             categories,
             desks,
             patient_words,
