@@ -628,15 +628,24 @@ impl Classifier {
         let asks_something = (0..Category::ALL.len())
             .filter(|&t| Category::ALL[t] != Category::Other)
             .any(|t| body_points(t) >= self.rules.min_score);
-        let just_thanks = words <= self.rules.thanks.max_words
-            && !mail.new_text.contains('?')
-            && !asks_something
-            && self
-                .rules
-                .thanks
-                .words
-                .iter()
-                .any(|p| find(p, &body).is_some());
+        // "Tak, licensen virker nu, og seminaret kørte alle to timer": the matter is closed,
+        // whatever topic words the thanks repeat.
+        let thanks = &self.rules.thanks;
+        // ("Det virker nu ikke" is the opposite.)
+        let closes = thanks.done.iter().any(|p| {
+            find(p, &body).is_some_and(|at| {
+                !body
+                    .tokens
+                    .iter()
+                    .skip(at + p.words.len())
+                    .take(2)
+                    .any(|t| matches!(t.word.as_str(), "ikke" | "not" | "aldrig" | "never"))
+            })
+        });
+        let just_thanks = !mail.new_text.contains('?')
+            && ((words <= thanks.max_words && !asks_something)
+                || (closes && words <= 2 * thanks.max_words))
+            && (thanks.words.iter().any(|p| find(p, &body).is_some()) || closes);
         if just_thanks {
             hits.push(Hit {
                 target: Category::Other.name().into(),
@@ -939,6 +948,23 @@ mod tests {
             "Jeg sidder i Team Lederudvikling. Hvad koster en licens til møder på 2 timer?",
         ));
         assert_eq!(r.category, Category::Pricing, "{:?}", r.hits);
+    }
+
+    #[test]
+    fn thanks_that_close_the_matter_ask_nothing() {
+        let c = classifier();
+        let r = c.classify(&mail(
+            "SV: Licens til lange møder",
+            "Tusind tak for hjælpen. Licensen virker nu, og vores seminar på to timer kørte \
+             uden at blive afbrudt. Vi køber måske flere licenser senere.",
+        ));
+        assert_eq!(r.category, Category::Other, "{:?}", r.hits);
+        let r = c.classify(&mail(
+            "Kamera",
+            "Tak for svaret. Kameraet virker nu ikke længere i Zoom, heller ikke efter en \
+             genstart af pc'en.",
+        ));
+        assert_eq!(r.category, Category::Technical, "{:?}", r.hits);
     }
 
     #[test]

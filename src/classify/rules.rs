@@ -126,6 +126,9 @@ pub struct Thanks {
     pub words: Vec<Pattern>,
     /// Longer mails are judged on their content as usual.
     pub max_words: usize,
+    /// Phrases that close the matter ("det virker nu", "please ignore"): a thank-you with
+    /// one of them asks nothing, whatever topic words it repeats.
+    pub done: Vec<Pattern>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,6 +136,8 @@ pub struct Thanks {
 struct RawThanks {
     words: Vec<Spanned<String>>,
     max_words: usize,
+    #[serde(default)]
+    done: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -315,6 +320,11 @@ impl Rules {
                 .map(|t| list("thanks.words", &t.words, &mut problems))
                 .unwrap_or_default(),
             max_words: raw.thanks.as_ref().map_or(0, |t| t.max_words),
+            done: raw
+                .thanks
+                .as_ref()
+                .map(|t| list("thanks.done", &t.done, &mut problems))
+                .unwrap_or_default(),
         };
         let aside_words = raw
             .aside
