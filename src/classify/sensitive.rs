@@ -222,6 +222,26 @@ const NOT_NAMES: &[&str] = &[
     "e-learning",
     "kol",
     "copd",
+    // Days and months are capitalised in English ("Every Tuesday we ..."); May is also a
+    // first name, so it stays a name.
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "january",
+    "february",
+    "march",
+    "april",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
 ];
 
 /// A capitalised word that can be part of a person's name: "Hansen", "Anne-Marie", "Kjær".
@@ -517,6 +537,11 @@ mod tests {
             Some("journalen for der er i kemobehandling")
         );
         assert_eq!(without_a_name("Hej alle sammen"), None);
+        assert_eq!(
+            without_a_name("Every Tuesday we hold a tumour board"),
+            None,
+            "a weekday is no person"
+        );
         assert_eq!(
             without_a_name("Operations Coordinator, Copenhagen Trial Unit").as_deref(),
             Some(""),
