@@ -424,6 +424,7 @@ fn held_out_mail_meets_the_promised_floor() {
         ("holdout2", 160),
         ("holdout3", 160),
         ("holdout4", 160),
+        ("holdout5", 160),
     ] {
         held_out_set_meets_the_floor(set, mails);
     }
