@@ -114,6 +114,7 @@ pub struct Classifier {
     /// Patient and medical words together, for sensitive-data detection.
     pub(crate) patient_index: PatternIndex,
     pub(crate) medical_index: PatternIndex,
+    lists: ListIndexes,
 }
 
 /// Patterns by what their first word can be: an exact stem or spelling, a prefix, a
@@ -302,6 +303,13 @@ impl Classifier {
         let topic_index = PatternIndex::new(&rules.topic_words);
         let patient_index = PatternIndex::new(&rules.patient_words);
         let medical_index = PatternIndex::new(&rules.medical_words);
+        let lists = ListIndexes {
+            aside: PatternIndex::new(&rules.aside_words),
+            thanks: PatternIndex::new(&rules.thanks.words),
+            done: PatternIndex::new(&rules.thanks.done),
+            product: PatternIndex::new(&rules.elsewhere.product),
+            elsewhere: PatternIndex::new(&rules.elsewhere.words),
+        };
         Classifier {
             rules,
             model,
@@ -312,6 +320,7 @@ impl Classifier {
             topic_index,
             patient_index,
             medical_index,
+            lists,
         }
     }
 
@@ -476,22 +485,19 @@ impl Classifier {
         // "P.S.", "og mens jeg har jer": from there on, a side remark. Unless all before it
         // is a short thank-you ("Tak, det virker nu! Et andet spørgsmål: ..."): then the
         // old matter is closed and the "other question" is why they wrote.
+        let thanks_at = self
+            .lists
+            .thanks
+            .first_matches(&self.rules.thanks.words, &body);
         let aside_from = self
-            .rules
-            .aside_words
-            .iter()
-            .filter_map(|p| find(p, &body))
+            .lists
+            .aside
+            .first_matches(&self.rules.aside_words, &body)
+            .into_iter()
+            .map(|(_, at)| at)
             .min()
             .filter(|&at| at > 0)
-            .filter(|&at| {
-                at > THANKS_BEFORE_ASIDE
-                    || !self
-                        .rules
-                        .thanks
-                        .words
-                        .iter()
-                        .any(|p| find(p, &body).is_some_and(|t| t < at))
-            })
+            .filter(|&at| at > THANKS_BEFORE_ASIDE || !thanks_at.iter().any(|&(_, t)| t < at))
             .unwrap_or(usize::MAX);
         // The first question outside the side remark is the main one.
         let first_question = body
@@ -632,20 +638,23 @@ impl Classifier {
         // whatever topic words the thanks repeat.
         let thanks = &self.rules.thanks;
         // ("Det virker nu ikke" is the opposite.)
-        let closes = thanks.done.iter().any(|p| {
-            find(p, &body).is_some_and(|at| {
+        let closes = self
+            .lists
+            .done
+            .first_matches(&thanks.done, &body)
+            .into_iter()
+            .any(|(pi, at)| {
                 !body
                     .tokens
                     .iter()
-                    .skip(at + p.words.len())
+                    .skip(at + thanks.done[pi].words.len())
                     .take(2)
                     .any(|t| matches!(t.word.as_str(), "ikke" | "not" | "aldrig" | "never"))
-            })
-        });
+            });
         let just_thanks = !mail.new_text.contains('?')
             && ((words <= thanks.max_words && !asks_something)
                 || (closes && words <= 2 * thanks.max_words))
-            && (thanks.words.iter().any(|p| find(p, &body).is_some()) || closes);
+            && (!thanks_at.is_empty() || closes);
         if just_thanks {
             hits.push(Hit {
                 target: Category::Other.name().into(),
@@ -657,16 +666,15 @@ impl Classifier {
         }
         // "Lyden forsvinder i Teams": about another product, never naming ours.
         let elsewhere = &self.rules.elsewhere;
-        let names_product = |p: &[Pattern]| {
-            p.iter()
-                .any(|p| find(p, &subject).is_some() || find(p, &body).is_some())
-        };
-        let other_product = (!names_product(&elsewhere.product))
+        let names_product = [&subject, &body]
+            .iter()
+            .any(|t| self.lists.product.any(&elsewhere.product, t));
+        let other_product = (!names_product)
             .then(|| {
-                elsewhere
-                    .words
-                    .iter()
-                    .find(|p| find(p, &subject).is_some() || find(p, &body).is_some())
+                [&subject, &body].iter().find_map(|t| {
+                    let found = self.lists.elsewhere.first_matches(&elsewhere.words, t);
+                    found.first().map(|&(pi, _)| &elsewhere.words[pi])
+                })
             })
             .flatten();
         if let Some(p) = other_product {
@@ -786,6 +794,15 @@ impl Classifier {
             hits,
         }
     }
+}
+
+/// Indexes over the short word lists that are looked up in every mail.
+struct ListIndexes {
+    aside: PatternIndex,
+    thanks: PatternIndex,
+    done: PatternIndex,
+    product: PatternIndex,
+    elsewhere: PatternIndex,
 }
 
 /// At most this many words before an aside word may be a thank-you that closes the old

@@ -246,13 +246,17 @@ const NOT_NAMES: &[&str] = &[
 
 /// A capitalised word that can be part of a person's name: "Hansen", "Anne-Marie", "Kjær".
 fn is_name_word(w: &str) -> bool {
-    !NOT_NAMES.contains(&w.to_lowercase().as_str())
-        && w.split('-').all(|part| {
-            let mut cs = part.chars();
-            cs.next().is_some_and(char::is_uppercase)
-                && part.chars().count() >= 2
-                && cs.all(char::is_lowercase)
-        })
+    w.split('-').all(|part| {
+        let mut cs = part.chars();
+        cs.next().is_some_and(char::is_uppercase)
+            && part.chars().count() >= 2
+            && cs.all(char::is_lowercase)
+    }) && !NOT_NAMES.contains(&w.to_lowercase().as_str())
+}
+
+/// Whether `w` is one of `list` (lower case), whatever its case.
+fn one_of(list: &[&str], w: &str) -> bool {
+    list.iter().any(|x| x.eq_ignore_ascii_case(w))
 }
 
 /// An abbreviation in capitals ("KOL", "AMI", "CRP"): kept, for diagnoses are written so.
@@ -302,9 +306,9 @@ fn name_in(words: &[&str], first_names: &[&str]) -> Option<Vec<usize>> {
         }
         return Some(name);
     }
-    if let Some(at) = (0..words.len().saturating_sub(1)).find(|&i| {
-        NAME_TITLES.contains(&words[i].to_lowercase().as_str()) && is_name_word(words[i + 1])
-    }) {
+    if let Some(at) = (0..words.len().saturating_sub(1))
+        .find(|&i| one_of(NAME_TITLES, words[i]) && is_name_word(words[i + 1]))
+    {
         return Some(vec![at, at + 1]);
     }
     let at = words.iter().position(|w| first_names.contains(w))?;
@@ -435,26 +439,18 @@ pub fn is_sensitive(full_text: &str, subject: &str, classifier: &Classifier) -> 
     let first_names: Vec<&str> = sentences
         .iter()
         .filter_map(|w| name_in(w, &[]).filter(|n| n.len() >= 2).map(|n| w[n[0]]))
-        .filter(|w| is_name_word(w) && !NAME_TITLES.contains(&w.to_lowercase().as_str()))
+        .filter(|w| is_name_word(w) && !one_of(NAME_TITLES, w))
         .collect();
     // "... Anne-Sofie Brandt off Thursday's course. She is on the ward with an AMI": a
     // sentence that opens with "she" or "han" goes on about the person just named.
-    let named: Vec<bool> = sentences
-        .iter()
-        .map(|w| name_in(w, &first_names).is_some())
-        .collect();
+    let names: Vec<Option<Vec<usize>>> =
+        sentences.iter().map(|w| name_in(w, &first_names)).collect();
     sentences.iter().enumerate().any(|(k, w)| {
-        let pronoun = k > 0
-            && named[k - 1]
-            && w.iter()
-                .take(2)
-                .any(|x| PRONOUNS.contains(&x.to_lowercase().as_str()));
-        let Some(name) = name_in(w, &first_names).or_else(|| {
+        let pronoun =
+            k > 0 && names[k - 1].is_some() && w.iter().take(2).any(|x| one_of(PRONOUNS, x));
+        let Some(name) = names[k].clone().or_else(|| {
             pronoun.then(|| {
-                let at = w
-                    .iter()
-                    .position(|x| PRONOUNS.contains(&x.to_lowercase().as_str()))
-                    .unwrap_or(0);
+                let at = w.iter().position(|x| one_of(PRONOUNS, x)).unwrap_or(0);
                 vec![at]
             })
         }) else {

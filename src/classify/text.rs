@@ -47,12 +47,34 @@ impl Default for Stemmers {
     }
 }
 
+/// How many stems each thread remembers before it starts over (a few MB at most).
+const STEM_CACHE: usize = 50_000;
+
+thread_local! {
+    /// Mail repeats its words: stemming is the dearest step of tokenising, so each thread
+    /// keeps the stems it has made.
+    static STEMS: std::cell::RefCell<[std::collections::HashMap<String, String>; 2]> =
+        std::cell::RefCell::default();
+}
+
 impl Stemmers {
     pub fn stem(&self, lang: Language, word: &str) -> String {
-        match lang {
-            Language::Da => self.da.stem(word).into_owned(),
-            Language::En => self.en.stem(word).into_owned(),
-        }
+        let slot = usize::from(lang == Language::En);
+        STEMS.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            if let Some(s) = cache[slot].get(word) {
+                return s.clone();
+            }
+            let stem = match lang {
+                Language::Da => self.da.stem(word).into_owned(),
+                Language::En => self.en.stem(word).into_owned(),
+            };
+            if cache[slot].len() >= STEM_CACHE {
+                cache[slot].clear();
+            }
+            cache[slot].insert(word.to_string(), stem.clone());
+            stem
+        })
     }
 }
 
