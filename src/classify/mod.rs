@@ -483,28 +483,35 @@ impl Classifier {
         let (told_weight, later_weight) =
             (self.rules.told_weight, self.rules.later_question_weight);
         // "P.S.", "og mens jeg har jer": from there on, a side remark. Unless all before it
-        // is a short thank-you ("Tak, det virker nu! Et andet spørgsmål: ..."): then the
-        // old matter is closed and the "other question" is why they wrote.
+        // is a short thank-you ("Tak for prisen. Et andet spørgsmål: ..."): then the old
+        // matter is closed, what comes before weighs like a side remark, and the "other
+        // question" is why they wrote.
         let thanks_at = self
             .lists
             .thanks
             .first_matches(&self.rules.thanks.words, &body);
-        let aside_from = self
+        let pivot = self
             .lists
             .aside
             .first_matches(&self.rules.aside_words, &body)
             .into_iter()
             .map(|(_, at)| at)
             .min()
-            .filter(|&at| at > 0)
-            .filter(|&at| at > THANKS_BEFORE_ASIDE || !thanks_at.iter().any(|&(_, t)| t < at))
-            .unwrap_or(usize::MAX);
-        // The first question outside the side remark is the main one.
+            .filter(|&at| at > 0);
+        let closes_old = pivot
+            .is_some_and(|at| at <= THANKS_BEFORE_ASIDE && thanks_at.iter().any(|&(_, t)| t < at));
+        let (closed_before, aside_from) = match pivot {
+            Some(at) if closes_old => (at, usize::MAX),
+            Some(at) => (0, at),
+            None => (0, usize::MAX),
+        };
+        // The first question outside the closed matter and the side remark is the main one.
         let first_question = body
             .question
             .iter()
-            .take(aside_from)
-            .find_map(|q| *q)
+            .enumerate()
+            .filter(|(i, _)| (closed_before..aside_from).contains(i))
+            .find_map(|(_, q)| *q)
             .unwrap_or(u16::MAX);
         // `discount` off: every question counts in full (for finding a second topic).
         let weigh = |pos: usize, discount: bool| -> f64 {
@@ -514,7 +521,7 @@ impl Classifier {
                 None if any_asked => told_weight,
                 None => 1.0,
             };
-            if discount && pos >= aside_from {
+            if discount && (pos >= aside_from || pos < closed_before) {
                 base.min(later_weight)
             } else {
                 base
@@ -677,6 +684,22 @@ impl Classifier {
                 })
             })
             .flatten();
+        // "Invitation: Status på introduktionsdage" with nothing asked: calendar mail.
+        let invitation = !mail.new_text.contains('?') && {
+            let subject = mail.subject.trim_start().to_lowercase();
+            elsewhere
+                .invitations
+                .iter()
+                .any(|p| subject.starts_with(p.as_str()))
+        };
+        if invitation {
+            hits.push(Hit {
+                target: Category::Other.name().into(),
+                pattern: "a calendar invitation that asks nothing".into(),
+                field: Field::Subject,
+                points: 0.0,
+            });
+        }
         if let Some(p) = other_product {
             hits.push(Hit {
                 target: Category::Other.name().into(),
@@ -687,6 +710,7 @@ impl Classifier {
         }
         let category = if just_thanks
             || other_product.is_some()
+            || invitation
             || too_few_points
             || confidence < self.rules.min_confidence
         {
@@ -704,6 +728,7 @@ impl Classifier {
         ];
         // Only when some question or side remark was weighed down do the scores differ.
         let discounted = aside_from != usize::MAX
+            || closed_before > 0
             || body
                 .question
                 .iter()
@@ -965,6 +990,33 @@ mod tests {
             "Jeg sidder i Team Lederudvikling. Hvad koster en licens til møder på 2 timer?",
         ));
         assert_eq!(r.category, Category::Pricing, "{:?}", r.hits);
+    }
+
+    #[test]
+    fn a_calendar_invitation_that_asks_nothing_is_other() {
+        let c = classifier();
+        let r = c.classify(&mail(
+            "Invitation: Zoom-møde om licenser og undervisning",
+            "Jeg inviterer til et kort møde om vores Zoom-licenser og brugen af dem.",
+        ));
+        assert_eq!(r.category, Category::Other, "{:?}", r.hits);
+        // A forwarded invitation with a question is a question.
+        let r = c.classify(&mail(
+            "VS: Invitation: Netværksmøde",
+            "Må jeg deltage i det her møde, når det er en samarbejdspartners Zoom?",
+        ));
+        assert_ne!(r.category, Category::Other, "{:?}", r.hits);
+    }
+
+    #[test]
+    fn after_thanks_another_question_is_the_main_one() {
+        let c = classifier();
+        let r = c.classify(&mail(
+            "SV: Pris på licens",
+            "Tak for svaret om prisen på licensen. Et helt andet spørgsmål: min kollega er \
+             vikar. Må hun også få adgang til Zoom?",
+        ));
+        assert_eq!(r.category, Category::Eligibility, "{:?}", r.hits);
     }
 
     #[test]

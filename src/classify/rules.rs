@@ -118,6 +118,8 @@ pub struct Elsewhere {
     pub product: Vec<Pattern>,
     /// Other products and systems.
     pub words: Vec<Pattern>,
+    /// Subject openings of calendar mail ("invitation:", "accepteret:"), lower case.
+    pub invitations: Vec<String>,
 }
 
 /// "Tusind tak, nu virker det!": thanks without a question.
@@ -151,6 +153,8 @@ struct RawAside {
 struct RawElsewhere {
     product: Vec<Spanned<String>>,
     words: Vec<Spanned<String>>,
+    #[serde(default)]
+    invitations: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -341,6 +345,16 @@ impl Rules {
                 .elsewhere
                 .as_ref()
                 .map(|e| list("elsewhere.words", &e.words, &mut problems))
+                .unwrap_or_default(),
+            invitations: raw
+                .elsewhere
+                .as_ref()
+                .map(|e| {
+                    e.invitations
+                        .iter()
+                        .map(|p| p.trim().to_lowercase())
+                        .collect()
+                })
                 .unwrap_or_default(),
         };
         if !problems.is_empty() {
