@@ -154,7 +154,8 @@ impl std::hash::Hasher for Fnv {
     }
 }
 
-type FastMap<V> = std::collections::HashMap<String, V, std::hash::BuildHasherDefault<Fnv>>;
+pub(crate) type FastMap<V> =
+    std::collections::HashMap<String, V, std::hash::BuildHasherDefault<Fnv>>;
 
 impl PatternIndex {
     pub(crate) fn new(patterns: &[Pattern]) -> PatternIndex {

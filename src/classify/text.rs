@@ -53,7 +53,7 @@ const STEM_CACHE: usize = 50_000;
 thread_local! {
     /// Mail repeats its words: stemming is the dearest step of tokenising, so each thread
     /// keeps the stems it has made.
-    static STEMS: std::cell::RefCell<[std::collections::HashMap<String, String>; 2]> =
+    static STEMS: std::cell::RefCell<[super::FastMap<String>; 2]> =
         std::cell::RefCell::default();
 }
 
