@@ -399,6 +399,7 @@ fn sentences(text: &str) -> Vec<&str> {
                 line.chars().count() < WRAPPED
                     || line.ends_with(['.', '!', '?', ':'])
                     || next.is_empty()
+                    || is_label_line(next)
             }
             '.' | '!' | '?' => {
                 let after = text[i + c.len_utf8()..].trim_start_matches([' ', '\t']);
@@ -417,6 +418,27 @@ fn sentences(text: &str) -> Vec<&str> {
     out
 }
 
+/// "Fejl: Postkassen er fuld", "Til: ...": a line that opens with a one-word label starts
+/// afresh.
+fn is_label_line(line: &str) -> bool {
+    line.split_once(':')
+        .is_some_and(|(label, _)| !label.is_empty() && label.chars().all(char::is_alphabetic))
+}
+
+/// `text` with mail addresses and web addresses blanked out: "psykiatri-regionh.example"
+/// names a domain, not a diagnosis.
+fn without_addresses(text: &str) -> String {
+    text.split_inclusive(char::is_whitespace)
+        .map(|w| {
+            if w.contains('@') || w.contains("://") || w.starts_with("www.") {
+                " ".repeat(w.len())
+            } else {
+                w.to_string()
+            }
+        })
+        .collect()
+}
+
 /// Pronouns that, opening a sentence, refer to the person named just before.
 const PRONOUNS: &[&str] = &["han", "hun", "he", "she"];
 
@@ -428,7 +450,7 @@ pub fn is_sensitive(full_text: &str, subject: &str, classifier: &Classifier) -> 
     if !find_cpr(full_text).is_empty() || !find_cpr(subject).is_empty() {
         return true;
     }
-    let text = without_title_dots(full_text);
+    let text = without_title_dots(&without_addresses(full_text));
     let sentences: Vec<Vec<&str>> = sentences(&text)
         .into_iter()
         .map(words)
@@ -568,6 +590,14 @@ mod tests {
                 "Sygeplejerske"
             ]
         );
+    }
+
+    #[test]
+    fn addresses_and_labels_are_no_sentence_matter() {
+        let text = "Modtager: allan.vestergaard@psykiatri-regionh.example sendt videre til os\nFejl: Postkassen er fuld";
+        let text = without_addresses(text);
+        assert!(!text.contains("psykiatri"), "{text}");
+        assert_eq!(sentences(&text).len(), 2, "{:?}", sentences(&text));
     }
 
     #[test]

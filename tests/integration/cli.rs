@@ -425,6 +425,7 @@ fn held_out_mail_meets_the_promised_floor() {
         ("holdout3", 160),
         ("holdout4", 160),
         ("holdout5", 160),
+        ("holdout6", 160),
     ] {
         held_out_set_meets_the_floor(set, mails);
     }
