@@ -3,9 +3,14 @@
 //! A CPR number is DDMMYY-SSSS or DDMMYYSSSS with a real calendar date (the 7th digit fixes
 //! the century). The modulus-11 check is not used: numbers issued since 2007 may fail it.
 //! Numbers glued to other digits, or introduced as phone, order, invoice, EAN or employee
-//! numbers, are not CPR numbers. Patient details are a patient word ("patient", "borger",
-//! "pårørende") near a person's name, or together with a diagnosis or treatment and a name.
-//! [`redact`] replaces every CPR number; it is applied wherever text leaves autosvar.
+//! numbers, are not CPR numbers. Patient details are a sentence that names a person (a full
+//! name, a title and a surname, a first name given in full before, or "hun"/"she" opening
+//! the sentence after the name) together with a diagnosis, treatment, operation, admission
+//! or sick leave anywhere in it, or with "patient"/"borger" right beside the name. Sentences
+//! end only where a capital follows, wrapped lines are joined, and mail and web addresses,
+//! signature lines in title case and capitalised place names are no diagnosis.
+//! [`redact`] replaces every CPR number; it is applied wherever text leaves autosvar. This
+//! module never changes or forwards text itself: it only answers yes or no, and redacts.
 
 use super::Classifier;
 use crate::parse::{language, Language};
