@@ -395,16 +395,12 @@ fn sentences(text: &str) -> Vec<&str> {
     let mut line_start = 0;
     for (i, c) in text.char_indices() {
         let ends = match c {
-            // A long line that stops mid-sentence was wrapped by the mail program: the
-            // sentence goes on. Short lines (greetings, signatures) end where they end.
+            // A wrapped line goes on; a line opening with a label starts afresh.
             '\n' => {
-                let line = text[line_start..i].trim_end();
-                let next = text[i + 1..].lines().next().unwrap_or("").trim();
+                let line = &text[line_start..i];
+                let next = text[i + 1..].lines().next().unwrap_or("");
                 line_start = i + 1;
-                line.chars().count() < WRAPPED
-                    || line.ends_with(['.', '!', '?', ':'])
-                    || next.is_empty()
-                    || is_label_line(next)
+                super::text::line_ends_sentence(line, next) || is_label_line(next.trim())
             }
             '.' | '!' | '?' => {
                 let after = text[i + c.len_utf8()..].trim_start_matches([' ', '\t']);
@@ -446,9 +442,6 @@ fn without_addresses(text: &str) -> String {
 
 /// Pronouns that, opening a sentence, refer to the person named just before.
 const PRONOUNS: &[&str] = &["han", "hun", "he", "she"];
-
-/// A line at least this long that ends without punctuation was wrapped, not ended.
-const WRAPPED: usize = 50;
 
 /// Whether the mail holds a CPR number or details about a named patient.
 pub fn is_sensitive(full_text: &str, subject: &str, classifier: &Classifier) -> bool {

@@ -98,6 +98,14 @@ pub fn fold(s: &str) -> String {
 /// A line at least this long that ends without punctuation was wrapped, not ended.
 const WRAPPED: usize = 50;
 
+/// Whether a line break after `line` (followed by `next`) ends the sentence. A long line that
+/// stops mid-sentence was wrapped by the mail program: the sentence goes on. Short lines
+/// (greetings, signatures, lists) end where they end.
+pub(crate) fn line_ends_sentence(line: &str, next: &str) -> bool {
+    let line = line.trim_end();
+    line.chars().count() < WRAPPED || line.ends_with(['.', '!', '?', ':']) || next.trim().is_empty()
+}
+
 /// A question of at most this many words ("Er det tilladt?", "Is that OK?") asks about the
 /// sentence before it, which then counts as part of the question.
 const BARE_QUESTION: usize = 6;
@@ -141,15 +149,11 @@ pub fn tokenize(text: &str, lang: Language, stemmers: &Stemmers) -> Tokens {
             break;
         };
         let at = folded.len() - rest.len() + end;
-        // A long line that stops mid-sentence was wrapped by the mail program: the sentence
-        // goes on. Short lines (greetings, signatures, lists) end where they end.
-        let ends_line = sep == '\n' && {
-            let line = folded[line_start..at].trim_end();
-            let next = folded[at + 1..].lines().next().unwrap_or("").trim();
-            line.chars().count() < WRAPPED
-                || line.ends_with(['.', '!', '?', ':'])
-                || next.is_empty()
-        };
+        let ends_line = sep == '\n'
+            && line_ends_sentence(
+                &folded[line_start..at],
+                folded[at + 1..].lines().next().unwrap_or(""),
+            );
         if sep == '\n' {
             line_start = at + 1;
         }
