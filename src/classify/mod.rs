@@ -113,7 +113,7 @@ pub struct Classifier {
     owner: Vec<(usize, usize)>,
     all_index: PatternIndex,
     topic_index: PatternIndex,
-    /// Patient and medical words together, for sensitive-data detection.
+    /// The `[sensitive]` patient and medical words, for sensitive-data detection.
     pub(crate) patient_index: PatternIndex,
     pub(crate) medical_index: PatternIndex,
     lists: ListIndexes,
@@ -426,18 +426,16 @@ impl Classifier {
                     _ => None,
                 };
                 if people && n > limits.participants {
-                    let why = format!(
+                    return Some(format!(
                         "{} {u} (more than {} participants)",
                         t.word, limits.participants
-                    );
-                    return Some(why);
+                    ));
                 }
                 if let Some(m) = minutes.filter(|m| *m >= limits.minutes) {
-                    let why = format!(
+                    return Some(format!(
                         "{} {u} ({m} min: the free tier ends meetings at {} minutes)",
                         t.word, limits.minutes
-                    );
-                    return Some(why);
+                    ));
                 }
             }
         }
@@ -544,15 +542,14 @@ impl Classifier {
             .as_ref()
             .map_or(0.0, |_| self.rules.limits.weight);
         if let Some(what) = beyond_free {
-            let points = limit_points;
             if let Some((_, s)) = scores.iter_mut().find(|(c, _)| *c == Category::Pricing) {
-                *s += points;
+                *s += limit_points;
             }
             hits.push(Hit {
                 target: Category::Pricing.name().into(),
                 pattern: what,
                 field: Field::Body,
-                points,
+                points: limit_points,
             });
         }
         // Each category's rule confidence: its share of all points, damped so that a single
@@ -569,19 +566,15 @@ impl Classifier {
         let learned = self.model.as_ref().map(|m| {
             // The model reads the whole new text too, each word weighed as in the rules.
             // (In a reply the subject names the old matter: it weighs as in the rules.)
-            let mut feats = model::weighted_features(&subject, |_| {
+            let mut feats = std::collections::BTreeMap::new();
+            model::add_weighted_features(&mut feats, &subject, |_| {
                 if is_reply {
                     self.rules.reply_subject_weight
                 } else {
                     1.0
                 }
             });
-            for (f, w) in model::weighted_features(&body, body_weight) {
-                let slot = feats.entry(f).or_insert(w);
-                if w > *slot {
-                    *slot = w;
-                }
-            }
+            model::add_weighted_features(&mut feats, &body, body_weight);
             let (post, evidence) = m
                 .categories
                 .posterior_weighted(&feats, self.rules.model_temperature);

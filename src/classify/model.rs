@@ -55,10 +55,14 @@ pub fn features(toks: &Tokens) -> BTreeSet<String> {
         .collect()
 }
 
-/// As [`features`], with a weight per word: the highest weight of the places it occurs,
-/// `weight_of(position)` giving each token's.
-pub fn weighted_features(toks: &Tokens, weight_of: impl Fn(usize) -> f64) -> BTreeMap<String, f64> {
-    let mut out: BTreeMap<String, f64> = BTreeMap::new();
+/// As [`features`], with a weight per word, added to `out`: the highest weight of the places
+/// it occurs (in these tokens or in those already in `out`), `weight_of(position)` giving
+/// each token's.
+pub fn add_weighted_features(
+    out: &mut BTreeMap<String, f64>,
+    toks: &Tokens,
+    weight_of: impl Fn(usize) -> f64,
+) {
     let mut put = |stem: &str, w: f64| {
         let slot = out.entry(stem.to_string()).or_insert(w);
         if w > *slot {
@@ -73,7 +77,6 @@ pub fn weighted_features(toks: &Tokens, weight_of: impl Fn(usize) -> f64) -> BTr
     for (i, t) in &toks.compounds {
         put(&t.stem, weight_of(*i));
     }
-    out
 }
 
 impl NaiveBayes {

@@ -296,11 +296,10 @@ const NAME_TITLES: &[&str] = &[
     "borgeren",
 ];
 
-/// Where a person is named in a sentence: the positions of the name's words. A name is two
-/// or three capitalised words in a row (opening the sentence only when the first is no
-/// function word: "Kan Jette" is a question), a title and a surname ("hr. Jensen"), or a
-/// first name already given in full elsewhere in the mail.
-fn name_in(words: &[&str], first_names: &[&str]) -> Option<Vec<usize>> {
+/// Where a person is named in full in a sentence: the positions of the name's words. A name
+/// is two or three capitalised words in a row (opening the sentence only when the first is
+/// no function word: "Kan Jette" is a question), or a title and a surname ("hr. Jensen").
+fn name_in(words: &[&str]) -> Option<Vec<usize>> {
     let opens_with_name = |i: usize| i > 0 || !language::is_function_word(&words[0].to_lowercase());
     if let Some(at) = (0..words.len().saturating_sub(1))
         .find(|&i| is_name_word(words[i]) && is_name_word(words[i + 1]) && opens_with_name(i))
@@ -316,8 +315,7 @@ fn name_in(words: &[&str], first_names: &[&str]) -> Option<Vec<usize>> {
     {
         return Some(vec![at, at + 1]);
     }
-    let at = words.iter().position(|w| first_names.contains(w))?;
-    Some(vec![at])
+    None
 }
 
 /// The words of a sentence other than the name (its positions), and other than the
@@ -359,20 +357,20 @@ fn around(words: &[&str], name: &[usize]) -> String {
 /// say the person is one. Further away, the sentence is about patients in general.
 const NEAR: usize = 3;
 
-/// Titles written with a dot before a name ("Mr. Peter Aagaard", "hr. Jensen"): the dot
-/// ends no sentence.
-const TITLES: &[&str] = &[
+/// Titles before a name ("Mr. Peter Aagaard", "hr. Jensen") and abbreviations of clinical
+/// and office Danish ("afd. B4", "ca. 40", "evt. NIV"): their dot ends no sentence.
+const DOTTED: &[&str] = &[
     "mr", "mrs", "ms", "dr", "prof", "hr", "fr", "frk", "pt", "afd", "ca", "evt", "pga", "mht",
     "vedr", "inkl", "jf", "st", "stk", "nr", "kl", "tlf",
 ];
 
-/// `text` with the dot after a title replaced by a space, so the title and the name stay in
-/// one sentence.
-fn without_title_dots(text: &str) -> String {
+/// `text` with the dot after a title or abbreviation replaced by a space, so the title and
+/// the name (or the ward and the diagnosis) stay in one sentence.
+fn without_abbreviation_dots(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut word = String::new();
     for c in text.chars() {
-        if c == '.' && TITLES.contains(&word.to_lowercase().as_str()) {
+        if c == '.' && DOTTED.contains(&word.to_lowercase().as_str()) {
             out.push(' ');
         } else {
             out.push(c);
@@ -448,7 +446,7 @@ pub fn is_sensitive(full_text: &str, subject: &str, classifier: &Classifier) -> 
     if !find_cpr(full_text).is_empty() || !find_cpr(subject).is_empty() {
         return true;
     }
-    let text = without_title_dots(&without_addresses(full_text));
+    let text = without_abbreviation_dots(&without_addresses(full_text));
     let sentences: Vec<Vec<&str>> = sentences(&text)
         .into_iter()
         .map(words)
@@ -456,15 +454,25 @@ pub fn is_sensitive(full_text: &str, subject: &str, classifier: &Classifier) -> 
         .collect();
     // "... min kollega Jette Berg. Jette er indlagt med lungebetændelse": once named in
     // full, a person is named by the first name alone, even opening a sentence.
+    let full_names: Vec<Option<Vec<usize>>> = sentences.iter().map(|w| name_in(w)).collect();
     let first_names: Vec<&str> = sentences
         .iter()
-        .filter_map(|w| name_in(w, &[]).filter(|n| n.len() >= 2).map(|n| w[n[0]]))
+        .zip(&full_names)
+        .filter_map(|(w, n)| n.as_ref().filter(|n| n.len() >= 2).map(|n| w[n[0]]))
         .filter(|w| is_name_word(w) && !one_of(NAME_TITLES, w))
         .collect();
     // "... Anne-Sofie Brandt off Thursday's course. She is on the ward with an AMI": a
     // sentence that opens with "she" or "han" goes on about the person just named.
-    let names: Vec<Option<Vec<usize>>> =
-        sentences.iter().map(|w| name_in(w, &first_names)).collect();
+    let names: Vec<Option<Vec<usize>>> = sentences
+        .iter()
+        .zip(full_names)
+        .map(|(w, n)| {
+            n.or_else(|| {
+                let at = w.iter().position(|x| first_names.contains(x))?;
+                Some(vec![at])
+            })
+        })
+        .collect();
     sentences.iter().enumerate().any(|(k, w)| {
         let pronoun =
             k > 0 && names[k - 1].is_some() && w.iter().take(2).any(|x| one_of(PRONOUNS, x));
@@ -496,7 +504,7 @@ mod tests {
     /// The rest of a sentence after taking out a person's name; `None` when it names nobody.
     fn without_a_name(sentence: &str) -> Option<String> {
         let words = words(sentence);
-        let name = name_in(&words, &[])?;
+        let name = name_in(&words)?;
         Some(rest_of(&words, &name))
     }
 
@@ -601,10 +609,10 @@ mod tests {
     #[test]
     fn a_title_dot_ends_no_sentence() {
         assert_eq!(
-            without_title_dots("Mr. Peter Aagaard and Dr. Li. Done."),
+            without_abbreviation_dots("Mr. Peter Aagaard and Dr. Li. Done."),
             "Mr  Peter Aagaard and Dr  Li. Done."
         );
-        assert_eq!(without_title_dots("hr. Jensen"), "hr  Jensen");
+        assert_eq!(without_abbreviation_dots("hr. Jensen"), "hr  Jensen");
     }
 
     #[test]

@@ -104,8 +104,7 @@ fn prediction(a: Assessment) -> Prediction {
 /// When the config, the rules or the training folder cannot be used, or k is out of range.
 pub fn cross_validate(config: &Path, k: usize) -> anyhow::Result<Vec<(Label, Prediction)>> {
     let config = crate::config::Config::load(config)?;
-    let rules = crate::classify::rules::Rules::load(&config.rules)
-        .with_context(|| format!("rules file {} is not usable", config.rules.display()))?;
+    let rules = super::load_rules(&config)?;
     let dir = config.training.clone().context(
         "--folds cross-validates the training folder, and the config names none: set \
          [classify] training",

@@ -113,8 +113,7 @@ impl Setup {
     /// The config's, the rules' or the templates' problems, each with file and line.
     pub fn load(path: &Path) -> anyhow::Result<Setup> {
         let config = Config::load(path)?;
-        let rules = Rules::load(&config.rules)
-            .with_context(|| format!("rules file {} is not usable", config.rules.display()))?;
+        let rules = load_rules(&config)?;
         let templates = Templates::load(&config.responses, &config.desks).with_context(|| {
             format!("templates in {} are not usable", config.responses.display())
         })?;
@@ -132,11 +131,19 @@ impl Setup {
     /// As [`Setup::load`].
     pub fn load_classifier(path: &Path) -> anyhow::Result<(Config, Classifier)> {
         let config = Config::load(path)?;
-        let rules = Rules::load(&config.rules)
-            .with_context(|| format!("rules file {} is not usable", config.rules.display()))?;
+        let rules = load_rules(&config)?;
         let model = load_model(&config)?;
         Ok((config, Classifier::new(rules, model)))
     }
+}
+
+/// Reads the configured rules file.
+///
+/// # Errors
+/// Its problems, each with file and line.
+pub(crate) fn load_rules(config: &Config) -> anyhow::Result<Rules> {
+    Rules::load(&config.rules)
+        .with_context(|| format!("rules file {} is not usable", config.rules.display()))
 }
 
 /// Trains the learned model on the configured examples folder, if any.
