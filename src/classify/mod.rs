@@ -854,18 +854,25 @@ fn number(word: &str) -> Option<f64> {
 }
 
 /// "Re: SV: Fwd: Emne" -> "Emne".
+///
+/// The prefixes are ASCII, so they are compared ASCII-case-insensitively on the subject
+/// itself: no offset ever crosses from a lowercased copy (whose characters may have another
+/// byte length, e.g. U+212A KELVIN SIGN) into the original.
 pub fn strip_subject_prefixes(subject: &str) -> String {
+    const PREFIXES: [&str; 9] = [
+        "re:", "sv:", "aw:", "fw:", "fwd:", "vs:", "wg:", "vl:", "tr:",
+    ];
     let mut s = subject.trim();
     loop {
-        let lower = s.to_lowercase();
-        let Some(rest) = [
-            "re:", "sv:", "aw:", "fw:", "fwd:", "vs:", "wg:", "vl:", "tr:",
-        ]
-        .iter()
-        .find_map(|p| lower.strip_prefix(p).map(|r| s.len() - r.len())) else {
-            return s.to_string();
-        };
-        s = s[rest..].trim_start();
+        let rest = PREFIXES.iter().find_map(|p| {
+            s.get(..p.len())
+                .filter(|head| head.eq_ignore_ascii_case(p))
+                .and_then(|_| s.get(p.len()..))
+        });
+        match rest {
+            Some(rest) => s = rest.trim_start(),
+            None => return s.to_string(),
+        }
     }
 }
 
@@ -890,6 +897,18 @@ mod tests {
     fn strips_reply_prefixes() {
         assert_eq!(strip_subject_prefixes("SV: Re: Fwd: Zoom"), "Zoom");
         assert_eq!(strip_subject_prefixes("Zoom: sv: nej"), "Zoom: sv: nej");
+    }
+
+    #[test]
+    fn strips_prefixes_before_characters_whose_lowercase_is_longer_or_shorter() {
+        // U+212A KELVIN SIGN lowercases to 'k' (3 bytes -> 1); U+0130 to "i̇" (2 -> 3).
+        for tail in ["\u{212A}elvin", "\u{0130}stanbul", "\u{1E9E}", "\u{212A}"] {
+            assert_eq!(strip_subject_prefixes(&format!("Re: {tail}")), tail);
+            assert_eq!(strip_subject_prefixes(&format!("RE: SV:{tail}")), tail);
+            let m = mail(&format!("Re: {tail} zoom"), "Hvad koster det?");
+            let _ = classifier().classify(&m);
+        }
+        assert_eq!(strip_subject_prefixes("\u{212A}e: x"), "\u{212A}e: x");
     }
 
     #[test]

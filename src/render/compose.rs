@@ -58,12 +58,41 @@ pub fn message_id_for(mail: &Mail, kind: &str, from: &Address) -> MessageId {
     ))
 }
 
+/// The longest display name that goes into a header, in characters; a longer one is cut
+/// (it is the sender's text, echoed: bounded like everything else from outside).
+pub const MAX_DISPLAY_NAME: usize = 64;
+
+/// A display name as it may go into a header: control characters (CR, LF, NUL, TAB …)
+/// become spaces, runs of white space one space, and the result is at most
+/// [`MAX_DISPLAY_NAME`] characters. lettre refuses (and its builder panics on) a name with
+/// CR or LF, so nothing from the sender reaches it unsanitised.
+pub fn header_safe_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    cleaned
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(MAX_DISPLAY_NAME)
+        .collect::<String>()
+        .trim_end()
+        .to_string()
+}
+
 fn mailbox(a: &Address) -> Result<Mailbox, ComposeError> {
     let addr = a
         .email
         .parse()
         .map_err(|_| ComposeError::Address(a.email.clone()))?;
-    Ok(Mailbox::new(a.name.clone(), addr))
+    let name = a
+        .name
+        .as_deref()
+        .map(header_safe_name)
+        .filter(|n| !n.is_empty());
+    Ok(Mailbox::new(name, addr))
 }
 
 /// A text/plain part in 8bit where the text allows it (readable in the outbox and in
@@ -303,5 +332,26 @@ mod tests {
         assert_eq!(reply_subject("", Language::En), "Re: Your message");
         let s = reply_subject("Adgang, cpr 120488-1436", Language::Da);
         assert!(!s.contains("120488"), "{s}");
+    }
+
+    #[test]
+    fn display_names_lose_line_breaks_and_length() {
+        assert_eq!(header_safe_name("Anne\nHansen"), "Anne Hansen");
+        assert_eq!(header_safe_name("Anne\r\n Hansen\0"), "Anne Hansen");
+        assert_eq!(
+            header_safe_name(&"x".repeat(2000)).chars().count(),
+            MAX_DISPLAY_NAME
+        );
+        let a = Address {
+            name: Some("Anne\rHansen\n".into()),
+            email: "anne@sender.test".into(),
+        };
+        let m = mailbox(&a).unwrap();
+        let _ = Message::builder()
+            .from(m.clone())
+            .to(m)
+            .subject("x")
+            .body(String::from("x"))
+            .unwrap();
     }
 }
