@@ -631,6 +631,7 @@ impl Pipeline {
                     d,
                     &self.config,
                     &templates,
+                    &self.classifier,
                     now,
                 )?),
                 None => None,

@@ -804,7 +804,7 @@ impl Classifier {
             }
             best.map_or_else(|| self.rules.default_desk.clone(), |(k, _)| k.to_string())
         });
-        let sensitive = sensitive::is_sensitive(&mail.full_text, &mail.subject, self);
+        let sensitive = sensitive::is_sensitive(mail, self);
         Classification {
             category,
             desk,

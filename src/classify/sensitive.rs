@@ -9,11 +9,19 @@
 //! or sick leave anywhere in it, or with "patient"/"borger" right beside the name. Sentences
 //! end only where a capital follows, wrapped lines are joined, and mail and web addresses,
 //! signature lines in title case and capitalised place names are no diagnosis.
-//! [`redact`] replaces every CPR number; it is applied wherever text leaves autosvar. This
-//! module never changes or forwards text itself: it only answers yes or no, and redacts.
+//!
+//! [`is_sensitive`] looks for CPR numbers everywhere the parser gathered text a person
+//! wrote (subject, every text part, display names, attachment file names: see
+//! [`Mail::full_text`] and [`Mail::header_text`]) and for patient details in the text.
+//! [`redact`] replaces every CPR number (also "120488 1437" without "CPR" before it, which
+//! alone does not make a mail sensitive); it is applied to every sender's text that is
+//! echoed (names, subjects). [`redact_details`] also replaces a patient's name and the
+//! medical words beside it; a desk's copy of a sensitive mail goes through it. Spans are
+//! found in the text itself (or a copy of equal byte length) and cut with `str::get`. This
+//! module never forwards text itself: it only answers yes or no, and redacts.
 
 use super::Classifier;
-use crate::parse::{language, Language};
+use crate::parse::{language, Language, Mail};
 
 /// What a redacted CPR number is replaced with.
 pub const CPR_REDACTED: &str = "[CPR-nummer fjernet]";
@@ -79,6 +87,14 @@ pub fn valid_cpr_digits(d: &[u32; 10]) -> bool {
 
 /// Byte ranges of the CPR numbers in `text`.
 pub fn find_cpr(text: &str) -> Vec<std::ops::Range<usize>> {
+    scan_cpr(text, false)
+}
+
+/// [`find_cpr`], and in `loose` mode also six digits and four written apart by a space or a
+/// dot ("120488 1437", "120488.1437") with no "CPR" before them: too weak a sign to call a
+/// mail sensitive, but cheap to remove from what is sent (a phone number or date never has
+/// that shape with a valid date).
+fn scan_cpr(text: &str, loose: bool) -> Vec<std::ops::Range<usize>> {
     let b = text.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -101,7 +117,7 @@ pub fn find_cpr(text: &str) -> Vec<std::ops::Range<usize>> {
                 digits[n] = u32::from(b[j] - b'0');
                 n += 1;
                 j += 1;
-            } else if n == 6 && !sep && (b[j] == b'-' || b[j] == b' ') {
+            } else if n == 6 && !sep && (b[j] == b'-' || b[j] == b' ' || loose && b[j] == b'.') {
                 sep = true;
                 j += 1;
             } else {
@@ -111,11 +127,10 @@ pub fn find_cpr(text: &str) -> Vec<std::ops::Range<usize>> {
         let glued = j < b.len()
             && (b[j].is_ascii_digit()
                 || b[j] == b'-' && j + 1 < b.len() && b[j + 1].is_ascii_digit());
-        if n == 10
-            && !glued
-            && valid_cpr_digits(&digits)
-            && !(sep && b[i + 6] == b' ' && !cpr_named_before(text, i))
-        {
+        // "120488 1437" is a CPR number only with "CPR" named before it (or when loose).
+        let spaced = sep && b.get(i + 6) == Some(&b' ');
+        let shape_ok = loose || !spaced || cpr_named_before(text, i);
+        if n == 10 && !glued && valid_cpr_digits(&digits) && shape_ok {
             if !excluded_by_context(text, i) {
                 out.push(i..j);
             }
@@ -163,20 +178,66 @@ fn excluded_by_context(text: &str, at: usize) -> bool {
     })
 }
 
-/// Replaces every CPR number in `text`.
+/// Replaces every CPR number in `text`: those [`find_cpr`] finds, and also six and four
+/// digits written apart by a space or a dot with a valid date, "CPR" named before or not.
 pub fn redact(text: &str) -> String {
-    let found = find_cpr(text);
-    if found.is_empty() {
+    let found: Vec<Span> = scan_cpr(text, true)
+        .into_iter()
+        .map(|r| (r, CPR_REDACTED))
+        .collect();
+    replace_spans(text, found)
+}
+
+/// A byte range of a text and what replaces it.
+type Span = (std::ops::Range<usize>, &'static str);
+
+/// Whether two spans with marker `m` and `gap` between them become one: white space, and
+/// for health details also one short word ("indlagt med lungebetændelse", "KOL og
+/// diabetes") — one marker says as much, and reads better than two.
+fn joins(gap: &str, m: &str) -> bool {
+    let words: Vec<&str> = gap.split_whitespace().collect();
+    match words.as_slice() {
+        [] => true,
+        [w] => {
+            m == HEALTH_REDACTED
+                && w.chars().count() <= 4
+                && w.chars().all(|c| c.is_lowercase() || c == ',')
+        }
+        _ => false,
+    }
+}
+
+/// `text` with each span replaced by its marker. Spans are sorted; one that overlaps the one
+/// before is joined to it, and so are two with the same marker that [`joins`] allows. Every cut is checked with `str::get`: a span that is no char range of `text` (which
+/// cannot happen: all are found in `text` itself) removes everything after it.
+fn replace_spans(text: &str, mut spans: Vec<Span>) -> String {
+    if spans.is_empty() {
         return text.to_string();
+    }
+    spans.sort_by_key(|(r, _)| (r.start, r.end));
+    let mut merged: Vec<Span> = Vec::with_capacity(spans.len());
+    for (r, m) in spans {
+        if let Some((last, lm)) = merged.last_mut() {
+            let gap = text.get(last.end..r.start);
+            if r.start <= last.end || (*lm == m && gap.is_some_and(|g| joins(g, m))) {
+                last.end = last.end.max(r.end);
+                continue;
+            }
+        }
+        merged.push((r, m));
     }
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
-    for r in found {
-        out.push_str(&text[last..r.start]);
-        out.push_str(CPR_REDACTED);
+    for (r, m) in merged {
+        let Some(before) = text.get(last..r.start) else {
+            out.push_str(m);
+            return out;
+        };
+        out.push_str(before);
+        out.push_str(m);
         last = r.end;
     }
-    out.push_str(&text[last..]);
+    out.push_str(text.get(last..).unwrap_or(""));
     out
 }
 
@@ -326,6 +387,15 @@ fn name_in(words: &[&str]) -> Option<Vec<usize>> {
 /// Coordinator, Copenhagen Trial Unit") is a signature or a heading: its first word goes
 /// too.
 fn rest_of(words: &[&str], name: &[usize]) -> String {
+    rest_positions(words, name)
+        .into_iter()
+        .map(|i| words[i])
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The positions of the words [`rest_of`] keeps.
+fn rest_positions(words: &[&str], name: &[usize]) -> Vec<usize> {
     let titled = !words.iter().any(|w| w.starts_with(char::is_lowercase));
     words
         .iter()
@@ -336,9 +406,8 @@ fn rest_of(words: &[&str], name: &[usize]) -> String {
                     || !w.starts_with(char::is_uppercase)
                     || (!titled && is_abbreviation(w)))
         })
-        .map(|(_, w)| *w)
-        .collect::<Vec<_>>()
-        .join(" ")
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// The words just around the name: "patient Egon Lyhne", "Egon Lyhne, patient hos os".
@@ -441,13 +510,48 @@ fn without_addresses(text: &str) -> String {
 /// Pronouns that, opening a sentence, refer to the person named just before.
 const PRONOUNS: &[&str] = &["han", "hun", "he", "she"];
 
-/// Whether the mail holds a CPR number or details about a named patient.
-pub fn is_sensitive(full_text: &str, subject: &str, classifier: &Classifier) -> bool {
-    if !find_cpr(full_text).is_empty() || !find_cpr(subject).is_empty() {
-        return true;
-    }
-    let text = without_abbreviation_dots(&without_addresses(full_text));
-    let sentences: Vec<Vec<&str>> = sentences(&text)
+/// What replaces a patient's name in a desk forward.
+pub const NAME_REDACTED: &str = "[navn fjernet]";
+/// What replaces a diagnosis, treatment or admission beside a patient's name.
+pub const HEALTH_REDACTED: &str = "[helbredsoplysning fjernet]";
+
+/// Whether the mail holds a CPR number (in its subject, any text part, a display name or an
+/// attachment's file name) or details about a named patient (in any text part).
+pub fn is_sensitive(mail: &Mail, classifier: &Classifier) -> bool {
+    holds_cpr(mail) || !patient_details(&prepared(&mail.full_text), classifier, true).is_empty()
+}
+
+/// Whether a CPR number is anywhere the sensitive scan looks: subject, header text, text.
+pub fn holds_cpr(mail: &Mail) -> bool {
+    [&mail.subject, &mail.header_text, &mail.full_text]
+        .iter()
+        .any(|t| !find_cpr(t).is_empty())
+}
+
+/// `text` as the patient check reads it: addresses blanked, the dots of titles and
+/// abbreviations made spaces. Byte for byte as long as `text`, and equal to it outside
+/// what was blanked, so a word's range in the one is the same word's range in the other.
+fn prepared(text: &str) -> String {
+    without_abbreviation_dots(&without_addresses(text))
+}
+
+/// A sentence that names a patient together with a diagnosis or a patient word.
+struct Finding<'a> {
+    /// The sentence's words, each a slice of the prepared text.
+    words: Vec<&'a str>,
+    /// The positions of the name's words (of a pronoun when `pronoun`).
+    name: Vec<usize>,
+    /// The name is "han"/"hun"/"he"/"she" pointing back at the sentence before.
+    pronoun: bool,
+}
+
+/// The sentences of the [`prepared`] text that name a patient (all, or the first only).
+fn patient_details<'a>(
+    text: &'a str,
+    classifier: &Classifier,
+    first_only: bool,
+) -> Vec<Finding<'a>> {
+    let sentences: Vec<Vec<&str>> = sentences(text)
         .into_iter()
         .map(words)
         .filter(|w| w.len() >= 3)
@@ -473,28 +577,123 @@ pub fn is_sensitive(full_text: &str, subject: &str, classifier: &Classifier) -> 
             })
         })
         .collect();
-    sentences.iter().enumerate().any(|(k, w)| {
+    let mut found = Vec::new();
+    for (k, w) in sentences.iter().enumerate() {
         let pronoun =
             k > 0 && names[k - 1].is_some() && w.iter().take(2).any(|x| one_of(PRONOUNS, x));
-        let Some(name) = names[k].clone().or_else(|| {
-            pronoun.then(|| {
+        let (name, by_pronoun) = match &names[k] {
+            Some(n) => (n.clone(), false),
+            None if pronoun => {
                 let at = w.iter().position(|x| one_of(PRONOUNS, x)).unwrap_or(0);
-                vec![at]
-            })
-        }) else {
-            return false;
+                (vec![at], true)
+            }
+            None => continue,
         };
         // A diagnosis, treatment or admission anywhere in the sentence; "patient" only
         // right beside the name.
         let rest = classifier.tokenize(&rest_of(w, &name), Language::Da);
         let near = classifier.tokenize(&around(w, &name), Language::Da);
-        classifier
+        if classifier
             .medical_index
             .any(&classifier.rules.medical_words, &rest)
             || classifier
                 .patient_index
                 .any(&classifier.rules.patient_words, &near)
-    })
+        {
+            found.push(Finding {
+                words: w.clone(),
+                name,
+                pronoun: by_pronoun,
+            });
+            if first_only {
+                break;
+            }
+        }
+    }
+    found
+}
+
+/// Where `inner`, a slice of `outer`, starts in it.
+fn offset_in(outer: &str, inner: &str) -> Option<usize> {
+    let (o, i) = (outer.as_ptr() as usize, inner.as_ptr() as usize);
+    (i >= o && i + inner.len() <= o + outer.len()).then(|| i - o)
+}
+
+/// The longest medical pattern, in words, looked for around a patient's name.
+const MAX_PATTERN_WORDS: usize = 3;
+
+/// `text` with every CPR number replaced (as [`redact`] does) and, in each sentence that
+/// names a patient beside a diagnosis or a patient word, the name replaced by
+/// [`NAME_REDACTED`] (everywhere else in the text too) and the medical words by
+/// [`HEALTH_REDACTED`]: "patient Poul Eriksen, som er indlagt med lungebetændelse" becomes
+/// "patient [navn fjernet], som er [helbredsoplysning fjernet] med [helbredsoplysning
+/// fjernet]". What a desk gets of a sensitive mail goes through this.
+pub fn redact_details(text: &str, classifier: &Classifier) -> String {
+    let scanned = prepared(text);
+    let mut spans: Vec<Span> = scan_cpr(text, true)
+        .into_iter()
+        .map(|r| (r, CPR_REDACTED))
+        .collect();
+    let findings = patient_details(&scanned, classifier, false);
+    let mut names: Vec<&str> = Vec::new();
+    let mut words_at: Vec<std::ops::Range<usize>> = Vec::new();
+    let range = |w: &str| offset_in(&scanned, w).map(|at| at..at + w.len());
+    for f in &findings {
+        if !f.pronoun {
+            names.extend(
+                f.name
+                    .iter()
+                    .map(|&i| f.words[i])
+                    .filter(|w| is_name_word(w) && !one_of(NAME_TITLES, w)),
+            );
+        }
+        // The medical words: each word of the rest alone, then runs of two or three that
+        // match only together ("heart failure", "sick leave").
+        let rest: Vec<usize> = rest_positions(&f.words, &f.name);
+        let medical = |ws: &[usize]| {
+            let joined = ws.iter().map(|&i| f.words[i]).collect::<Vec<_>>().join(" ");
+            let toks = classifier.tokenize(&joined, Language::Da);
+            classifier
+                .medical_index
+                .any(&classifier.rules.medical_words, &toks)
+        };
+        let mut marked = vec![false; f.words.len()];
+        for &i in &rest {
+            if medical(&[i]) {
+                marked[i] = true;
+            }
+        }
+        for n in 2..=MAX_PATTERN_WORDS {
+            for run in rest.windows(n) {
+                let consecutive = run.windows(2).all(|p| p[1] == p[0] + 1);
+                if consecutive && !run.iter().any(|&i| marked[i]) && medical(run) {
+                    run.iter().for_each(|&i| marked[i] = true);
+                }
+            }
+        }
+        for (i, w) in f.words.iter().enumerate() {
+            if marked[i] {
+                words_at.extend(range(w));
+            }
+        }
+    }
+    spans.extend(words_at.into_iter().map(|r| (r, HEALTH_REDACTED)));
+    if !names.is_empty() {
+        // The patient's name wherever it stands: "Poul Eriksen ... Poul har det bedre".
+        for w in words(&scanned) {
+            if names.contains(&w) {
+                spans.extend(range(w).map(|r| (r, NAME_REDACTED)));
+            }
+        }
+    }
+    // The prepared text equals `text` at every word found; should it not, nothing of the
+    // text goes out rather than a guess.
+    if spans.iter().any(|(r, _)| {
+        text.get(r.clone()).is_none() || text.get(r.clone()) != scanned.get(r.clone())
+    }) {
+        return HEALTH_REDACTED.to_string();
+    }
+    replace_spans(text, spans)
 }
 
 #[cfg(test)]
@@ -619,6 +818,85 @@ mod tests {
     fn leap_days() {
         assert_eq!(find_cpr("290200-4234").len(), 1); // 2000 was a leap year
         assert!(find_cpr("290200-1234").is_empty()); // 7th digit 1 -> 1900, not a leap year
+    }
+
+    fn classifier() -> Classifier {
+        let text = include_str!("../../rules.toml");
+        Classifier::new(
+            super::super::rules::Rules::parse(std::path::Path::new("rules.toml"), text).unwrap(),
+            None,
+        )
+    }
+
+    fn mail(raw: &str) -> Mail {
+        crate::parse::parse(raw.as_bytes(), Language::Da)
+    }
+
+    #[test]
+    fn a_cpr_number_anywhere_makes_a_mail_sensitive() {
+        let c = classifier();
+        let body = "Content-Type: text/plain\r\n\r\nZoom virker ikke.\r\n";
+        let head = "From: Anne <a@x.test>\r\nSubject: Zoom\r\n";
+        assert!(!is_sensitive(&mail(&format!("{head}{body}")), &c));
+        for raw in [
+            format!("From: \"Anne 010190-1234\" <a@x.test>\r\nSubject: Zoom\r\n{body}"),
+            format!("From: Anne <a@x.test>\r\nSubject: Zoom 0101901234\r\n{body}"),
+            format!("{head}Content-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nZoom virker ikke.\r\n--b\r\nContent-Type: text/html\r\n\r\n<p>Zoom virker ikke. CPR 010190-1234</p>\r\n--b--\r\n"),
+            format!("{head}Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nZoom virker ikke.\r\n--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"cpr 010190-1234.pdf\"\r\n\r\nxx\r\n--b--\r\n"),
+        ] {
+            assert!(is_sensitive(&mail(&raw), &c), "{raw}");
+        }
+    }
+
+    #[test]
+    fn patient_details_are_redacted_on_char_boundaries() {
+        let c = classifier();
+        let text = "Hej\n\nVi talte med datteren til vores patient Poul Eriksen, som er indlagt med lungebetændelse på afsnit 3. Poul har det bedre nu.\n\nKan I hjælpe med Zoom?\n\nMvh Åse";
+        let out = redact_details(text, &c);
+        assert!(!out.contains("Poul"), "{out}");
+        assert!(!out.contains("Eriksen"), "{out}");
+        assert!(!out.contains("lungebetændelse"), "{out}");
+        assert!(!out.contains("indlagt"), "{out}");
+        assert!(
+            out.contains(&format!(
+                "patient {NAME_REDACTED}, som er {HEALTH_REDACTED} på afsnit 3"
+            )),
+            "{out}"
+        );
+        assert!(
+            out.contains("Kan I hjælpe med Zoom?") && out.ends_with("Mvh Åse"),
+            "{out}"
+        );
+        // A title's dot and an address blanked in the scanned copy change no offset.
+        let text =
+            "Mødet med hr. Jensen (jensen@hospital.example) om hans kemobehandling blev aflyst.";
+        let out = redact_details(text, &c);
+        assert_eq!(
+            out,
+            format!("Mødet med hr. {NAME_REDACTED} (jensen@hospital.example) om hans {HEALTH_REDACTED} blev aflyst.")
+        );
+        // Nothing sensitive: the text is left alone.
+        let plain = "Zoom fryser, når jeg deler skærm. Søren Bøgh, IT.";
+        assert_eq!(redact_details(plain, &c), plain);
+    }
+
+    #[test]
+    fn redaction_also_takes_numbers_written_apart() {
+        assert_eq!(redact("cpr 120488 1437"), format!("cpr {CPR_REDACTED}"));
+        assert_eq!(
+            redact("120488 1437 og 120488.1437"),
+            format!("{CPR_REDACTED} og {CPR_REDACTED}")
+        );
+        // Detection stays as strict as before: no "CPR" word, no sensitive mail.
+        assert!(find_cpr("120488 1437").is_empty());
+        for text in [
+            "Ring 3864 8080",
+            "12.03.2024 kl. 10",
+            "version 311299.12345",
+            "320190 1234",
+        ] {
+            assert_eq!(redact(text), text);
+        }
     }
 
     #[test]

@@ -93,6 +93,7 @@ pub fn run(config: &Path, args: PreviewArgs) -> anyhow::Result<i32> {
             d,
             &setup.config,
             &setup.templates,
+            &setup.classifier,
             now,
         )?;
         writeln!(

@@ -3,7 +3,9 @@
 //! MIME decoding (any charset, quoted-printable, base64, RFC 2047, HTML-only mail,
 //! attachments, forwarded `message/rfc822`) is mail-parser's; this module picks out the
 //! sender, threading ids, the headers that mark machine mail, and the new text (see
-//! [`strip`]) in the detected language. Pure: no I/O, no clock. It never fails on garbage:
+//! [`strip`]) in the detected language. For the sensitive scan it also gathers, within
+//! [`MAX_SCAN_BYTES`], the text of every part and the header text a person wrote
+//! ([`Mail::full_text`], [`Mail::header_text`]). Pure: no I/O, no clock. It never fails on garbage:
 //! what cannot be parsed becomes a [`Mail`] with `malformed` set, so it is recorded and left
 //! for a human rather than crashing anything.
 
@@ -128,8 +130,17 @@ pub struct Mail {
     pub auto: AutoHeaders,
     /// What the sender wrote this time, without quotes, signatures or disclaimers.
     pub new_text: String,
-    /// All decoded text (used to find sensitive data anywhere in the mail).
+    /// Every text part, decoded: text/plain, text/html as text, every alternative that says
+    /// something the others do not, text attachments, forwarded mails; at most
+    /// [`MAX_SCAN_BYTES`]. The sensitive scan reads it, and a desk gets it (redacted) when
+    /// the original cannot be attached.
     pub full_text: String,
+    /// Header text a person wrote, one item a paragraph: display names (From, Reply-To,
+    /// Sender, To, Cc), comments, keywords, attachment file names, and the subjects and names
+    /// of forwarded mails. Scanned for CPR numbers; never sent anywhere.
+    pub header_text: String,
+    /// Every text part and header above was read whole (nothing cut at the bounds).
+    pub scan_complete: bool,
     pub language: Language,
     pub attachments: usize,
     /// mail-parser could not make sense of it, or it has no sender.
@@ -186,20 +197,16 @@ fn is_forward_subject(subject: &str) -> bool {
         .any(|p| s.starts_with(p))
 }
 
-/// Decoded text of one message: its text body (HTML converted), then any forwarded
-/// `message/rfc822` parts. `new` selects only the new text of each.
-fn message_text(msg: &mail_parser::Message<'_>, depth: usize, new: bool) -> String {
+/// New text of one message: its text body (HTML converted), then any forwarded
+/// `message/rfc822` parts, each as the new text only (see [`strip`]).
+fn message_text(msg: &mail_parser::Message<'_>, depth: usize) -> String {
     let body = msg.body_text(0).map(|b| b.into_owned()).unwrap_or_default();
     let forward = msg.subject().is_some_and(is_forward_subject);
-    let mut text = if new {
-        strip::new_text_of(&body, forward)
-    } else {
-        body
-    };
+    let mut text = strip::new_text_of(&body, forward);
     if depth < 3 {
         for part in msg.attachments() {
             if let PartType::Message(inner) = &part.body {
-                let inner_text = message_text(inner, depth + 1, new);
+                let inner_text = message_text(inner, depth + 1);
                 if !inner_text.trim().is_empty() {
                     if let Some(s) = inner.subject() {
                         text.push_str("\n\n");
@@ -212,6 +219,163 @@ fn message_text(msg: &mail_parser::Message<'_>, depth: usize, new: bool) -> Stri
         }
     }
     text
+}
+
+/// At most this many bytes of decoded text are gathered for [`Mail::full_text`], and a
+/// quarter of it for [`Mail::header_text`]; the rest of a larger mail is not scanned (and
+/// [`Mail::scan_complete`] says so). IMAP hands over only 256 KB of a large mail anyway.
+pub const MAX_SCAN_BYTES: usize = 512 * 1024;
+
+/// How deep forwarded mails inside forwarded mails are read.
+const MAX_NESTING: usize = 3;
+
+/// File names of attachments that are text whatever their declared type (a `.csv` sent as
+/// `application/octet-stream`, a `.txt` as `application/x-download`).
+const TEXT_EXTENSIONS: &[&str] = &[
+    "txt", "csv", "tsv", "text", "log", "md", "json", "xml", "htm", "html", "ics", "vcf", "rtf",
+    "eml",
+];
+
+/// Gathers the text the sensitive scan reads, within [`MAX_SCAN_BYTES`].
+struct Gathered {
+    body: String,
+    headers: String,
+    /// Normalised texts already taken: a text/html alternative that says what the
+    /// text/plain part said is not taken twice.
+    seen: std::collections::HashSet<String>,
+    complete: bool,
+}
+
+impl Gathered {
+    fn push(into: &mut String, text: &str, limit: usize, complete: &mut bool) {
+        let room = limit.saturating_sub(into.len());
+        if text.len() > room {
+            *complete = false;
+        }
+        let mut end = room.min(text.len());
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        if let Some(t) = text.get(..end) {
+            if !t.trim().is_empty() {
+                if !into.is_empty() {
+                    into.push_str("\n\n");
+                }
+                into.push_str(t);
+            }
+        }
+    }
+
+    fn body_text(&mut self, text: &str) {
+        let key: String = text
+            .chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect();
+        if key.is_empty() || !self.seen.insert(key) {
+            return;
+        }
+        Gathered::push(&mut self.body, text, MAX_SCAN_BYTES, &mut self.complete);
+    }
+
+    fn header(&mut self, text: &str) {
+        Gathered::push(
+            &mut self.headers,
+            text.trim(),
+            MAX_SCAN_BYTES / 4,
+            &mut self.complete,
+        );
+    }
+
+    fn addresses(&mut self, a: Option<&mail_parser::Address<'_>>) {
+        for addr in a.into_iter().flat_map(|a| a.iter()) {
+            if let Some(n) = addr.name() {
+                self.header(n);
+            }
+        }
+    }
+
+    /// Every text part of `msg` in order (text/plain, text/html as text, every alternative,
+    /// text attachments, forwarded mails to [`MAX_NESTING`]), and the header text a person
+    /// wrote: subject (of forwarded mails; the mail's own is [`Mail::subject`]), display
+    /// names, comments, keywords and attachment file names.
+    fn message(&mut self, msg: &mail_parser::Message<'_>, depth: usize) {
+        if depth > 0 {
+            if let Some(s) = msg.subject() {
+                self.header(s);
+            }
+        }
+        for a in [msg.from(), msg.reply_to(), msg.sender(), msg.to(), msg.cc()] {
+            self.addresses(a);
+        }
+        for v in [msg.comments(), msg.keywords()] {
+            match v {
+                HeaderValue::Text(t) => self.header(t),
+                HeaderValue::TextList(l) => l.iter().for_each(|t| self.header(t)),
+                _ => {}
+            }
+        }
+        for part in &msg.parts {
+            if self.body.len() >= MAX_SCAN_BYTES {
+                self.complete = false;
+                break;
+            }
+            let name = part.attachment_name();
+            if let Some(n) = name {
+                self.header(n);
+            }
+            // Never more than a few times what still fits is converted or decoded.
+            let room = MAX_SCAN_BYTES
+                .saturating_sub(self.body.len())
+                .saturating_mul(4);
+            match &part.body {
+                PartType::Text(t) => self.body_text(t),
+                PartType::Html(h) => {
+                    let h = prefix(h, room, &mut self.complete);
+                    self.body_text(&mail_parser::decoders::html::html_to_text(h));
+                }
+                PartType::Binary(b) | PartType::InlineBinary(b) => {
+                    let is_text = part.content_type().is_some_and(|ct| {
+                        ct.ctype().eq_ignore_ascii_case("text")
+                            || ct.ctype().eq_ignore_ascii_case("message")
+                    }) || name.is_some_and(|n| {
+                        n.rsplit_once('.').is_some_and(|(_, ext)| {
+                            TEXT_EXTENSIONS.iter().any(|e| e.eq_ignore_ascii_case(ext))
+                        })
+                    });
+                    if is_text {
+                        let end = b.len().min(room);
+                        if end < b.len() {
+                            self.complete = false;
+                        }
+                        let bytes = b.get(..end).unwrap_or_default();
+                        self.body_text(&String::from_utf8_lossy(bytes));
+                    }
+                }
+                PartType::Message(inner) => {
+                    if depth < MAX_NESTING {
+                        self.message(inner, depth + 1);
+                    } else {
+                        self.complete = false;
+                    }
+                }
+                PartType::Multipart(_) => {}
+            }
+        }
+    }
+}
+
+/// The first `max` bytes of `s` at most, cut at a char boundary.
+fn prefix<'a>(s: &'a str, max: usize, complete: &mut bool) -> &'a str {
+    if s.len() <= max {
+        return s;
+    }
+    *complete = false;
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or_default()
 }
 
 /// Parses raw mail bytes. Never fails: unparseable input comes back `malformed`.
@@ -299,8 +463,20 @@ pub fn parse(bytes: &[u8], default_language: Language) -> Mail {
         sender: first_addr(msg.sender()).map(|a| a.email.to_lowercase()),
     };
 
-    let new_text = message_text(&msg, 0, true);
-    let full_text = message_text(&msg, 0, false);
+    let new_text = message_text(&msg, 0);
+    let mut gathered = Gathered {
+        body: String::new(),
+        headers: String::new(),
+        seen: std::collections::HashSet::new(),
+        complete: true,
+    };
+    gathered.message(&msg, 0);
+    let Gathered {
+        body: full_text,
+        headers: header_text,
+        complete: scan_complete,
+        ..
+    } = gathered;
     let language = language::detect(&format!("{subject}\n{new_text}"))
         .or_else(|| language::detect(&full_text))
         .unwrap_or(default_language);
@@ -319,6 +495,8 @@ pub fn parse(bytes: &[u8], default_language: Language) -> Mail {
         auto,
         new_text,
         full_text,
+        header_text,
+        scan_complete,
         language,
         attachments,
         malformed,
@@ -338,6 +516,9 @@ fn malformed(bytes: &[u8], language: Language) -> Mail {
         auto: AutoHeaders::default(),
         new_text: String::new(),
         full_text: String::new(),
+        header_text: String::new(),
+        // Nothing was read: nothing may go out whole.
+        scan_complete: false,
         language,
         attachments: 0,
         malformed: true,
@@ -373,6 +554,43 @@ mod tests {
             assert!(m.malformed);
             assert!(m.key.as_str().starts_with("sha256:"));
         }
+    }
+
+    #[test]
+    fn every_text_part_is_gathered_once_and_headers_apart() {
+        let raw = "From: \"Anne 1\" <a@x.test>\r\nReply-To: \"Anne 2\" <a@x.test>\r\nSubject: Zoom\r\nContent-Type: multipart/mixed; boundary=o\r\n\r\n--o\r\nContent-Type: multipart/alternative; boundary=i\r\n\r\n--i\r\nContent-Type: text/plain\r\n\r\nZoom fryser.\r\n--i\r\nContent-Type: text/html\r\n\r\n<p>Zoom <b>fryser</b>.</p>\r\n--i--\r\n--o\r\nContent-Type: text/plain\r\nContent-Disposition: inline\r\n\r\nAnden del.\r\n--o\r\nContent-Type: application/octet-stream; name=liste.csv\r\nContent-Transfer-Encoding: base64\r\n\r\nbmF2bjtub3Rl\r\n--o\r\nContent-Type: message/rfc822\r\n\r\nFrom: Bo <b@x.test>\r\nSubject: Indre emne\r\n\r\nIndre tekst.\r\n--o\r\nContent-Type: image/png; name=\"skærm billede.png\"\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--o--\r\n";
+        let m = parse(raw.as_bytes(), Language::Da);
+        assert!(m.new_text.starts_with("Zoom fryser."), "{:?}", m.new_text);
+        for part in ["Zoom fryser.", "Anden del.", "navn;note", "Indre tekst."] {
+            assert!(m.full_text.contains(part), "{part}: {:?}", m.full_text);
+        }
+        assert_eq!(
+            m.full_text.matches("fryser").count(),
+            1,
+            "{:?}",
+            m.full_text
+        );
+        assert!(!m.full_text.contains("PNG"), "{:?}", m.full_text);
+        for h in [
+            "Anne 1",
+            "Anne 2",
+            "liste.csv",
+            "skærm billede.png",
+            "Indre emne",
+            "Bo",
+        ] {
+            assert!(m.header_text.contains(h), "{h}: {:?}", m.header_text);
+        }
+        assert!(m.scan_complete);
+    }
+
+    #[test]
+    fn the_gathered_text_is_bounded() {
+        let body = "ord ".repeat(MAX_SCAN_BYTES / 3);
+        let raw = format!("From: a@x.test\r\nContent-Type: text/plain\r\n\r\n{body}\r\n");
+        let m = parse(raw.as_bytes(), Language::Da);
+        assert!(m.full_text.len() <= MAX_SCAN_BYTES);
+        assert!(!m.scan_complete);
     }
 
     #[test]

@@ -4,8 +4,13 @@
 //! References), says `Re: <subject>` once, and carries `Auto-Submitted: auto-replied`
 //! (RFC 3834 §5), `X-Auto-Response-Suppress: All` and `X-Autosvar-Category`. It never quotes
 //! the sender's text. The forward carries the original mail as `message/rfc822`, or, when
-//! the mail holds sensitive data, only a redacted text copy. Message-IDs are derived from
-//! the mail's key, so composing the same mail twice gives the same ids.
+//! the mail holds sensitive data (or a CPR number anywhere, or is too large to attach), only
+//! a rebuilt text copy with CPR numbers and patient details redacted: never the original
+//! bytes. Whatever of the sender's reaches a header or a template (display names, subject,
+//! Message-IDs) is put on one line, capped, and stripped of CPR numbers first, so no header
+//! line exceeds RFC 5322's 998 bytes and no CPR number reaches the reply, its Sent copy or
+//! the forward. Message-IDs are derived from the mail's key, so composing the same mail
+//! twice gives the same ids.
 
 use std::time::SystemTime;
 
@@ -17,8 +22,8 @@ use lettre::Message;
 use sha2::{Digest, Sha256};
 
 use super::{first_name, Context, TemplateError, Templates};
-use crate::classify::sensitive::redact;
-use crate::classify::{strip_subject_prefixes, Category, Classification};
+use crate::classify::sensitive::{find_cpr, holds_cpr, redact, redact_details};
+use crate::classify::{strip_subject_prefixes, Category, Classification, Classifier};
 use crate::config::{Address, Config, Desk};
 use crate::parse::{hex, Mail, MessageId};
 
@@ -62,27 +67,76 @@ pub fn message_id_for(mail: &Mail, kind: &str, from: &Address) -> MessageId {
 /// (it is the sender's text, echoed: bounded like everything else from outside).
 pub const MAX_DISPLAY_NAME: usize = 64;
 
-/// A display name as it may go into a header: control characters (CR, LF, NUL, TAB …)
-/// become spaces, runs of white space one space, and the result is at most
-/// [`MAX_DISPLAY_NAME`] characters. lettre refuses (and its builder panics on) a name with
-/// CR or LF, so nothing from the sender reaches it unsanitised.
-pub fn header_safe_name(name: &str) -> String {
-    let cleaned: String = name
+/// The longest subject echoed after "Re: " or "Fwd: ", in characters; a longer one is cut
+/// and ends in "…". With the prefix and the header name a line of it stays far below RFC
+/// 5322's 998 bytes even unfolded (lettre folds at spaces and RFC 2047-encodes non-ASCII in
+/// short encoded words, but leaves one long ASCII word whole).
+pub const MAX_SUBJECT: usize = 200;
+
+/// An e-mail address longer than this is no address (RFC 5321: 64 + 1 + 255, and paths of
+/// at most 256).
+const MAX_ADDRESS: usize = 254;
+
+/// Text from the sender as it may stand on one line: control characters (CR, LF, NUL,
+/// TAB …) become spaces, runs of white space one space.
+fn one_line(text: &str) -> String {
+    let cleaned: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
-    cleaned
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .chars()
-        .take(MAX_DISPLAY_NAME)
-        .collect::<String>()
+    cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// At most `max` characters of `text`, cut at a char boundary; with `ellipsis`, a cut text
+/// ends in "…" (and stays within `max`).
+fn capped(text: &str, max: usize, ellipsis: bool) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let keep = if ellipsis { max.saturating_sub(1) } else { max };
+    let mut out: String = text.chars().take(keep).collect();
+    out.truncate(out.trim_end().len());
+    if ellipsis {
+        out.push('…');
+    }
+    out
+}
+
+/// A display name as it may go into a header or a text: on one line (see [`one_line`]),
+/// every CPR number redacted, at most [`MAX_DISPLAY_NAME`] characters. lettre refuses
+/// (and its builder panics on) a name with CR or LF, so nothing from the sender reaches it
+/// unsanitised; and a name is echoed in the reply's `To:`, the Sent copy, the forward's
+/// `Reply-To:` and its text, so a CPR number in it must go first.
+pub fn header_safe_name(name: &str) -> String {
+    // Redacted before it is cut: a cut through a number would leave its digits.
+    capped(&redact(&one_line(name)), MAX_DISPLAY_NAME, false)
         .trim_end()
         .to_string()
 }
 
+/// The sender's subject as it is echoed (after "Re: ", in a template, in a forward): on
+/// one line, every CPR number redacted, at most [`MAX_SUBJECT`] characters.
+pub fn header_safe_subject(subject: &str) -> String {
+    capped(&redact(&one_line(subject)), MAX_SUBJECT, true)
+}
+
+/// A Message-ID from the sender's mail as it may be echoed in `In-Reply-To`, `References`
+/// and a forward: printable ASCII without spaces or brackets, at most 250 characters, and
+/// no CPR number in it (threading is worth less than the number). `None` drops it.
+fn echoable_id(id: &MessageId) -> Option<String> {
+    let s = id.as_str();
+    let ok = !s.is_empty()
+        && s.len() <= 250
+        && s.bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'<' && b != b'>')
+        && find_cpr(s).is_empty();
+    ok.then(|| id.bracketed())
+}
+
 fn mailbox(a: &Address) -> Result<Mailbox, ComposeError> {
+    if a.email.len() > MAX_ADDRESS || a.email.chars().any(char::is_control) {
+        return Err(ComposeError::Address(capped(&a.email, 80, true)));
+    }
     let addr = a
         .email
         .parse()
@@ -121,9 +175,9 @@ fn raw(name: &'static str, value: &str) -> HeaderValue {
 }
 
 /// The reply's subject: "Re: <original>" exactly once, with any CPR number removed (the
-/// reply is also filed in Sent).
+/// reply is also filed in Sent), on one line and capped (see [`header_safe_subject`]).
 pub fn reply_subject(original: &str, lang: crate::parse::Language) -> String {
-    let s = redact(&strip_subject_prefixes(original));
+    let s = header_safe_subject(&strip_subject_prefixes(original));
     if s.is_empty() {
         match lang {
             crate::parse::Language::Da => "Re: Din henvendelse".into(),
@@ -137,17 +191,20 @@ pub fn reply_subject(original: &str, lang: crate::parse::Language) -> String {
 /// The template context for a mail.
 pub fn context(mail: &Mail, c: &Classification, config: &Config) -> Context {
     let sender = mail.reply_address();
+    // The sender's name and subject as any header would carry them: one line, capped, no
+    // CPR number.
     let name = mail
         .from
         .as_ref()
-        .and_then(|a| a.name.clone())
-        .or_else(|| sender.and_then(|a| a.name.clone()))
+        .and_then(|a| a.name.as_deref())
+        .or_else(|| sender.and_then(|a| a.name.as_deref()))
+        .map(header_safe_name)
         .unwrap_or_default();
     Context {
         first_name: first_name(&name),
         name,
         email: sender.map(|a| a.email.clone()).unwrap_or_default(),
-        subject: redact(&mail.subject),
+        subject: header_safe_subject(&mail.subject),
         category: c.category.name().into(),
         language: mail.language.code().into(),
         sensitive: c.sensitive,
@@ -157,13 +214,14 @@ pub fn context(mail: &Mail, c: &Classification, config: &Config) -> Context {
         secondary: c.secondary.map(|s| s.name().to_string()),
         signature: String::new(),
         sensitive_notice: String::new(),
+        attached: false,
     }
 }
 
 fn references(mail: &Mail) -> Option<String> {
-    let mut ids: Vec<String> = mail.references.iter().map(MessageId::bracketed).collect();
-    if let Some(id) = &mail.message_id {
-        ids.push(id.bracketed());
+    let mut ids: Vec<String> = mail.references.iter().filter_map(echoable_id).collect();
+    if let Some(id) = mail.message_id.as_ref().and_then(echoable_id) {
+        ids.push(id);
     }
     // Keep the first (thread root) and the most recent ones; long chains bloat headers.
     if ids.len() > 10 {
@@ -198,8 +256,8 @@ pub fn reply(
         .raw_header(raw("X-Auto-Response-Suppress", "All"))
         .raw_header(raw(CATEGORY_HEADER, c.category.name()))
         .raw_header(raw("Content-Language", mail.language.code()));
-    if let Some(orig) = &mail.message_id {
-        b = b.in_reply_to(orig.bracketed());
+    if let Some(orig) = mail.message_id.as_ref().and_then(echoable_id) {
+        b = b.in_reply_to(orig);
     }
     if let Some(refs) = references(mail) {
         b = b.references(refs);
@@ -227,12 +285,22 @@ fn crlf(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+/// RFC 5322's limit on a line, without its CRLF. An original with a longer line is not
+/// attached whole: servers may refuse the forward.
+const MAX_LINE: usize = 998;
+
 /// Originals larger than this are not attached whole: the desk gets their text (and the
 /// mail stays in the mailbox), which keeps memory and the desk's inbox in bounds.
 pub const FORWARD_MAX_BYTES: usize = 5 * 1024 * 1024;
 
 /// Builds the forward of a technical mail to its desk. `raw_bytes` is the original; when
 /// `truncated`, only its start was fetched and a text copy is sent instead.
+///
+/// The original goes whole only when nothing in it is sensitive: the classifier did not
+/// flag it, no CPR number is in any part the scan read nor in the raw bytes, and the scan
+/// read all of it; and when it is small enough and has no line over 998 bytes. Otherwise the desk gets a rebuild: a summary of the headers and the text
+/// of every part, with CPR numbers, and patients' names and the diagnoses beside them,
+/// redacted by `classifier` ([`redact_details`]); attachments stay in the mailbox.
 ///
 /// # Errors
 /// As [`reply`].
@@ -245,14 +313,33 @@ pub fn forward(
     desk: &Desk,
     config: &Config,
     templates: &Templates,
+    classifier: &Classifier,
     now: SystemTime,
 ) -> Result<Outgoing, ComposeError> {
     let sender = mail.reply_address().ok_or(ComposeError::NoRecipient)?;
+    let whole = !c.sensitive
+        && !truncated
+        && mail.scan_complete
+        && raw_bytes.len() <= FORWARD_MAX_BYTES
+        && raw_bytes
+            .split(|&b| b == b'\n')
+            .all(|l| l.len() <= MAX_LINE)
+        && !holds_cpr(mail)
+        && find_cpr(&String::from_utf8_lossy(raw_bytes)).is_empty();
+    // The subject as the desk sees it: a patient named in it goes too.
+    let subject = redact_details(
+        &header_safe_subject(&strip_subject_prefixes(&mail.subject)),
+        classifier,
+    );
     let mut ctx = context(mail, c, config);
     ctx.desk = Some(desk.clone());
+    ctx.subject.clone_from(&subject);
+    // A CPR number the classifier was not asked about (it looks at the text it reads) is
+    // still sensitive, and the desk is told what it gets.
+    ctx.sensitive = ctx.sensitive || !whole && holds_cpr(mail);
+    ctx.attached = whole;
     let intro = templates.render_forward(&ctx)?;
     let id = message_id_for(mail, "forward", &config.from);
-    let subject = format!("Fwd: {}", redact(&strip_subject_prefixes(&mail.subject)));
     let desk_addr = Address {
         name: Some(desk.name.clone()),
         email: desk.email.clone(),
@@ -261,7 +348,7 @@ pub fn forward(
         .from(mailbox(&config.from)?)
         .to(mailbox(&desk_addr)?)
         .reply_to(mailbox(sender)?)
-        .subject(subject)
+        .subject(format!("Fwd: {subject}"))
         .date(now)
         .message_id(Some(id.bracketed()))
         .raw_header(raw("Auto-Submitted", "auto-forwarded"))
@@ -270,23 +357,28 @@ pub fn forward(
     if let Some(refs) = references(mail) {
         b = b.references(refs);
     }
-    let whole = !c.sensitive && !truncated && raw_bytes.len() <= FORWARD_MAX_BYTES;
     let original = if !whole {
         // Never the raw original of sensitive mail: a redacted text copy, attachments
         // dropped (also for very large mail, which stays in the mailbox).
         let mut text = String::new();
         if let Some(f) = &mail.from {
-            text.push_str(&format!("Fra: {f}\n"));
+            let name = f.name.as_deref().map(header_safe_name).unwrap_or_default();
+            let name = redact_details(&name, classifier);
+            if name.is_empty() {
+                text.push_str(&format!("Fra: <{}>\n", f.email));
+            } else {
+                text.push_str(&format!("Fra: {name} <{}>\n", f.email));
+            }
         }
-        text.push_str(&format!("Emne: {}\n", redact(&mail.subject)));
-        if let Some(id) = &mail.message_id {
-            text.push_str(&format!("Message-ID: {}\n", id.bracketed()));
+        text.push_str(&format!("Emne: {subject}\n"));
+        if let Some(id) = mail.message_id.as_ref().and_then(echoable_id) {
+            text.push_str(&format!("Message-ID: {id}\n"));
         }
-        if mail.attachments > 0 || truncated {
+        if mail.attachments > 0 || truncated || !mail.scan_complete {
             text.push_str("(Vedhæftede filer er ikke sendt med; den oprindelige mail ligger i e-learning-postkassen.)\n");
         }
         text.push('\n');
-        text.push_str(&redact(&mail.full_text));
+        text.push_str(&redact_details(&mail.full_text, classifier));
         text_part(text)
     } else {
         let bytes = crlf(raw_bytes);
@@ -332,6 +424,43 @@ mod tests {
         assert_eq!(reply_subject("", Language::En), "Re: Your message");
         let s = reply_subject("Adgang, cpr 120488-1436", Language::Da);
         assert!(!s.contains("120488"), "{s}");
+    }
+
+    #[test]
+    fn echoed_names_subjects_and_ids_carry_no_cpr_number() {
+        assert_eq!(
+            header_safe_name("Anne Hansen 010190-1234"),
+            "Anne Hansen [CPR-nummer fjernet]"
+        );
+        // Split over two lines, or cut by the cap: still gone, never half of it left.
+        assert!(!header_safe_name("Anne\r\n010190\n1234").contains("0101"));
+        let long = format!("{} 0101901234", "x".repeat(58));
+        assert!(
+            !header_safe_name(&long).contains("0101"),
+            "{}",
+            header_safe_name(&long)
+        );
+        assert!(!reply_subject("Zoom 010190-1234", Language::Da).contains("0101"));
+        assert_eq!(echoable_id(&MessageId::new("<0101901234@x.test>")), None);
+        assert_eq!(echoable_id(&MessageId::new(&"i".repeat(300))), None);
+        assert_eq!(echoable_id(&MessageId::new("<a b@x>")), None);
+        assert_eq!(
+            echoable_id(&MessageId::new("<abc@x.test>")).as_deref(),
+            Some("<abc@x.test>")
+        );
+    }
+
+    #[test]
+    fn long_subjects_are_cut_at_a_char_boundary_and_say_so() {
+        let s = reply_subject(&"ø".repeat(50_000), Language::Da);
+        assert_eq!(s.chars().count(), 4 + MAX_SUBJECT);
+        assert!(s.ends_with("ø…"), "{s}");
+        assert_eq!(
+            reply_subject("Zoom\r\nBcc: x@y", Language::Da),
+            "Re: Zoom Bcc: x@y"
+        );
+        assert_eq!(capped("abc", 3, true), "abc");
+        assert_eq!(capped("abcd", 3, true), "ab…");
     }
 
     #[test]

@@ -67,6 +67,9 @@ pub struct Context {
     pub secondary: Option<String>,
     pub signature: String,
     pub sensitive_notice: String,
+    /// `forward.txt` only: the original mail is attached whole (else the desk gets a
+    /// redacted text copy of it).
+    pub attached: bool,
 }
 
 /// A compiled, tested set of templates.
@@ -395,6 +398,7 @@ pub fn sample_context(
         secondary: None,
         signature: String::new(),
         sensitive_notice: String::new(),
+        attached: !sensitive,
     }
 }
 

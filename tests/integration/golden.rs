@@ -88,6 +88,21 @@ fn cases() -> Vec<(String, PathBuf)> {
         "sensitive-patient.da".into(),
         fixtures().join("sensitive/yes/da-navngiven-patient-lungebetaendelse-cimt.eml"),
     ));
+    // Sensitive and not technical: passed on to no one, and the notice says so.
+    out.push((
+        "sensitive-terms.da".into(),
+        fixtures().join("sensitive/yes/da-navngiven-patient-kemo-terms.eml"),
+    ));
+    out.push((
+        "sensitive-html.en".into(),
+        fixtures().join("sensitive/yes/en-html-cpr-screen-share-cimt.eml"),
+    ));
+    // A CPR number in the display name and in a CSV attachment sent as octet-stream, and a
+    // patient with a diagnosis only in the HTML alternative.
+    out.push((
+        "sensitive-hidden.da".into(),
+        golden_dir().join("inputs/sensitive-hidden.da.eml"),
+    ));
     out
 }
 
@@ -106,6 +121,7 @@ fn render(path: &Path) -> (Vec<u8>, Option<Vec<u8>>) {
             desk,
             &s.config,
             &s.templates,
+            &s.classifier,
             now(),
         )
         .unwrap()
@@ -218,6 +234,7 @@ fn a_forward_of_sensitive_mail_carries_no_cpr_number() {
         &s.config.desks["cimt"],
         &s.config,
         &s.templates,
+        &s.classifier,
         now(),
     )
     .unwrap()

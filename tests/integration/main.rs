@@ -2,6 +2,7 @@
 //!
 //! - `fixtures`: every fixture folder under tests/fixtures, each file's path holding its answer
 //! - `golden`: rendered replies and forwards compared byte for byte with tests/golden/
+//! - `outgoing`: every composed message decoded: no CPR number, header lines in bounds
 //! - `cli`: the `autosvar` binary on a copy of the embedded default
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -10,5 +11,6 @@ mod cli;
 mod common;
 mod fixtures;
 mod golden;
+mod outgoing;
 mod quality;
 mod xoauth2;
