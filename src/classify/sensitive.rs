@@ -90,6 +90,13 @@ pub fn find_cpr(text: &str) -> Vec<std::ops::Range<usize>> {
     scan_cpr(text, false)
 }
 
+/// What [`redact`] removes: [`find_cpr`]'s numbers and those written "120488 1437" or
+/// "120488.1437" without "CPR" before them. Where this finds anything, the text is not sent
+/// on unredacted.
+pub fn find_cpr_loose(text: &str) -> Vec<std::ops::Range<usize>> {
+    scan_cpr(text, true)
+}
+
 /// [`find_cpr`], and in `loose` mode also six digits and four written apart by a space or a
 /// dot ("120488 1437", "120488.1437") with no "CPR" before them: too weak a sign to call a
 /// mail sensitive, but cheap to remove from what is sent (a phone number or date never has
@@ -526,6 +533,14 @@ pub fn holds_cpr(mail: &Mail) -> bool {
     [&mail.subject, &mail.header_text, &mail.full_text]
         .iter()
         .any(|t| !find_cpr(t).is_empty())
+}
+
+/// Whether anything [`redact`] would remove is anywhere the scan looks: then the mail is
+/// not sent on unredacted, sensitive or not.
+pub fn holds_cpr_loosely(mail: &Mail) -> bool {
+    [&mail.subject, &mail.header_text, &mail.full_text]
+        .iter()
+        .any(|t| !find_cpr_loose(t).is_empty())
 }
 
 /// `text` as the patient check reads it: addresses blanked, the dots of titles and

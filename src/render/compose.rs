@@ -22,7 +22,9 @@ use lettre::Message;
 use sha2::{Digest, Sha256};
 
 use super::{first_name, Context, TemplateError, Templates};
-use crate::classify::sensitive::{find_cpr, holds_cpr, redact, redact_details};
+use crate::classify::sensitive::{
+    find_cpr, find_cpr_loose, holds_cpr_loosely, redact, redact_details,
+};
 use crate::classify::{strip_subject_prefixes, Category, Classification, Classifier};
 use crate::config::{Address, Config, Desk};
 use crate::parse::{hex, Mail, MessageId};
@@ -297,7 +299,8 @@ pub const FORWARD_MAX_BYTES: usize = 5 * 1024 * 1024;
 /// `truncated`, only its start was fetched and a text copy is sent instead.
 ///
 /// The original goes whole only when nothing in it is sensitive: the classifier did not
-/// flag it, no CPR number is in any part the scan read nor in the raw bytes, and the scan
+/// flag it, no CPR number (not even one written "120488 1437") is in any part the scan read
+/// nor in the raw bytes, and the scan
 /// read all of it; and when it is small enough and has no line over 998 bytes. Otherwise the desk gets a rebuild: a summary of the headers and the text
 /// of every part, with CPR numbers, and patients' names and the diagnoses beside them,
 /// redacted by `classifier` ([`redact_details`]); attachments stay in the mailbox.
@@ -324,8 +327,8 @@ pub fn forward(
         && raw_bytes
             .split(|&b| b == b'\n')
             .all(|l| l.len() <= MAX_LINE)
-        && !holds_cpr(mail)
-        && find_cpr(&String::from_utf8_lossy(raw_bytes)).is_empty();
+        && !holds_cpr_loosely(mail)
+        && find_cpr_loose(&String::from_utf8_lossy(raw_bytes)).is_empty();
     // The subject as the desk sees it: a patient named in it goes too.
     let subject = redact_details(
         &header_safe_subject(&strip_subject_prefixes(&mail.subject)),
@@ -334,9 +337,6 @@ pub fn forward(
     let mut ctx = context(mail, c, config);
     ctx.desk = Some(desk.clone());
     ctx.subject.clone_from(&subject);
-    // A CPR number the classifier was not asked about (it looks at the text it reads) is
-    // still sensitive, and the desk is told what it gets.
-    ctx.sensitive = ctx.sensitive || !whole && holds_cpr(mail);
     ctx.attached = whole;
     let intro = templates.render_forward(&ctx)?;
     let id = message_id_for(mail, "forward", &config.from);

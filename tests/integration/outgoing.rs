@@ -53,8 +53,10 @@ fn hiding_places() -> Vec<(&'static str, String)> {
     let from = "From: Anne Hansen <anne@sender.test>\r\n";
     vec![
         (
-            "subject",
-            format!("{HEAD}{from}Subject: Zoom virker ikke, cpr 010190-1234\r\n{plain}\r\n{ASK}"),
+            // Six and four digits apart with no "CPR" before them: too weak to flag the
+            // mail, but never echoed, and the original does not go whole.
+            "subject, written apart",
+            format!("{HEAD}{from}Subject: Zoom virker ikke (010190 1234)\r\n{plain}\r\n{ASK}"),
         ),
         (
             "From display name",
@@ -81,12 +83,16 @@ fn hiding_places() -> Vec<(&'static str, String)> {
             format!("{HEAD}{from}Subject: Zoom virker ikke\r\nContent-Type: multipart/mixed; boundary=b1\r\n\r\n--b1\r\n{plain}\r\n{ASK}\r\n--b1\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment;\r\n filename*=utf-8''Henvisning%20Anne%20010190-1234.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--b1--\r\n", b64("%PDF-1.4 not really")),
         ),
         (
-            "nested message/rfc822",
-            format!("{HEAD}{from}Subject: Fwd: Zoom virker ikke\r\nContent-Type: multipart/mixed; boundary=b1\r\n\r\n--b1\r\n{plain}\r\n{ASK}\r\n--b1\r\nContent-Type: message/rfc822\r\n\r\nFrom: Bo <bo@sender.test>\r\nSubject: Til Zoom-mødet\r\n{plain}\r\nHusk: patientens CPR er 010190-1234.\r\n--b1--\r\n"),
+            "nested message/rfc822 (its HTML alternative)",
+            format!("{HEAD}{from}Subject: Fwd: Zoom virker ikke\r\nContent-Type: multipart/mixed; boundary=b1\r\n\r\n--b1\r\n{plain}\r\n{ASK}\r\n--b1\r\nContent-Type: message/rfc822\r\n\r\nFrom: Bo <bo@sender.test>\r\nSubject: Til Zoom-mødet\r\nContent-Type: multipart/alternative; boundary=b2\r\n\r\n--b2\r\n{plain}\r\nSe vedhæftede.\r\n--b2\r\nContent-Type: text/html\r\n\r\n<p>Husk: CPR 010190-1234.</p>\r\n--b2--\r\n--b1--\r\n"),
         ),
         (
-            "quoted-printable, soft line break inside the number",
-            format!("{HEAD}{from}Subject: Zoom virker ikke\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nN=C3=A5r jeg starter Zoom p=C3=A5 min pc, kommer der en fejl. Mit cpr er 01019=\r\n0-1234. Kan I hj=C3=A6lpe?\r\n"),
+            "nested message/rfc822 (its sender's name)",
+            format!("{HEAD}{from}Subject: Fwd: Zoom virker ikke\r\nContent-Type: multipart/mixed; boundary=b1\r\n\r\n--b1\r\n{plain}\r\n{ASK}\r\n--b1\r\nContent-Type: message/rfc822\r\n\r\nFrom: \"Bo 010190-1234\" <bo@sender.test>\r\nSubject: Til Zoom-mødet\r\n{plain}\r\nSe nedenfor.\r\n--b1--\r\n"),
+        ),
+        (
+            "quoted-printable attachment, soft line break inside the number",
+            format!("{HEAD}{from}Subject: Zoom virker ikke\r\nContent-Type: multipart/mixed; boundary=b1\r\n\r\n--b1\r\n{plain}\r\n{ASK}\r\n--b1\r\nContent-Type: text/plain; charset=utf-8; name=noter.txt\r\nContent-Disposition: attachment; filename=noter.txt\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nDeltager: Anne Hansen, CPR 01019=\r\n0-1234, afd. B4 p=C3=A5 Herlev.\r\n--b1--\r\n"),
         ),
     ]
     .into_iter()
@@ -157,7 +163,7 @@ fn no_outgoing_message_carries_a_cpr_number_wherever_it_hid() {
     for (what, raw) in hiding_places() {
         let mut a = assess(raw.as_bytes(), &s.config, &s.classifier);
         assert!(!a.mail.malformed, "{what}: test mail must parse");
-        if !a.classification.sensitive {
+        if !a.classification.sensitive && !what.contains("written apart") {
             failures.push(format!("{what}: not flagged sensitive"));
         }
         // Whatever the classifier says, a forward must carry no CPR number.
