@@ -10,5 +10,6 @@ mod cli;
 mod common;
 mod fixtures;
 mod golden;
+mod hostile;
 mod quality;
 mod xoauth2;
