@@ -11,6 +11,7 @@ mod cli;
 mod common;
 mod fixtures;
 mod golden;
+mod hostile;
 mod outgoing;
 mod quality;
 mod xoauth2;
