@@ -1,10 +1,20 @@
 //! Decide: whether a mail may be answered at all, and how.
 //!
 //! [`guard`] runs before classification and refuses machine mail and loops (RFC 3834 §2 and
-//! what helpdesks learned the hard way): our own mail, bounces, auto-replies, mailing lists,
-//! bulk and junk, senders that asked not to be auto-answered, no-reply senders. [`decide`]
-//! then applies the per-sender, per-category rate limit. Pure: the caller passes in the
-//! ledger's [`History`] and the time. A skip always carries its reason.
+//! what helpdesks and bounce parsers learned the hard way): our own mail; non-delivery
+//! reports (null Return-Path, delivery-status parts anywhere in the mail,
+//! `X-Failed-Recipients`, mail-system senders and display names); read receipts and abuse
+//! reports (disposition-notification and ARF feedback-report parts); auto-replies
+//! (`Auto-Submitted`, `Precedence: auto_reply` and vendor headers); mailing lists (List-*,
+//! list managers' headers and addresses); bulk and junk (also spam flagged by a filter);
+//! senders that asked not to be auto-answered; no-reply senders. Last come the subject
+//! forms (an auto-reply, bounce or read-receipt subject) and they count only over a new
+//! text that asks nothing: a person who writes "Out of office?" or asks a question under
+//! such a subject is answered. Every rule is general (a header, a MIME type, a sender form,
+//! a subject form), never a list of known mails. [`decide`] then applies the per-sender,
+//! per-category rate limit. Pure: the caller passes in the ledger's [`History`] and the
+//! time. A skip always carries its reason. Subjects and texts are matched on lowercased
+//! copies with `starts_with`/`contains` only: no byte offset crosses into the original.
 
 use std::time::{Duration, SystemTime};
 
