@@ -226,13 +226,23 @@ fn asks(text: &str) -> bool {
 }
 
 /// The subject lowercased with its whitespace collapsed.
+/// Only its first [`SUBJECT_CHARS`] characters: every form is near the start.
 fn plain_subject(subject: &str) -> String {
     subject
+        .chars()
+        .take(SUBJECT_CHARS)
+        .collect::<String>()
         .to_lowercase()
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// How much of the subject the subject forms are looked for in.
+const SUBJECT_CHARS: usize = 500;
+/// How much of the new text the report markers are looked for in (a report says what it is
+/// at the top; a copy of a whole huge text is not worth it).
+const MARKER_CHARS: usize = 20_000;
 
 /// A reply or forward prefix: the subject is then a person's, whatever follows.
 fn has_reply_prefix(subject: &str) -> bool {
@@ -516,8 +526,13 @@ fn is_bounce_by_type(a: &AutoHeaders) -> bool {
 /// text that asks nothing (a person who writes "Out of office?" or asks a real question
 /// under such a subject is answered).
 fn by_subject_and_text(mail: &Mail, subject: &str, forward: bool) -> Option<SkipReason> {
-    let text = mail.new_text.to_lowercase();
-    let asks_in_text = asks(&text);
+    let text = mail
+        .new_text
+        .chars()
+        .take(MARKER_CHARS)
+        .collect::<String>()
+        .to_lowercase();
+    let asks_in_text = asks(&mail.new_text);
     let replied = has_reply_prefix(subject);
 
     if !asks_in_text

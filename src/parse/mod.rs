@@ -485,6 +485,49 @@ mod tests {
     }
 
     #[test]
+    fn part_types_tell_own_parts_from_an_attached_mails() {
+        let raw = b"From: a@x.test\r\nSubject: s\r\nContent-Type: multipart/mixed; boundary=o\r\n\r\n--o\r\nContent-Type: text/plain\r\n\r\nhi\r\n--o\r\nContent-Type: message/rfc822\r\n\r\nFrom: b@y.test\r\nSubject: inner\r\nContent-Type: multipart/report; report-type=feedback-report; boundary=i\r\n\r\n--i\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\n--i--\r\n--o--\r\n";
+        let m = parse(raw, Language::Da);
+        assert!(m.auto.has_part("message/rfc822"));
+        assert!(!m.auto.has_part("message/feedback-report"));
+        assert!(m
+            .auto
+            .inner_part_types
+            .iter()
+            .any(|t| t == "message/feedback-report"));
+        assert_eq!(m.auto.report_type, None);
+    }
+
+    #[test]
+    fn report_type_and_headers_are_seen() {
+        let raw = b"From: a@x.test\r\nX-Failed-Recipients: B@Y.test\r\nX-Spam-Status: Yes,\r\n score=9\r\nContent-Type: multipart/report; report-type=Disposition-Notification; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b--\r\n";
+        let m = parse(raw, Language::Da);
+        assert_eq!(
+            m.auto.report_type.as_deref(),
+            Some("disposition-notification")
+        );
+        assert_eq!(m.auto.header("x-failed-recipients"), Some("b@y.test"));
+        assert_eq!(m.auto.header("x-spam-status"), Some("yes, score=9"));
+    }
+
+    #[test]
+    fn kept_headers_are_bounded() {
+        let mut raw = String::from("From: a@x.test\r\n");
+        raw.push_str(&format!("X-Long: {}\r\n", "é".repeat(100_000)));
+        for i in 0..5_000 {
+            raw.push_str(&format!("X-H{i}: v\r\n"));
+        }
+        raw.push_str("\r\nbody\r\n");
+        let m = parse(raw.as_bytes(), Language::Da);
+        assert_eq!(m.auto.headers.len(), MAX_HEADERS);
+        assert!(m
+            .auto
+            .headers
+            .iter()
+            .all(|(_, v)| v.chars().count() <= MAX_HEADER_VALUE));
+    }
+
+    #[test]
     fn null_return_path_and_report_are_seen() {
         let raw = b"Return-Path: <>\r\nFrom: MAILER-DAEMON@x.test\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nfailed\r\n--b--\r\n";
         let m = parse(raw, Language::Da);
