@@ -104,6 +104,15 @@ pub struct Outgoing {
     pub started: Option<SystemTime>,
 }
 
+/// A mail left for a person.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetAsideMail {
+    pub key: String,
+    pub source: String,
+    pub when: SystemTime,
+    pub why: String,
+}
+
 /// The ledger: one SQLite file.
 pub struct Ledger {
     conn: Connection,
@@ -144,6 +153,11 @@ CREATE TABLE IF NOT EXISTS meta (
     value TEXT NOT NULL
 );
 ";
+
+/// The meta key of the mail in hand (see [`Ledger::set_in_hand`]).
+const IN_HAND: &str = "in-hand";
+/// The meta key prefix counting the deaths with a mail in hand.
+const SUSPECT: &str = "suspect:";
 
 /// The hash the ledger keeps instead of a sender's address.
 pub fn sender_hash(address: &str) -> String {
@@ -202,6 +216,26 @@ impl Ledger {
                 "SELECT state, attempts FROM mails WHERE key = ?1",
                 [key.as_str()],
                 |r| Ok((State::parse(&r.get::<_, String>(0)?), r.get::<_, u32>(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// The state a ledger written before keys carried a digest recorded for this
+    /// Message-ID, if the same sender (or an unknown one) was recorded with it: an upgrade
+    /// never answers a mail again, and another sender's mail with a reused id is not
+    /// mistaken for it.
+    pub fn legacy_state(
+        &self,
+        message_id: &str,
+        sender_hash: Option<&str>,
+    ) -> Result<Option<State>, LedgerError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT state FROM mails
+                 WHERE key = ?1 AND (sender_hash IS NULL OR ?2 IS NULL OR sender_hash = ?2)",
+                params![message_id, sender_hash],
+                |r| Ok(State::parse(&r.get::<_, String>(0)?)),
             )
             .optional()?)
     }
@@ -408,6 +442,99 @@ impl Ledger {
         )?)
     }
 
+    /// Notes, before any work on it starts, which mail is in hand: if the process dies
+    /// while it is (a panic that escaped, out of memory, an abort, a kill), the next start
+    /// finds the note in [`Ledger::take_in_hand`].
+    pub fn set_in_hand(&self, source: &str, digest: &str) -> Result<(), LedgerError> {
+        self.set_meta(IN_HAND, &format!("{digest}\t{source}"))
+    }
+
+    /// The work on the mail in hand (`digest`) ended, whatever its outcome: the note goes,
+    /// and so does any count of deaths with it in hand.
+    pub fn clear_in_hand(&self, digest: &str) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "DELETE FROM meta WHERE key IN (?1, ?2)",
+            params![IN_HAND, format!("{SUSPECT}{digest}")],
+        )?;
+        Ok(())
+    }
+
+    /// The mail that was in hand when the process last stopped without finishing it, as
+    /// (digest, source, how many starts found it so); the note is cleared and the count
+    /// kept, so a mail that kills the process every time is recognised and set aside.
+    pub fn take_in_hand(&mut self) -> Result<Option<(String, String, u32)>, LedgerError> {
+        let Some(note) = self.meta(IN_HAND)? else {
+            return Ok(None);
+        };
+        let (digest, source) = note.split_once('\t').unwrap_or((note.as_str(), ""));
+        let (digest, source) = (digest.to_string(), source.to_string());
+        let count_key = format!("{SUSPECT}{digest}");
+        let count = self
+            .meta(&count_key)?
+            .and_then(|c| c.parse::<u32>().ok())
+            .unwrap_or(0)
+            + 1;
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![count_key, count.to_string()],
+        )?;
+        tx.execute("DELETE FROM meta WHERE key = ?1", [IN_HAND])?;
+        tx.commit()?;
+        Ok(Some((digest, source, count)))
+    }
+
+    /// How many times the process died while this mail (by digest of its bytes) was in
+    /// hand.
+    pub fn suspect_count(&self, digest: &str) -> Result<u32, LedgerError> {
+        Ok(self
+            .meta(&format!("{SUSPECT}{digest}"))?
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Mails set aside for a person, newest first: (key, source, when, why).
+    pub fn set_aside_mails(&self) -> Result<Vec<SetAsideMail>, LedgerError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT key, source, updated, COALESCE(error, '') FROM mails
+             WHERE state = 'set-aside' ORDER BY updated DESC, key",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(SetAsideMail {
+                key: r.get(0)?,
+                source: r.get(1)?,
+                when: from_unix_seconds(r.get(2)?),
+                why: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Forgets set-aside (or failed) mails whose key or source is `selector`, and any count
+    /// of deaths with them in hand, so autosvar reads them as new the next time it sees
+    /// them. Returns what was released. Mail that was answered is never released.
+    pub fn release(&mut self, selector: &str) -> Result<Vec<SetAsideMail>, LedgerError> {
+        let found: Vec<SetAsideMail> = self
+            .set_aside_mails()?
+            .into_iter()
+            .filter(|m| m.key == selector || m.source == selector)
+            .collect();
+        let tx = self.conn.transaction()?;
+        for m in &found {
+            tx.execute(
+                "DELETE FROM mails WHERE key = ?1 AND state IN ('set-aside', 'failed')",
+                [&m.key],
+            )?;
+            tx.execute(
+                "DELETE FROM meta WHERE key = ?1",
+                [format!("{SUSPECT}{}", m.key)],
+            )?;
+        }
+        tx.commit()?;
+        Ok(found)
+    }
+
     /// A value kept between runs (e.g. an IMAP folder's UIDVALIDITY).
     pub fn meta(&self, key: &str) -> Result<Option<String>, LedgerError> {
         Ok(self
@@ -452,6 +579,66 @@ mod tests {
             attempts: 0,
             started: None,
         }
+    }
+
+    #[test]
+    fn a_mail_in_hand_when_the_process_died_is_counted_until_handled() {
+        let mut l = Ledger::in_memory().unwrap();
+        assert_eq!(l.take_in_hand().unwrap(), None);
+        for death in 1..=2 {
+            l.set_in_hand("INBOX/7", "sha256:ab").unwrap();
+            // The process dies here; the next start finds the note.
+            assert_eq!(
+                l.take_in_hand().unwrap(),
+                Some(("sha256:ab".into(), "INBOX/7".into(), death))
+            );
+            assert_eq!(l.take_in_hand().unwrap(), None);
+            assert_eq!(l.suspect_count("sha256:ab").unwrap(), death);
+        }
+        // Handled at last: note and count go.
+        l.set_in_hand("INBOX/7", "sha256:ab").unwrap();
+        l.clear_in_hand("sha256:ab").unwrap();
+        assert_eq!(l.take_in_hand().unwrap(), None);
+        assert_eq!(l.suspect_count("sha256:ab").unwrap(), 0);
+    }
+
+    #[test]
+    fn set_aside_mail_is_listed_and_released_but_answered_mail_never() {
+        let mut l = Ledger::in_memory().unwrap();
+        let now = from_unix_seconds(5);
+        let key = MailKey::from_stored("sha256:ff".into());
+        l.record_failure(&key, "INBOX/9", "internal error", now)
+            .unwrap();
+        l.set_aside(&key, "internal error", now).unwrap();
+        l.record_done(&rec("done@x"), now).unwrap();
+        let listed = l.set_aside_mails().unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(
+            (listed[0].source.as_str(), listed[0].why.as_str()),
+            ("INBOX/9", "internal error")
+        );
+        assert!(l.release("done@x").unwrap().is_empty());
+        assert_eq!(l.release("INBOX/9").unwrap().len(), 1);
+        assert_eq!(l.state(&key).unwrap(), None);
+        assert!(l
+            .state(&MailKey::from_stored("done@x".into()))
+            .unwrap()
+            .is_some());
+    }
+
+    #[test]
+    fn a_legacy_key_counts_only_for_its_own_sender() {
+        let mut l = Ledger::in_memory().unwrap();
+        l.record_done(&rec("id@x"), from_unix_seconds(1)).unwrap();
+        let bo = sender_hash("Bo@X.example");
+        assert_eq!(
+            l.legacy_state("id@x", Some(&bo)).unwrap(),
+            Some(State::Done)
+        );
+        assert_eq!(l.legacy_state("id@x", None).unwrap(), Some(State::Done));
+        let eve = sender_hash("eve@x.example");
+        assert_eq!(l.legacy_state("id@x", Some(&eve)).unwrap(), None);
+        assert_eq!(l.legacy_state("other@x", Some(&bo)).unwrap(), None);
     }
 
     #[test]

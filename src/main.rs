@@ -6,6 +6,7 @@ use clap::Parser;
 fn main() {
     let args = autosvar::cli::Args::parse();
     autosvar::cli::init_tracing(&args);
+    autosvar::pipeline::install_panic_hook();
     let code = match autosvar::cli::run(args) {
         Ok(code) => code,
         // `autosvar eval … | head`: the reader left; that is not an error.

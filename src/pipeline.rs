@@ -5,6 +5,15 @@
 //! before anything is sent (decision plus outgoing messages, one transaction); each message
 //! is marked delivered as it goes. One bad mail never stops the pipeline: it comes back as
 //! an [`Outcome`], is recorded, and the caller goes on. Body text is never logged.
+//!
+//! Fault isolation: a panic while parsing, guarding, classifying or composing one mail is
+//! caught here ([`contained`]); the mail is set aside for a person (ledger state
+//! `set-aside` with the reason, `\Flagged` in IMAP) and the next mail goes on. What cannot
+//! be caught (out of memory, an abort, a kill) is caught by a note: before any work on a
+//! mail the ledger records which mail is in hand, and clears it after. A start that finds
+//! the note counts a death against that mail; a mail in hand at [`POISON_AFTER`] deaths is
+//! set aside unread when it comes round again, never retried for ever. It must never log
+//! a panic's message (it may quote the mail).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -35,8 +44,49 @@ pub struct Assessment {
     pub guard: Option<SkipReason>,
 }
 
+/// Runs `f`, turning a panic into `None`: one mail's bug must never stop the daemon or the
+/// mails behind it. The panic itself is logged by the hook [`install_panic_hook`] sets,
+/// where it happened but never its message, which may quote the mail.
+pub fn contained<T>(f: impl FnOnce() -> T) -> Option<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok()
+}
+
+/// Replaces the default panic message (which may quote a mail's text, and so a CPR number)
+/// with one log line naming where the panic happened.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        tracing::error!(at = %at, "internal error (panic); its message is not logged, as it may quote the mail");
+    }));
+}
+
+/// Test builds only (debug assertions on; never in a release binary): with
+/// `AUTOSVAR_FAULT=panic:TOKEN` or `abort:TOKEN` (several joined by commas), a mail whose bytes contain TOKEN panics or
+/// aborts the process, as a bug or an out-of-memory death would, so the tests can show that
+/// such a mail is contained, recognised after a restart and set aside.
+#[cfg(debug_assertions)]
+fn inject_fault(bytes: &[u8]) {
+    let Ok(spec) = std::env::var("AUTOSVAR_FAULT") else {
+        return;
+    };
+    for (kind, token) in spec.split(',').filter_map(|f| f.split_once(':')) {
+        if token.is_empty() || !bytes.windows(token.len()).any(|w| w == token.as_bytes()) {
+            continue;
+        }
+        match kind {
+            "abort" => std::process::abort(),
+            _ => panic!("injected fault"),
+        }
+    }
+}
+
 /// Parses, guards and classifies raw bytes. Pure.
 pub fn assess(bytes: &[u8], config: &Config, classifier: &Classifier) -> Assessment {
+    #[cfg(debug_assertions)]
+    inject_fault(bytes);
     let mail = parse::parse(bytes, config.default_language);
     let guard = guard(&mail, &config.own_addresses);
     let mut classification = classifier.classify(&mail);
@@ -138,7 +188,14 @@ pub struct Pipeline {
     events: Vec<Event>,
     /// Refusals of a mail's messages before it is set aside for a human.
     max_attempts: u32,
+    /// Whether the ledger was asked which mail was in hand when the process last died.
+    recovered: bool,
 }
+
+/// How many times the process may die with one mail in hand before that mail is set aside
+/// unread: once may be a kill or a power cut that has nothing to do with the mail; twice
+/// in a row is the mail.
+pub const POISON_AFTER: u32 = 2;
 
 /// Messages sent at the same time (one SMTP connection each).
 const SEND_CONCURRENCY: usize = 8;
@@ -189,6 +246,7 @@ impl Pipeline {
             transport,
             dry_run,
             events: Vec::new(),
+            recovered: false,
         }
     }
 
@@ -369,7 +427,10 @@ impl Pipeline {
     /// # Errors
     /// Only ledger errors.
     pub fn record_old(&mut self, raw: &RawMail, now: SystemTime) -> Result<Outcome, PipelineError> {
-        let mail = parse::parse(&raw.bytes, self.config.default_language);
+        let language = self.config.default_language;
+        let Some(mail) = contained(|| parse::parse(&raw.bytes, language)) else {
+            return self.set_aside_unread(raw, "internal error while reading the mail", now);
+        };
         if self.ledger.state(&mail.key)?.is_some() {
             return Ok(Outcome::AlreadyDone);
         }
@@ -426,7 +487,7 @@ impl Pipeline {
             category = field::Empty,
             outcome = field::Empty,
         );
-        let (outcome, outgoing) = self.prepare_in_span(raw, now, &span).await?;
+        let (outcome, outgoing) = self.prepare_guarded(raw, now, &span).await?;
         Ok(Prepared {
             span,
             source: raw.source(),
@@ -534,30 +595,133 @@ impl Pipeline {
         }
     }
 
+    /// Notes which mail died with the process last time (once per pipeline).
+    fn recover(&mut self) -> Result<(), PipelineError> {
+        if self.recovered || self.dry_run {
+            return Ok(());
+        }
+        self.recovered = true;
+        if let Some((_, source, count)) = self.ledger.take_in_hand()? {
+            if count >= POISON_AFTER {
+                warn!(%source, deaths = count, "autosvar stopped while handling this mail, again: it will be set aside for a person when it is read");
+            } else {
+                warn!(%source, "autosvar stopped while handling this mail; it will be tried once more");
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Pipeline::prepare_in_span`], with the mail noted as in hand while it runs, and a
+    /// mail that killed the process before set aside unread.
+    async fn prepare_guarded(
+        &mut self,
+        raw: &RawMail,
+        now: SystemTime,
+        span: &Span,
+    ) -> Result<(Outcome, Vec<ledger::Outgoing>), PipelineError> {
+        if self.dry_run {
+            return self.prepare_in_span(raw, now, span).await;
+        }
+        self.recover()?;
+        let bytes_key = parse::MailKey::of_bytes(&raw.bytes);
+        // A mail set aside unread is known by these bytes (reading it is what failed).
+        if let Some((State::SetAside, _)) = self.ledger.state(&bytes_key)? {
+            self.show_set_aside_again(raw);
+            return Ok((Outcome::AlreadyDone, Vec::new()));
+        }
+        if self.ledger.suspect_count(bytes_key.as_str())? >= POISON_AFTER {
+            let _g = span.enter();
+            span.record("message_id", bytes_key.as_str());
+            let outcome = self.set_aside_unread(
+                raw,
+                "autosvar stopped while handling this mail, twice; not read again",
+                now,
+            )?;
+            return Ok((outcome, Vec::new()));
+        }
+        self.ledger.set_in_hand(&raw.source(), bytes_key.as_str())?;
+        let result = self.prepare_in_span(raw, now, span).await;
+        // Done with, whatever the outcome: only a process that dies leaves the note.
+        self.ledger.clear_in_hand(bytes_key.as_str())?;
+        result
+    }
+
+    /// A set-aside mail seen again (the process may have stopped before the mailbox showed
+    /// it): the mailbox is told once more; flagging is idempotent.
+    fn show_set_aside_again(&mut self, raw: &RawMail) {
+        self.events.push(Event::SetAside {
+            source: raw.source(),
+        });
+    }
+
+    /// Records a mail that cannot be read safely as set aside for a person, under the
+    /// digest of its bytes (its Message-ID may be what cannot be read).
+    fn set_aside_unread(
+        &mut self,
+        raw: &RawMail,
+        why: &str,
+        now: SystemTime,
+    ) -> Result<Outcome, PipelineError> {
+        let key = parse::MailKey::of_bytes(&raw.bytes);
+        warn!(source = %raw.source(), key = %key, reason = why, "mail set aside for a person");
+        self.ledger.record_failure(&key, &raw.source(), why, now)?;
+        self.set_aside(key.as_str(), why, now)?;
+        Ok(Outcome::SetAside { why: why.into() })
+    }
+
     async fn prepare_in_span(
         &mut self,
         raw: &RawMail,
         now: SystemTime,
         span: &Span,
     ) -> Result<(Outcome, Vec<ledger::Outgoing>), PipelineError> {
-        let a = {
+        let assessed = {
             let _g = span.enter();
-            assess(&raw.bytes, &self.config, &self.classifier)
+            contained(|| assess(&raw.bytes, &self.config, &self.classifier))
         };
-        span.record("message_id", a.mail.key.as_str());
+        let Some(a) = assessed else {
+            let _g = span.enter();
+            let outcome = self.set_aside_unread(
+                raw,
+                "internal error while reading the mail (parse, guard or classify)",
+                now,
+            )?;
+            return Ok((outcome, Vec::new()));
+        };
+        span.record(
+            "message_id",
+            a.mail
+                .message_id
+                .as_ref()
+                .map_or(a.mail.key.as_str(), |id| id.as_str()),
+        );
         span.record("category", a.classification.category.name());
         let key = a.mail.key.clone();
-        match self.ledger.state(&key)? {
-            Some((State::Done | State::SetAside | State::Sending, _)) => {
-                return Ok((Outcome::AlreadyDone, Vec::new()))
-            }
-            Some((State::Failed, _)) | None => {}
-        }
         let c = &a.classification;
         let sender = a
             .mail
             .reply_address()
             .map(|s| ledger::sender_hash(&s.email));
+        match self.ledger.state(&key)? {
+            Some((State::SetAside, _)) => {
+                self.show_set_aside_again(raw);
+                return Ok((Outcome::AlreadyDone, Vec::new()));
+            }
+            Some((State::Done | State::Sending, _)) => {
+                return Ok((Outcome::AlreadyDone, Vec::new()))
+            }
+            Some((State::Failed, _)) => {}
+            None => {
+                // A ledger from before keys carried a digest knows the mail by its id.
+                let legacy = match key.message_id_part() {
+                    Some(id) => self.ledger.legacy_state(id, sender.as_deref())?,
+                    None => None,
+                };
+                if matches!(legacy, Some(State::Done | State::SetAside | State::Sending)) {
+                    return Ok((Outcome::AlreadyDone, Vec::new()));
+                }
+            }
+        }
         let mut record = Record {
             key: key.as_str().to_string(),
             source: raw.source(),
@@ -620,7 +784,7 @@ impl Pipeline {
         record.desk.clone_from(&desk);
 
         let templates = self.templates.load();
-        let built = (|| {
+        let built = contained(|| {
             let reply = compose::reply(&a.mail, c, &self.config, &templates, now)?;
             let forward = match desk.as_ref().and_then(|d| self.config.desks.get(d)) {
                 Some(d) => Some(compose::forward(
@@ -636,7 +800,8 @@ impl Pipeline {
                 None => None,
             };
             Ok::<_, compose::ComposeError>((reply, forward))
-        })();
+        })
+        .unwrap_or(Err(compose::ComposeError::Internal));
         let (reply, forward) = match built {
             Ok(b) => b,
             Err(e) => {

@@ -7,6 +7,7 @@ pub mod check;
 pub mod classify;
 pub mod eval;
 pub mod preview;
+pub mod release;
 pub mod run;
 
 use std::path::{Path, PathBuf};
@@ -50,6 +51,8 @@ pub enum Command {
     Preview(preview::PreviewArgs),
     /// Measure classification and decisions on labelled mail (DIR/labels.json).
     Eval(eval::EvalArgs),
+    /// List the mails set aside for a person, or release one so autosvar reads it again.
+    Release(release::ReleaseArgs),
 }
 
 /// A config that failed validation: exit code 78 (EX_CONFIG).
@@ -96,6 +99,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         Command::Check(a) => check::run(&args.config, a),
         Command::Preview(a) => preview::run(&args.config, a),
         Command::Eval(a) => eval::run(&args.config, a),
+        Command::Release(a) => release::run(&args.config, a),
     }
 }
 

@@ -8,6 +8,7 @@
 //! for a human rather than crashing anything.
 
 pub mod language;
+pub mod repair;
 pub mod strip;
 
 use mail_parser::{HeaderValue, MessageParser, MimeHeaders, PartType};
@@ -66,6 +67,31 @@ impl MailKey {
     pub fn of_bytes(bytes: &[u8]) -> MailKey {
         MailKey(format!("sha256:{}", hex(&Sha256::digest(bytes))))
     }
+
+    /// The key of a mail with a Message-ID: the id plus a digest of the sender and the
+    /// start of the body, so two different mails that share an id (a careless script, a
+    /// hostile sender) are two mails, while one mail seen twice (a redelivery with other
+    /// `Received:` lines, an IMAP copy, CRLF or LF line ends) is still one.
+    pub fn of_message(id: &MessageId, from: Option<&Address>, bytes: &[u8]) -> MailKey {
+        let mut h = Sha256::new();
+        if let Some(a) = from {
+            h.update(a.email.trim().to_lowercase().as_bytes());
+        }
+        h.update([0]);
+        let body_start = repair::header_end(bytes).map_or(bytes.len(), |(_, b)| b);
+        let body = bytes.get(body_start..).unwrap_or_default();
+        let body = body.get(..KEY_BODY_BYTES).unwrap_or(body);
+        for chunk in body.split(|&b| b == b'\r') {
+            h.update(chunk);
+        }
+        MailKey(format!("{}#{}", id.as_str(), hex(&h.finalize()[..8])))
+    }
+
+    /// The Message-ID part of a key made by [`MailKey::of_message`] (what ledgers written
+    /// before the digest was added know the mail by).
+    pub fn message_id_part(&self) -> Option<&str> {
+        self.0.rsplit_once('#').map(|(id, _)| id)
+    }
 }
 
 impl std::fmt::Display for MailKey {
@@ -73,6 +99,10 @@ impl std::fmt::Display for MailKey {
         f.write_str(&self.0)
     }
 }
+
+/// How much of the body goes into a key's digest: enough to tell mails apart, and within
+/// what IMAP fetches of even the largest mail, so a mail's key never depends on its size.
+const KEY_BODY_BYTES: usize = 64 * 1024;
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
@@ -307,6 +337,8 @@ fn message_text(msg: &mail_parser::Message<'_>, depth: usize, new: bool) -> Stri
 
 /// Parses raw mail bytes. Never fails: unparseable input comes back `malformed`.
 pub fn parse(bytes: &[u8], default_language: Language) -> Mail {
+    let repaired = repair::normalise(bytes);
+    let bytes: &[u8] = &repaired;
     let Some(msg) = MessageParser::default().parse(bytes) else {
         return malformed(bytes, default_language);
     };
@@ -314,11 +346,11 @@ pub fn parse(bytes: &[u8], default_language: Language) -> Mail {
         .message_id()
         .map(MessageId::new)
         .filter(|id| !id.as_str().is_empty());
+    let from = first_addr(msg.from());
     let key = match &message_id {
-        Some(id) => MailKey(id.as_str().to_string()),
+        Some(id) => MailKey::of_message(id, from.as_ref(), bytes),
         None => MailKey::of_bytes(bytes),
     };
-    let from = first_addr(msg.from());
     let reply_to = first_addr(msg.reply_to());
     let return_path = match msg.header_raw("Return-Path") {
         None => ReturnPath::Missing,
@@ -462,7 +494,12 @@ mod tests {
     #[test]
     fn parses_headers_and_text() {
         let m = parse(SIMPLE, Language::En);
-        assert_eq!(m.key.as_str(), "abc@regionh.example");
+        assert!(
+            m.key.as_str().starts_with("abc@regionh.example#"),
+            "{}",
+            m.key
+        );
+        assert_eq!(m.key.message_id_part(), Some("abc@regionh.example"));
         assert_eq!(m.from.as_ref().unwrap().name.as_deref(), Some("Søren Bøgh"));
         assert_eq!(m.subject, "Hvad koster en licens?");
         assert_eq!(
@@ -525,6 +562,46 @@ mod tests {
             .headers
             .iter()
             .all(|(_, v)| v.chars().count() <= MAX_HEADER_VALUE));
+    }
+
+    #[test]
+    fn one_id_from_two_senders_is_two_keys_but_a_redelivery_is_one() {
+        let a = parse(SIMPLE, Language::Da);
+        let other_sender = String::from_utf8_lossy(SIMPLE).replace("soren@", "eve@");
+        let b = parse(other_sender.as_bytes(), Language::Da);
+        assert_ne!(a.key, b.key);
+        let other_body = String::from_utf8_lossy(SIMPLE).replace("st=F8rre", "sm=E5");
+        assert_ne!(a.key, parse(other_body.as_bytes(), Language::Da).key);
+        let mut again =
+            b"Received: from x by y; Mon, 1 Jan 2024 10:00:00 +0000\r\nDelivered-To: e@x\r\n"
+                .to_vec();
+        again.extend_from_slice(SIMPLE);
+        assert_eq!(a.key, parse(&again, Language::Da).key);
+        let lf = String::from_utf8_lossy(SIMPLE).replace("\r\n", "\n");
+        assert_eq!(a.key, parse(lf.as_bytes(), Language::Da).key);
+    }
+
+    #[test]
+    fn cr_only_and_leading_blank_mail_is_parsed() {
+        let cr = String::from_utf8_lossy(SIMPLE).replace("\r\n", "\r");
+        let m = parse(cr.as_bytes(), Language::En);
+        assert!(!m.malformed);
+        assert_eq!(m.subject, "Hvad koster en licens?");
+        let mut blank = b"\r\n\r\n".to_vec();
+        blank.extend_from_slice(SIMPLE);
+        let m = parse(&blank, Language::En);
+        assert!(!m.malformed);
+        assert_eq!(m.from.unwrap().email, "soren@regionh.example");
+    }
+
+    #[test]
+    fn raw_8bit_headers_are_utf8_or_windows_1252() {
+        let latin1 = b"From: S\xf8ren <s@x.example>\r\nSubject: K\xf8b \x96 pris\r\n\r\nHej\r\n";
+        let m = parse(latin1, Language::Da);
+        assert_eq!(m.subject, "Køb – pris");
+        assert_eq!(m.from.unwrap().name.as_deref(), Some("Søren"));
+        let utf8 = "From: s@x.example\r\nSubject: Køb\r\n\r\nHej\r\n";
+        assert_eq!(parse(utf8.as_bytes(), Language::Da).subject, "Køb");
     }
 
     #[test]

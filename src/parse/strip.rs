@@ -23,6 +23,12 @@ pub fn new_text_of(body: &str, forward: bool) -> String {
     let take_inner = inner_start.is_some() && (forward || word_count(&own_text) < 4);
     let Some(start) = inner_start.filter(|_| take_inner) else {
         if own_text.trim().is_empty() {
+            // Nothing above the history: a bottom-posted or interleaved reply. Its new
+            // text is what is left below once the quotes and their attributions are out.
+            let below = bottom_posted(lines.get(end..).unwrap_or_default());
+            if !below.trim().is_empty() {
+                return below;
+            }
             return join(trim_blank(&lines));
         }
         return own_text;
@@ -35,6 +41,23 @@ pub fn new_text_of(body: &str, forward: bool) -> String {
     } else {
         format!("{own_text}\n\n{inner}")
     }
+}
+
+/// The lines of a reply written below (or between) the quoted history: every `>` line and
+/// attribution dropped, up to any further history (a forward or an Outlook header block),
+/// signature cut.
+fn bottom_posted(lines: &[&str]) -> String {
+    let own: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| {
+            let t = l.trim();
+            !t.starts_with('>') && !is_attribution(t)
+        })
+        .collect();
+    let (end, _) = history_start(&own);
+    let own = trim_blank(own.get(..end).unwrap_or_default());
+    join(cut_signature(own))
 }
 
 fn join(lines: &[&str]) -> String {
@@ -134,11 +157,13 @@ fn is_attribution(l: &str) -> bool {
         || l.ends_with("skrev:")
         || l.ends_with("skrev følgende:")
         || l.ends_with("schrieb:");
-    // Danish clients put the name after the verb: "Den 4. mar. 2024 skrev Ann <a@b>:".
+    // Danish and German clients put the name after the verb: "Den 4. mar. 2024 skrev Ann
+    // <a@b>:", "Am 04.03.2024 um 10:12 schrieb Ann <a@b>:".
     let danish = (l.starts_with("den ") || l.starts_with("d. ") || l.starts_with("on "))
         && (l.contains(" skrev ") || l.contains(" wrote "))
         && l.ends_with(':');
-    ends || danish
+    let german = l.starts_with("am ") && l.contains(" schrieb ") && l.ends_with(':');
+    ends || danish || german
 }
 
 /// Where quoted history starts: (end of own text, start of an inline forward if that is
@@ -193,7 +218,10 @@ fn is_attribution_pair(lines: &[&str], i: usize) -> bool {
 fn attribution_start(lines: &[&str], i: usize) -> usize {
     if i > 0 {
         let prev = lower(lines[i - 1]);
-        if (prev.starts_with("on ") || prev.starts_with("den ") || prev.starts_with("d. "))
+        if (prev.starts_with("on ")
+            || prev.starts_with("den ")
+            || prev.starts_with("d. ")
+            || prev.starts_with("am "))
             && !lower(lines[i]).starts_with("on ")
             && !lower(lines[i]).starts_with("den ")
         {
@@ -328,6 +356,38 @@ mod tests {
     fn cuts_danish_attribution_and_quotes() {
         let body = "Hej\n\nDet virker stadig ikke.\n\nDen 4. mar. 2024 kl. 10.12 skrev E-learning <e@x>:\n> Prøv at genstarte.\n> Hilsen";
         assert_eq!(new_text(body), "Hej\n\nDet virker stadig ikke.");
+    }
+
+    #[test]
+    fn a_bottom_posted_reply_keeps_its_new_text_and_drops_the_quote() {
+        let de = "Am 04.03.2024 um 10:12 schrieb E-learning <e@x>:\n> Zoom ist kostenlos.\n> Gruß\n\nWas kostet eine Lizenz für 200 Teilnehmer?\n\nViele Grüße\n-- \nAnna";
+        let t = new_text(de);
+        assert!(
+            t.starts_with("Was kostet eine Lizenz für 200 Teilnehmer?"),
+            "{t}"
+        );
+        assert!(!t.contains("kostenlos") && !t.contains("Anna"), "{t}");
+        let da = "Den 4. mar. 2024 kl. 10.12 skrev E-learning <e@x>:\n> Zoom er gratis.\n\nHvad koster en licens så?";
+        assert_eq!(new_text(da), "Hvad koster en licens så?");
+        let en = "On Mon, 4 Mar 2024, E-learning <e@x> wrote:\n> It is free.\n> Regards\n\nAnd for 200 people?\n\nKind regards\nTom";
+        assert_eq!(new_text(en), "And for 200 people?");
+    }
+
+    #[test]
+    fn an_interleaved_reply_keeps_only_its_own_lines() {
+        let body =
+            "> Hvilken version bruger du?\nDen nyeste.\n> Virker lyden?\nNej, der er ingen lyd.";
+        let t = new_text(body);
+        assert_eq!(t, "Den nyeste.\nNej, der er ingen lyd.");
+    }
+
+    #[test]
+    fn a_german_attribution_ends_the_new_text() {
+        let body = "Danke, aber wie lange darf ein Meeting dauern?\n\nAm 04.03.2024 um 10:12 schrieb E-learning <e@x>:\n> Zoom ist kostenlos.";
+        assert_eq!(
+            new_text(body),
+            "Danke, aber wie lange darf ein Meeting dauern?"
+        );
     }
 
     #[test]

@@ -43,6 +43,9 @@ pub enum ComposeError {
     Build(#[from] lettre::error::Error),
     #[error(transparent)]
     Template(#[from] TemplateError),
+    /// A bug: composing panicked (see the log for where).
+    #[error("internal error while composing")]
+    Internal,
 }
 
 /// The header that marks our own mail (and lets [`crate::decide::guard`] spot it coming back).

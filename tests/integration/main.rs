@@ -13,5 +13,6 @@ mod common;
 mod corpora;
 mod fixtures;
 mod golden;
+mod hostile;
 mod quality;
 mod xoauth2;

@@ -58,6 +58,10 @@ fn main() {
             category_folders_and_keywords_show_outcomes,
         ),
         (
+            "a_poisoned_mail_is_flagged_and_the_rest_answered",
+            a_poisoned_mail_is_flagged_and_the_rest_answered,
+        ),
+        (
             "kill_9_during_a_backlog_answers_every_mail_exactly_once",
             kill_9_during_a_backlog_answers_every_mail_exactly_once,
         ),
@@ -715,6 +719,72 @@ fn refused_replies_set_mails_aside_and_never_block_the_rest(s: &Servers) {
     // Set-aside mail is never retried.
     let (ok, out, _) = setup.run_once();
     assert!(ok && !out.contains("replied"), "{out}");
+}
+
+/// Issue 9: a mail that panics the pipeline, and one that kills the process every time it is
+/// read, are set aside (`\\Flagged`, never answered), and the mails behind them answered.
+fn a_poisoned_mail_is_flagged_and_the_rest_answered(s: &Servers) {
+    let hr = "hr-p@example.test";
+    let setup = Setup::default(s, hr, "");
+    let q = |id: &str, from: &str, subject: &str| {
+        question(id, from, hr, subject, "Hvad koster en licens?", "")
+    };
+    append(
+        s,
+        hr,
+        "INBOX",
+        &[
+            q("p1@regionh.example", "a-p@regionh.example", "Pris"),
+            q(
+                "p2@regionh.example",
+                "b-p@regionh.example",
+                "Pris PANICS-HERE",
+            ),
+            q(
+                "p3@regionh.example",
+                "c-p@regionh.example",
+                "Pris KILLS-HERE",
+            ),
+            q("p4@regionh.example", "d-p@regionh.example", "Pris"),
+        ],
+    );
+    let run = |fault: &str| {
+        let o = setup
+            .cmd()
+            .env("AUTOSVAR_FAULT", fault)
+            .args(["run", "--once"])
+            .output()
+            .expect("run --once");
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    };
+    // The panic is contained at once; the process dies at the other mail, twice, and the
+    // third start sets it aside and goes on.
+    let fault = "panic:PANICS-HERE,abort:KILLS-HERE";
+    for _ in 0..2 {
+        let (ok, out) = run(fault);
+        assert!(!ok, "{out}");
+    }
+    let (ok, out) = run(fault);
+    assert!(ok, "{out}");
+    assert!(out.contains("set-aside"), "{out}");
+    let inbox = wait_for(s, hr, "INBOX", "two mails flagged", WAIT, |m| {
+        m.iter().filter(|m| has_flag(m, "Flagged")).count() == 2
+    });
+    for m in &inbox {
+        let id = m.header("Message-ID").unwrap();
+        let poisoned = id.contains("p2@") || id.contains("p3@");
+        assert_eq!(has_flag(m, "Flagged"), poisoned, "{id}");
+        assert_eq!(has_flag(m, "Answered"), !poisoned, "{id}");
+    }
+    for who in ["a-p@regionh.example", "d-p@regionh.example"] {
+        wait_for(s, who, "INBOX", "a reply", WAIT, |m| m.len() == 1);
+    }
+    for who in ["b-p@regionh.example", "c-p@regionh.example"] {
+        assert!(messages(s, who, "INBOX").is_empty(), "{who} got a reply");
+    }
 }
 
 fn polling_finds_new_mail_without_idle(s: &Servers) {
