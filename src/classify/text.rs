@@ -234,6 +234,25 @@ mod tests {
     }
 
     #[test]
+    fn a_line_is_measured_in_characters_whatever_they_are() {
+        let s = Stemmers::default();
+        // 48 KELVIN SIGNs (3 bytes each, 1 once folded to 'k') and " x": 50 characters, so
+        // the line was wrapped and the question runs on from it.
+        let text = format!("{} x\nnext?", "\u{212A}".repeat(48));
+        let t = tokenize(&text, Language::En, &s);
+        assert_eq!(t.question, [Some(0), Some(0), Some(0)]);
+        // One fewer: a short line, which ends its sentence.
+        let text = format!("{} x\nnext?", "\u{212A}".repeat(47));
+        let t = tokenize(&text, Language::En, &s);
+        assert_eq!(t.question, [None, None, Some(0)]);
+        // Separators only, at either end, or around a hyphen.
+        for odd in ["", "\n", "-", "?\n?", "a-\n-b", "\u{130}-\u{1E9E}\r\n\r\n?"] {
+            let t = tokenize(odd, Language::Da, &s);
+            assert_eq!(t.tokens.len(), t.question.len(), "{odd:?}");
+        }
+    }
+
+    #[test]
     fn a_wrapped_line_does_not_end_the_sentence() {
         let s = Stemmers::default();
         let text =

@@ -179,10 +179,8 @@ fn is_attribution(l: &str) -> bool {
 /// Where quoted history starts: (end of own text, start of an inline forward if that is
 /// what starts there).
 fn history_start(lines: &[&str]) -> (usize, Option<usize>) {
-    for i in 0..lines.len() {
-        let Some((before, [l, after @ ..])) = lines.split_at_checked(i) else {
-            break;
-        };
+    for (before, l, after) in in_context(lines) {
+        let i = before.len();
         let t = l.trim();
         if t.starts_with('>') {
             // A block quote counts as history; an attribution line above it goes too.
@@ -212,6 +210,16 @@ fn history_start(lines: &[&str]) -> (usize, Option<usize>) {
         }
     }
     (lines.len(), None)
+}
+
+/// Each line with the lines above it and the lines below it.
+fn in_context<'a, 'b>(
+    lines: &'a [&'b str],
+) -> impl Iterator<Item = (&'a [&'b str], &'b str, &'a [&'b str])> {
+    (0..lines.len()).filter_map(move |i| match lines.split_at_checked(i)? {
+        (above, [l, below @ ..]) => Some((above, *l, below)),
+        (_, []) => None,
+    })
 }
 
 fn is_attribution_or_blank(t: &str) -> bool {
@@ -330,10 +338,7 @@ fn is_sign_off(l: &str) -> bool {
 }
 
 fn cut_signature<'a, 'b>(lines: &'a [&'b str]) -> &'a [&'b str] {
-    for i in 0..lines.len() {
-        let Some((before, [l, ..])) = lines.split_at_checked(i) else {
-            break;
-        };
+    for (before, l, _) in in_context(lines) {
         let t = l.trim_end();
         let low = lower(t);
         if t == "--" || l.starts_with("-- ") && l.trim() == "--" {
@@ -386,6 +391,32 @@ mod tests {
             "> Hvilken version bruger du?\nDen nyeste.\n> Virker lyden?\nNej, der er ingen lyd.";
         let t = new_text(body);
         assert_eq!(t, "Den nyeste.\nNej, der er ingen lyd.");
+    }
+
+    #[test]
+    fn history_on_the_first_or_the_last_line_is_found() {
+        // No line above the quote, the header block or the forward marker.
+        assert_eq!(
+            new_text("> Hvad koster det?\nTak, det ved jeg nu."),
+            "Tak, det ved jeg nu."
+        );
+        let outlook =
+            "________\nFrom: Ann <a@b>\nSent: Mon\nTo: Bo\nSubject: Zoom\n\nMå gæster bruge Zoom?";
+        assert_eq!(new_text(outlook), "Må gæster bruge Zoom?");
+        let fwd = "---------- Forwarded message ---------\n\nFrom: Ann\nDate: Mon\n\nKan I hjælpe?";
+        assert_eq!(new_text(fwd), "Kan I hjælpe?");
+        // A name whose lowercase has another length (KELVIN SIGN) in the attribution.
+        let kelvin = "Den 4. mar. 2024 skrev \u{212A}elvin <k@x>:\n\n> Gratis.\nOg prisen?";
+        assert_eq!(new_text(kelvin), "Og prisen?");
+        // Nothing, or nothing but history, is no problem.
+        assert_eq!(new_text(""), "");
+        assert_eq!(new_text("\n\n  \n"), "");
+        assert_eq!(new_text(">"), ">");
+        assert_eq!(new_text("From: Ann <a@b>\nSent: Mon\nTo: Bo\n"), "");
+        assert!(
+            new_text_of("Se her\n---------- Forwarded message ---------", true)
+                .starts_with("Se her")
+        );
     }
 
     #[test]
