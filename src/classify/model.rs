@@ -7,6 +7,8 @@
 //! give the same model. Its posterior is blended with the rule scores in `classify`; the
 //! words that pushed hardest are reported by `--explain`.
 
+#![deny(clippy::string_slice, clippy::indexing_slicing)]
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::BuildHasherDefault;
 use std::path::{Path, PathBuf};
@@ -93,20 +95,31 @@ impl NaiveBayes {
         for (l, feats) in examples {
             let i = labels.iter().position(|x| x == l).unwrap_or(0);
             for f in feats {
-                counts.entry(f.as_str()).or_insert_with(|| vec![0; k])[i] += 1;
+                if let Some(n) = counts
+                    .entry(f.as_str())
+                    .or_insert_with(|| vec![0; k])
+                    .get_mut(i)
+                {
+                    *n += 1;
+                }
             }
         }
         // Multinomial naive Bayes over binary counts: only the words a mail has count
         // (the Bernoulli form lets the thousands of absent words drown a short mail).
         let vocabulary = counts.len() as f64;
-        let totals: Vec<f64> = (0..k)
-            .map(|i| counts.values().map(|c| c[i] as f64).sum::<f64>())
-            .collect();
+        let mut totals = vec![0.0; k];
+        for c in counts.values() {
+            for (total, &n) in totals.iter_mut().zip(c) {
+                *total += n as f64;
+            }
+        }
         let mut delta =
             HashMap::with_capacity_and_hasher(counts.len(), BuildHasherDefault::default());
         for (word, c) in counts {
-            let d: Vec<f64> = (0..k)
-                .map(|i| ((c[i] as f64 + 1.0) / (totals[i] + vocabulary)).ln())
+            let d: Vec<f64> = c
+                .iter()
+                .zip(&totals)
+                .map(|(&n, total)| ((n as f64 + 1.0) / (total + vocabulary)).ln())
                 .collect();
             delta.insert(word.to_string(), d);
         }
@@ -145,25 +158,24 @@ impl NaiveBayes {
     ) -> (Vec<f64>, Vec<(String, String, f64)>) {
         let k = self.labels.len();
         let mut score = vec![0.0; k];
-        // (label index, word, strength); strings are made only for what is reported.
-        let mut evidence: Vec<(usize, &str, f64)> = Vec::new();
-        let mut deltas = vec![0.0; k];
+        // (label, word, strength); strings are made only for what is reported.
+        let mut evidence: Vec<(&str, &str, f64)> = Vec::new();
         for (f, &w) in feats {
             let Some(d) = self.delta.get(f) else {
                 continue;
             };
-            let (mut best, mut top, mut sum) = (0, f64::NEG_INFINITY, 0.0);
-            for i in 0..k {
-                deltas[i] = d[i] * w;
-                score[i] += deltas[i];
-                sum += deltas[i];
-                if deltas[i] > top {
-                    (best, top) = (i, deltas[i]);
+            let (mut best, mut top, mut sum) = (None, f64::NEG_INFINITY, 0.0);
+            for ((label, s), &di) in self.labels.iter().zip(&mut score).zip(d) {
+                let delta = di * w;
+                *s += delta;
+                sum += delta;
+                if delta > top {
+                    (best, top) = (Some(label.as_str()), delta);
                 }
             }
             // The word's pull towards its best label, relative to the mean of the others.
             let rest = (sum - top) / (k.max(2) - 1) as f64;
-            if top - rest > 0.5 {
+            if let Some(best) = best.filter(|_| top - rest > 0.5) {
                 evidence.push((best, f.as_str(), top - rest));
             }
         }
@@ -175,7 +187,7 @@ impl NaiveBayes {
         let evidence = evidence
             .into_iter()
             .take(EVIDENCE)
-            .map(|(i, w, x)| (self.labels[i].clone(), w.to_string(), x))
+            .map(|(label, w, x)| (label.to_string(), w.to_string(), x))
             .collect();
         (exp.iter().map(|e| e / sum).collect(), evidence)
     }
@@ -247,11 +259,16 @@ impl Model {
                 .iter()
                 .map(|p| p.to_string_lossy().into_owned())
                 .collect();
-            let Some(cat) = parts.first().filter(|_| parts.len() >= 2) else {
-                return Err(ModelError::Layout {
-                    path: dir.to_path_buf(),
-                    what: format!("{} is not in a category folder", rel.display()),
-                });
+            // `<category>/…/file.eml`; `technical/<desk>/…/file.eml`.
+            let (cat, desk) = match parts.as_slice() {
+                [cat, desk, _, ..] if cat == "technical" => (cat, Some(desk.clone())),
+                [cat, _, ..] => (cat, None),
+                _ => {
+                    return Err(ModelError::Layout {
+                        path: dir.to_path_buf(),
+                        what: format!("{} is not in a category folder", rel.display()),
+                    })
+                }
             };
             if super::Category::from_name(cat).is_none() {
                 return Err(ModelError::Layout {
@@ -273,7 +290,7 @@ impl Model {
                 stemmers,
             );
             out.push(Example {
-                desk: (cat == "technical" && parts.len() >= 3).then(|| parts[1].clone()),
+                desk,
                 category: cat.clone(),
                 features: features(&toks),
                 path: file,
@@ -311,6 +328,7 @@ impl Model {
 }
 
 #[cfg(test)]
+#[allow(clippy::string_slice, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

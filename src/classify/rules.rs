@@ -6,6 +6,8 @@
 //! (Danish compounds: "zoomlicens"), `*word*` words that contain it. Loading checks every
 //! pattern and reports each bad one with its line.
 
+#![deny(clippy::string_slice, clippy::indexing_slicing)]
+
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -209,13 +211,16 @@ impl RulesError {
     }
 }
 
+/// "line:column" (the column in bytes) of where `span` starts in `text`.
 fn place(text: &str, span: Range<usize>) -> String {
-    let before = &text[..span.start.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before
-        .rfind('\n')
-        .map_or(before.len(), |i| before.len() - i - 1)
-        + 1;
+    let (mut line, mut col) = (1, 1);
+    for (_, c) in text.char_indices().take_while(|&(i, _)| i < span.start) {
+        if c == '\n' {
+            (line, col) = (line + 1, 1);
+        } else {
+            col += c.len_utf8();
+        }
+    }
     format!("{line}:{col}")
 }
 
@@ -464,6 +469,7 @@ fn compile(pattern: &str, weight: f64, stemmers: &Stemmers) -> Result<Pattern, S
 }
 
 #[cfg(test)]
+#[allow(clippy::string_slice, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

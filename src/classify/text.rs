@@ -1,6 +1,9 @@
 //! Turns text into comparable tokens: lowercased, æ/ø/å folded to ae/oe/aa (people type
 //! both), split into words, stemmed in the mail's language. Rules go through the same steps,
 //! so "Licensen", "licens" and "licenserne" meet at one stem, and "faa"/"få" at one spelling.
+//! Never panics on any text: it walks the text itself and carries no offset between strings.
+
+#![deny(clippy::string_slice, clippy::indexing_slicing)]
 
 use rust_stemmers::{Algorithm, Stemmer};
 
@@ -59,20 +62,21 @@ thread_local! {
 
 impl Stemmers {
     pub fn stem(&self, lang: Language, word: &str) -> String {
-        let slot = usize::from(lang == Language::En);
         STEMS.with(|cache| {
             let mut cache = cache.borrow_mut();
-            if let Some(s) = cache[slot].get(word) {
+            let [da, en] = &mut *cache;
+            let (cache, stemmer) = match lang {
+                Language::Da => (da, &self.da),
+                Language::En => (en, &self.en),
+            };
+            if let Some(s) = cache.get(word) {
                 return s.clone();
             }
-            let stem = match lang {
-                Language::Da => self.da.stem(word).into_owned(),
-                Language::En => self.en.stem(word).into_owned(),
-            };
-            if cache[slot].len() >= STEM_CACHE {
-                cache[slot].clear();
+            let stem = stemmer.stem(word).into_owned();
+            if cache.len() >= STEM_CACHE {
+                cache.clear();
             }
-            cache[slot].insert(word.to_string(), stem.clone());
+            cache.insert(word.to_string(), stem.clone());
             stem
         })
     }
@@ -117,15 +121,16 @@ pub fn tokenize(text: &str, lang: Language, stemmers: &Stemmers) -> Tokens {
     let mut sentence_start = 0;
     // Where the sentence before the current one starts, and where the current line does.
     let mut told_start = 0;
-    let mut line_start = 0;
+    // The text from the start of the current line on.
+    let mut line = folded.as_str();
     let mut questions: u16 = 0;
     let mut rest = folded.as_str();
     // Walk "words" separated by whitespace/punctuation; a word may contain hyphens.
     while !rest.is_empty() {
-        let end = rest
+        let (chunk, from_sep) = rest
             .find(|c: char| !(c.is_alphanumeric() || c == '-'))
-            .unwrap_or(rest.len());
-        let chunk = &rest[..end];
+            .and_then(|end| rest.split_at_checked(end))
+            .unwrap_or((rest, ""));
         let parts: Vec<&str> = chunk.split('-').filter(|p| !p.is_empty()).collect();
         for p in &parts {
             out.tokens.push(Token {
@@ -145,17 +150,18 @@ pub fn tokenize(text: &str, lang: Language, stemmers: &Stemmers) -> Tokens {
                 },
             ));
         }
-        let Some(sep) = rest[end..].chars().next() else {
+        let mut after = from_sep.chars();
+        let Some(sep) = after.next() else {
             break;
         };
-        let at = folded.len() - rest.len() + end;
+        // Every '\n' is a separator: the current line runs up to this one.
         let ends_line = sep == '\n'
             && line_ends_sentence(
-                &folded[line_start..at],
-                folded[at + 1..].lines().next().unwrap_or(""),
+                line.split('\n').next().unwrap_or(""),
+                after.as_str().lines().next().unwrap_or(""),
             );
         if sep == '\n' {
-            line_start = at + 1;
+            line = after.as_str();
         }
         if matches!(sep, '.' | '!' | '?') || ends_line {
             if sep == '?' && sentence_start < out.tokens.len() {
@@ -168,8 +174,9 @@ pub fn tokenize(text: &str, lang: Language, stemmers: &Stemmers) -> Tokens {
                 } else {
                     sentence_start
                 };
-                out.question[from..]
+                out.question
                     .iter_mut()
+                    .skip(from)
                     .for_each(|q| *q = Some(questions));
                 questions = questions.saturating_add(1);
             }
@@ -178,12 +185,13 @@ pub fn tokenize(text: &str, lang: Language, stemmers: &Stemmers) -> Tokens {
             }
             sentence_start = out.tokens.len();
         }
-        rest = &rest[end + sep.len_utf8()..];
+        rest = after.as_str();
     }
     out
 }
 
 #[cfg(test)]
+#[allow(clippy::string_slice, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
@@ -223,6 +231,25 @@ mod tests {
             &s,
         );
         assert_eq!(t.question[0], None);
+    }
+
+    #[test]
+    fn a_line_is_measured_in_characters_whatever_they_are() {
+        let s = Stemmers::default();
+        // 48 KELVIN SIGNs (3 bytes each, 1 once folded to 'k') and " x": 50 characters, so
+        // the line was wrapped and the question runs on from it.
+        let text = format!("{} x\nnext?", "\u{212A}".repeat(48));
+        let t = tokenize(&text, Language::En, &s);
+        assert_eq!(t.question, [Some(0), Some(0), Some(0)]);
+        // One fewer: a short line, which ends its sentence.
+        let text = format!("{} x\nnext?", "\u{212A}".repeat(47));
+        let t = tokenize(&text, Language::En, &s);
+        assert_eq!(t.question, [None, None, Some(0)]);
+        // Separators only, at either end, or around a hyphen.
+        for odd in ["", "\n", "-", "?\n?", "a-\n-b", "\u{130}-\u{1E9E}\r\n\r\n?"] {
+            let t = tokenize(odd, Language::Da, &s);
+            assert_eq!(t.tokens.len(), t.question.len(), "{odd:?}");
+        }
     }
 
     #[test]

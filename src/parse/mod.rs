@@ -142,6 +142,97 @@ pub struct AutoHeaders {
     pub report: bool,
     /// `Sender`, lowercased.
     pub sender: Option<String>,
+    /// The `report-type` of a top-level multipart/report (`delivery-status`,
+    /// `disposition-notification`, `feedback-report`), lowercased.
+    pub report_type: Option<String>,
+    /// Every top-level header as (name, value), both lowercased, the value unfolded: the
+    /// vendor marks (`X-Mailman-Version`, `X-Failed-Recipients`, `X-Spam-Flag`, ...) that
+    /// `decide` judges. At most [`MAX_HEADERS`] headers, each value cut to
+    /// [`MAX_HEADER_VALUE`] characters.
+    pub headers: Vec<(String, String)>,
+    /// The content types (`type/subtype`, lowercased, each once) of this mail's own MIME
+    /// parts, not of messages attached to it. At most [`MAX_PART_TYPES`].
+    pub part_types: Vec<String>,
+    /// The content types of the parts of attached `message/rfc822` mails (three levels).
+    pub inner_part_types: Vec<String>,
+}
+
+/// How many top-level headers [`AutoHeaders::headers`] keeps.
+pub const MAX_HEADERS: usize = 200;
+/// How many characters of a header's value [`AutoHeaders::headers`] keeps.
+pub const MAX_HEADER_VALUE: usize = 300;
+/// How many content types [`AutoHeaders::part_types`] and `inner_part_types` keep.
+pub const MAX_PART_TYPES: usize = 64;
+
+impl AutoHeaders {
+    /// The value of the first top-level header with this (lowercase) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether a top-level header with this (lowercase) name is present.
+    pub fn has(&self, name: &str) -> bool {
+        self.headers.iter().any(|(n, _)| n == name)
+    }
+
+    /// Whether this mail's own MIME tree has a part of this (lowercase) type.
+    pub fn has_part(&self, content_type: &str) -> bool {
+        self.part_types.iter().any(|t| t == content_type)
+    }
+}
+
+/// Every top-level header, name and unfolded value lowercased, bounded (see
+/// [`AutoHeaders::headers`]).
+fn header_pairs(msg: &mail_parser::Message<'_>) -> Vec<(String, String)> {
+    msg.headers()
+        .iter()
+        .take(MAX_HEADERS)
+        .map(|h| {
+            let start = h.offset_start() as usize;
+            let end = (h.offset_end() as usize).min(start.saturating_add(MAX_HEADER_VALUE * 4));
+            let raw = msg.raw_message.get(start..end).unwrap_or_default();
+            let value = String::from_utf8_lossy(raw)
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .chars()
+                .take(MAX_HEADER_VALUE)
+                .collect::<String>()
+                .to_lowercase();
+            (h.name().to_ascii_lowercase(), value)
+        })
+        .collect()
+}
+
+/// Adds the content types of one message's own parts to `out` (each once, bounded).
+fn own_part_types(msg: &mail_parser::Message<'_>, out: &mut Vec<String>) {
+    for part in &msg.parts {
+        if out.len() >= MAX_PART_TYPES {
+            return;
+        }
+        if let Some(ct) = part.content_type() {
+            let t =
+                format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or_default()).to_ascii_lowercase();
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+    }
+}
+
+/// Adds the content types of the parts of every attached message, three levels deep.
+fn attached_part_types(msg: &mail_parser::Message<'_>, depth: usize, out: &mut Vec<String>) {
+    for part in &msg.parts {
+        if let PartType::Message(inner) = &part.body {
+            own_part_types(inner, out);
+            if depth < 3 {
+                attached_part_types(inner, depth + 1, out);
+            }
+        }
+    }
 }
 
 /// A parsed mail: everything the later stages need, nothing they must not see.
@@ -220,7 +311,7 @@ fn ids(v: &HeaderValue<'_>) -> Vec<MessageId> {
 }
 
 /// "Fwd:", "Fw:", "VS:" (Danish), "WG:" (German), "TR:" (French), "Vb:" (Dutch).
-fn is_forward_subject(subject: &str) -> bool {
+pub(crate) fn is_forward_subject(subject: &str) -> bool {
     let s = subject.trim_start().to_lowercase();
     ["fwd:", "fw:", "vs:", "wg:", "tr:", "vb:"]
         .iter()
@@ -483,6 +574,20 @@ pub fn parse(bytes: &[u8], default_language: Language) -> Mail {
                 .subtype()
                 .is_some_and(|s| s.eq_ignore_ascii_case("report"))
     });
+    let report_type = msg
+        .content_type()
+        .filter(|ct| {
+            ct.ctype().eq_ignore_ascii_case("multipart")
+                && ct
+                    .subtype()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+        })
+        .and_then(|ct| ct.attribute("report-type"))
+        .map(|t| t.trim().to_ascii_lowercase());
+    let mut part_types = Vec::new();
+    own_part_types(&msg, &mut part_types);
+    let mut inner_part_types = Vec::new();
+    attached_part_types(&msg, 1, &mut inner_part_types);
     let auto = AutoHeaders {
         auto_submitted: header_text(&msg, "Auto-Submitted"),
         precedence: header_text(&msg, "Precedence"),
@@ -493,6 +598,10 @@ pub fn parse(bytes: &[u8], default_language: Language) -> Mail {
         autosvar_marker: msg.header_raw("X-Autosvar-Category").is_some(),
         report,
         sender: first_addr(msg.sender()).map(|a| a.email.to_lowercase()),
+        report_type,
+        headers: header_pairs(&msg),
+        part_types,
+        inner_part_types,
     };
 
     let new_text = message_text(&msg, 0);
@@ -628,6 +737,49 @@ mod tests {
         let m = parse(raw.as_bytes(), Language::Da);
         assert!(m.full_text.len() <= MAX_SCAN_BYTES);
         assert!(!m.scan_complete);
+    }
+
+    #[test]
+    fn part_types_tell_own_parts_from_an_attached_mails() {
+        let raw = b"From: a@x.test\r\nSubject: s\r\nContent-Type: multipart/mixed; boundary=o\r\n\r\n--o\r\nContent-Type: text/plain\r\n\r\nhi\r\n--o\r\nContent-Type: message/rfc822\r\n\r\nFrom: b@y.test\r\nSubject: inner\r\nContent-Type: multipart/report; report-type=feedback-report; boundary=i\r\n\r\n--i\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\n--i--\r\n--o--\r\n";
+        let m = parse(raw, Language::Da);
+        assert!(m.auto.has_part("message/rfc822"));
+        assert!(!m.auto.has_part("message/feedback-report"));
+        assert!(m
+            .auto
+            .inner_part_types
+            .iter()
+            .any(|t| t == "message/feedback-report"));
+        assert_eq!(m.auto.report_type, None);
+    }
+
+    #[test]
+    fn report_type_and_headers_are_seen() {
+        let raw = b"From: a@x.test\r\nX-Failed-Recipients: B@Y.test\r\nX-Spam-Status: Yes,\r\n score=9\r\nContent-Type: multipart/report; report-type=Disposition-Notification; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b--\r\n";
+        let m = parse(raw, Language::Da);
+        assert_eq!(
+            m.auto.report_type.as_deref(),
+            Some("disposition-notification")
+        );
+        assert_eq!(m.auto.header("x-failed-recipients"), Some("b@y.test"));
+        assert_eq!(m.auto.header("x-spam-status"), Some("yes, score=9"));
+    }
+
+    #[test]
+    fn kept_headers_are_bounded() {
+        let mut raw = String::from("From: a@x.test\r\n");
+        raw.push_str(&format!("X-Long: {}\r\n", "é".repeat(100_000)));
+        for i in 0..5_000 {
+            raw.push_str(&format!("X-H{i}: v\r\n"));
+        }
+        raw.push_str("\r\nbody\r\n");
+        let m = parse(raw.as_bytes(), Language::Da);
+        assert_eq!(m.auto.headers.len(), MAX_HEADERS);
+        assert!(m
+            .auto
+            .headers
+            .iter()
+            .all(|(_, v)| v.chars().count() <= MAX_HEADER_VALUE));
     }
 
     #[test]

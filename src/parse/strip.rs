@@ -5,7 +5,11 @@
 //! blocks, "-----Original Message-----"), then at a signature (`-- `, a sign-off such as
 //! "Med venlig hilsen", "Sent from my iPhone") or a disclaimer. An inline forward with no
 //! text of its own yields the forwarded text instead. It never returns less than something:
-//! if the cuts leave nothing, it falls back to the uncut text.
+//! if the cuts leave nothing, it falls back to the uncut text. It never panics, whatever the
+//! text: lines are taken with checked splits and slice patterns, never by index, and every
+//! lowercased copy is only compared, never cut by an offset into the line it came from.
+
+#![deny(clippy::string_slice, clippy::indexing_slicing)]
 
 /// The new text of `body`, with quoted history, signatures and disclaimers removed.
 pub fn new_text(body: &str) -> String {
@@ -17,7 +21,7 @@ pub fn new_text(body: &str) -> String {
 pub fn new_text_of(body: &str, forward: bool) -> String {
     let lines: Vec<&str> = body.lines().map(|l| l.trim_end()).collect();
     let (end, inner_start) = history_start(&lines);
-    let mut own = trim_blank(&lines[..end]);
+    let mut own = trim_blank(lines.get(..end).unwrap_or_default());
     own = cut_signature(own);
     let own_text = join(own);
     let take_inner = inner_start.is_some() && (forward || word_count(&own_text) < 4);
@@ -34,7 +38,7 @@ pub fn new_text_of(body: &str, forward: bool) -> String {
         return own_text;
     };
     // The forwarded mail: its header lines skipped, its own history and signature cut.
-    let rest = skip_header_block(&lines[start..]);
+    let rest = skip_header_block(lines.get(start..).unwrap_or_default());
     let inner = new_text_of(&rest.join("\n"), false);
     if own_text.trim().is_empty() {
         inner
@@ -69,11 +73,17 @@ fn word_count(s: &str) -> usize {
 }
 
 fn trim_blank<'a, 'b>(mut lines: &'a [&'b str]) -> &'a [&'b str] {
-    while lines.first().is_some_and(|l| l.trim().is_empty()) {
-        lines = &lines[1..];
+    while let [first, rest @ ..] = lines {
+        if !first.trim().is_empty() {
+            break;
+        }
+        lines = rest;
     }
-    while lines.last().is_some_and(|l| l.trim().is_empty()) {
-        lines = &lines[..lines.len() - 1];
+    while let [rest @ .., last] = lines {
+        if !last.trim().is_empty() {
+            break;
+        }
+        lines = rest;
     }
     lines
 }
@@ -169,14 +179,14 @@ fn is_attribution(l: &str) -> bool {
 /// Where quoted history starts: (end of own text, start of an inline forward if that is
 /// what starts there).
 fn history_start(lines: &[&str]) -> (usize, Option<usize>) {
-    for (i, l) in lines.iter().enumerate() {
+    for (before, l, after) in in_context(lines) {
+        let i = before.len();
         let t = l.trim();
         if t.starts_with('>') {
             // A block quote counts as history; an attribution line above it goes too.
-            let start = if i > 0 && is_attribution_pair(lines, i - 1) {
-                attribution_start(lines, i - 1)
-            } else {
-                i
+            let start = match before {
+                [above @ .., a] if is_attribution_or_blank(a.trim()) => attribution_start(above, a),
+                _ => i,
             };
             return (start, None);
         }
@@ -184,23 +194,15 @@ fn history_start(lines: &[&str]) -> (usize, Option<usize>) {
             return (i, Some(i + 1));
         }
         if is_attribution(t) {
-            return (attribution_start(lines, i), None);
+            return (attribution_start(before, l), None);
         }
         // Outlook: "From: …" followed closely by Sent/Date/To/Subject lines.
         if is_from_header(t) {
-            let following = lines[i + 1..]
-                .iter()
-                .take(4)
-                .filter(|n| is_other_header(n))
-                .count();
+            let following = after.iter().take(4).filter(|n| is_other_header(n)).count();
             if following >= 2 {
-                let start = if i > 0
-                    && lines[i - 1].trim().chars().all(|c| c == '_' || c == '-')
-                    && !lines[i - 1].trim().is_empty()
-                {
-                    i - 1
-                } else {
-                    i
+                let start = match before.last().map(|p| p.trim()) {
+                    Some(p) if p.chars().all(|c| c == '_' || c == '-') && !p.is_empty() => i - 1,
+                    _ => i,
                 };
                 // In a forward, this header block introduces the forwarded mail.
                 return (start, Some(i));
@@ -210,43 +212,52 @@ fn history_start(lines: &[&str]) -> (usize, Option<usize>) {
     (lines.len(), None)
 }
 
-fn is_attribution_pair(lines: &[&str], i: usize) -> bool {
-    is_attribution(lines[i].trim()) || lines[i].trim().is_empty()
+/// Each line with the lines above it and the lines below it.
+fn in_context<'a, 'b>(
+    lines: &'a [&'b str],
+) -> impl Iterator<Item = (&'a [&'b str], &'b str, &'a [&'b str])> {
+    (0..lines.len()).filter_map(move |i| match lines.split_at_checked(i)? {
+        (above, [l, below @ ..]) => Some((above, *l, below)),
+        (_, []) => None,
+    })
 }
 
-/// Gmail wraps long attributions over two lines: "On Mon, …, Ann" / "<a@b> wrote:".
-fn attribution_start(lines: &[&str], i: usize) -> usize {
-    if i > 0 {
-        let prev = lower(lines[i - 1]);
+fn is_attribution_or_blank(t: &str) -> bool {
+    is_attribution(t) || t.is_empty()
+}
+
+/// Where the attribution on `line` starts, `before` being the lines above it: on `line`
+/// (at `before.len()`), or on the line above, as Gmail wraps long attributions over two
+/// lines: "On Mon, …, Ann" / "<a@b> wrote:".
+fn attribution_start(before: &[&str], line: &str) -> usize {
+    if let Some(prev) = before.last() {
+        let prev = lower(prev);
         if (prev.starts_with("on ")
             || prev.starts_with("den ")
             || prev.starts_with("d. ")
             || prev.starts_with("am "))
-            && !lower(lines[i]).starts_with("on ")
-            && !lower(lines[i]).starts_with("den ")
+            && !lower(line).starts_with("on ")
+            && !lower(line).starts_with("den ")
         {
-            return i - 1;
+            return before.len() - 1;
         }
     }
-    i
+    before.len()
 }
 
 /// Skips the "From:/Date:/Subject:/To:" lines of a forwarded block.
 fn skip_header_block<'a, 'b>(lines: &'a [&'b str]) -> &'a [&'b str] {
-    let mut i = 0;
-    while i < lines.len() {
-        let t = lines[i].trim();
-        if t.is_empty() && i == 0 {
-            i += 1;
-            continue;
+    let mut rest = lines;
+    while let [l, after @ ..] = rest {
+        let t = l.trim();
+        // A blank first line, then header lines.
+        let first = rest.len() == lines.len();
+        if !(t.is_empty() && first || is_from_header(t) || is_other_header(t)) {
+            break;
         }
-        if is_from_header(t) || is_other_header(t) {
-            i += 1;
-            continue;
-        }
-        break;
+        rest = after;
     }
-    &lines[i..]
+    rest
 }
 
 const SIGN_OFFS: &[&str] = &[
@@ -327,19 +338,19 @@ fn is_sign_off(l: &str) -> bool {
 }
 
 fn cut_signature<'a, 'b>(lines: &'a [&'b str]) -> &'a [&'b str] {
-    for (i, l) in lines.iter().enumerate() {
+    for (before, l, _) in in_context(lines) {
         let t = l.trim_end();
         let low = lower(t);
         if t == "--" || l.starts_with("-- ") && l.trim() == "--" {
-            return trim_blank(&lines[..i]);
+            return trim_blank(before);
         }
         if DEVICE_LINES.iter().any(|d| low.starts_with(d))
             || DISCLAIMERS.iter().any(|d| low.starts_with(d))
         {
-            return trim_blank(&lines[..i]);
+            return trim_blank(before);
         }
-        if i > 0 && is_sign_off(t) {
-            let before = trim_blank(&lines[..i]);
+        if !before.is_empty() && is_sign_off(t) {
+            let before = trim_blank(before);
             if !before.is_empty() {
                 return before;
             }
@@ -349,6 +360,7 @@ fn cut_signature<'a, 'b>(lines: &'a [&'b str]) -> &'a [&'b str] {
 }
 
 #[cfg(test)]
+#[allow(clippy::string_slice, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
@@ -379,6 +391,32 @@ mod tests {
             "> Hvilken version bruger du?\nDen nyeste.\n> Virker lyden?\nNej, der er ingen lyd.";
         let t = new_text(body);
         assert_eq!(t, "Den nyeste.\nNej, der er ingen lyd.");
+    }
+
+    #[test]
+    fn history_on_the_first_or_the_last_line_is_found() {
+        // No line above the quote, the header block or the forward marker.
+        assert_eq!(
+            new_text("> Hvad koster det?\nTak, det ved jeg nu."),
+            "Tak, det ved jeg nu."
+        );
+        let outlook =
+            "________\nFrom: Ann <a@b>\nSent: Mon\nTo: Bo\nSubject: Zoom\n\nMå gæster bruge Zoom?";
+        assert_eq!(new_text(outlook), "Må gæster bruge Zoom?");
+        let fwd = "---------- Forwarded message ---------\n\nFrom: Ann\nDate: Mon\n\nKan I hjælpe?";
+        assert_eq!(new_text(fwd), "Kan I hjælpe?");
+        // A name whose lowercase has another length (KELVIN SIGN) in the attribution.
+        let kelvin = "Den 4. mar. 2024 skrev \u{212A}elvin <k@x>:\n\n> Gratis.\nOg prisen?";
+        assert_eq!(new_text(kelvin), "Og prisen?");
+        // Nothing, or nothing but history, is no problem.
+        assert_eq!(new_text(""), "");
+        assert_eq!(new_text("\n\n  \n"), "");
+        assert_eq!(new_text(">"), ">");
+        assert_eq!(new_text("From: Ann <a@b>\nSent: Mon\nTo: Bo\n"), "");
+        assert!(
+            new_text_of("Se her\n---------- Forwarded message ---------", true)
+                .starts_with("Se her")
+        );
     }
 
     #[test]

@@ -4,11 +4,14 @@
 //! - `golden`: rendered replies and forwards compared byte for byte with tests/golden/
 //! - `outgoing`: every composed message decoded: no CPR number, header lines in bounds
 //! - `cli`: the `autosvar` binary on a copy of the embedded default
+//! - `corpora`: public bounce and mail collections (fetched by tests/corpora/fetch): no
+//!   machine mail answered, no file panics or hangs
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
 mod common;
+mod corpora;
 mod fixtures;
 mod golden;
 mod hostile;
