@@ -103,14 +103,14 @@ pub fn find_cpr_loose(text: &str) -> Vec<std::ops::Range<usize>> {
 /// that shape with a valid date).
 fn scan_cpr(text: &str, loose: bool) -> Vec<std::ops::Range<usize>> {
     let b = text.as_bytes();
+    let at = |k: usize| b.get(k).copied();
+    let digit = |k: usize| at(k).is_some_and(|c| c.is_ascii_digit());
     let mut out = Vec::new();
     let mut i = 0;
     while i < b.len() {
-        if !b[i].is_ascii_digit()
-            || (i > 0
-                && (b[i - 1].is_ascii_digit()
-                    || b[i - 1] == b'-' && i >= 2 && b[i - 2].is_ascii_digit()))
-        {
+        let follows_digits =
+            i > 0 && (digit(i - 1) || at(i - 1) == Some(b'-') && i >= 2 && digit(i - 2));
+        if !digit(i) || follows_digits {
             i += 1;
             continue;
         }
@@ -119,23 +119,25 @@ fn scan_cpr(text: &str, loose: bool) -> Vec<std::ops::Range<usize>> {
         let mut n = 0;
         let mut j = i;
         let mut sep = false;
-        while j < b.len() && n < 10 {
-            if b[j].is_ascii_digit() {
-                digits[n] = u32::from(b[j] - b'0');
-                n += 1;
-                j += 1;
-            } else if n == 6 && !sep && (b[j] == b'-' || b[j] == b' ' || loose && b[j] == b'.') {
-                sep = true;
-                j += 1;
-            } else {
-                break;
+        while n < 10 {
+            match at(j) {
+                Some(c) if c.is_ascii_digit() => {
+                    if let Some(d) = digits.get_mut(n) {
+                        *d = u32::from(c - b'0');
+                    }
+                    n += 1;
+                    j += 1;
+                }
+                Some(c) if n == 6 && !sep && (c == b'-' || c == b' ' || loose && c == b'.') => {
+                    sep = true;
+                    j += 1;
+                }
+                _ => break,
             }
         }
-        let glued = j < b.len()
-            && (b[j].is_ascii_digit()
-                || b[j] == b'-' && j + 1 < b.len() && b[j + 1].is_ascii_digit());
+        let glued = digit(j) || at(j) == Some(b'-') && digit(j + 1);
         // "120488 1437" is a CPR number only with "CPR" named before it (or when loose).
-        let spaced = sep && b.get(i + 6) == Some(&b' ');
+        let spaced = sep && at(i + 6) == Some(b' ');
         let shape_ok = loose || !spaced || cpr_named_before(text, i);
         if n == 10 && !glued && valid_cpr_digits(&digits) && shape_ok {
             if !excluded_by_context(text, i) {
@@ -144,7 +146,7 @@ fn scan_cpr(text: &str, loose: bool) -> Vec<std::ops::Range<usize>> {
             i = j;
         } else {
             // Skip the rest of this digit run.
-            while i < b.len() && b[i].is_ascii_digit() {
+            while digit(i) {
                 i += 1;
             }
         }
@@ -153,12 +155,11 @@ fn scan_cpr(text: &str, loose: bool) -> Vec<std::ops::Range<usize>> {
 }
 
 fn preceding_words(text: &str, at: usize, n: usize) -> Vec<String> {
-    let start = text[..at]
-        .char_indices()
-        .rev()
-        .nth(40)
-        .map_or(0, |(i, _)| i);
-    text[start..at]
+    let before = text.get(..at).unwrap_or("");
+    let start = before.char_indices().rev().nth(40).map_or(0, |(i, _)| i);
+    before
+        .get(start..)
+        .unwrap_or("")
         .split(|c: char| !c.is_alphanumeric() && c != '-')
         .filter(|w| !w.is_empty() && !w.chars().all(|c| c.is_ascii_digit()))
         .map(str::to_lowercase)
@@ -368,18 +369,29 @@ const NAME_TITLES: &[&str] = &[
 /// is two or three capitalised words in a row (opening the sentence only when the first is
 /// no function word: "Kan Jette" is a question), or a title and a surname ("hr. Jensen").
 fn name_in(words: &[&str]) -> Option<Vec<usize>> {
-    let opens_with_name = |i: usize| i > 0 || !language::is_function_word(&words[0].to_lowercase());
-    if let Some(at) = (0..words.len().saturating_sub(1))
-        .find(|&i| is_name_word(words[i]) && is_name_word(words[i + 1]) && opens_with_name(i))
-    {
+    let opens_with_name = |i: usize| {
+        i > 0
+            || !words
+                .first()
+                .is_some_and(|w| language::is_function_word(&w.to_lowercase()))
+    };
+    let pair_at = |test: &dyn Fn(&str, &str) -> bool| {
+        words
+            .windows(2)
+            .enumerate()
+            .find(|(i, pair)| matches!(pair, [a, b] if test(a, b)) && opens_with_name(*i))
+            .map(|(i, _)| i)
+    };
+    if let Some(at) = pair_at(&|a, b| is_name_word(a) && is_name_word(b)) {
         let mut name = vec![at, at + 1];
         if words.get(at + 2).is_some_and(|w| is_name_word(w)) {
             name.push(at + 2);
         }
         return Some(name);
     }
-    if let Some(at) = (0..words.len().saturating_sub(1))
-        .find(|&i| one_of(NAME_TITLES, words[i]) && is_name_word(words[i + 1]))
+    if let Some(at) = words
+        .windows(2)
+        .position(|pair| matches!(pair, [t, n] if one_of(NAME_TITLES, t) && is_name_word(n)))
     {
         return Some(vec![at, at + 1]);
     }
@@ -396,7 +408,7 @@ fn name_in(words: &[&str]) -> Option<Vec<usize>> {
 fn rest_of(words: &[&str], name: &[usize]) -> String {
     rest_positions(words, name)
         .into_iter()
-        .map(|i| words[i])
+        .filter_map(|i| words.get(i).copied())
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -419,12 +431,14 @@ fn rest_positions(words: &[&str], name: &[usize]) -> Vec<usize> {
 
 /// The words just around the name: "patient Egon Lyhne", "Egon Lyhne, patient hos os".
 fn around(words: &[&str], name: &[usize]) -> String {
-    let (first, last) = (name[0], name[name.len() - 1]);
+    let (Some(&first), Some(&last)) = (name.first(), name.last()) else {
+        return String::new();
+    };
     let from = first.saturating_sub(NEAR);
     let to = (last + 1 + NEAR).min(words.len());
     (from..to)
         .filter(|i| !name.contains(i))
-        .map(|i| words[i])
+        .filter_map(|i| words.get(i).copied())
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -471,13 +485,19 @@ fn sentences(text: &str) -> Vec<&str> {
         let ends = match c {
             // A wrapped line goes on; a line opening with a label starts afresh.
             '\n' => {
-                let line = &text[line_start..i];
-                let next = text[i + 1..].lines().next().unwrap_or("");
+                let line = text.get(line_start..i).unwrap_or("");
+                let next = text
+                    .get(i + 1..)
+                    .and_then(|t| t.lines().next())
+                    .unwrap_or("");
                 line_start = i + 1;
                 super::text::line_ends_sentence(line, next) || is_label_line(next.trim())
             }
             '.' | '!' | '?' => {
-                let after = text[i + c.len_utf8()..].trim_start_matches([' ', '\t']);
+                let after = text
+                    .get(i + c.len_utf8()..)
+                    .unwrap_or("")
+                    .trim_start_matches([' ', '\t']);
                 after.is_empty()
                     || after.starts_with(['\n', '\r'])
                     || after.starts_with(char::is_uppercase)
@@ -485,11 +505,11 @@ fn sentences(text: &str) -> Vec<&str> {
             _ => false,
         };
         if ends {
-            out.push(&text[start..i]);
+            out.push(text.get(start..i).unwrap_or(""));
             start = i + c.len_utf8();
         }
     }
-    out.push(&text[start..]);
+    out.push(text.get(start..).unwrap_or(""));
     out
 }
 
@@ -577,7 +597,11 @@ fn patient_details<'a>(
     let first_names: Vec<&str> = sentences
         .iter()
         .zip(&full_names)
-        .filter_map(|(w, n)| n.as_ref().filter(|n| n.len() >= 2).map(|n| w[n[0]]))
+        .filter_map(|(w, n)| {
+            n.as_ref()
+                .filter(|n| n.len() >= 2)
+                .and_then(|n| w.get(*n.first()?).copied())
+        })
         .filter(|w| is_name_word(w) && !one_of(NAME_TITLES, w))
         .collect();
     // "... Anne-Sofie Brandt off Thursday's course. She is on the ward with an AMI": a
@@ -593,10 +617,11 @@ fn patient_details<'a>(
         })
         .collect();
     let mut found = Vec::new();
-    for (k, w) in sentences.iter().enumerate() {
-        let pronoun =
-            k > 0 && names[k - 1].is_some() && w.iter().take(2).any(|x| one_of(PRONOUNS, x));
-        let (name, by_pronoun) = match &names[k] {
+    // Each sentence with the name found in the sentence before it (if any).
+    let before = std::iter::once(&None).chain(names.iter());
+    for ((w, here), previous) in sentences.iter().zip(&names).zip(before) {
+        let pronoun = previous.is_some() && w.iter().take(2).any(|x| one_of(PRONOUNS, x));
+        let (name, by_pronoun) = match here {
             Some(n) => (n.clone(), false),
             None if pronoun => {
                 let at = w.iter().position(|x| one_of(PRONOUNS, x)).unwrap_or(0);
@@ -658,7 +683,7 @@ pub fn redact_details(text: &str, classifier: &Classifier) -> String {
             names.extend(
                 f.name
                     .iter()
-                    .map(|&i| f.words[i])
+                    .filter_map(|&i| f.words.get(i).copied())
                     .filter(|w| is_name_word(w) && !one_of(NAME_TITLES, w)),
             );
         }
@@ -666,28 +691,39 @@ pub fn redact_details(text: &str, classifier: &Classifier) -> String {
         // match only together ("heart failure", "sick leave").
         let rest: Vec<usize> = rest_positions(&f.words, &f.name);
         let medical = |ws: &[usize]| {
-            let joined = ws.iter().map(|&i| f.words[i]).collect::<Vec<_>>().join(" ");
+            let joined = ws
+                .iter()
+                .filter_map(|&i| f.words.get(i).copied())
+                .collect::<Vec<_>>()
+                .join(" ");
             let toks = classifier.tokenize(&joined, Language::Da);
             classifier
                 .medical_index
                 .any(&classifier.rules.medical_words, &toks)
         };
         let mut marked = vec![false; f.words.len()];
+        let is_marked = |marked: &[bool], i: usize| marked.get(i).copied().unwrap_or(false);
         for &i in &rest {
             if medical(&[i]) {
-                marked[i] = true;
+                if let Some(m) = marked.get_mut(i) {
+                    *m = true;
+                }
             }
         }
         for n in 2..=MAX_PATTERN_WORDS {
             for run in rest.windows(n) {
-                let consecutive = run.windows(2).all(|p| p[1] == p[0] + 1);
-                if consecutive && !run.iter().any(|&i| marked[i]) && medical(run) {
-                    run.iter().for_each(|&i| marked[i] = true);
+                let consecutive = run.windows(2).all(|p| matches!(p, [a, b] if *b == *a + 1));
+                if consecutive && !run.iter().any(|&i| is_marked(&marked, i)) && medical(run) {
+                    for &i in run {
+                        if let Some(m) = marked.get_mut(i) {
+                            *m = true;
+                        }
+                    }
                 }
             }
         }
-        for (i, w) in f.words.iter().enumerate() {
-            if marked[i] {
+        for (w, m) in f.words.iter().zip(&marked) {
+            if *m {
                 words_at.extend(range(w));
             }
         }
