@@ -23,8 +23,8 @@ use crate::clock::{now, unix_seconds};
 use crate::config::{Config, ImapConfig, IntakeConfig, SentCopy};
 use crate::deliver::Transport;
 use crate::intake::imap::{Imap, ImapError, Wake};
-use crate::intake::maildir::Maildir;
-use crate::intake::RawMail;
+use crate::intake::maildir::{changes, Change, Maildir};
+use crate::intake::{RawMail, FULL_FETCH_MAX, PARTIAL_BYTES};
 use crate::ledger::Ledger;
 use crate::pipeline::{Event, Outcome, Pipeline};
 use crate::render::Templates;
@@ -84,8 +84,9 @@ pub fn run(path: &Path, args: RunArgs) -> anyhow::Result<i32> {
             IntakeConfig::Maildir {
                 path,
                 poll_interval,
+                max_size,
             } => {
-                let maildir = Maildir::new(path);
+                let maildir = Maildir::new(path).max_size(*max_size);
                 run_maildir(
                     &mut pipeline,
                     maildir,
@@ -197,6 +198,9 @@ fn watch_templates(
     Ok(())
 }
 
+/// `--once` waits this long at most for files still being written in new/.
+const ONCE_SETTLE_MAX: Duration = Duration::from_secs(10);
+
 async fn run_maildir(
     pipeline: &mut Pipeline,
     mut maildir: Maildir,
@@ -205,19 +209,32 @@ async fn run_maildir(
     shutdown: &CancellationToken,
     report: &mut Report,
 ) -> anyhow::Result<i32> {
-    let (tx, mut rx) = mpsc::channel::<()>(64);
+    // Only what says a file arrived or changed wakes the loop: the events a scan's own
+    // reads cause (open, close after reading) would make every scan cause the next.
+    let (tx, mut rx) = mpsc::channel::<Change>(1024);
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        if res.is_ok() {
-            let _ = tx.try_send(());
+        let changes = match res {
+            Ok(event) => changes(&event),
+            Err(_) => vec![Change::Rescan],
+        };
+        for c in changes {
+            // A full queue loses what it says about a file: that file waits out its
+            // quiet time instead, found by the periodic rescan.
+            let _ = tx.try_send(c);
         }
     })
     .context("cannot start the Maildir watcher")?;
+    let mut watching = false;
     if !once {
-        if let Err(e) = watcher.watch(&maildir.new_dir(), notify::RecursiveMode::NonRecursive) {
-            warn!(error = %e, folder = %maildir.new_dir().display(), "cannot watch Maildir; polling only");
+        match watcher.watch(&maildir.new_dir(), notify::RecursiveMode::NonRecursive) {
+            Ok(()) => watching = true,
+            Err(e) => {
+                warn!(error = %e, folder = %maildir.new_dir().display(), "cannot watch Maildir; polling only")
+            }
         }
         info!(maildir = %maildir.label(), "watching for new mail");
     }
+    let mut settle_until: Option<Instant> = None;
     let nothing = HashSet::new();
     loop {
         pipeline.resume_pending(now(), &nothing, None).await?;
@@ -239,20 +256,49 @@ async fn run_maildir(
             Err(e) => error!(error = %e, "cannot scan Maildir; will retry"),
         }
         let _ = pipeline.drain_events();
+        // A file being written in place is looked at again once it may be complete.
+        let next_look = maildir.next_look();
         if once {
-            return Ok(0);
+            match next_look {
+                Some(wait)
+                    if Instant::now()
+                        < *settle_until.get_or_insert_with(|| Instant::now() + ONCE_SETTLE_MAX)
+                        && !shutdown.is_cancelled() =>
+                {
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+                _ => {
+                    for file in maildir.waiting() {
+                        warn!(file = %file, "mail file empty or still being written; left for the next run");
+                    }
+                    return Ok(0);
+                }
+            }
         }
-        tokio::select! {
-            _ = shutdown.cancelled() => return Ok(0),
-            _ = rx.recv() => {}
-            _ = tokio::time::sleep(poll_interval) => {}
+        let wait = next_look.map_or(poll_interval, |d| d.min(poll_interval));
+        let deadline = tokio::time::Instant::now() + wait;
+        // Changes that need no scan (a file still being written) are noted while waiting.
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(0),
+                got = rx.recv(), if watching => match got {
+                    Some(c) => {
+                        let mut scan = maildir.note(c);
+                        while let Ok(c) = rx.try_recv() {
+                            scan |= maildir.note(c);
+                        }
+                        if scan {
+                            break;
+                        }
+                    }
+                    None => watching = false,
+                },
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
         }
     }
 }
-
-/// Mail larger than this is classified on its first `PARTIAL_BYTES` only.
-const FULL_FETCH_MAX: u32 = 1024 * 1024;
-const PARTIAL_BYTES: u32 = 256 * 1024;
 
 /// How the IMAP session ended.
 enum Ended {

@@ -24,6 +24,7 @@ pub struct RawReply {
 pub struct RawMaildir {
     pub path: Option<Spanned<String>>,
     pub poll_interval: Option<Spanned<String>>,
+    pub max_size: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -6,6 +6,13 @@
 pub mod imap;
 pub mod maildir;
 
+/// Mail larger than this (in bytes) is read on its first [`PARTIAL_BYTES`] only, and marked
+/// [`RawMail::truncated`]: IMAP fetches that much, and it is the default of the Maildir's
+/// `max-size`.
+pub const FULL_FETCH_MAX: u32 = 1024 * 1024;
+/// How much of a mail over the limit is read: enough to classify it.
+pub const PARTIAL_BYTES: u32 = 256 * 1024;
+
 /// A mail as it arrived, before parsing.
 #[derive(Debug, Clone)]
 pub struct RawMail {
@@ -14,7 +21,8 @@ pub struct RawMail {
     /// Its id within the mailbox (a Maildir file name, an IMAP UID).
     pub id: String,
     pub bytes: Vec<u8>,
-    /// Only the start of a large mail was fetched (enough to classify it).
+    /// Only the start of a large mail was read (the first [`PARTIAL_BYTES`], enough to
+    /// classify it).
     pub truncated: bool,
 }
 

@@ -6,6 +6,7 @@
 //! - `cli`: the `autosvar` binary on a copy of the embedded default
 //! - `corpora`: public bounce and mail collections (fetched by tests/corpora/fetch): no
 //!   machine mail answered, no file panics or hangs
+//! - `maildir`: Maildir intake through the binary (files written in place, idle, size)
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -15,6 +16,7 @@ mod corpora;
 mod fixtures;
 mod golden;
 mod hostile;
+mod maildir;
 mod outgoing;
 mod quality;
 mod xoauth2;
