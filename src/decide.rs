@@ -16,6 +16,9 @@
 //! time. A skip always carries its reason. Subjects and texts are matched on lowercased
 //! copies with `starts_with`/`contains` only: no byte offset crosses into the original.
 
+// Every byte of a mail is hostile: no slicing or indexing that could panic on it.
+#![deny(clippy::string_slice, clippy::indexing_slicing)]
+
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
@@ -698,6 +701,7 @@ pub fn decide(
 }
 
 #[cfg(test)]
+#[allow(clippy::string_slice, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::parse::{parse, Language};

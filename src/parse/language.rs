@@ -110,6 +110,7 @@ pub fn detect(text: &str) -> Option<Language> {
 }
 
 #[cfg(test)]
+#[allow(clippy::string_slice, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -9,6 +9,9 @@
 //! what cannot be parsed becomes a [`Mail`] with `malformed` set, so it is recorded and left
 //! for a human rather than crashing anything.
 
+// Every byte of a mail is hostile: no slicing or indexing that could panic on it.
+#![deny(clippy::string_slice, clippy::indexing_slicing)]
+
 pub mod language;
 pub mod repair;
 pub mod strip;
@@ -86,7 +89,7 @@ impl MailKey {
         for chunk in body.split(|&b| b == b'\r') {
             h.update(chunk);
         }
-        MailKey(format!("{}#{}", id.as_str(), hex(&h.finalize()[..8])))
+        MailKey(format!("{}#{}", id.as_str(), hex_prefix(&h.finalize(), 8)))
     }
 
     /// The Message-ID part of a key made by [`MailKey::of_message`] (what ledgers written
@@ -105,6 +108,11 @@ impl std::fmt::Display for MailKey {
 /// How much of the body goes into a key's digest: enough to tell mails apart, and within
 /// what IMAP fetches of even the largest mail, so a mail's key never depends on its size.
 const KEY_BODY_BYTES: usize = 64 * 1024;
+
+/// The first `n` bytes of a digest in hex.
+pub(crate) fn hex_prefix(bytes: &[u8], n: usize) -> String {
+    hex(bytes.get(..n).unwrap_or(bytes))
+}
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
@@ -667,6 +675,7 @@ fn malformed(bytes: &[u8], language: Language) -> Mail {
 }
 
 #[cfg(test)]
+#[allow(clippy::string_slice, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -144,6 +144,7 @@ fn push_cp1252(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 #[cfg(test)]
+#[allow(clippy::string_slice, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -27,7 +27,7 @@ use crate::classify::sensitive::{
 };
 use crate::classify::{strip_subject_prefixes, Category, Classification, Classifier};
 use crate::config::{Address, Config, Desk};
-use crate::parse::{hex, Mail, MessageId};
+use crate::parse::{hex_prefix, Mail, MessageId};
 
 /// A finished message and where it goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +63,7 @@ pub fn message_id_for(mail: &Mail, kind: &str, from: &Address) -> MessageId {
     let digest = Sha256::digest(format!("{kind}\0{}", mail.key).as_bytes());
     MessageId::new(&format!(
         "autosvar.{kind}.{}@{}",
-        hex(&digest[..12]),
+        hex_prefix(&digest, 12),
         from.domain()
     ))
 }
@@ -403,7 +403,7 @@ pub fn forward(
             // Derived, not random: the same mail always gives the same bytes.
             .boundary(format!(
                 "autosvar-{}",
-                hex(&Sha256::digest(id.as_str().as_bytes())[..12])
+                hex_prefix(&Sha256::digest(id.as_str().as_bytes()), 12)
             ))
             .singlepart(text_part(intro))
             .singlepart(original),
@@ -417,6 +417,7 @@ pub fn forward(
 }
 
 #[cfg(test)]
+#[allow(clippy::string_slice, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::parse::Language;

@@ -6,6 +6,9 @@
 //! nothing of it is used: each problem comes back as `responses/<file>:<line>: <what>`.
 //! [`compose`] turns a decision into finished RFC 5322 messages. Pure: no I/O after loading.
 
+// Every byte of a mail is hostile: no slicing or indexing that could panic on it.
+#![deny(clippy::string_slice, clippy::indexing_slicing)]
+
 pub mod compose;
 
 use std::collections::BTreeMap;
@@ -403,6 +406,7 @@ pub fn sample_context(
 }
 
 #[cfg(test)]
+#[allow(clippy::string_slice, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
