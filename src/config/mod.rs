@@ -11,13 +11,13 @@
 //! - `raw`: the serde mirror of the file. serde rejects unknown keys (per section: `[imap]`
 //!   and `[smtp]` are separate structs) and bad enum values (`tls`, `auth`, `sent-copy`,
 //!   `default-language`), each at its place.
-//! - `diagnostics`: [`Problem`] and the checker that collects them with line and column.
+//! - `checker`: collects every problem as a [`Diagnostic`] with its line and column.
 //! - `values`: durations, sizes and paths read from strings.
 //! - `secret`: password and token sources, the login, and the refusal of inline passwords.
 //! - `server`: `[imap]` and `[smtp]` validated into [`ImapConfig`] and [`SmtpConfig`].
 //! - this file: [`Config`], the sections read one by one and put together.
 
-mod diagnostics;
+mod checker;
 pub mod raw;
 mod secret;
 mod server;
@@ -29,18 +29,19 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-use diagnostics::Checker;
-pub use diagnostics::Problem;
+use crate::diagnostic::Diagnostic;
+use checker::Checker;
 use raw::{
     RawClassify, RawDesk, RawImap, RawLanguage, RawLedger, RawMaildir, RawOutbox, RawReply,
     RawResponses, RawSmtp,
 };
 pub use secret::{Auth, PasswordSource, SecretError};
-use server::{validate_imap, validate_smtp};
+use server::{validate_imap, validate_smtp, ServerSection};
 pub use server::{ImapConfig, SentCopy, Server, SmtpConfig, Tls};
 use values::MAILDIR_MAX_SIZE;
 
@@ -166,7 +167,7 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     #[error("{}", problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"))]
-    Invalid { problems: Vec<Problem> },
+    Invalid { problems: Vec<Diagnostic> },
 }
 
 impl ConfigError {
@@ -288,9 +289,8 @@ struct Sections {
     ledger: Section<RawLedger>,
     classify: Section<RawClassify>,
     responses: Section<RawResponses>,
-    /// With the span of its header.
-    imap: Section<(RawImap, Range<usize>)>,
-    smtp: Section<(RawSmtp, Range<usize>)>,
+    imap: Section<ServerSection<RawImap>>,
+    smtp: Section<ServerSection<RawSmtp>>,
     desks: BTreeMap<String, Spanned<RawDesk>>,
     desks_span: Option<Range<usize>>,
 }
@@ -318,7 +318,7 @@ fn read_sections(c: &mut Checker<'_>, text: &str) -> Option<Sections> {
         desks: BTreeMap::new(),
         desks_span: None,
     };
-    for (key, mut value) in root.into_inner() {
+    for (key, value) in root.into_inner() {
         let name = key.get_ref().to_string();
         let key_span = key.span();
         match name.as_str() {
@@ -328,29 +328,46 @@ fn read_sections(c: &mut Checker<'_>, text: &str) -> Option<Sections> {
             "ledger" => s.ledger = Section::from_read(c.section("ledger", value)),
             "classify" => s.classify = Section::from_read(c.section("classify", value)),
             "responses" => s.responses = Section::from_read(c.section("responses", value)),
-            "imap" => {
-                secret::refuse_inline_password(c, "imap", &mut value);
-                let read: Option<RawImap> = c.section("imap", value);
-                s.imap = Section::from_read(read.map(|r| (r, key_span)));
-            }
-            "smtp" => {
-                secret::refuse_inline_password(c, "smtp", &mut value);
-                let read: Option<RawSmtp> = c.section("smtp", value);
-                s.smtp = Section::from_read(read.map(|r| (r, key_span)));
-            }
+            "imap" => s.imap = read_server(c, "imap", key_span, value),
+            "smtp" => s.smtp = read_server(c, "smtp", key_span, value),
             "desks" => {
                 s.desks_span = Some(key_span);
                 read_desks(c, value, &mut s.desks);
             }
-            other => c.problem(
+            other => c.problem_hint(
                 Some(key_span),
                 other,
-                "unknown section; expected one of reply, maildir, outbox, ledger, classify, \
-                 responses, desks, imap, smtp",
+                "unknown section",
+                "expected one of reply, maildir, outbox, ledger, classify, responses, desks, \
+                 imap, smtp",
             ),
         }
     }
     Some(s)
+}
+
+/// `[imap]` or `[smtp]`, deserialised without its inline `password` (if any), which is
+/// refused when the section is validated, or here when the section cannot be read.
+fn read_server<T: DeserializeOwned>(
+    c: &mut Checker<'_>,
+    name: &str,
+    header: Range<usize>,
+    mut value: Spanned<DeValue<'_>>,
+) -> Section<ServerSection<T>> {
+    let inline_password = secret::take_inline_password(&mut value);
+    match c.section::<T>(name, value) {
+        Some(raw) => Section::Read(ServerSection {
+            raw,
+            header,
+            inline_password,
+        }),
+        None => {
+            if let Some(span) = inline_password {
+                secret::refuse_inline_password(c, name, span);
+            }
+            Section::Broken
+        }
+    }
 }
 
 /// `[desks.KEY]` tables, each deserialised on its own.
@@ -397,10 +414,11 @@ fn reply_settings(c: &mut Checker<'_>, reply: Section<RawReply>) -> Reply {
         // A broken [reply] has had its problem reported; "missing" would be a false second.
         None if broken => None,
         None => {
-            c.problem(
+            c.problem_hint(
                 None,
                 "reply.from",
-                "missing; set the responder's own address, e.g. from = \"E-learning <e-learning@example.test>\"",
+                "missing",
+                "set the responder's own address, e.g. from = \"E-learning <e-learning@example.test>\"",
             );
             None
         }
@@ -443,12 +461,12 @@ fn reply_settings(c: &mut Checker<'_>, reply: Section<RawReply>) -> Reply {
 fn intake(
     c: &mut Checker<'_>,
     base: &Path,
-    imap: Section<(RawImap, Range<usize>)>,
+    imap: Section<ServerSection<RawImap>>,
     maildir: Section<RawMaildir>,
 ) -> Option<IntakeConfig> {
     match (imap, maildir) {
-        (Section::Read((raw, span)), _) => {
-            validate_imap(c, base, raw, span).map(|i| IntakeConfig::Imap(Box::new(i)))
+        (Section::Read(imap), _) => {
+            validate_imap(c, base, imap).map(|i| IntakeConfig::Imap(Box::new(i)))
         }
         // Its problem is reported; "no intake configured" would be a false second.
         (Section::Broken, _) | (Section::Absent, Section::Broken) => None,
@@ -470,10 +488,11 @@ fn intake(
                 MAILDIR_MAX_SIZE,
             );
             let Some(p) = path else {
-                c.problem(
+                c.problem_hint(
                     None,
                     "maildir.path",
-                    "no intake configured; add an [imap] section or [maildir] path = \"...\"",
+                    "no intake configured",
+                    "add an [imap] section or [maildir] path = \"...\"",
                 );
                 return None;
             };
@@ -490,22 +509,21 @@ fn intake(
 fn delivery(
     c: &mut Checker<'_>,
     base: &Path,
-    smtp: Section<(RawSmtp, Range<usize>)>,
+    smtp: Section<ServerSection<RawSmtp>>,
     outbox: Section<RawOutbox>,
 ) -> Option<DeliveryConfig> {
     match (smtp, outbox) {
-        (Section::Read((raw, span)), _) => {
-            validate_smtp(c, base, raw, span).map(DeliveryConfig::Smtp)
-        }
+        (Section::Read(smtp), _) => validate_smtp(c, base, smtp).map(DeliveryConfig::Smtp),
         // Its problem is reported; "no delivery configured" would be a false second.
         (Section::Broken, _) | (Section::Absent, Section::Broken) => None,
         (Section::Absent, outbox) => {
             let RawOutbox { path } = outbox.or_default();
             let Some(p) = path else {
-                c.problem(
+                c.problem_hint(
                     None,
                     "outbox.path",
-                    "no delivery configured; add an [smtp] section or [outbox] path = \"...\"",
+                    "no delivery configured",
+                    "add an [smtp] section or [outbox] path = \"...\"",
                 );
                 return None;
             };
@@ -591,11 +609,12 @@ fn desks_of(
     }
     for needed in crate::classify::DESKS {
         if !desk_map.contains_key(*needed) {
-            c.problem(
+            c.problem_hint(
                 desks_span.clone(),
                 &format!("desks.{needed}"),
+                "missing",
                 format!(
-                    "missing; technical mail is routed to desk {needed:?}, add [desks.{needed}] with name, email and phone"
+                    "technical mail is routed to desk {needed:?}, add [desks.{needed}] with name, email and phone"
                 ),
             );
         }

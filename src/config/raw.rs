@@ -83,7 +83,7 @@ pub enum AuthMechanism {
 /// structs (serde's `flatten` cannot be combined with `deny_unknown_fields`), so a
 /// misspelt key lists only the keys of its own section. `password` is not a field: an
 /// inline password is taken out of the table and refused before this is deserialised
-/// (`secret::refuse_inline_password`), so it is never offered as a valid key.
+/// (`secret::take_inline_password`), so it is never offered as a valid key.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawImap {

@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use toml::de::DeValue;
 use toml::Spanned;
 
-use super::diagnostics::Checker;
+use super::checker::Checker;
 use super::raw::{AuthMechanism, RawConnection};
 
 /// Where a password or token comes from. The value itself is read only when needed.
@@ -120,23 +120,24 @@ pub enum Auth {
     XOAuth2 { user: String, token: PasswordSource },
 }
 
-/// Takes an inline `password` out of a server section and reports it, so that serde never
-/// sees it: `password` is not a key of `[imap]` or `[smtp]`, and an unknown-key error
-/// would list it among the valid ones. The value is never repeated.
-pub(super) fn refuse_inline_password(
-    c: &mut Checker<'_>,
-    section: &str,
-    value: &mut Spanned<DeValue<'_>>,
-) {
-    if let DeValue::Table(table) = value.get_mut() {
-        if let Some(password) = table.remove("password") {
-            c.problem(
-                Some(password.span()),
-                &format!("{section}.password"),
-                "passwords are not allowed in the config file; use password-env, password-file or password-command",
-            );
-        }
+/// Takes an inline `password` out of a server section, so that serde never sees it:
+/// `password` is not a key of `[imap]` or `[smtp]`, and an unknown-key error would list it
+/// among the valid ones. Returns where it was, for [`refuse_inline_password`].
+pub(super) fn take_inline_password(value: &mut Spanned<DeValue<'_>>) -> Option<Range<usize>> {
+    match value.get_mut() {
+        DeValue::Table(table) => table.remove("password").map(|p| p.span()),
+        _ => None,
     }
+}
+
+/// Reports a password written into the config file; the value is never repeated.
+pub(super) fn refuse_inline_password(c: &mut Checker<'_>, section: &str, span: Range<usize>) {
+    c.problem_hint(
+        Some(span),
+        &format!("{section}.password"),
+        "passwords are not allowed in the config file",
+        "use password-env, password-file or password-command",
+    );
 }
 
 /// The password sources given (`password-env`, `password-file`, `password-command`), with

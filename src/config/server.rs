@@ -13,9 +13,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::diagnostics::Checker;
+use super::checker::Checker;
 use super::raw::{RawConnection, RawImap, RawImapOnly, RawSmtp};
-use super::secret::{login, Auth};
+use super::secret::{login, refuse_inline_password, Auth};
 use super::Address;
 
 /// How a connection is protected (`tls = "implicit" | "starttls" | "none"`).
@@ -86,34 +86,45 @@ pub struct SmtpConfig {
     pub retry_after: Duration,
 }
 
-/// Validates the keys `[imap]` and `[smtp]` share. `span` is the section's header, where
-/// a missing host is reported.
+/// `[imap]` or `[smtp]` as read, with the places its validation reports at.
+pub(super) struct ServerSection<T> {
+    pub(super) raw: T,
+    /// The section's header, where a missing host is reported.
+    pub(super) header: Range<usize>,
+    /// Where an inline `password` was (taken out before serde saw the section).
+    pub(super) inline_password: Option<Range<usize>>,
+}
+
+/// Validates the keys `[imap]` and `[smtp]` share.
 fn validate_server(
     c: &mut Checker<'_>,
     base: &Path,
     section: &str,
-    raw: &RawConnection,
-    span: Range<usize>,
+    (raw, header, inline_password): (&RawConnection, Range<usize>, Option<Range<usize>>),
     default_ports: (u16, u16),
 ) -> Option<Server> {
     let host = match &raw.host {
         Some(h) if !h.get_ref().trim().is_empty() => Some(h.get_ref().trim().to_string()),
         _ => {
-            c.problem(Some(span), &format!("{section}.host"), "missing");
+            c.problem(Some(header), &format!("{section}.host"), "missing");
             None
         }
     };
     let tls = tls_mode(raw);
     if let (Tls::None, Some(h)) = (tls, &host) {
         if !is_loopback(h) {
-            c.problem(
+            c.problem_hint(
                 raw.tls.as_ref().map(|t| t.span()),
                 &format!("{section}.tls"),
                 format!(
-                    "\"none\" sends the password in clear and is only allowed for a loopback host, not {h:?}; use \"implicit\" or \"starttls\""
+                    "\"none\" sends the password in clear and is only allowed for a loopback host, not {h:?}"
                 ),
+                "use \"implicit\" or \"starttls\"",
             );
         }
+    }
+    if let Some(span) = inline_password {
+        refuse_inline_password(c, section, span);
     }
     let port = raw.port.as_ref().map_or(
         match tls {
@@ -149,15 +160,20 @@ fn tls_mode(raw: &RawConnection) -> Tls {
     }
 }
 
-/// Validates `[imap]`; `span` is its header.
+/// Validates `[imap]`.
 pub(super) fn validate_imap(
     c: &mut Checker<'_>,
     base: &Path,
-    raw: RawImap,
-    span: Range<usize>,
+    section: ServerSection<RawImap>,
 ) -> Option<ImapConfig> {
+    let ServerSection {
+        raw,
+        header,
+        inline_password,
+    } = section;
     let (connection, imap) = raw.split();
-    let server = validate_server(c, base, "imap", &connection, span, (993, 143));
+    let keys = (&connection, header, inline_password);
+    let server = validate_server(c, base, "imap", keys, (993, 143));
     let RawImapOnly {
         folder,
         poll_interval,
@@ -198,28 +214,31 @@ pub(super) fn validate_imap(
     })
 }
 
-/// Validates `[smtp]`; `span` is its header.
+/// Validates `[smtp]`.
 pub(super) fn validate_smtp(
     c: &mut Checker<'_>,
     base: &Path,
-    raw: RawSmtp,
-    span: Range<usize>,
+    section: ServerSection<RawSmtp>,
 ) -> Option<SmtpConfig> {
+    let ServerSection {
+        raw,
+        header,
+        inline_password,
+    } = section;
     let (connection, envelope_from, retry_after) = raw.split();
-    let server = validate_server(c, base, "smtp", &connection, span, (465, 587));
+    let keys = (&connection, header, inline_password);
+    let server = validate_server(c, base, "smtp", keys, (465, 587));
     let envelope_from = match &envelope_from {
         None => None,
         Some(v) if v.get_ref().is_empty() || v.get_ref() == "<>" => None,
         Some(v) => match Address::parse(v.get_ref()) {
             Some(a) => Some(a.email),
             None => {
-                c.problem(
+                c.problem_hint(
                     Some(v.span()),
                     "smtp.envelope-from",
-                    format!(
-                        "{:?} is not an e-mail address; use \"<>\" for the null sender",
-                        v.get_ref()
-                    ),
+                    format!("{:?} is not an e-mail address", v.get_ref()),
+                    "use \"<>\" for the null sender",
                 );
                 None
             }

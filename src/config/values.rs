@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::diagnostics::Checker;
+use super::checker::Checker;
 
 impl Checker<'_> {
     pub(super) fn duration(
@@ -20,13 +20,11 @@ impl Checker<'_> {
         match humantime::parse_duration(v.get_ref()) {
             Ok(d) => d,
             Err(e) => {
-                self.problem(
+                self.problem_hint(
                     Some(v.span()),
                     key,
-                    format!(
-                        "invalid duration {:?} ({e}); write e.g. \"30s\", \"5m\", \"1d\"",
-                        v.get_ref()
-                    ),
+                    format!("invalid duration {:?} ({e})", v.get_ref()),
+                    "write e.g. \"30s\", \"5m\", \"1d\"",
                 );
                 default
             }
@@ -51,12 +49,12 @@ impl Checker<'_> {
         match parse_size(v.get_ref()) {
             Some(n) if range.contains(&n) => n,
             Some(_) => {
-                self.problem(
+                self.problem_hint(
                     Some(v.span()),
                     key,
+                    format!("{:?} is out of range", v.get_ref()),
                     format!(
-                        "{:?} is out of range; use between {} and {}",
-                        v.get_ref(),
+                        "use between {} and {}",
                         show(*range.start()),
                         show(*range.end())
                     ),
@@ -64,13 +62,11 @@ impl Checker<'_> {
                 default
             }
             None => {
-                self.problem(
+                self.problem_hint(
                     Some(v.span()),
                     key,
-                    format!(
-                        "invalid size {:?}; write e.g. \"1MB\", \"512KB\"",
-                        v.get_ref()
-                    ),
+                    format!("invalid size {:?}", v.get_ref()),
+                    "write e.g. \"1MB\", \"512KB\"",
                 );
                 default
             }
