@@ -40,9 +40,10 @@ use raw::{
     RawClassify, RawDesk, RawImap, RawLanguage, RawLedger, RawMaildir, RawOutbox, RawReply,
     RawResponses, RawSmtp,
 };
+pub use raw::{SentCopy, Tls};
 pub use secret::{Auth, PasswordSource, SecretError};
 use server::{validate_imap, validate_smtp, ServerSection};
-pub use server::{ImapConfig, SentCopy, Server, SmtpConfig, Tls};
+pub use server::{ImapConfig, Server, SmtpConfig};
 use values::MAILDIR_MAX_SIZE;
 
 /// A parsed e-mail address with an optional display name.

@@ -2,13 +2,14 @@
 //!
 //! Every struct denies unknown keys, so a misspelt key is an error rather than a silently
 //! ignored setting. Fields that are checked after deserialising keep their `Spanned` position
-//! so that those errors can name a line too. Nothing here resolves paths or reads secrets:
-//! that is the job of `config::Config::parse` and the modules beside this one.
+//! so that those errors can name a line too. Values with a fixed set of spellings (`tls`,
+//! `auth`, `sent-copy`, `default-language`) are enums here, so serde refuses any other at
+//! its place; [`Tls`] and [`SentCopy`] are used as they are read and re-exported by
+//! `config`. Nothing here resolves paths or reads secrets: that is the job of
+//! `config::Config::parse` and the modules beside this one.
 
 use serde::Deserialize;
 use toml::Spanned;
-
-use super::server::{SentCopy, Tls};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -61,6 +62,32 @@ pub struct RawDesk {
     pub name: Spanned<String>,
     pub email: Spanned<String>,
     pub phone: Spanned<String>,
+}
+
+/// How a connection is protected (`tls = "implicit" | "starttls" | "none"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tls {
+    /// TLS from the first byte (IMAPS 993, SMTPS 465).
+    Implicit,
+    /// Plain connect, then STARTTLS before anything secret is sent (IMAP 143, submission 587).
+    StartTls,
+    /// No TLS at all; only accepted for loopback hosts.
+    None,
+}
+
+/// Who puts a copy of every sent message into the Sent folder
+/// (`sent-copy = "append" | "server" | "none"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SentCopy {
+    /// autosvar APPENDs each reply and forward after sending it.
+    Append,
+    /// The server files submitted mail itself (Exchange, or a server-side BCC): autosvar
+    /// appends nothing, and a message missing from Sent after a crash was never sent.
+    Server,
+    /// No copies.
+    None,
 }
 
 /// `reply.default-language`: the language of a mail whose language cannot be told.

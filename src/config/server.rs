@@ -10,25 +10,12 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
 use toml::Spanned;
 
 use super::checker::Checker;
-use super::raw::{RawConnection, RawImap, RawImapOnly, RawSmtp};
+use super::raw::{RawConnection, RawImap, RawImapOnly, RawSmtp, SentCopy, Tls};
 use super::secret::{login, refuse_inline_password, Auth};
 use super::Address;
-
-/// How a connection is protected (`tls = "implicit" | "starttls" | "none"`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Tls {
-    /// TLS from the first byte (IMAPS 993, SMTPS 465).
-    Implicit,
-    /// Plain connect, then STARTTLS before anything secret is sent (IMAP 143, submission 587).
-    StartTls,
-    /// No TLS at all; only accepted for loopback hosts.
-    None,
-}
 
 /// Connection settings shared by IMAP and SMTP.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,20 +46,6 @@ pub struct ImapConfig {
     /// How long the server may take to file its copy of an accepted message in Sent.
     pub sent_copy_grace: Duration,
     pub max_attempts: u32,
-}
-
-/// Who puts a copy of every sent message into the Sent folder
-/// (`sent-copy = "append" | "server" | "none"`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SentCopy {
-    /// autosvar APPENDs each reply and forward after sending it.
-    Append,
-    /// The server files submitted mail itself (Exchange, or a server-side BCC): autosvar
-    /// appends nothing, and a message missing from Sent after a crash was never sent.
-    Server,
-    /// No copies.
-    None,
 }
 
 /// SMTP delivery settings.
