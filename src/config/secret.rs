@@ -216,3 +216,32 @@ pub(super) fn login(c: &mut Checker<'_>, base: &Path, section: &str, raw: &RawCo
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_resolve_from_env_file_and_command() {
+        use secrecy::ExposeSecret;
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("pw");
+        std::fs::write(&f, "s3cret\nignored\n").unwrap();
+        assert_eq!(
+            PasswordSource::File(f).resolve().unwrap().expose_secret(),
+            "s3cret"
+        );
+        assert_eq!(
+            PasswordSource::Command("echo tok".into())
+                .resolve()
+                .unwrap()
+                .expose_secret(),
+            "tok"
+        );
+        let e = PasswordSource::Env("AUTOSVAR_SURELY_UNSET_VAR".into())
+            .resolve()
+            .unwrap_err();
+        assert!(e.to_string().contains("AUTOSVAR_SURELY_UNSET_VAR"));
+        assert!(PasswordSource::Command("false".into()).resolve().is_err());
+    }
+}
