@@ -222,3 +222,80 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 fn show(b: &[u8]) -> String {
     format!("{:?}", String::from_utf8_lossy(b))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use autosvar::parse::MessageId;
+
+    fn outgoing(head: &str) -> Outgoing {
+        Outgoing {
+            message_id: MessageId::new("m@example.test"),
+            kind: "reply",
+            to: "anne@sender.test".into(),
+            bytes: format!(
+                "From: e-learning@example.test\r\nTo: anne@sender.test\r\nSubject: Re: x\r\n\
+                 Date: Mon, 2 Mar 2026 10:00:00 +0000\r\nMessage-ID: <m@example.test>\r\n\
+                 Auto-Submitted: auto-replied\r\nX-Autosvar-Category: other\r\n{head}\r\nHej\r\n"
+            )
+            .into_bytes(),
+        }
+    }
+
+    #[test]
+    fn a_well_formed_message_passes() {
+        check(&outgoing(""), Kind::Reply, &[]);
+    }
+
+    #[test]
+    #[should_panic(expected = "unexpected header field \"bcc\"")]
+    fn an_injected_field_is_caught() {
+        check(&outgoing("Bcc: evil@attacker.test\r\n"), Kind::Reply, &[]);
+    }
+
+    #[test]
+    #[should_panic(expected = "header field \"to\" twice")]
+    fn a_second_recipient_field_is_caught() {
+        check(&outgoing("To: evil@attacker.test\r\n"), Kind::Reply, &[]);
+    }
+
+    #[test]
+    #[should_panic(expected = "is 1000 bytes")]
+    fn a_long_header_line_is_caught() {
+        let long = format!("References: <{}@x>\r\n", "a".repeat(984));
+        check(&outgoing(&long), Kind::Reply, &[]);
+    }
+
+    #[test]
+    #[should_panic(expected = "bare CR")]
+    fn a_bare_cr_is_caught() {
+        check(
+            &outgoing("References: <a@x>\rBcc: e@x\r\n"),
+            Kind::Reply,
+            &[],
+        );
+    }
+
+    /// The shipped setup composes a reply to a sender whose name and subject try to add a
+    /// Bcc field; the message passes every check.
+    #[test]
+    fn a_reply_to_a_hostile_name_and_subject_passes() {
+        let raw =
+            "From: =?utf-8?b?QW5uZQ0KQmNjOiBldmlsQGF0dGFja2VyLnRlc3Q=?= <anne@sender.test>\r\n\
+                   Subject: =?utf-8?q?Zoom=0D=0ABcc=3A_evil=40attacker.test?=\r\n\
+                   Message-ID: <x@sender.test>\r\n\r\nHvad koster Zoom?\r\n";
+        let s = setup();
+        let a = autosvar::pipeline::assess(raw.as_bytes(), &s.config, &s.classifier);
+        let out = autosvar::render::compose::reply(
+            &a.mail,
+            &a.classification,
+            &s.config,
+            &s.templates,
+            now(),
+        )
+        .expect("a reply");
+        check(&out, Kind::Reply, &s.config.own_addresses);
+        let text = String::from_utf8_lossy(&out.bytes);
+        assert!(!text.contains("\nBcc:"), "{text}");
+    }
+}
