@@ -48,7 +48,7 @@ fuzz_target!(
                 sensitive,
                 ..c.clone()
             };
-            match compose::forward(&a.mail, data, truncated, &c, desk, &s.config, &s.templates, now()) {
+            match compose::forward(&a.mail, data, truncated, &c, desk, &s.config, &s.templates, &s.classifier, now()) {
                 Ok(out) => check(&out, kind, own),
                 Err(e) => assert!(allowed_error(&e), "forward: {e:?}"),
             }
