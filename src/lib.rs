@@ -20,7 +20,8 @@
 //! - [`eval`]: quality metrics against labelled mail, the arithmetic behind `autosvar eval`
 //!   ([`cli::eval`] reads the mail and prints them).
 //! - [`config`]: `config.toml`, validated once; [`cli`]: the subcommands;
-//!   [`shutdown`]: signals; [`clock`]: the one place that reads the time.
+//!   [`shutdown`]: signals; [`clock`]: the one place that reads the time;
+//!   [`diagnostic`]: a problem in an edited file (config, rules, templates) and its place.
 
 pub mod classify;
 pub mod cli;
@@ -28,6 +29,7 @@ pub mod clock;
 pub mod config;
 pub mod decide;
 pub mod deliver;
+pub mod diagnostic;
 pub mod eval;
 pub mod intake;
 pub mod ledger;
