@@ -249,11 +249,7 @@ const MARKER_CHARS: usize = 20_000;
 
 /// A reply or forward prefix: the subject is then a person's, whatever follows.
 fn has_reply_prefix(subject: &str) -> bool {
-    [
-        "re:", "sv:", "aw:", "vs:", "fw:", "fwd:", "wg:", "vb:", "tr:", "vl:",
-    ]
-    .iter()
-    .any(|p| subject.starts_with(p))
+    crate::parse::subject::leading_prefix(subject).is_some()
 }
 
 /// The subject prefixes mail clients and servers put on automatic replies, in the languages
@@ -597,7 +593,7 @@ pub fn guard(mail: &Mail, own_addresses: &[String]) -> Option<SkipReason> {
     };
     let sender = mail.auto.sender.as_deref();
     let subject = plain_subject(&mail.subject);
-    let forward = crate::parse::is_forward_subject(&subject);
+    let forward = crate::parse::subject::is_forward(&subject);
     if mail.auto.autosvar_marker
         || !mail.auto.x_loop.is_empty()
         || from.is_some_and(is_own)

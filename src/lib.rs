@@ -17,7 +17,8 @@
 //! - [`ledger`]: SQLite; what was done to every mail. The only module with SQL.
 //! - [`deliver`]: the outbox folder (embedded default) or SMTP; [`tls`]: certificate checks.
 //! - [`pipeline`]: runs one mail through the stages in its tracing span.
-//! - [`evaluate`]: quality metrics against labelled mail (`autosvar eval`).
+//! - [`eval`]: quality metrics against labelled mail, the arithmetic behind `autosvar eval`
+//!   ([`cli::eval`] reads the mail and prints them).
 //! - [`config`]: `config.toml`, validated once; [`cli`]: the subcommands;
 //!   [`shutdown`]: signals; [`clock`]: the one place that reads the time;
 //!   [`diagnostic`]: a problem in an edited file (config, rules, templates) and its place.
@@ -29,7 +30,7 @@ pub mod config;
 pub mod decide;
 pub mod deliver;
 pub mod diagnostic;
-pub mod evaluate;
+pub mod eval;
 pub mod intake;
 pub mod ledger;
 pub mod parse;

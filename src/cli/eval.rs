@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use clap::Args;
 
 use crate::classify::model::{Example, Model};
-use crate::evaluate::{Label, Metrics, Prediction};
+use crate::eval::{Label, Metrics, Prediction};
 use crate::pipeline::{assess, Assessment};
 
 #[derive(Debug, Args)]

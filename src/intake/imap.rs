@@ -8,76 +8,23 @@
 
 use std::collections::HashSet;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_imap::extensions::idle::IdleResponse;
 use async_imap::types::{Flag, NameAttribute};
 use futures::TryStreamExt;
 use secrecy::ExposeSecret;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Auth, ImapConfig, SecretError, Tls};
 use crate::tls::{client_config, TlsError};
 
-/// A connection, plain or TLS. (async-imap is generic over one stream type.)
-pub enum Stream {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
-}
-
-impl std::fmt::Debug for Stream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Stream::Plain(_) => "Stream::Plain",
-            Stream::Tls(_) => "Stream::Tls",
-        })
-    }
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
-}
+/// A connection, plain (left) or TLS (right). (async-imap is generic over one stream
+/// type; tokio-util's `Either` forwards reads and writes to whichever side it holds.)
+pub type Stream = Either<TcpStream, Box<tokio_rustls::client::TlsStream<TcpStream>>>;
 
 type Session = async_imap::Session<Stream>;
 
@@ -301,7 +248,7 @@ impl Imap {
             |source| ImapError::Handshake { host, source },
         )
         .await?;
-        Ok(Stream::Tls(Box::new(tls)))
+        Ok(Either::Right(Box::new(tls)))
     }
 
     /// Connects, logs in and selects the folder.
@@ -329,7 +276,7 @@ impl Imap {
         // again (RFC 3501 §6.2.1).
         let first = match s.tls {
             Tls::Implicit => self.tls_wrap(tcp).await?,
-            Tls::None | Tls::StartTls => Stream::Plain(tcp),
+            Tls::None | Tls::StartTls => Either::Left(tcp),
         };
         let mut client = async_imap::Client::new(first);
         timed("greeting", self.limit(), client.read_response(), |e| {
@@ -347,7 +294,7 @@ impl Imap {
                 |_| ImapError::NoStartTls(host.clone()),
             )
             .await?;
-            let Stream::Plain(tcp) = client.into_inner() else {
+            let Either::Left(tcp) = client.into_inner() else {
                 return Err(ImapError::NotConnected);
             };
             client = async_imap::Client::new(self.tls_wrap(tcp).await?);

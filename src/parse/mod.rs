@@ -15,6 +15,7 @@
 pub mod language;
 pub mod repair;
 pub mod strip;
+pub mod subject;
 
 use mail_parser::{HeaderValue, MessageParser, MimeHeaders, PartType};
 use serde::Serialize;
@@ -318,19 +319,11 @@ fn ids(v: &HeaderValue<'_>) -> Vec<MessageId> {
     }
 }
 
-/// "Fwd:", "Fw:", "VS:" (Danish), "WG:" (German), "TR:" (French), "Vb:" (Dutch).
-pub(crate) fn is_forward_subject(subject: &str) -> bool {
-    let s = subject.trim_start().to_lowercase();
-    ["fwd:", "fw:", "vs:", "wg:", "tr:", "vb:"]
-        .iter()
-        .any(|p| s.starts_with(p))
-}
-
 /// New text of one message: its text body (HTML converted), then any forwarded
 /// `message/rfc822` parts, each as the new text only (see [`strip`]).
 fn message_text(msg: &mail_parser::Message<'_>, depth: usize) -> String {
     let body = msg.body_text(0).map(|b| b.into_owned()).unwrap_or_default();
-    let forward = msg.subject().is_some_and(is_forward_subject);
+    let forward = msg.subject().is_some_and(subject::is_forward);
     let mut text = strip::new_text_of(&body, forward);
     if depth < 3 {
         for part in msg.attachments() {

@@ -416,16 +416,16 @@ fn one_reply_per_sender_and_category_per_period() {
 }
 
 /// The floor on mail written by someone who had not seen the classifier
-/// (tests/fixtures/holdout*/README.md).
+/// (tests/fixtures/blind/README.md).
 #[test]
 fn held_out_mail_meets_the_promised_floor() {
     for (set, mails) in [
-        ("holdout", 150),
-        ("holdout2", 160),
-        ("holdout3", 160),
-        ("holdout4", 160),
-        ("holdout5", 160),
-        ("holdout6", 160),
+        ("1-from-the-announcement", 150),
+        ("2-from-the-announcement", 160),
+        ("3-writers-one-by-one", 160),
+        ("4-a-years-writers", 160),
+        ("5-corpus-style", 160),
+        ("6-corpus-style", 160),
     ] {
         held_out_set_meets_the_floor(set, mails);
     }
@@ -433,12 +433,12 @@ fn held_out_mail_meets_the_promised_floor() {
 
 fn held_out_set_meets_the_floor(set: &str, mails: usize) {
     let dir = embedded_default();
-    let holdout = root().join("tests/fixtures").join(set);
+    let blind = root().join("tests/fixtures/blind").join(set);
     let o = run_in(
         dir.path(),
         &[
             "eval",
-            holdout.to_str().unwrap(),
+            blind.to_str().unwrap(),
             "--min-accuracy",
             "0.94",
             "--min-macro-f1",

@@ -1,8 +1,9 @@
-//! Evaluate: labelled mails -> quality metrics for the classifier and the guards.
+//! Eval: labelled mails -> quality metrics for the classifier and the guards.
 //!
 //! Reads the labels format of the shared corpus (`labels.json`: file, category, desk,
 //! language, expect_reply, skip, sensitive, …) and compares it with what autosvar decides.
-//! Pure arithmetic once the predictions are made; `autosvar eval` prints the result.
+//! Pure arithmetic once the predictions are made: it reads no file and runs no classifier;
+//! [`crate::cli::eval`] makes the predictions and prints the result.
 
 use std::collections::BTreeMap;
 
