@@ -4,24 +4,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use crate::common::{copy_tree, root};
+use crate::common::{embedded_default, root};
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_autosvar"));
     c.env_remove("RUST_LOG").env_remove("AUTOSVAR_CONFIG");
     c
-}
-
-/// A temp folder holding config.toml, rules.toml, responses/ and demo/ as shipped.
-fn embedded_default() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for f in ["config.toml", "rules.toml"] {
-        std::fs::copy(root().join(f), dir.path().join(f)).unwrap();
-    }
-    copy_tree(&root().join("responses"), &dir.path().join("responses"));
-    copy_tree(&root().join("demo"), &dir.path().join("demo"));
-    copy_tree(&root().join("training"), &dir.path().join("training"));
-    dir
 }
 
 fn run_in(dir: &Path, args: &[&str]) -> Output {

@@ -55,3 +55,25 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A temp folder holding the embedded default as shipped: config.toml, rules.toml,
+/// responses/, training/ and demo/ (its example mails in demo/Maildir/new/).
+pub fn embedded_default() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["config.toml", "rules.toml"] {
+        std::fs::copy(root().join(f), dir.path().join(f)).unwrap();
+    }
+    for d in ["responses", "training", "demo"] {
+        copy_tree(&root().join(d), &dir.path().join(d));
+    }
+    dir
+}
+
+/// As [`embedded_default`], with no mail waiting in demo/Maildir/new/.
+pub fn empty_embedded_default() -> tempfile::TempDir {
+    let dir = embedded_default();
+    for e in std::fs::read_dir(dir.path().join("demo/Maildir/new")).unwrap() {
+        std::fs::remove_file(e.unwrap().path()).unwrap();
+    }
+    dir
+}

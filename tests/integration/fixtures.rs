@@ -118,6 +118,7 @@ fn malformed_mail_never_panics_and_is_set_aside_or_answered_safely() {
                 desk,
                 &s.config,
                 &s.templates,
+                &s.classifier,
                 now,
             );
         }

@@ -6,22 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::common::{copy_tree, root};
-
-/// A copy of the embedded default with an empty Maildir.
-fn setup() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for f in ["config.toml", "rules.toml"] {
-        std::fs::copy(root().join(f), dir.path().join(f)).unwrap();
-    }
-    for d in ["responses", "training", "demo"] {
-        copy_tree(&root().join(d), &dir.path().join(d));
-    }
-    for e in std::fs::read_dir(dir.path().join("demo/Maildir/new")).unwrap() {
-        std::fs::remove_file(e.unwrap().path()).unwrap();
-    }
-    dir
-}
+use crate::common::empty_embedded_default as setup;
 
 fn put(dir: &Path, name: &str, bytes: &[u8]) {
     std::fs::write(dir.join("demo/Maildir/new").join(name), bytes).unwrap();

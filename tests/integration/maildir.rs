@@ -6,22 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{copy_tree, root};
-
-/// A temp copy of the embedded default with an empty `new/`.
-fn embedded_default() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for f in ["config.toml", "rules.toml"] {
-        std::fs::copy(root().join(f), dir.path().join(f)).unwrap();
-    }
-    for d in ["responses", "demo", "training"] {
-        copy_tree(&root().join(d), &dir.path().join(d));
-    }
-    for e in std::fs::read_dir(dir.path().join("demo/Maildir/new")).unwrap() {
-        std::fs::remove_file(e.unwrap().path()).unwrap();
-    }
-    dir
-}
+use crate::common::empty_embedded_default as embedded_default;
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_autosvar"));
