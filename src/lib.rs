@@ -20,6 +20,10 @@
 //! - [`evaluate`]: quality metrics against labelled mail (`autosvar eval`).
 //! - [`config`]: `config.toml`, validated once; [`cli`]: the subcommands;
 //!   [`shutdown`]: signals; [`clock`]: the one place that reads the time.
+//!
+//! Below every stage, importing none of them: [`types`], the domain types the stages hand
+//! each other (`Address`, `Language`, `Category`, the desk keys, `MessageId`, `MailKey`,
+//! `MessageKind`, text folding).
 
 pub mod classify;
 pub mod cli;
@@ -35,3 +39,4 @@ pub mod pipeline;
 pub mod render;
 pub mod shutdown;
 pub mod tls;
+pub mod types;

@@ -25,51 +25,9 @@ pub use rules::Rules;
 use rules::{Pattern, WordMatch};
 use text::{Stemmers, Token, Tokens};
 
-use crate::parse::{Language, Mail};
-
-/// What a mail is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Category {
-    Pricing,
-    Terms,
-    Eligibility,
-    Technical,
-    Other,
-}
-
-/// The desks technical mail can be routed to.
-pub const DESKS: &[&str] = &["cimt", "kuit"];
-
-impl Category {
-    pub const ALL: [Category; 5] = [
-        Category::Pricing,
-        Category::Terms,
-        Category::Eligibility,
-        Category::Technical,
-        Category::Other,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Category::Pricing => "pricing",
-            Category::Terms => "terms",
-            Category::Eligibility => "eligibility",
-            Category::Technical => "technical",
-            Category::Other => "other",
-        }
-    }
-
-    pub fn from_name(s: &str) -> Option<Category> {
-        Category::ALL.into_iter().find(|c| c.name() == s)
-    }
-}
-
-impl std::fmt::Display for Category {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
+use crate::parse::Mail;
+use crate::types::Language;
+pub use crate::types::{Category, DESKS};
 
 /// Where a pattern matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -22,64 +22,11 @@ use serde::Serialize;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
+pub use crate::types::Address;
+
 use raw::{
     RawClassify, RawDesk, RawLedger, RawMaildir, RawOutbox, RawReply, RawResponses, RawServer,
 };
-
-/// A parsed e-mail address with an optional display name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Address {
-    pub name: Option<String>,
-    pub email: String,
-}
-
-impl Address {
-    /// Parses `Name <a@b>` or `a@b`. The address must have one `@` with text either side.
-    pub fn parse(s: &str) -> Option<Address> {
-        let s = s.trim();
-        let (name, email) = match (s.rfind('<'), s.rfind('>')) {
-            (Some(l), Some(r)) if l < r && s[r + 1..].trim().is_empty() => {
-                let name = s[..l].trim().trim_matches('"').trim();
-                (
-                    (!name.is_empty()).then(|| name.to_string()),
-                    s[l + 1..r].trim(),
-                )
-            }
-            _ => (None, s),
-        };
-        let (local, domain) = email.split_once('@')?;
-        if local.is_empty()
-            || domain.is_empty()
-            || domain.contains('@')
-            || email
-                .chars()
-                .any(|c| c.is_whitespace() || c == '<' || c == '>')
-        {
-            return None;
-        }
-        Some(Address {
-            name,
-            email: email.to_string(),
-        })
-    }
-
-    /// The domain part, lowercased.
-    pub fn domain(&self) -> String {
-        self.email
-            .rsplit_once('@')
-            .map(|(_, d)| d.to_ascii_lowercase())
-            .unwrap_or_default()
-    }
-}
-
-impl fmt::Display for Address {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.name {
-            Some(n) => write!(f, "{n} <{}>", self.email),
-            None => f.write_str(&self.email),
-        }
-    }
-}
 
 /// A support desk that technical mail is forwarded to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -292,7 +239,7 @@ pub struct Config {
     pub own_addresses: Vec<String>,
     /// At most one reply per sender and category within this period.
     pub period: Duration,
-    pub default_language: crate::parse::Language,
+    pub default_language: crate::types::Language,
     /// Decide and record, but send nothing (also `run --dry-run`).
     pub dry_run: bool,
     pub intake: IntakeConfig,
@@ -642,17 +589,17 @@ impl Config {
         }
         let period = c.duration("reply.period", &period, Duration::from_secs(24 * 3600));
         let default_language = match &default_language {
-            None => crate::parse::Language::Da,
+            None => crate::types::Language::Da,
             Some(l) => match l.get_ref().as_str() {
-                "da" => crate::parse::Language::Da,
-                "en" => crate::parse::Language::En,
+                "da" => crate::types::Language::Da,
+                "en" => crate::types::Language::En,
                 other => {
                     c.problem(
                         Some(l.span()),
                         "reply.default-language",
                         format!("unknown language {other:?}; use \"da\" or \"en\""),
                     );
-                    crate::parse::Language::Da
+                    crate::types::Language::Da
                 }
             },
         };
@@ -765,7 +712,7 @@ impl Config {
                 },
             );
         }
-        for needed in crate::classify::DESKS {
+        for needed in crate::types::DESKS {
             if !desk_map.contains_key(*needed) {
                 c.problem(
                     desks_span.clone(),
@@ -1298,15 +1245,6 @@ phone = "3532 3232"
                 "{v}: {p:#?}"
             );
         }
-    }
-
-    #[test]
-    fn address_parsing() {
-        let a = Address::parse("\"E-learning, HR\" <e@x.test>").unwrap();
-        assert_eq!(a.name.as_deref(), Some("E-learning, HR"));
-        assert_eq!(a.email, "e@x.test");
-        assert!(Address::parse("not an address").is_none());
-        assert!(Address::parse("a@b@c").is_none());
     }
 
     #[test]
