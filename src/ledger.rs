@@ -11,11 +11,13 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
+use rusqlite::{params, Connection, OptionalExtension, ToSql};
 use sha2::{Digest, Sha256};
 
 use crate::clock::{from_unix_seconds, unix_seconds};
 use crate::parse::{hex, MailKey};
+use crate::types::MessageKind;
 
 /// Errors from the ledger. All of them stop the daemon: without a ledger it cannot promise
 /// "never twice".
@@ -89,13 +91,28 @@ pub struct Record {
     pub sender_hash: Option<String>,
 }
 
+/// A message kind is stored as its name, `reply` or `forward`, so ledgers read the same.
+impl ToSql for MessageKind {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.name()))
+    }
+}
+
+impl FromSql for MessageKind {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let name = value.as_str()?;
+        MessageKind::from_name(name)
+            .ok_or_else(|| FromSqlError::Other(format!("unknown message kind {name:?}").into()))
+    }
+}
+
 /// A message written before delivery, deleted after.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outgoing {
     pub message_id: String,
     pub mail_key: String,
-    /// "reply" or "forward".
-    pub kind: String,
+    /// Stored as the text `reply` or `forward`.
+    pub kind: MessageKind,
     pub envelope_to: String,
     pub bytes: Vec<u8>,
     /// Sends started. Above zero after a crash means "in doubt": it may have gone out.
@@ -573,12 +590,35 @@ mod tests {
         Outgoing {
             message_id: format!("r-{key}"),
             mail_key: key.into(),
-            kind: "reply".into(),
+            kind: MessageKind::Reply,
             envelope_to: "bo@x.example".into(),
             bytes: b"mail".to_vec(),
             attempts: 0,
             started: None,
         }
+    }
+
+    #[test]
+    fn a_message_kind_is_stored_as_its_name_and_read_back() {
+        let mut l = Ledger::in_memory().unwrap();
+        let forward = Outgoing {
+            message_id: "f-k".into(),
+            kind: MessageKind::Forward,
+            ..out("k")
+        };
+        l.record_intent(&rec("k"), &[out("k"), forward], from_unix_seconds(1))
+            .unwrap();
+        let stored: Vec<String> = l
+            .conn
+            .prepare("SELECT kind FROM outgoing ORDER BY kind")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(stored, ["forward", "reply"]);
+        let kinds: Vec<MessageKind> = l.pending().unwrap().iter().map(|o| o.kind).collect();
+        assert_eq!(kinds, [MessageKind::Reply, MessageKind::Forward]);
     }
 
     #[test]

@@ -33,6 +33,7 @@ use crate::ledger::{self, Ledger, LedgerError, Record, State};
 use crate::parse::{self, Mail};
 use crate::render::compose;
 use crate::render::Templates;
+use crate::types::MessageKind;
 
 /// Everything decided about a mail without touching the ledger or a transport: what
 /// `classify` prints and what `run` acts on.
@@ -217,7 +218,7 @@ pub enum Event {
     /// A reply or forward went out; `source` is the original mail's "mailbox/id".
     Delivered {
         source: String,
-        kind: String,
+        kind: MessageKind,
         bytes: Vec<u8>,
     },
     /// A mail needs a human.
@@ -302,7 +303,7 @@ impl Pipeline {
                 self.ledger.delivered(&o.message_id, now)?;
                 self.events.push(Event::Delivered {
                     source: self.ledger.source_of(&o.mail_key)?.unwrap_or_default(),
-                    kind: o.kind.clone(),
+                    kind: o.kind,
                     bytes: o.bytes.clone(),
                 });
                 Ok(Ok(()))
@@ -822,7 +823,7 @@ impl Pipeline {
             .map(|o| ledger::Outgoing {
                 message_id: o.message_id.as_str().into(),
                 mail_key: key.as_str().into(),
-                kind: o.kind.into(),
+                kind: o.kind,
                 envelope_to: o.to,
                 bytes: o.bytes,
                 attempts: 0,
