@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::{from_unix_seconds, unix_seconds};
 use crate::parse::{hex, MailKey};
-use crate::types::MessageKind;
+use crate::types::{Action, Category, MessageKind, SkipReason};
 
 /// Errors from the ledger. All of them stop the daemon: without a ledger it cannot promise
 /// "never twice".
@@ -73,38 +73,50 @@ impl State {
 }
 
 /// What is recorded about a mail's outcome.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     pub key: String,
     /// Where it came from ("INBOX/123", a Maildir file name).
     pub source: String,
-    pub action: String,
-    pub category: Option<String>,
+    pub action: Action,
+    pub category: Option<Category>,
     pub desk: Option<String>,
     pub language: Option<String>,
     pub sensitive: bool,
     pub confidence: Option<f64>,
-    pub skip_reason: Option<String>,
+    pub skip_reason: Option<SkipReason>,
     pub reply_id: Option<String>,
     pub forward_id: Option<String>,
     /// Hash of the lowercased reply address.
     pub sender_hash: Option<String>,
 }
 
-/// A message kind is stored as its name, `reply` or `forward`, so ledgers read the same.
-impl ToSql for MessageKind {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.name()))
-    }
+/// The typed values the ledger stores are stored as their names (`reply`, `forward`,
+/// `pricing`, `rate-limited`, ...), the text they were stored as before they were typed, so
+/// existing ledgers read the same and the SQL compares text.
+macro_rules! stored_by_name {
+    ($t:ty, $name:ident, $from:path, $what:literal) => {
+        impl ToSql for $t {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(ToSqlOutput::from(self.$name()))
+            }
+        }
+
+        impl FromSql for $t {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                let name = value.as_str()?;
+                $from(name).ok_or_else(|| {
+                    FromSqlError::Other(format!(concat!("unknown ", $what, " {:?}"), name).into())
+                })
+            }
+        }
+    };
 }
 
-impl FromSql for MessageKind {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        let name = value.as_str()?;
-        MessageKind::from_name(name)
-            .ok_or_else(|| FromSqlError::Other(format!("unknown message kind {name:?}").into()))
-    }
-}
+stored_by_name!(MessageKind, name, MessageKind::from_name, "message kind");
+stored_by_name!(Action, name, Action::from_name, "action");
+stored_by_name!(Category, name, Category::from_name, "category");
+stored_by_name!(SkipReason, as_str, SkipReason::from_name, "skip reason");
 
 /// A message written before delivery, deleted after.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -264,8 +276,8 @@ impl Ledger {
         category: &str,
     ) -> Result<Option<SystemTime>, LedgerError> {
         let t: Option<i64> = self.conn.query_row(
-            "SELECT MAX(updated) FROM mails WHERE sender_hash = ?1 AND category = ?2 AND action = 'reply'",
-            params![sender_hash, category],
+            "SELECT MAX(updated) FROM mails WHERE sender_hash = ?1 AND category = ?2 AND action = ?3",
+            params![sender_hash, category, Action::Reply],
             |r| r.get(0),
         )?;
         Ok(t.map(from_unix_seconds))
@@ -578,11 +590,16 @@ mod tests {
         Record {
             key: key.into(),
             source: "new/1".into(),
-            action: "reply".into(),
-            category: Some("pricing".into()),
+            action: Action::Reply,
+            category: Some(Category::Pricing),
+            desk: None,
+            language: None,
+            sensitive: false,
+            confidence: None,
+            skip_reason: None,
             sender_hash: Some(sender_hash("Bo@X.example")),
             reply_id: Some(format!("r-{key}")),
-            ..Record::default()
+            forward_id: None,
         }
     }
 
@@ -596,6 +613,42 @@ mod tests {
             attempts: 0,
             started: None,
         }
+    }
+
+    #[test]
+    fn a_record_s_typed_fields_are_stored_as_their_names() {
+        let mut l = Ledger::in_memory().unwrap();
+        let skipped = Record {
+            action: Action::Skip,
+            category: Some(Category::Technical),
+            skip_reason: Some(SkipReason::RateLimited),
+            ..rec("s")
+        };
+        l.record_done(&skipped, from_unix_seconds(1)).unwrap();
+        let stored: (String, String, String) = l
+            .conn
+            .query_row(
+                "SELECT action, category, skip_reason FROM mails WHERE key = 's'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            stored,
+            ("skip".into(), "technical".into(), "rate-limited".into())
+        );
+        let typed: (Action, Category, SkipReason) = l
+            .conn
+            .query_row(
+                "SELECT action, category, skip_reason FROM mails WHERE key = 's'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            typed,
+            (Action::Skip, Category::Technical, SkipReason::RateLimited)
+        );
     }
 
     #[test]

@@ -33,7 +33,7 @@ use crate::ledger::{self, Ledger, LedgerError, Record, State};
 use crate::parse::{self, Mail};
 use crate::render::compose;
 use crate::render::Templates;
-use crate::types::MessageKind;
+use crate::types::{Action, MessageKind};
 
 /// Everything decided about a mail without touching the ledger or a transport: what
 /// `classify` prints and what `run` acts on.
@@ -444,10 +444,16 @@ impl Pipeline {
         let record = Record {
             key: mail.key.as_str().to_string(),
             source: raw.source(),
-            action: "skip".into(),
+            action: Action::Skip,
+            category: None,
+            desk: None,
             language: Some(mail.language.code().into()),
-            skip_reason: Some(SkipReason::Old.as_str().into()),
-            ..Record::default()
+            sensitive: false,
+            confidence: None,
+            skip_reason: Some(SkipReason::Old),
+            reply_id: None,
+            forward_id: None,
+            sender_hash: None,
         };
         self.ledger.record_done(&record, now)?;
         Ok(Outcome::Skipped {
@@ -726,8 +732,9 @@ impl Pipeline {
         let mut record = Record {
             key: key.as_str().to_string(),
             source: raw.source(),
-            action: String::new(),
-            category: Some(c.category.name().into()),
+            // Set from the decision below, before the record is written.
+            action: Action::Skip,
+            category: Some(c.category),
             desk: None,
             language: Some(a.mail.language.code().into()),
             sensitive: c.sensitive,
@@ -749,7 +756,7 @@ impl Pipeline {
                 decide(c, &history, self.config.period, now)
             }
         };
-        record.action = decision.action().into();
+        record.action = decision.action();
         let desk = match decision {
             Decision::Skip(reason) => {
                 if self.dry_run {
@@ -761,7 +768,7 @@ impl Pipeline {
                         Vec::new(),
                     ));
                 }
-                record.skip_reason = Some(reason.as_str().into());
+                record.skip_reason = Some(reason);
                 self.ledger.record_done(&record, now)?;
                 return Ok((
                     Outcome::Skipped {

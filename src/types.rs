@@ -1,6 +1,6 @@
 //! The domain types every stage shares: [`Address`], [`Language`], [`Category`], the desk
-//! keys ([`DESKS`]), [`MessageId`], [`MailKey`], [`MessageKind`], and [`fold`], the one way
-//! text is folded for matching.
+//! keys ([`DESKS`]), [`MessageId`], [`MailKey`], [`MessageKind`], [`Action`], [`SkipReason`],
+//! and [`fold`], the one way text is folded for matching.
 //!
 //! It sits below every stage and imports none of them: a type two stages hand each other
 //! lives here, so `parse`, `classify` and `config` need not import each other for it. Pure
@@ -257,6 +257,111 @@ impl std::fmt::Display for MessageKind {
     }
 }
 
+/// Why a mail gets no reply. The names are what the ledger, logs and `classify --json` show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SkipReason {
+    /// Unparseable, or no address to answer.
+    Malformed,
+    /// From us, carrying our marker, or X-Loop: answering would loop.
+    Loop,
+    /// A non-delivery report: null Return-Path, a delivery-status part, X-Failed-Recipients,
+    /// a mail-system sender (MAILER-DAEMON, postmaster, ...) or a bounce subject over a text
+    /// that asks nothing.
+    Bounce,
+    /// A read receipt (disposition notification) or an abuse report (ARF feedback report).
+    Report,
+    /// Auto-Submitted other than "no", a vendor auto-reply header, or an auto-reply subject
+    /// over a text that asks nothing.
+    AutoReply,
+    /// List-* headers, Precedence: list/bulk, a list manager's header or sender.
+    List,
+    /// Precedence: junk, or spam flagged by the filter.
+    Junk,
+    /// X-Auto-Response-Suppress: All, AutoReply or OOF.
+    Suppress,
+    /// A no-reply sender address.
+    Noreply,
+    /// This sender already got a reply in this category within the period.
+    RateLimited,
+    /// Older than the configured maximum age when first seen.
+    Old,
+}
+
+impl SkipReason {
+    pub const ALL: [SkipReason; 11] = [
+        SkipReason::Malformed,
+        SkipReason::Loop,
+        SkipReason::Bounce,
+        SkipReason::Report,
+        SkipReason::AutoReply,
+        SkipReason::List,
+        SkipReason::Junk,
+        SkipReason::Suppress,
+        SkipReason::Noreply,
+        SkipReason::RateLimited,
+        SkipReason::Old,
+    ];
+
+    pub fn from_name(s: &str) -> Option<SkipReason> {
+        SkipReason::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Malformed => "malformed",
+            SkipReason::Loop => "loop",
+            SkipReason::Bounce => "bounce",
+            SkipReason::Report => "report",
+            SkipReason::AutoReply => "auto-reply",
+            SkipReason::List => "list",
+            SkipReason::Junk => "junk",
+            SkipReason::Suppress => "suppress",
+            SkipReason::Noreply => "noreply",
+            SkipReason::RateLimited => "rate-limited",
+            SkipReason::Old => "old",
+        }
+    }
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What was done with a mail, as the ledger records it: answered (and, for technical mail,
+/// forwarded), or skipped with a [`SkipReason`]. Stored as the text `reply` / `skip`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Reply,
+    Skip,
+}
+
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Reply => "reply",
+            Action::Skip => "skip",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Action> {
+        match s {
+            "reply" => Some(Action::Reply),
+            "skip" => Some(Action::Skip),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Lowercases and folds letters that are spelt two ways.
 pub fn fold(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -285,6 +390,17 @@ mod tests {
         assert_eq!(a.email, "e@x.test");
         assert!(Address::parse("not an address").is_none());
         assert!(Address::parse("a@b@c").is_none());
+    }
+
+    #[test]
+    fn skip_reason_and_action_names_round_trip() {
+        for r in SkipReason::ALL {
+            assert_eq!(SkipReason::from_name(r.as_str()), Some(r));
+        }
+        for a in [Action::Reply, Action::Skip] {
+            assert_eq!(Action::from_name(a.name()), Some(a));
+        }
+        assert_eq!(SkipReason::from_name("reply"), None);
     }
 
     #[test]
