@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::{from_unix_seconds, unix_seconds};
 use crate::parse::{hex, MailKey};
-use crate::types::{Action, Category, MessageKind, SkipReason};
+use crate::types::{Action, Category, MessageId, MessageKind, Outgoing, SkipReason};
 
 /// Errors from the ledger. All of them stop the daemon: without a ledger it cannot promise
 /// "never twice".
@@ -118,15 +118,13 @@ stored_by_name!(Action, name, Action::from_name, "action");
 stored_by_name!(Category, name, Category::from_name, "category");
 stored_by_name!(SkipReason, as_str, SkipReason::from_name, "skip reason");
 
-/// A message written before delivery, deleted after.
+/// A message written before delivery, deleted after: the composed [`Outgoing`] (its kind
+/// stored as the text `reply` or `forward`, its recipient as `envelope_to`), the mail it
+/// answers, and how far sending it got.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outgoing {
-    pub message_id: String,
+pub struct Pending {
+    pub message: Outgoing,
     pub mail_key: String,
-    /// Stored as the text `reply` or `forward`.
-    pub kind: MessageKind,
-    pub envelope_to: String,
-    pub bytes: Vec<u8>,
     /// Sends started. Above zero after a crash means "in doubt": it may have gone out.
     pub attempts: u32,
     /// When the last send started.
@@ -334,7 +332,7 @@ impl Ledger {
     pub fn record_intent(
         &mut self,
         r: &Record,
-        outgoing: &[Outgoing],
+        outgoing: &[Pending],
         now: SystemTime,
     ) -> Result<(), LedgerError> {
         let tx = self.conn.transaction()?;
@@ -343,7 +341,13 @@ impl Ledger {
             tx.execute(
                 "INSERT OR REPLACE INTO outgoing (message_id, mail_key, kind, envelope_to, bytes)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![o.message_id, o.mail_key, o.kind, o.envelope_to, o.bytes],
+                params![
+                    o.message.message_id.as_str(),
+                    o.mail_key,
+                    o.message.kind,
+                    o.message.to,
+                    o.message.bytes
+                ],
             )?;
         }
         tx.commit()?;
@@ -401,19 +405,21 @@ impl Ledger {
     }
 
     /// Messages written but not yet confirmed delivered, oldest mail first.
-    pub fn pending(&self) -> Result<Vec<Outgoing>, LedgerError> {
+    pub fn pending(&self) -> Result<Vec<Pending>, LedgerError> {
         let mut stmt = self.conn.prepare(
             "SELECT o.message_id, o.mail_key, o.kind, o.envelope_to, o.bytes, o.attempts, o.started
              FROM outgoing o JOIN mails m ON m.key = o.mail_key
              ORDER BY m.first_seen, o.kind DESC",
         )?;
         let rows = stmt.query_map([], |r| {
-            Ok(Outgoing {
-                message_id: r.get(0)?,
+            Ok(Pending {
+                message: Outgoing {
+                    message_id: MessageId::from_stored(r.get(0)?),
+                    kind: r.get(2)?,
+                    to: r.get(3)?,
+                    bytes: r.get(4)?,
+                },
                 mail_key: r.get(1)?,
-                kind: r.get(2)?,
-                envelope_to: r.get(3)?,
-                bytes: r.get(4)?,
                 attempts: r.get(5)?,
                 started: r.get::<_, Option<i64>>(6)?.map(from_unix_seconds),
             })
@@ -603,13 +609,15 @@ mod tests {
         }
     }
 
-    fn out(key: &str) -> Outgoing {
-        Outgoing {
-            message_id: format!("r-{key}"),
+    fn out(key: &str) -> Pending {
+        Pending {
+            message: Outgoing {
+                message_id: MessageId::from_stored(format!("r-{key}")),
+                kind: MessageKind::Reply,
+                to: "bo@x.example".into(),
+                bytes: b"mail".to_vec(),
+            },
             mail_key: key.into(),
-            kind: MessageKind::Reply,
-            envelope_to: "bo@x.example".into(),
-            bytes: b"mail".to_vec(),
             attempts: 0,
             started: None,
         }
@@ -654,11 +662,9 @@ mod tests {
     #[test]
     fn a_message_kind_is_stored_as_its_name_and_read_back() {
         let mut l = Ledger::in_memory().unwrap();
-        let forward = Outgoing {
-            message_id: "f-k".into(),
-            kind: MessageKind::Forward,
-            ..out("k")
-        };
+        let mut forward = out("k");
+        forward.message.message_id = MessageId::from_stored("f-k".into());
+        forward.message.kind = MessageKind::Forward;
         l.record_intent(&rec("k"), &[out("k"), forward], from_unix_seconds(1))
             .unwrap();
         let stored: Vec<String> = l
@@ -670,7 +676,12 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(stored, ["forward", "reply"]);
-        let kinds: Vec<MessageKind> = l.pending().unwrap().iter().map(|o| o.kind).collect();
+        let kinds: Vec<MessageKind> = l
+            .pending()
+            .unwrap()
+            .iter()
+            .map(|o| o.message.kind)
+            .collect();
         assert_eq!(kinds, [MessageKind::Reply, MessageKind::Forward]);
     }
 

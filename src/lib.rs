@@ -23,7 +23,7 @@
 //!
 //! Below every stage, importing none of them: [`types`], the domain types the stages hand
 //! each other (`Address`, `Language`, `Category`, the desk keys, `MessageId`, `MailKey`,
-//! `MessageKind`, `Action`, `SkipReason`, text folding).
+//! `MessageKind`, `Action`, `SkipReason`, `Outgoing`, text folding).
 
 pub mod classify;
 pub mod cli;

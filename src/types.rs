@@ -1,6 +1,6 @@
 //! The domain types every stage shares: [`Address`], [`Language`], [`Category`], the desk
 //! keys ([`DESKS`]), [`MessageId`], [`MailKey`], [`MessageKind`], [`Action`], [`SkipReason`],
-//! and [`fold`], the one way text is folded for matching.
+//! [`Outgoing`], and [`fold`], the one way text is folded for matching.
 //!
 //! It sits below every stage and imports none of them: a type two stages hand each other
 //! lives here, so `parse`, `classify` and `config` need not import each other for it. Pure
@@ -162,6 +162,11 @@ impl MessageId {
                 .trim_end_matches('>')
                 .to_string(),
         )
+    }
+
+    /// An id as the ledger stored it (from [`MessageId::as_str`]), taken as it is.
+    pub fn from_stored(id: String) -> MessageId {
+        MessageId(id)
     }
 
     pub fn as_str(&self) -> &str {
@@ -360,6 +365,17 @@ impl std::fmt::Display for Action {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// A finished message and where it goes: what [`crate::render::compose`] builds, the ledger
+/// keeps until it is delivered, and [`crate::deliver`] sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub message_id: MessageId,
+    pub kind: MessageKind,
+    /// The envelope recipient.
+    pub to: String,
+    pub bytes: Vec<u8>,
 }
 
 /// Lowercases and folds letters that are spelt two ways.

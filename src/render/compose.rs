@@ -29,15 +29,7 @@ use crate::classify::{strip_subject_prefixes, Category, Classification, Classifi
 use crate::config::{Address, Config, Desk};
 use crate::parse::{hex_prefix, Mail, MessageId};
 use crate::types::MessageKind;
-
-/// A finished message and where it goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outgoing {
-    pub message_id: MessageId,
-    pub kind: MessageKind,
-    pub to: String,
-    pub bytes: Vec<u8>,
-}
+pub use crate::types::Outgoing;
 
 /// Why a message could not be built.
 #[derive(Debug, thiserror::Error)]
