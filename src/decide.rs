@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::classify::{Category, Classification};
 use crate::parse::{AutoHeaders, Mail, ReturnPath};
-use crate::types::Action;
+use crate::types::{Action, DeskKey};
 
 pub use crate::types::SkipReason;
 
@@ -32,7 +32,7 @@ pub use crate::types::SkipReason;
 pub enum Decision {
     /// Send the category's reply; for technical mail also forward to `desk`.
     Reply {
-        desk: Option<String>,
+        desk: Option<DeskKey>,
     },
     Skip(SkipReason),
 }

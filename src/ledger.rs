@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::{from_unix_seconds, unix_seconds};
 use crate::parse::{hex, MailKey};
-use crate::types::{Action, Category, MessageId, MessageKind, Outgoing, SkipReason};
+use crate::types::{Action, Category, DeskKey, MessageId, MessageKind, Outgoing, SkipReason};
 
 /// Errors from the ledger. All of them stop the daemon: without a ledger it cannot promise
 /// "never twice".
@@ -80,7 +80,7 @@ pub struct Record {
     pub source: String,
     pub action: Action,
     pub category: Option<Category>,
-    pub desk: Option<String>,
+    pub desk: Option<DeskKey>,
     pub language: Option<String>,
     pub sensitive: bool,
     pub confidence: Option<f64>,
@@ -117,6 +117,19 @@ stored_by_name!(MessageKind, name, MessageKind::from_name, "message kind");
 stored_by_name!(Action, name, Action::from_name, "action");
 stored_by_name!(Category, name, Category::from_name, "category");
 stored_by_name!(SkipReason, as_str, SkipReason::from_name, "skip reason");
+
+/// A desk key is stored as its text.
+impl ToSql for DeskKey {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for DeskKey {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        Ok(DeskKey::from(value.as_str()?))
+    }
+}
 
 /// A message written before delivery, deleted after: the composed [`Outgoing`] (its kind
 /// stored as the text `reply` or `forward`, its recipient as `envelope_to`), the mail it
@@ -630,32 +643,43 @@ mod tests {
             action: Action::Skip,
             category: Some(Category::Technical),
             skip_reason: Some(SkipReason::RateLimited),
+            desk: Some("kuit".into()),
             ..rec("s")
         };
         l.record_done(&skipped, from_unix_seconds(1)).unwrap();
-        let stored: (String, String, String) = l
+        let stored: (String, String, String, String) = l
             .conn
             .query_row(
-                "SELECT action, category, skip_reason FROM mails WHERE key = 's'",
+                "SELECT action, category, skip_reason, desk FROM mails WHERE key = 's'",
                 [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .unwrap();
         assert_eq!(
             stored,
-            ("skip".into(), "technical".into(), "rate-limited".into())
+            (
+                "skip".into(),
+                "technical".into(),
+                "rate-limited".into(),
+                "kuit".into()
+            )
         );
-        let typed: (Action, Category, SkipReason) = l
+        let typed: (Action, Category, SkipReason, DeskKey) = l
             .conn
             .query_row(
-                "SELECT action, category, skip_reason FROM mails WHERE key = 's'",
+                "SELECT action, category, skip_reason, desk FROM mails WHERE key = 's'",
                 [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .unwrap();
         assert_eq!(
             typed,
-            (Action::Skip, Category::Technical, SkipReason::RateLimited)
+            (
+                Action::Skip,
+                Category::Technical,
+                SkipReason::RateLimited,
+                DeskKey::from("kuit")
+            )
         );
     }
 

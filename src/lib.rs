@@ -22,7 +22,7 @@
 //!   [`shutdown`]: signals; [`clock`]: the one place that reads the time.
 //!
 //! Below every stage, importing none of them: [`types`], the domain types the stages hand
-//! each other (`Address`, `Language`, `Category`, the desk keys, `MessageId`, `MailKey`,
+//! each other (`Address`, `Language`, `Category`, the desk keys (`DeskKey`), `MessageId`, `MailKey`,
 //! `MessageKind`, `Action`, `SkipReason`, `Outgoing`, text folding).
 
 pub mod classify;

@@ -33,7 +33,7 @@ use crate::ledger::{self, Ledger, LedgerError, Record, State};
 use crate::parse::{self, Mail};
 use crate::render::compose;
 use crate::render::Templates;
-use crate::types::{Action, MessageKind};
+use crate::types::{Action, DeskKey, MessageKind};
 
 /// Everything decided about a mail without touching the ledger or a transport: what
 /// `classify` prints and what `run` acts on.
@@ -111,7 +111,7 @@ pub fn assess(bytes: &[u8], config: &Config, classifier: &Classifier) -> Assessm
 pub enum Outcome {
     Replied {
         category: Category,
-        desk: Option<String>,
+        desk: Option<DeskKey>,
         reply_id: String,
     },
     Skipped {
@@ -127,7 +127,7 @@ pub enum Outcome {
     /// `--dry-run`: what would have happened.
     WouldReply {
         category: Category,
-        desk: Option<String>,
+        desk: Option<DeskKey>,
     },
     WouldSkip {
         reason: SkipReason,

@@ -1,5 +1,5 @@
 //! The domain types every stage shares: [`Address`], [`Language`], [`Category`], the desk
-//! keys ([`DESKS`]), [`MessageId`], [`MailKey`], [`MessageKind`], [`Action`], [`SkipReason`],
+//! keys ([`DeskKey`], [`DESKS`]), [`MessageId`], [`MailKey`], [`MessageKind`], [`Action`], [`SkipReason`],
 //! [`Outgoing`], and [`fold`], the one way text is folded for matching.
 //!
 //! It sits below every stage and imports none of them: a type two stages hand each other
@@ -118,6 +118,66 @@ pub enum Category {
 
 /// The desks technical mail can be routed to.
 pub const DESKS: &[&str] = &["cimt", "kuit"];
+
+/// The key of a support desk (`cimt`, `kuit`): what the classifier answers for technical
+/// mail, the ledger records, and `[desks.KEY]` in `config.toml` is looked up by. A key, not a
+/// checked member of [`DESKS`]: `rules.toml` may score more desks than `config.toml` names,
+/// and a desk with no address gets no forward, as before. Serialised, shown and debug-printed
+/// as its text (`"cimt"`), as when it was a `String`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct DeskKey(String);
+
+impl DeskKey {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for DeskKey {
+    fn from(key: &str) -> DeskKey {
+        DeskKey(key.to_string())
+    }
+}
+
+impl From<String> for DeskKey {
+    fn from(key: String) -> DeskKey {
+        DeskKey(key)
+    }
+}
+
+impl From<DeskKey> for String {
+    fn from(key: DeskKey) -> String {
+        key.0
+    }
+}
+
+/// So a map keyed by desk is looked up by text too (`desks["cimt"]`).
+impl std::borrow::Borrow<str> for DeskKey {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for DeskKey {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DeskKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl std::fmt::Display for DeskKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 impl Category {
     pub const ALL: [Category; 5] = [

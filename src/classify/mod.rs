@@ -27,7 +27,7 @@ use text::{Stemmers, Token, Tokens};
 
 use crate::parse::Mail;
 use crate::types::Language;
-pub use crate::types::{Category, DESKS};
+pub use crate::types::{Category, DeskKey, DESKS};
 
 /// Where a pattern matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -52,7 +52,7 @@ pub struct Hit {
 pub struct Classification {
     pub category: Category,
     /// For technical mail: the desk key.
-    pub desk: Option<String>,
+    pub desk: Option<DeskKey>,
     /// 0..1: the winning category's share of all points, damped for few points.
     pub confidence: f64,
     /// A second topic that also scored well.
@@ -778,7 +778,9 @@ impl Classifier {
                     best = Some((key.as_str(), v));
                 }
             }
-            best.map_or_else(|| self.rules.default_desk.clone(), |(k, _)| k.to_string())
+            DeskKey::from(
+                best.map_or_else(|| self.rules.default_desk.clone(), |(k, _)| k.to_string()),
+            )
         });
         let sensitive = sensitive::is_sensitive(mail, self);
         Classification {

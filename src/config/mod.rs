@@ -251,7 +251,7 @@ pub struct Config {
     /// Labelled example mails the learned model trains on; `None`: rules only.
     pub training: Option<PathBuf>,
     pub responses: PathBuf,
-    pub desks: BTreeMap<String, Desk>,
+    pub desks: BTreeMap<crate::types::DeskKey, Desk>,
 }
 
 /// One problem in the config file, with its place.
@@ -708,7 +708,7 @@ impl Config {
                 c.problem(Some(span.clone()), &format!("desks.{key}.name"), "is empty");
             }
             desk_map.insert(
-                key.clone(),
+                crate::types::DeskKey::from(key.as_str()),
                 Desk {
                     key,
                     name: name.into_inner(),

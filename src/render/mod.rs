@@ -20,6 +20,7 @@ use serde::Serialize;
 use crate::classify::Category;
 use crate::config::Desk;
 use crate::parse::Language;
+use crate::types::DeskKey;
 
 /// Files that are not category replies.
 const SIGNATURE: &str = "signature";
@@ -65,7 +66,7 @@ pub struct Context {
     pub language: String,
     pub sensitive: bool,
     pub desk: Option<Desk>,
-    pub desks: BTreeMap<String, Desk>,
+    pub desks: BTreeMap<DeskKey, Desk>,
     pub mailbox: String,
     pub secondary: Option<String>,
     pub signature: String,
@@ -174,7 +175,7 @@ impl Templates {
     /// # Errors
     /// [`TemplateError::Invalid`] listing every missing file, syntax error, undefined
     /// placeholder and template that does not show the signature or sensitive notice.
-    pub fn load(dir: &Path, desks: &BTreeMap<String, Desk>) -> Result<Templates, TemplateError> {
+    pub fn load(dir: &Path, desks: &BTreeMap<DeskKey, Desk>) -> Result<Templates, TemplateError> {
         let entries = std::fs::read_dir(dir).map_err(|source| TemplateError::ReadDir {
             path: dir.to_path_buf(),
             source,
@@ -212,7 +213,7 @@ impl Templates {
     pub fn from_sources(
         dir: &Path,
         files: BTreeMap<String, String>,
-        desks: &BTreeMap<String, Desk>,
+        desks: &BTreeMap<DeskKey, Desk>,
         mut problems: Vec<String>,
     ) -> Result<Templates, TemplateError> {
         let shown = |name: &str| dir.join(name).display().to_string();
@@ -261,7 +262,7 @@ impl Templates {
     fn test_render(
         &self,
         files: &BTreeMap<String, String>,
-        desks: &BTreeMap<String, Desk>,
+        desks: &BTreeMap<DeskKey, Desk>,
     ) -> Vec<String> {
         let mut problems = Vec::new();
         let shown = |name: &str| self.dir.join(name).display().to_string();
@@ -379,7 +380,7 @@ pub fn sample_context(
     category: Category,
     lang: Language,
     desk: Option<Desk>,
-    desks: &BTreeMap<String, Desk>,
+    desks: &BTreeMap<DeskKey, Desk>,
     sensitive: bool,
     named: bool,
 ) -> Context {
@@ -410,7 +411,7 @@ pub fn sample_context(
 mod tests {
     use super::*;
 
-    fn desks() -> BTreeMap<String, Desk> {
+    fn desks() -> BTreeMap<DeskKey, Desk> {
         let mut m = BTreeMap::new();
         for (k, n, p) in [
             ("cimt", "CIMT Servicedesk", "3864 8080"),
