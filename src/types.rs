@@ -1,6 +1,6 @@
 //! The domain types every stage shares: [`Address`], [`Language`], [`Category`], the desk
-//! keys ([`DeskKey`], [`DESKS`]), [`MessageId`], [`MailKey`], [`MessageKind`], [`Action`], [`SkipReason`],
-//! [`Outgoing`], and [`fold`], the one way text is folded for matching.
+//! keys ([`DeskKey`], [`DESKS`]), [`MessageId`], [`MailKey`], [`MessageKind`], [`Action`],
+//! [`SkipReason`], [`Outgoing`], and [`fold`], the one way text is folded for matching.
 //!
 //! It sits below every stage and imports none of them: a type two stages hand each other
 //! lives here, so `parse`, `classify` and `config` need not import each other for it. Pure

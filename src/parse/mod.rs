@@ -27,6 +27,8 @@ pub use crate::types::{Address, Language, MailKey, MessageId};
 /// what IMAP fetches of even the largest mail, so a mail's key never depends on its size.
 const KEY_BODY_BYTES: usize = 64 * 1024;
 
+// `MailKey` is defined in `crate::types`; the key of a mail with a Message-ID is made here,
+// where the end of its header is known (`repair::header_end`), so types imports no stage.
 impl MailKey {
     /// The key of a mail with a Message-ID: the id plus a digest of the sender and the
     /// start of the body, so two different mails that share an id (a careless script, a
