@@ -19,11 +19,12 @@
 //! - [`pipeline`]: runs one mail through the stages in its tracing span.
 //! - [`evaluate`]: quality metrics against labelled mail (`autosvar eval`).
 //! - [`config`]: `config.toml`, validated once; [`cli`]: the subcommands;
-//!   [`shutdown`]: signals; [`clock`]: the one place that reads the time.
+//!   [`shutdown`]: signals; [`clock`]: the one place that reads the time;
+//!   [`diagnostic`]: a problem in an edited file (config, rules, templates) and its place.
 //!
 //! Below every stage, importing none of them: [`types`], the domain types the stages hand
-//! each other (`Address`, `Language`, `Category`, the desk keys (`DeskKey`), `MessageId`, `MailKey`,
-//! `MessageKind`, `Action`, `SkipReason`, `Outgoing`, text folding).
+//! each other (`Address`, `Language`, `Category`, the desk keys (`DeskKey`), `MessageId`,
+//! `MailKey`, `MessageKind`, `Action`, `SkipReason`, `Outgoing`, text folding).
 
 pub mod classify;
 pub mod cli;
@@ -31,6 +32,7 @@ pub mod clock;
 pub mod config;
 pub mod decide;
 pub mod deliver;
+pub mod diagnostic;
 pub mod evaluate;
 pub mod intake;
 pub mod ledger;

@@ -210,16 +210,10 @@ impl RulesError {
     }
 }
 
-/// "line:column" (the column in bytes) of where `span` starts in `text`.
+/// "line:column" of where `span` starts in `text`; the column counts characters, as the
+/// config's does (the one place-finder, [`crate::diagnostic::place`]).
 fn place(text: &str, span: Range<usize>) -> String {
-    let (mut line, mut col) = (1, 1);
-    for (_, c) in text.char_indices().take_while(|&(i, _)| i < span.start) {
-        if c == '\n' {
-            (line, col) = (line + 1, 1);
-        } else {
-            col += c.len_utf8();
-        }
-    }
+    let (line, col) = crate::diagnostic::place(text, span.start);
     format!("{line}:{col}")
 }
 

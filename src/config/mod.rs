@@ -6,27 +6,47 @@
 //! resolved against the config file's folder. Secrets are never read here: a
 //! [`PasswordSource`] says where to find one, and [`PasswordSource::resolve`] reads it when a
 //! connection needs it.
+//!
+//! By concern, in the order a file goes through them:
+//! - `raw`: the serde mirror of the file. serde rejects unknown keys (per section: `[imap]`
+//!   and `[smtp]` are separate structs) and bad enum values (`tls`, `auth`, `sent-copy`,
+//!   `default-language`), each at its place.
+//! - `checker`: collects every problem as a [`Diagnostic`] with its line and column.
+//! - `values`: durations, sizes and paths read from strings.
+//! - `secret`: password and token sources, the login, and the refusal of inline passwords.
+//! - `server`: `[imap]` and `[smtp]` validated into [`ImapConfig`] and [`SmtpConfig`].
+//! - this file: [`Config`], the sections read one by one and put together.
 
+mod checker;
 pub mod raw;
+mod secret;
+mod server;
+mod values;
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::net::IpAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-pub use crate::types::Address;
-
+use crate::diagnostic::Diagnostic;
+use checker::Checker;
 use raw::{
-    RawClassify, RawDesk, RawLedger, RawMaildir, RawOutbox, RawReply, RawResponses, RawServer,
+    RawClassify, RawDesk, RawImap, RawLanguage, RawLedger, RawMaildir, RawOutbox, RawReply,
+    RawResponses, RawSmtp,
 };
+pub use raw::{SentCopy, Tls};
+pub use secret::{Auth, PasswordSource, SecretError};
+use server::{validate_imap, validate_smtp, ServerSection};
+pub use server::{ImapConfig, Server, SmtpConfig};
+pub use values::MAILDIR_DEFAULT_MAX_SIZE;
+use values::MAILDIR_MAX_SIZE;
+
+pub use crate::types::Address;
 
 /// A support desk that technical mail is forwarded to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -35,175 +55,6 @@ pub struct Desk {
     pub name: String,
     pub email: String,
     pub phone: String,
-}
-
-/// How a connection is protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tls {
-    /// TLS from the first byte (IMAPS 993, SMTPS 465).
-    Implicit,
-    /// Plain connect, then STARTTLS before anything secret is sent (IMAP 143, submission 587).
-    StartTls,
-    /// No TLS at all; only accepted for loopback hosts.
-    None,
-}
-
-/// Where a password or token comes from. The value itself is read only when needed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PasswordSource {
-    Env(String),
-    File(PathBuf),
-    Command(String),
-}
-
-impl PasswordSource {
-    /// Reads the secret: an environment variable, the first line of a file, or the first
-    /// line a shell command prints.
-    ///
-    /// # Errors
-    /// When the variable is unset, the file unreadable, or the command fails; the message
-    /// names the source but never contains the secret.
-    pub fn resolve(&self) -> Result<SecretString, SecretError> {
-        let value = match self {
-            PasswordSource::Env(var) => {
-                std::env::var(var).map_err(|_| SecretError::Env(var.clone()))?
-            }
-            PasswordSource::File(path) => std::fs::read_to_string(path)
-                .map_err(|source| SecretError::File {
-                    path: path.clone(),
-                    source,
-                })?
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_string(),
-            PasswordSource::Command(cmd) => {
-                let out = std::process::Command::new("sh")
-                    .arg("-c")
-                    .arg(cmd)
-                    .stdin(std::process::Stdio::null())
-                    .output()
-                    .map_err(|source| SecretError::Spawn {
-                        command: cmd.clone(),
-                        source,
-                    })?;
-                if !out.status.success() {
-                    return Err(SecretError::Command {
-                        command: cmd.clone(),
-                        status: out.status.to_string(),
-                    });
-                }
-                String::from_utf8_lossy(&out.stdout)
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .to_string()
-            }
-        };
-        if value.is_empty() {
-            return Err(SecretError::Empty(self.describe()));
-        }
-        Ok(SecretString::from(value))
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            PasswordSource::Env(v) => format!("environment variable {v}"),
-            PasswordSource::File(p) => format!("file {}", p.display()),
-            PasswordSource::Command(c) => format!("command `{c}`"),
-        }
-    }
-}
-
-/// Why a secret could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum SecretError {
-    #[error("environment variable {0} is not set")]
-    Env(String),
-    #[error("cannot read password file {}", path.display())]
-    File {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot run password command `{command}`")]
-    Spawn {
-        command: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("password command `{command}` failed ({status})")]
-    Command { command: String, status: String },
-    #[error("{0} gave an empty secret")]
-    Empty(String),
-}
-
-/// How to log in to a server.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Auth {
-    /// No login (a loopback relay that trusts its network).
-    None,
-    /// LOGIN / AUTH PLAIN with a password.
-    Password {
-        user: String,
-        password: PasswordSource,
-    },
-    /// SASL XOAUTH2 with an access token printed by a command (Microsoft 365).
-    XOAuth2 { user: String, token: PasswordSource },
-}
-
-/// Connection settings shared by IMAP and SMTP.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Server {
-    pub host: String,
-    pub port: u16,
-    pub tls: Tls,
-    pub auth: Auth,
-    pub ca_file: Option<PathBuf>,
-    pub timeout: Duration,
-}
-
-/// IMAP intake settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImapConfig {
-    pub server: Server,
-    pub folder: String,
-    pub idle: bool,
-    pub poll_interval: Duration,
-    /// On first start, older mail is recorded as skipped instead of answered.
-    pub max_age: Duration,
-    /// `None`: find the folder with SPECIAL-USE `\Sent`.
-    pub sent_folder: Option<String>,
-    pub keywords: bool,
-    /// When set, handled mail is moved to `<this>/<category>` (off by default).
-    pub category_folders: Option<String>,
-    pub sent_copy: SentCopy,
-    /// How long the server may take to file its copy of an accepted message in Sent.
-    pub sent_copy_grace: Duration,
-    pub max_attempts: u32,
-}
-
-/// Who puts a copy of every sent message into the Sent folder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SentCopy {
-    /// autosvar APPENDs each reply and forward after sending it.
-    Append,
-    /// The server files submitted mail itself (Exchange, or a server-side BCC): autosvar
-    /// appends nothing, and a message missing from Sent after a crash was never sent.
-    Server,
-    /// No copies.
-    None,
-}
-
-/// SMTP delivery settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SmtpConfig {
-    pub server: Server,
-    /// `None` is RFC 3834's null sender `<>`.
-    pub envelope_from: Option<String>,
-    /// First wait before a message that could not be delivered is tried again; doubles
-    /// up to 30 minutes (so greylisting and short outages pass).
-    pub retry_after: Duration,
 }
 
 /// Where mail comes from.
@@ -254,30 +105,6 @@ pub struct Config {
     pub desks: BTreeMap<crate::types::DeskKey, Desk>,
 }
 
-/// One problem in the config file, with its place.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub file: PathBuf,
-    /// 1-based line and column, when known.
-    pub place: Option<(usize, usize)>,
-    pub key: String,
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let Some((line, col)) = self.place {
-            write!(f, ":{line}:{col}")?;
-        }
-        if self.key.is_empty() {
-            write!(f, ": {}", self.message)
-        } else {
-            write!(f, ": {}: {}", self.key, self.message)
-        }
-    }
-}
-
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -288,7 +115,7 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     #[error("{}", problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"))]
-    Invalid { problems: Vec<Problem> },
+    Invalid { problems: Vec<Diagnostic> },
 }
 
 impl ConfigError {
@@ -301,166 +128,6 @@ impl ConfigError {
             ConfigError::Invalid { problems } => problems.iter().map(|p| p.to_string()).collect(),
         }
     }
-}
-
-/// Collects problems while validating, each located in the source text.
-struct Checker<'a> {
-    file: &'a Path,
-    text: &'a str,
-    problems: Vec<Problem>,
-}
-
-impl<'a> Checker<'a> {
-    fn place(&self, span: Option<Range<usize>>) -> Option<(usize, usize)> {
-        let start = span?.start.min(self.text.len());
-        let before = &self.text[..start];
-        let line = before.matches('\n').count() + 1;
-        let col = before
-            .rfind('\n')
-            .map_or(before.chars().count(), |i| before[i + 1..].chars().count())
-            + 1;
-        Some((line, col))
-    }
-
-    fn problem(&mut self, span: Option<Range<usize>>, key: &str, message: impl Into<String>) {
-        let place = self.place(span);
-        self.problems.push(Problem {
-            file: self.file.to_path_buf(),
-            place,
-            key: key.to_string(),
-            message: message.into(),
-        });
-    }
-
-    /// Deserialises one section, recording its error instead of stopping.
-    fn section<T: DeserializeOwned>(
-        &mut self,
-        key: &str,
-        value: Spanned<DeValue<'_>>,
-    ) -> Option<T> {
-        match T::deserialize(toml::de::ValueDeserializer::from(value)) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                let message = e.message().trim().replace('\n', " ");
-                self.problem(e.span(), key, message);
-                None
-            }
-        }
-    }
-
-    fn duration(&mut self, key: &str, v: &Option<Spanned<String>>, default: Duration) -> Duration {
-        let Some(v) = v else { return default };
-        match humantime::parse_duration(v.get_ref()) {
-            Ok(d) => d,
-            Err(e) => {
-                self.problem(
-                    Some(v.span()),
-                    key,
-                    format!(
-                        "invalid duration {:?} ({e}); write e.g. \"30s\", \"5m\", \"1d\"",
-                        v.get_ref()
-                    ),
-                );
-                default
-            }
-        }
-    }
-
-    /// A size such as "1MB", "256KB" or "2048" (bytes), within `range`. KB and MB are
-    /// binary: 1KB = 1024 bytes.
-    fn size(
-        &mut self,
-        key: &str,
-        v: &Option<Spanned<String>>,
-        default: u64,
-        range: std::ops::RangeInclusive<u64>,
-    ) -> u64 {
-        let Some(v) = v else { return default };
-        let show = |n: u64| match n {
-            n if n % (1024 * 1024) == 0 => format!("{}MB", n / (1024 * 1024)),
-            n if n % 1024 == 0 => format!("{}KB", n / 1024),
-            n => format!("{n} bytes"),
-        };
-        match parse_size(v.get_ref()) {
-            Some(n) if range.contains(&n) => n,
-            Some(_) => {
-                self.problem(
-                    Some(v.span()),
-                    key,
-                    format!(
-                        "{:?} is out of range; use between {} and {}",
-                        v.get_ref(),
-                        show(*range.start()),
-                        show(*range.end())
-                    ),
-                );
-                default
-            }
-            None => {
-                self.problem(
-                    Some(v.span()),
-                    key,
-                    format!(
-                        "invalid size {:?}; write e.g. \"1MB\", \"512KB\"",
-                        v.get_ref()
-                    ),
-                );
-                default
-            }
-        }
-    }
-
-    fn path(&self, base: &Path, v: &str) -> PathBuf {
-        let p = Path::new(v);
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            base.join(p)
-        }
-    }
-
-    /// A file or folder autosvar reads (rules, templates, examples, the Maildir): relative
-    /// to the config's folder; when it is not there, relative to the current folder. A
-    /// copy of the shipped config placed elsewhere (as tools do to point it at real
-    /// servers) still finds the project's rules and templates.
-    fn input_path(&self, base: &Path, v: &str) -> PathBuf {
-        let beside_config = self.path(base, v);
-        if beside_config.exists() || Path::new(v).is_absolute() {
-            return beside_config;
-        }
-        match std::env::current_dir() {
-            Ok(cwd) if cwd.join(v).exists() => Path::new(v).to_path_buf(),
-            _ => beside_config,
-        }
-    }
-}
-
-/// What `maildir.max-size` may be: below 64 KB ordinary mail would be cut. Parsing a
-/// hostile mail takes up to ~50 times its size in memory (1 MB: 53 MB measured; 5 MB:
-/// 208 MB; 30 MB: 1.2 GB), so 5 MB is the most; it is also the largest mail a desk forward
-/// carries whole (`render::compose::FORWARD_MAX_BYTES`, which is not imported here: config
-/// sits below render).
-const MAILDIR_MAX_SIZE: std::ops::RangeInclusive<u64> = 64 * 1024..=5 * 1024 * 1024;
-
-/// `maildir.max-size`'s default: 1 MB, what IMAP fetches whole (`intake::FULL_FETCH_MAX`,
-/// which is not imported here: config sits below intake; a test in intake holds the two
-/// equal).
-pub const MAILDIR_DEFAULT_MAX_SIZE: u64 = 1024 * 1024;
-
-/// "1MB", "512 KB", "2048", "64KiB": bytes, or `None` when it is not a size.
-fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (number, unit) = s.split_at(digits);
-    let n: u64 = number.parse().ok()?;
-    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1024,
-        "m" | "mb" | "mib" => 1024 * 1024,
-        "g" | "gb" | "gib" => 1024 * 1024 * 1024,
-        _ => return None,
-    };
-    n.checked_mul(factor)
 }
 
 impl Config {
@@ -490,134 +157,273 @@ impl Config {
         // An empty base keeps "rules.toml" as typed rather than "./rules.toml".
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
 
-        let (root, syntax) = DeTable::parse_recoverable(text);
-        for e in syntax {
-            let msg = e.message().trim().replace('\n', " ");
-            c.problem(e.span(), "", msg);
-        }
-        if !c.problems.is_empty() {
+        let Some(sections) = read_sections(&mut c, text) else {
             return Err(ConfigError::Invalid {
                 problems: c.problems,
             });
-        }
-
-        let mut reply = None;
-        let mut maildir = None;
-        let mut outbox = None;
-        let mut ledger = None;
-        let mut classify = None;
-        let mut responses = None;
-        let mut imap = None;
-        let mut smtp = None;
-        let mut desks: BTreeMap<String, Spanned<RawDesk>> = BTreeMap::new();
-        let mut desks_span = None;
-
-        for (key, value) in root.into_inner() {
-            let name = key.get_ref().to_string();
-            let key_span = key.span();
-            match name.as_str() {
-                "reply" => reply = c.section::<RawReply>("reply", value),
-                "maildir" => maildir = c.section::<RawMaildir>("maildir", value),
-                "outbox" => outbox = c.section::<RawOutbox>("outbox", value),
-                "ledger" => ledger = c.section::<RawLedger>("ledger", value),
-                "classify" => classify = c.section::<RawClassify>("classify", value),
-                "responses" => responses = c.section::<RawResponses>("responses", value),
-                "imap" => imap = c.section::<RawServer>("imap", value).map(|s| (s, key_span)),
-                "smtp" => smtp = c.section::<RawServer>("smtp", value).map(|s| (s, key_span)),
-                "desks" => {
-                    desks_span = Some(key_span);
-                    let span = value.span();
-                    match value.into_inner() {
-                        DeValue::Table(t) => {
-                            for (k, v) in t {
-                                let dk = k.get_ref().to_string();
-                                let vspan = v.span();
-                                if let Some(d) = c.section::<RawDesk>(&format!("desks.{dk}"), v) {
-                                    desks.insert(dk, Spanned::new(vspan, d));
-                                }
-                            }
-                        }
-                        _ => c.problem(Some(span), "desks", "expected a table of desks"),
-                    }
-                }
-                other => c.problem(
-                    Some(key_span),
-                    other,
-                    "unknown section; expected one of reply, maildir, outbox, ledger, classify, \
-                     responses, desks, imap, smtp",
-                ),
-            }
-        }
-
-        let reply = reply.unwrap_or_default();
-        let RawReply {
-            from,
-            own_addresses,
-            period,
-            default_language,
-            dry_run,
-        } = reply;
-        let from_addr = match &from {
-            None => {
-                c.problem(
-                    None,
-                    "reply.from",
-                    "missing; set the responder's own address, e.g. from = \"E-learning <e-learning@example.test>\"",
-                );
-                None
-            }
-            Some(f) => match Address::parse(f.get_ref()) {
-                Some(a) => Some(a),
-                None => {
-                    c.problem(
-                        Some(f.span()),
-                        "reply.from",
-                        format!("{:?} is not an e-mail address", f.get_ref()),
-                    );
-                    None
-                }
-            },
         };
-        let mut own = Vec::new();
-        if let Some(a) = &from_addr {
-            own.push(a.email.to_ascii_lowercase());
-        }
-        for a in &own_addresses {
-            match Address::parse(a.get_ref()) {
-                Some(addr) => own.push(addr.email.to_ascii_lowercase()),
-                None => c.problem(
-                    Some(a.span()),
-                    "reply.own-addresses",
-                    format!("{:?} is not an e-mail address", a.get_ref()),
-                ),
-            }
-        }
-        let period = c.duration("reply.period", &period, Duration::from_secs(24 * 3600));
-        let default_language = match &default_language {
-            None => crate::types::Language::Da,
-            Some(l) => match l.get_ref().as_str() {
-                "da" => crate::types::Language::Da,
-                "en" => crate::types::Language::En,
-                other => {
-                    c.problem(
-                        Some(l.span()),
-                        "reply.default-language",
-                        format!("unknown language {other:?}; use \"da\" or \"en\""),
-                    );
-                    crate::types::Language::Da
-                }
-            },
-        };
-
+        let Sections {
+            reply,
+            maildir,
+            outbox,
+            ledger,
+            classify,
+            responses,
+            imap,
+            smtp,
+            desks,
+            desks_span,
+        } = sections;
+        let reply = reply_settings(&mut c, reply);
         // Intake: [imap] wins over [maildir] (the contract tools rely on).
-        let intake = if let Some((raw, span)) = imap {
-            validate_imap(&mut c, &base, raw, span).map(|i| IntakeConfig::Imap(Box::new(i)))
-        } else {
+        let intake = intake(&mut c, &base, imap, maildir);
+        let delivery = delivery(&mut c, &base, smtp, outbox);
+        let files = files(&mut c, &base, ledger, classify, responses);
+        let desks = desks_of(&mut c, desks, desks_span);
+
+        match (reply.from, intake, delivery, c.problems.is_empty()) {
+            (Some(from), Some(intake), Some(delivery), true) => Ok(Config {
+                path: path.to_path_buf(),
+                from,
+                own_addresses: reply.own_addresses,
+                period: reply.period,
+                default_language: reply.default_language,
+                dry_run: reply.dry_run,
+                intake,
+                delivery,
+                ledger: files.ledger,
+                ledger_keep: files.ledger_keep,
+                rules: files.rules,
+                training: files.training,
+                responses: files.responses,
+                desks,
+            }),
+            _ => Err(ConfigError::Invalid {
+                problems: c.problems,
+            }),
+        }
+    }
+}
+
+/// A section of the file: not there, there but not readable (its problem is already
+/// recorded, so nothing else about it is reported), or read.
+enum Section<T> {
+    Absent,
+    Broken,
+    Read(T),
+}
+
+impl<T> Section<T> {
+    fn from_read(read: Option<T>) -> Section<T> {
+        read.map_or(Section::Broken, Section::Read)
+    }
+}
+
+impl<T: Default> Section<T> {
+    /// The section as read; absent or broken, its defaults.
+    fn or_default(self) -> T {
+        match self {
+            Section::Read(t) => t,
+            Section::Absent | Section::Broken => T::default(),
+        }
+    }
+}
+
+/// Every section of the file, each deserialised on its own.
+struct Sections {
+    reply: Section<RawReply>,
+    maildir: Section<RawMaildir>,
+    outbox: Section<RawOutbox>,
+    ledger: Section<RawLedger>,
+    classify: Section<RawClassify>,
+    responses: Section<RawResponses>,
+    imap: Section<ServerSection<RawImap>>,
+    smtp: Section<ServerSection<RawSmtp>>,
+    desks: BTreeMap<String, Spanned<RawDesk>>,
+    desks_span: Option<Range<usize>>,
+}
+
+/// Parses the TOML and deserialises each section, recording every problem; `None` on a
+/// syntax error (nothing after it can be trusted).
+fn read_sections(c: &mut Checker<'_>, text: &str) -> Option<Sections> {
+    let (root, syntax) = DeTable::parse_recoverable(text);
+    for e in syntax {
+        let msg = e.message().trim().replace('\n', " ");
+        c.problem(e.span(), "", msg);
+    }
+    if !c.problems.is_empty() {
+        return None;
+    }
+    let mut s = Sections {
+        reply: Section::Absent,
+        maildir: Section::Absent,
+        outbox: Section::Absent,
+        ledger: Section::Absent,
+        classify: Section::Absent,
+        responses: Section::Absent,
+        imap: Section::Absent,
+        smtp: Section::Absent,
+        desks: BTreeMap::new(),
+        desks_span: None,
+    };
+    for (key, value) in root.into_inner() {
+        let name = key.get_ref().to_string();
+        let key_span = key.span();
+        match name.as_str() {
+            "reply" => s.reply = Section::from_read(c.section("reply", value)),
+            "maildir" => s.maildir = Section::from_read(c.section("maildir", value)),
+            "outbox" => s.outbox = Section::from_read(c.section("outbox", value)),
+            "ledger" => s.ledger = Section::from_read(c.section("ledger", value)),
+            "classify" => s.classify = Section::from_read(c.section("classify", value)),
+            "responses" => s.responses = Section::from_read(c.section("responses", value)),
+            "imap" => s.imap = read_server(c, "imap", key_span, value),
+            "smtp" => s.smtp = read_server(c, "smtp", key_span, value),
+            "desks" => {
+                s.desks_span = Some(key_span);
+                read_desks(c, value, &mut s.desks);
+            }
+            other => c.problem_hint(
+                Some(key_span),
+                other,
+                "unknown section",
+                "expected one of reply, maildir, outbox, ledger, classify, responses, desks, \
+                 imap, smtp",
+            ),
+        }
+    }
+    Some(s)
+}
+
+/// `[imap]` or `[smtp]`, deserialised without its inline `password` (if any), which is
+/// refused when the section is validated, or here when the section cannot be read.
+fn read_server<T: DeserializeOwned>(
+    c: &mut Checker<'_>,
+    name: &str,
+    header: Range<usize>,
+    mut value: Spanned<DeValue<'_>>,
+) -> Section<ServerSection<T>> {
+    let inline_password = secret::take_inline_password(&mut value);
+    match c.section::<T>(name, value) {
+        Some(raw) => Section::Read(ServerSection {
+            raw,
+            header,
+            inline_password,
+        }),
+        None => {
+            if let Some(span) = inline_password {
+                secret::refuse_inline_password(c, name, span);
+            }
+            Section::Broken
+        }
+    }
+}
+
+/// `[desks.KEY]` tables, each deserialised on its own.
+fn read_desks(
+    c: &mut Checker<'_>,
+    value: Spanned<DeValue<'_>>,
+    desks: &mut BTreeMap<String, Spanned<RawDesk>>,
+) {
+    let span = value.span();
+    match value.into_inner() {
+        DeValue::Table(t) => {
+            for (k, v) in t {
+                let dk = k.get_ref().to_string();
+                let vspan = v.span();
+                if let Some(d) = c.section::<RawDesk>(&format!("desks.{dk}"), v) {
+                    desks.insert(dk, Spanned::new(vspan, d));
+                }
+            }
+        }
+        _ => c.problem(Some(span), "desks", "expected a table of desks"),
+    }
+}
+
+/// `[reply]`, validated.
+struct Reply {
+    /// `None` when missing or invalid (and reported).
+    from: Option<Address>,
+    own_addresses: Vec<String>,
+    period: Duration,
+    default_language: crate::types::Language,
+    dry_run: bool,
+}
+
+fn reply_settings(c: &mut Checker<'_>, reply: Section<RawReply>) -> Reply {
+    let broken = matches!(reply, Section::Broken);
+    let RawReply {
+        from,
+        own_addresses,
+        period,
+        default_language,
+        dry_run,
+    } = reply.or_default();
+    let from = match &from {
+        // A broken [reply] has had its problem reported; "missing" would be a false second.
+        None if broken => None,
+        None => {
+            c.problem_hint(
+                None,
+                "reply.from",
+                "missing",
+                "set the responder's own address, e.g. from = \"E-learning <e-learning@example.test>\"",
+            );
+            None
+        }
+        Some(f) => Address::parse(f.get_ref()).or_else(|| {
+            c.problem(
+                Some(f.span()),
+                "reply.from",
+                format!("{:?} is not an e-mail address", f.get_ref()),
+            );
+            None
+        }),
+    };
+    let mut own = Vec::new();
+    if let Some(a) = &from {
+        own.push(a.email.to_ascii_lowercase());
+    }
+    for a in &own_addresses {
+        match Address::parse(a.get_ref()) {
+            Some(addr) => own.push(addr.email.to_ascii_lowercase()),
+            None => c.problem(
+                Some(a.span()),
+                "reply.own-addresses",
+                format!("{:?} is not an e-mail address", a.get_ref()),
+            ),
+        }
+    }
+    Reply {
+        from,
+        own_addresses: own,
+        period: c.duration("reply.period", &period, Duration::from_secs(24 * 3600)),
+        default_language: match default_language {
+            None | Some(RawLanguage::Da) => crate::types::Language::Da,
+            Some(RawLanguage::En) => crate::types::Language::En,
+        },
+        dry_run: dry_run.unwrap_or(false),
+    }
+}
+
+/// Where mail comes from: `[imap]` when given (even broken), else `[maildir]`.
+fn intake(
+    c: &mut Checker<'_>,
+    base: &Path,
+    imap: Section<ServerSection<RawImap>>,
+    maildir: Section<RawMaildir>,
+) -> Option<IntakeConfig> {
+    match (imap, maildir) {
+        (Section::Read(imap), _) => {
+            validate_imap(c, base, imap).map(|i| IntakeConfig::Imap(Box::new(i)))
+        }
+        // Its problem is reported; "no intake configured" would be a false second.
+        (Section::Broken, _) | (Section::Absent, Section::Broken) => None,
+        (Section::Absent, maildir) => {
             let RawMaildir {
                 path,
                 poll_interval,
                 max_size,
-            } = maildir.unwrap_or_default();
+            } = maildir.or_default();
             let poll_interval = c.duration(
                 "maildir.poll-interval",
                 &poll_interval,
@@ -629,430 +435,139 @@ impl Config {
                 MAILDIR_DEFAULT_MAX_SIZE,
                 MAILDIR_MAX_SIZE,
             );
-            match path {
-                Some(p) => Some(IntakeConfig::Maildir {
-                    path: c.input_path(&base, p.get_ref()),
-                    poll_interval,
-                    max_size,
-                }),
-                None => {
-                    c.problem(
-                        None,
-                        "maildir.path",
-                        "no intake configured; add an [imap] section or [maildir] path = \"...\"",
-                    );
-                    None
-                }
-            }
-        };
-
-        let delivery = if let Some((raw, span)) = smtp {
-            validate_smtp(&mut c, &base, raw, span).map(DeliveryConfig::Smtp)
-        } else {
-            let RawOutbox { path } = outbox.unwrap_or_default();
-            match path {
-                Some(p) => Some(DeliveryConfig::Outbox {
-                    path: c.path(&base, p.get_ref()),
-                }),
-                None => {
-                    c.problem(
-                        None,
-                        "outbox.path",
-                        "no delivery configured; add an [smtp] section or [outbox] path = \"...\"",
-                    );
-                    None
-                }
-            }
-        };
-
-        let RawLedger {
-            path: ledger_path,
-            keep: ledger_keep,
-        } = ledger.unwrap_or_default();
-        let ledger_keep = c.duration(
-            "ledger.keep",
-            &ledger_keep,
-            Duration::from_secs(365 * 86400),
-        );
-        let ledger = c.path(
-            &base,
-            ledger_path
-                .as_ref()
-                .map_or("var/autosvar.sqlite", |p| p.get_ref()),
-        );
-        let RawClassify { rules, training } = classify.unwrap_or_default();
-        let rules = c.input_path(&base, rules.as_ref().map_or("rules.toml", |p| p.get_ref()));
-        let training = training
-            .as_ref()
-            .map(|p| p.get_ref().as_str())
-            .filter(|p| !p.is_empty())
-            .map(|p| c.input_path(&base, p));
-        let RawResponses { path: responses } = responses.unwrap_or_default();
-        let responses = c.input_path(
-            &base,
-            responses.as_ref().map_or("responses", |p| p.get_ref()),
-        );
-
-        let mut desk_map = BTreeMap::new();
-        for (key, d) in desks {
-            let span = d.span();
-            let RawDesk { name, email, phone } = d.into_inner();
-            if Address::parse(email.get_ref()).is_none() {
-                c.problem(
-                    Some(email.span()),
-                    &format!("desks.{key}.email"),
-                    format!("{:?} is not an e-mail address", email.get_ref()),
+            let Some(p) = path else {
+                c.problem_hint(
+                    None,
+                    "maildir.path",
+                    "no intake configured",
+                    "add an [imap] section or [maildir] path = \"...\"",
                 );
-            }
-            if name.get_ref().trim().is_empty() {
-                c.problem(Some(span.clone()), &format!("desks.{key}.name"), "is empty");
-            }
-            desk_map.insert(
-                crate::types::DeskKey::from(key.as_str()),
-                Desk {
-                    key,
-                    name: name.into_inner(),
-                    email: email.into_inner(),
-                    phone: phone.into_inner(),
-                },
-            );
-        }
-        for needed in crate::types::DESKS {
-            if !desk_map.contains_key(*needed) {
-                c.problem(
-                    desks_span.clone(),
-                    &format!("desks.{needed}"),
-                    format!(
-                        "missing; technical mail is routed to desk {needed:?}, add [desks.{needed}] with name, email and phone"
-                    ),
-                );
-            }
-        }
-
-        match (from_addr, intake, delivery, c.problems.is_empty()) {
-            (Some(from), Some(intake), Some(delivery), true) => Ok(Config {
-                path: path.to_path_buf(),
-                from,
-                own_addresses: own,
-                period,
-                default_language,
-                dry_run: dry_run.unwrap_or(false),
-                intake,
-                delivery,
-                ledger,
-                ledger_keep,
-                rules,
-                training,
-                responses,
-                desks: desk_map,
-            }),
-            _ => Err(ConfigError::Invalid {
-                problems: c.problems,
-            }),
+                return None;
+            };
+            Some(IntakeConfig::Maildir {
+                path: c.input_path(base, p.get_ref()),
+                poll_interval,
+                max_size,
+            })
         }
     }
 }
 
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// Validates the keys `[imap]` and `[smtp]` share.
-fn validate_server(
+/// Where outgoing mail goes: `[smtp]` when given (even broken), else `[outbox]`.
+fn delivery(
     c: &mut Checker<'_>,
     base: &Path,
-    section: &str,
-    raw: &RawServer,
-    span: Range<usize>,
-    default_ports: (u16, u16),
-) -> Option<Server> {
-    let host = match &raw.host {
-        Some(h) if !h.get_ref().trim().is_empty() => Some(h.get_ref().trim().to_string()),
-        _ => {
-            c.problem(Some(span.clone()), &format!("{section}.host"), "missing");
-            None
-        }
-    };
-    let tls = match &raw.tls {
-        // Unset: what the port says (the submission and plain IMAP ports use STARTTLS).
-        None => match raw.port.as_ref().map(|p| *p.get_ref()) {
-            Some(25 | 143 | 587) => Tls::StartTls,
-            _ => Tls::Implicit,
-        },
-        Some(t) => match t.get_ref().as_str() {
-            "implicit" => Tls::Implicit,
-            "starttls" => Tls::StartTls,
-            "none" => Tls::None,
-            other => {
-                c.problem(
-                    Some(t.span()),
-                    &format!("{section}.tls"),
-                    format!("unknown value {other:?}; use \"implicit\", \"starttls\" or \"none\""),
+    smtp: Section<ServerSection<RawSmtp>>,
+    outbox: Section<RawOutbox>,
+) -> Option<DeliveryConfig> {
+    match (smtp, outbox) {
+        (Section::Read(smtp), _) => validate_smtp(c, base, smtp).map(DeliveryConfig::Smtp),
+        // Its problem is reported; "no delivery configured" would be a false second.
+        (Section::Broken, _) | (Section::Absent, Section::Broken) => None,
+        (Section::Absent, outbox) => {
+            let RawOutbox { path } = outbox.or_default();
+            let Some(p) = path else {
+                c.problem_hint(
+                    None,
+                    "outbox.path",
+                    "no delivery configured",
+                    "add an [smtp] section or [outbox] path = \"...\"",
                 );
-                Tls::Implicit
-            }
-        },
-    };
-    if let (Tls::None, Some(h)) = (tls, &host) {
-        if !is_loopback(h) {
-            let tspan = raw.tls.as_ref().map(|t| t.span());
+                return None;
+            };
+            Some(DeliveryConfig::Outbox {
+                path: c.path(base, p.get_ref()),
+            })
+        }
+    }
+}
+
+/// The files autosvar reads and writes besides mail: `[ledger]`, `[classify]`, `[responses]`.
+struct Files {
+    ledger: PathBuf,
+    ledger_keep: Duration,
+    rules: PathBuf,
+    training: Option<PathBuf>,
+    responses: PathBuf,
+}
+
+fn files(
+    c: &mut Checker<'_>,
+    base: &Path,
+    ledger: Section<RawLedger>,
+    classify: Section<RawClassify>,
+    responses: Section<RawResponses>,
+) -> Files {
+    let RawLedger { path, keep } = ledger.or_default();
+    let ledger_keep = c.duration("ledger.keep", &keep, Duration::from_secs(365 * 86400));
+    let ledger = c.path(
+        base,
+        path.as_ref().map_or("var/autosvar.sqlite", |p| p.get_ref()),
+    );
+    let RawClassify { rules, training } = classify.or_default();
+    let rules = c.input_path(base, rules.as_ref().map_or("rules.toml", |p| p.get_ref()));
+    let training = training
+        .as_ref()
+        .map(|p| p.get_ref().as_str())
+        .filter(|p| !p.is_empty())
+        .map(|p| c.input_path(base, p));
+    let RawResponses { path: responses } = responses.or_default();
+    let responses = c.input_path(
+        base,
+        responses.as_ref().map_or("responses", |p| p.get_ref()),
+    );
+    Files {
+        ledger,
+        ledger_keep,
+        rules,
+        training,
+        responses,
+    }
+}
+
+/// `[desks.*]`, validated; every desk the classifier routes to must be there.
+fn desks_of(
+    c: &mut Checker<'_>,
+    desks: BTreeMap<String, Spanned<RawDesk>>,
+    desks_span: Option<Range<usize>>,
+) -> BTreeMap<crate::types::DeskKey, Desk> {
+    let mut desk_map = BTreeMap::new();
+    for (key, d) in desks {
+        let span = d.span();
+        let RawDesk { name, email, phone } = d.into_inner();
+        if Address::parse(email.get_ref()).is_none() {
             c.problem(
-                tspan,
-                &format!("{section}.tls"),
+                Some(email.span()),
+                &format!("desks.{key}.email"),
+                format!("{:?} is not an e-mail address", email.get_ref()),
+            );
+        }
+        if name.get_ref().trim().is_empty() {
+            c.problem(Some(span), &format!("desks.{key}.name"), "is empty");
+        }
+        desk_map.insert(
+            crate::types::DeskKey::from(key.as_str()),
+            Desk {
+                key,
+                name: name.into_inner(),
+                email: email.into_inner(),
+                phone: phone.into_inner(),
+            },
+        );
+    }
+    for needed in crate::types::DESKS {
+        if !desk_map.contains_key(*needed) {
+            c.problem_hint(
+                desks_span.clone(),
+                &format!("desks.{needed}"),
+                "missing",
                 format!(
-                    "\"none\" sends the password in clear and is only allowed for a loopback host, not {h:?}; use \"implicit\" or \"starttls\""
+                    "technical mail is routed to desk {needed:?}, add [desks.{needed}] with name, email and phone"
                 ),
             );
         }
     }
-    if let Some(p) = &raw.password {
-        c.problem(
-            Some(p.span()),
-            &format!("{section}.password"),
-            "passwords are not allowed in the config file; use password-env, password-file or password-command",
-        );
-    }
-    let port = raw.port.as_ref().map_or(
-        match tls {
-            Tls::Implicit => default_ports.0,
-            _ => default_ports.1,
-        },
-        |p| *p.get_ref(),
-    );
-    let sources: Vec<(PasswordSource, Range<usize>)> = [
-        raw.password_env
-            .as_ref()
-            .map(|v| (PasswordSource::Env(v.get_ref().clone()), v.span())),
-        raw.password_file
-            .as_ref()
-            .map(|v| (PasswordSource::File(c.path(base, v.get_ref())), v.span())),
-        raw.password_command
-            .as_ref()
-            .map(|v| (PasswordSource::Command(v.get_ref().clone()), v.span())),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    if sources.len() > 1 {
-        c.problem(
-            Some(sources[1].1.clone()),
-            &format!("{section}.password-*"),
-            "give only one of password-env, password-file, password-command",
-        );
-    }
-    let user = raw.user.as_ref().map(|u| u.get_ref().clone());
-    let mechanism = raw.auth.as_ref().map(|a| (a.get_ref().as_str(), a.span()));
-    let auth = match mechanism {
-        Some(("xoauth2", aspan)) => match (&user, &raw.token_command) {
-            (Some(user), Some(cmd)) => Auth::XOAuth2 {
-                user: user.clone(),
-                token: PasswordSource::Command(cmd.get_ref().clone()),
-            },
-            _ => {
-                c.problem(
-                    Some(aspan),
-                    &format!("{section}.auth"),
-                    "xoauth2 needs user and token-command (a command that prints an access token)",
-                );
-                Auth::None
-            }
-        },
-        Some(("password", _)) | None => match (&user, sources.into_iter().next()) {
-            (Some(user), Some((source, _))) => Auth::Password {
-                user: user.clone(),
-                password: source,
-            },
-            (None, None) => Auth::None,
-            (Some(_), None) => {
-                c.problem(
-                    raw.user.as_ref().map(|u| u.span()),
-                    &format!("{section}.user"),
-                    "a user needs a password: set password-env, password-file or password-command",
-                );
-                Auth::None
-            }
-            (None, Some((_, s))) => {
-                c.problem(
-                    Some(s),
-                    &format!("{section}.user"),
-                    "a password is set but no user",
-                );
-                Auth::None
-            }
-        },
-        Some((other, aspan)) => {
-            c.problem(
-                Some(aspan),
-                &format!("{section}.auth"),
-                format!("unknown value {other:?}; use \"password\" or \"xoauth2\""),
-            );
-            Auth::None
-        }
-    };
-    let ca_file = raw.ca_file.as_ref().map(|f| c.path(base, f.get_ref()));
-    let timeout = c.duration(
-        &format!("{section}.timeout"),
-        &raw.timeout,
-        Duration::from_secs(30),
-    );
-    Some(Server {
-        host: host?,
-        port,
-        tls,
-        auth,
-        ca_file,
-        timeout,
-    })
-}
-
-fn reject_keys(c: &mut Checker<'_>, section: &str, keys: &[(&str, Option<Range<usize>>)]) {
-    for (key, span) in keys {
-        if let Some(span) = span {
-            c.problem(
-                Some(span.clone()),
-                &format!("{section}.{key}"),
-                format!("not a key of [{section}]"),
-            );
-        }
-    }
-}
-
-fn validate_imap(
-    c: &mut Checker<'_>,
-    base: &Path,
-    raw: RawServer,
-    span: Range<usize>,
-) -> Option<ImapConfig> {
-    reject_keys(
-        c,
-        "imap",
-        &[
-            (
-                "envelope-from",
-                raw.envelope_from.as_ref().map(|v| v.span()),
-            ),
-            ("retry-after", raw.retry_after.as_ref().map(|v| v.span())),
-        ],
-    );
-    let server = validate_server(c, base, "imap", &raw, span, (993, 143));
-    let poll_interval = c.duration(
-        "imap.poll-interval",
-        &raw.poll_interval,
-        Duration::from_secs(60),
-    );
-    let max_age = c.duration(
-        "imap.max-age",
-        &raw.max_age,
-        Duration::from_secs(2 * 24 * 3600),
-    );
-    let max_attempts = raw.max_attempts.as_ref().map_or(5, |v| *v.get_ref());
-    let sent_copy_grace = c.duration(
-        "imap.sent-copy-grace",
-        &raw.sent_copy_grace,
-        Duration::from_secs(120),
-    );
-    let sent_copy = match raw
-        .sent_copy
-        .as_ref()
-        .map(|v| (v.get_ref().as_str(), v.span()))
-    {
-        None | Some(("append", _)) => SentCopy::Append,
-        Some(("server", _)) => SentCopy::Server,
-        Some(("none", _)) => SentCopy::None,
-        Some((other, span)) => {
-            c.problem(
-                Some(span),
-                "imap.sent-copy",
-                format!("unknown value {other:?}; use \"append\", \"server\" or \"none\""),
-            );
-            SentCopy::Append
-        }
-    };
-    Some(ImapConfig {
-        server: server?,
-        folder: raw
-            .folder
-            .as_ref()
-            .map_or_else(|| "INBOX".to_string(), |f| f.get_ref().clone()),
-        idle: raw.idle.unwrap_or(true),
-        poll_interval,
-        max_age,
-        sent_folder: raw.sent_folder.as_ref().map(|f| f.get_ref().clone()),
-        keywords: raw.keywords.unwrap_or(true),
-        category_folders: raw
-            .category_folders
-            .as_ref()
-            .map(|v| v.get_ref().trim_end_matches('/').to_string())
-            .filter(|v| !v.is_empty()),
-        sent_copy,
-        sent_copy_grace,
-        max_attempts: max_attempts.max(1),
-    })
-}
-
-fn validate_smtp(
-    c: &mut Checker<'_>,
-    base: &Path,
-    raw: RawServer,
-    span: Range<usize>,
-) -> Option<SmtpConfig> {
-    reject_keys(
-        c,
-        "smtp",
-        &[
-            ("folder", raw.folder.as_ref().map(|v| v.span())),
-            (
-                "poll-interval",
-                raw.poll_interval.as_ref().map(|v| v.span()),
-            ),
-            ("max-age", raw.max_age.as_ref().map(|v| v.span())),
-            ("sent-folder", raw.sent_folder.as_ref().map(|v| v.span())),
-            ("max-attempts", raw.max_attempts.as_ref().map(|v| v.span())),
-            ("sent-copy", raw.sent_copy.as_ref().map(|v| v.span())),
-            (
-                "sent-copy-grace",
-                raw.sent_copy_grace.as_ref().map(|v| v.span()),
-            ),
-            (
-                "category-folders",
-                raw.category_folders.as_ref().map(|v| v.span()),
-            ),
-        ],
-    );
-    let server = validate_server(c, base, "smtp", &raw, span, (465, 587));
-    let envelope_from = match &raw.envelope_from {
-        None => None,
-        Some(v) if v.get_ref().is_empty() || v.get_ref() == "<>" => None,
-        Some(v) => match Address::parse(v.get_ref()) {
-            Some(a) => Some(a.email),
-            None => {
-                c.problem(
-                    Some(v.span()),
-                    "smtp.envelope-from",
-                    format!(
-                        "{:?} is not an e-mail address; use \"<>\" for the null sender",
-                        v.get_ref()
-                    ),
-                );
-                None
-            }
-        },
-    };
-    let retry_after = c.duration(
-        "smtp.retry-after",
-        &raw.retry_after,
-        Duration::from_secs(30),
-    );
-    Some(SmtpConfig {
-        server: server?,
-        envelope_from,
-        retry_after,
-    })
+    desk_map
 }
 
 #[cfg(test)]
@@ -1199,6 +714,100 @@ phone = "3532 3232"
         );
     }
 
+    /// Regression (issue 10): `[imap]` and `[smtp]` shared one raw struct, so a misspelt key in
+    /// `[imap]` listed `password` and the SMTP keys as valid there.
+    #[test]
+    fn a_misspelt_imap_key_lists_only_imap_keys() {
+        let p = problems(&format!(
+            "{MINIMAL}\n[imap]\nhost = \"h\"\nfoldr = \"INBOX\"\n"
+        ));
+        let line = p
+            .iter()
+            .find(|l| l.contains("foldr"))
+            .unwrap_or_else(|| panic!("{p:#?}"));
+        assert!(
+            line.contains("`folder`") && line.contains("`password-env`"),
+            "{line}"
+        );
+        for other in ["`password`", "`envelope-from`", "`retry-after`"] {
+            assert!(!line.contains(other), "{other} listed: {line}");
+        }
+        let p = problems(&format!(
+            "{MINIMAL}\n[smtp]\nhost = \"h\"\nretry-afterr = \"1m\"\n"
+        ));
+        let line = p
+            .iter()
+            .find(|l| l.contains("retry-afterr"))
+            .unwrap_or_else(|| panic!("{p:#?}"));
+        assert!(line.contains("`retry-after`"), "{line}");
+        for other in ["`password`", "`folder`", "`sent-copy`", "`max-attempts`"] {
+            assert!(!line.contains(other), "{other} listed: {line}");
+        }
+    }
+
+    /// Regression (issue 10): an error inside `[imap]` (or `[smtp]`) added a false second
+    /// problem saying there was no intake (delivery) at all.
+    #[test]
+    fn an_error_inside_a_server_section_is_the_only_problem() {
+        let without_maildir = MINIMAL.replace("[maildir]\npath = \"inbox/Maildir\"\n", "");
+        let p = problems(&format!(
+            "{without_maildir}\n[imap]\nhost = \"h\"\nport = \"x\"\n"
+        ));
+        assert_eq!(p.len(), 1, "{p:#?}");
+        assert!(p[0].contains("imap"), "{p:#?}");
+        let without_outbox = MINIMAL.replace("[outbox]\npath = \"var/outbox\"\n", "");
+        let p = problems(&format!(
+            "{without_outbox}\n[smtp]\nhost = \"h\"\nport = \"x\"\n"
+        ));
+        assert_eq!(p.len(), 1, "{p:#?}");
+        assert!(p[0].contains("smtp"), "{p:#?}");
+    }
+
+    /// `tls`, `auth`, `sent-copy` and `default-language` are serde enums: a bad value is
+    /// refused where it stands, with the values allowed, and nothing false follows it.
+    #[test]
+    fn a_bad_enum_value_is_refused_at_its_place() {
+        let cases = [
+            (
+                "[imap]\nhost = \"h\"\ntls = \"startls\"\n",
+                "19:7: imap:",
+                "`starttls`",
+            ),
+            (
+                "[imap]\nhost = \"h\"\nauth = \"plain\"\n",
+                "19:8: imap:",
+                "`xoauth2`",
+            ),
+            (
+                "[imap]\nhost = \"h\"\nsent-copy = \"bcc\"\n",
+                "19:13: imap:",
+                "`server`",
+            ),
+            (
+                "[smtp]\nhost = \"h\"\ntls = \"ssl\"\n",
+                "19:7: smtp:",
+                "`implicit`",
+            ),
+        ];
+        for (section, place, allowed) in cases {
+            let p = problems(&format!("{MINIMAL}\n{section}"));
+            assert_eq!(p.len(), 1, "{p:#?}");
+            assert!(
+                p[0].starts_with(&format!("dir/config.toml:{place} unknown variant"))
+                    && p[0].contains(allowed),
+                "{p:#?}"
+            );
+        }
+        let p = problems(&MINIMAL.replace("[maildir]", "default-language = \"de\"\n[maildir]"));
+        assert_eq!(p.len(), 1, "{p:#?}");
+        assert!(
+            p[0].starts_with(
+                "dir/config.toml:4:20: reply: unknown variant `de`, expected `da` or `en`"
+            ),
+            "{p:#?}"
+        );
+    }
+
     #[test]
     fn missing_desk_is_a_problem() {
         let text = MINIMAL.replace("[desks.kuit]", "[desks.other]");
@@ -1250,30 +859,6 @@ phone = "3532 3232"
                 "{v}: {p:#?}"
             );
         }
-    }
-
-    #[test]
-    fn secrets_resolve_from_env_file_and_command() {
-        use secrecy::ExposeSecret;
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("pw");
-        std::fs::write(&f, "s3cret\nignored\n").unwrap();
-        assert_eq!(
-            PasswordSource::File(f).resolve().unwrap().expose_secret(),
-            "s3cret"
-        );
-        assert_eq!(
-            PasswordSource::Command("echo tok".into())
-                .resolve()
-                .unwrap()
-                .expose_secret(),
-            "tok"
-        );
-        let e = PasswordSource::Env("AUTOSVAR_SURELY_UNSET_VAR".into())
-            .resolve()
-            .unwrap_err();
-        assert!(e.to_string().contains("AUTOSVAR_SURELY_UNSET_VAR"));
-        assert!(PasswordSource::Command("false".into()).resolve().is_err());
     }
 
     /// The shipped config parses, and so does its commented real-server part once

@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::classify::Category;
 use crate::config::Desk;
+use crate::diagnostic::Diagnostic;
 use crate::parse::Language;
 use crate::types::DeskKey;
 
@@ -40,8 +41,8 @@ pub enum TemplateError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}", problems.join("\n"))]
-    Invalid { problems: Vec<String> },
+    #[error("{}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid { problems: Vec<Diagnostic> },
     #[error("cannot render {name}: {message}")]
     Render { name: String, message: String },
 }
@@ -49,7 +50,9 @@ pub enum TemplateError {
 impl TemplateError {
     pub fn problems(&self) -> Vec<String> {
         match self {
-            TemplateError::Invalid { problems } => problems.clone(),
+            TemplateError::Invalid { problems } => {
+                problems.iter().map(ToString::to_string).collect()
+            }
             other => vec![other.to_string()],
         }
     }
@@ -182,7 +185,6 @@ impl Templates {
         })?;
         let mut files = BTreeMap::new();
         let mut problems = Vec::new();
-        let shown = |name: &str| dir.join(name).display().to_string();
         let required = required_files();
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -190,9 +192,8 @@ impl Templates {
                 continue;
             }
             if !required.contains(&name) {
-                problems.push(format!(
-                    "{}: unknown template; expected <category>.<da|en>.txt with category one of pricing, terms, eligibility, technical, other (or signature, sensitive, forward)",
-                    shown(&name)
+                problems.push(Diagnostic::new(dir.join(&name), "unknown template").with_hint(
+                    "expected <category>.<da|en>.txt with category one of pricing, terms, eligibility, technical, other (or signature, sensitive, forward)",
                 ));
                 continue;
             }
@@ -200,7 +201,12 @@ impl Templates {
                 Ok(text) => {
                     files.insert(name, text);
                 }
-                Err(e) => problems.push(format!("{}: cannot read: {e}", shown(&name))),
+                Err(e) => {
+                    problems.push(Diagnostic::new(
+                        dir.join(&name),
+                        format!("cannot read: {e}"),
+                    ));
+                }
             }
         }
         Templates::from_sources(dir, files, desks, problems)
@@ -214,15 +220,14 @@ impl Templates {
         dir: &Path,
         files: BTreeMap<String, String>,
         desks: &BTreeMap<DeskKey, Desk>,
-        mut problems: Vec<String>,
+        mut problems: Vec<Diagnostic>,
     ) -> Result<Templates, TemplateError> {
-        let shown = |name: &str| dir.join(name).display().to_string();
         for name in required_files() {
             if !files.contains_key(&name) {
-                problems.push(format!(
-                    "{}: missing; every category needs a da and an en reply",
-                    shown(&name)
-                ));
+                problems.push(
+                    Diagnostic::new(dir.join(&name), "missing")
+                        .with_hint("every category needs a da and an en reply"),
+                );
             }
         }
         let mut env = Environment::new();
@@ -236,12 +241,10 @@ impl Templates {
         env.set_syntax(syntax);
         for (name, text) in &files {
             if let Err(e) = env.add_template_owned(name.clone(), text.clone()) {
-                problems.push(format!(
-                    "{}:{}: {}",
-                    shown(name),
-                    e.line().unwrap_or(1),
-                    describe(&e, text)
-                ));
+                problems.push(
+                    Diagnostic::new(dir.join(name), describe(&e, text))
+                        .at_line(e.line().unwrap_or(1)),
+                );
             }
         }
         let t = Templates {
@@ -263,9 +266,9 @@ impl Templates {
         &self,
         files: &BTreeMap<String, String>,
         desks: &BTreeMap<DeskKey, Desk>,
-    ) -> Vec<String> {
+    ) -> Vec<Diagnostic> {
         let mut problems = Vec::new();
-        let shown = |name: &str| self.dir.join(name).display().to_string();
+        let shown = |name: &str| self.dir.join(name);
         let mut errors: Vec<(String, minijinja::Error)> = Vec::new();
         let mut report = |name: &str, e: minijinja::Error| errors.push((name.to_string(), e));
         for lang in Language::ALL {
@@ -292,10 +295,24 @@ impl Templates {
                         match self.render_raw(&name, &ctx) {
                             Ok(out) => {
                                 if !out.contains(SIGNATURE_MARK) {
-                                    problems.push(format!("{}:1: does not show {{{{ signature }}}}; add it where the signature goes", shown(&name)));
+                                    problems.push(
+                                        Diagnostic::new(
+                                            shown(&name),
+                                            "does not show {{ signature }}",
+                                        )
+                                        .at_line(1)
+                                        .with_hint("add it where the signature goes"),
+                                    );
                                 }
                                 if sensitive && !out.contains(NOTICE_MARK) {
-                                    problems.push(format!("{}:1: does not show {{{{ sensitive_notice }}}}; add it after the greeting", shown(&name)));
+                                    problems.push(
+                                        Diagnostic::new(
+                                            shown(&name),
+                                            "does not show {{ sensitive_notice }}",
+                                        )
+                                        .at_line(1)
+                                        .with_hint("add it after the greeting"),
+                                    );
                                 }
                             }
                             Err(e) => report(&name, e),
@@ -310,15 +327,17 @@ impl Templates {
             }
         }
         for (name, e) in errors {
-            problems.push(format!(
-                "{}:{}: {}",
-                shown(&name),
-                e.line().unwrap_or(1),
-                describe(&e, files.get(&name).map_or("", String::as_str))
-            ));
+            problems.push(
+                Diagnostic::new(
+                    shown(&name),
+                    describe(&e, files.get(&name).map_or("", String::as_str)),
+                )
+                .at_line(e.line().unwrap_or(1)),
+            );
         }
-        problems.sort();
-        problems.dedup();
+        // Sorted and deduplicated as printed, as they always were.
+        problems.sort_by_cached_key(ToString::to_string);
+        problems.dedup_by(|a, b| a.to_string() == b.to_string());
         problems
     }
 
