@@ -6,6 +6,7 @@ use autosvar::classify::Category;
 use autosvar::decide::SkipReason;
 use autosvar::parse::{parse, Language};
 use autosvar::pipeline::assess;
+use autosvar::render::compose;
 
 use crate::common::{emls, fixtures, setup};
 
@@ -96,6 +97,29 @@ fn malformed_mail_never_panics_and_is_set_aside_or_answered_safely() {
         let a = assess(&bytes, &s.config, &s.classifier);
         if a.mail.reply_address().is_none() {
             assert_eq!(a.guard, Some(SkipReason::Malformed), "{}", f.display());
+        }
+        // Composing never panics either (as the `mail` fuzz target checks): the reply, and
+        // a desk forward, whole and as a redacted rebuild. Refusing is allowed.
+        let now = autosvar::clock::from_unix_seconds(1_772_445_600);
+        let _ = compose::reply(&a.mail, &a.classification, &s.config, &s.templates, now);
+        let (key, desk) = s.config.desks.iter().next().unwrap();
+        for sensitive in [false, true] {
+            let c = autosvar::classify::Classification {
+                category: Category::Technical,
+                desk: Some(key.clone()),
+                sensitive,
+                ..a.classification.clone()
+            };
+            let _ = compose::forward(
+                &a.mail,
+                &bytes,
+                sensitive,
+                &c,
+                desk,
+                &s.config,
+                &s.templates,
+                now,
+            );
         }
     }
 }
