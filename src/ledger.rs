@@ -17,7 +17,9 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::{from_unix_seconds, unix_seconds};
 use crate::parse::{hex, MailKey};
-use crate::types::{Action, Category, DeskKey, MessageId, MessageKind, Outgoing, SkipReason};
+use crate::types::{
+    Action, Category, DeskKey, Language, MessageId, MessageKind, Outgoing, SkipReason,
+};
 
 /// Errors from the ledger. All of them stop the daemon: without a ledger it cannot promise
 /// "never twice".
@@ -81,7 +83,7 @@ pub struct Record {
     pub action: Action,
     pub category: Option<Category>,
     pub desk: Option<DeskKey>,
-    pub language: Option<String>,
+    pub language: Option<Language>,
     pub sensitive: bool,
     pub confidence: Option<f64>,
     pub skip_reason: Option<SkipReason>,
@@ -117,6 +119,7 @@ stored_by_name!(MessageKind, name, MessageKind::from_name, "message kind");
 stored_by_name!(Action, name, Action::from_name, "action");
 stored_by_name!(Category, name, Category::from_name, "category");
 stored_by_name!(SkipReason, as_str, SkipReason::from_name, "skip reason");
+stored_by_name!(Language, code, Language::from_code, "language");
 
 /// A desk key is stored as its text.
 impl ToSql for DeskKey {
@@ -644,9 +647,19 @@ mod tests {
             category: Some(Category::Technical),
             skip_reason: Some(SkipReason::RateLimited),
             desk: Some("kuit".into()),
+            language: Some(Language::En),
             ..rec("s")
         };
         l.record_done(&skipped, from_unix_seconds(1)).unwrap();
+        let language: (String, Language) = l
+            .conn
+            .query_row(
+                "SELECT language, language FROM mails WHERE key = 's'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(language, ("en".into(), Language::En));
         let stored: (String, String, String, String) = l
             .conn
             .query_row(
