@@ -21,81 +21,27 @@
 
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
-
 use crate::classify::{Category, Classification};
 use crate::parse::{AutoHeaders, Mail, ReturnPath};
+use crate::types::{Action, DeskKey};
 
-/// Why a mail gets no reply. The names are what the ledger, logs and `classify --json` show.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SkipReason {
-    /// Unparseable, or no address to answer.
-    Malformed,
-    /// From us, carrying our marker, or X-Loop: answering would loop.
-    Loop,
-    /// A non-delivery report: null Return-Path, a delivery-status part, X-Failed-Recipients,
-    /// a mail-system sender (MAILER-DAEMON, postmaster, ...) or a bounce subject over a text
-    /// that asks nothing.
-    Bounce,
-    /// A read receipt (disposition notification) or an abuse report (ARF feedback report).
-    Report,
-    /// Auto-Submitted other than "no", a vendor auto-reply header, or an auto-reply subject
-    /// over a text that asks nothing.
-    AutoReply,
-    /// List-* headers, Precedence: list/bulk, a list manager's header or sender.
-    List,
-    /// Precedence: junk, or spam flagged by the filter.
-    Junk,
-    /// X-Auto-Response-Suppress: All, AutoReply or OOF.
-    Suppress,
-    /// A no-reply sender address.
-    Noreply,
-    /// This sender already got a reply in this category within the period.
-    RateLimited,
-    /// Older than the configured maximum age when first seen.
-    Old,
-}
-
-impl SkipReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SkipReason::Malformed => "malformed",
-            SkipReason::Loop => "loop",
-            SkipReason::Bounce => "bounce",
-            SkipReason::Report => "report",
-            SkipReason::AutoReply => "auto-reply",
-            SkipReason::List => "list",
-            SkipReason::Junk => "junk",
-            SkipReason::Suppress => "suppress",
-            SkipReason::Noreply => "noreply",
-            SkipReason::RateLimited => "rate-limited",
-            SkipReason::Old => "old",
-        }
-    }
-}
-
-impl std::fmt::Display for SkipReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::types::SkipReason;
 
 /// What to do with a mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     /// Send the category's reply; for technical mail also forward to `desk`.
     Reply {
-        desk: Option<String>,
+        desk: Option<DeskKey>,
     },
     Skip(SkipReason),
 }
 
 impl Decision {
-    pub fn action(&self) -> &'static str {
+    pub fn action(&self) -> Action {
         match self {
-            Decision::Reply { .. } => "reply",
-            Decision::Skip(_) => "skip",
+            Decision::Reply { .. } => Action::Reply,
+            Decision::Skip(_) => Action::Skip,
         }
     }
 

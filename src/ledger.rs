@@ -11,11 +11,15 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
+use rusqlite::{params, Connection, OptionalExtension, ToSql};
 use sha2::{Digest, Sha256};
 
 use crate::clock::{from_unix_seconds, unix_seconds};
 use crate::parse::{hex, MailKey};
+use crate::types::{
+    Action, Category, DeskKey, Language, MessageId, MessageKind, Outgoing, SkipReason,
+};
 
 /// Errors from the ledger. All of them stop the daemon: without a ledger it cannot promise
 /// "never twice".
@@ -71,33 +75,72 @@ impl State {
 }
 
 /// What is recorded about a mail's outcome.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     pub key: String,
     /// Where it came from ("INBOX/123", a Maildir file name).
     pub source: String,
-    pub action: String,
-    pub category: Option<String>,
-    pub desk: Option<String>,
-    pub language: Option<String>,
+    pub action: Action,
+    pub category: Option<Category>,
+    pub desk: Option<DeskKey>,
+    pub language: Option<Language>,
     pub sensitive: bool,
     pub confidence: Option<f64>,
-    pub skip_reason: Option<String>,
+    pub skip_reason: Option<SkipReason>,
     pub reply_id: Option<String>,
     pub forward_id: Option<String>,
     /// Hash of the lowercased reply address.
     pub sender_hash: Option<String>,
 }
 
-/// A message written before delivery, deleted after.
+/// The typed values the ledger stores are stored as their names (`reply`, `forward`,
+/// `pricing`, `rate-limited`, ...), the text they were stored as before they were typed, so
+/// existing ledgers read the same and the SQL compares text.
+macro_rules! stored_by_name {
+    ($t:ty, $name:ident, $from:path, $what:literal) => {
+        impl ToSql for $t {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(ToSqlOutput::from(self.$name()))
+            }
+        }
+
+        impl FromSql for $t {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                let name = value.as_str()?;
+                $from(name).ok_or_else(|| {
+                    FromSqlError::Other(format!(concat!("unknown ", $what, " {:?}"), name).into())
+                })
+            }
+        }
+    };
+}
+
+stored_by_name!(MessageKind, name, MessageKind::from_name, "message kind");
+stored_by_name!(Action, name, Action::from_name, "action");
+stored_by_name!(Category, name, Category::from_name, "category");
+stored_by_name!(SkipReason, as_str, SkipReason::from_name, "skip reason");
+stored_by_name!(Language, code, Language::from_code, "language");
+
+/// A desk key is stored as its text.
+impl ToSql for DeskKey {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for DeskKey {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        Ok(DeskKey::from(value.as_str()?))
+    }
+}
+
+/// A message written before delivery, deleted after: the composed [`Outgoing`] (its kind
+/// stored as the text `reply` or `forward`, its recipient as `envelope_to`), the mail it
+/// answers, and how far sending it got.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outgoing {
-    pub message_id: String,
+pub struct Pending {
+    pub message: Outgoing,
     pub mail_key: String,
-    /// "reply" or "forward".
-    pub kind: String,
-    pub envelope_to: String,
-    pub bytes: Vec<u8>,
     /// Sends started. Above zero after a crash means "in doubt": it may have gone out.
     pub attempts: u32,
     /// When the last send started.
@@ -247,8 +290,8 @@ impl Ledger {
         category: &str,
     ) -> Result<Option<SystemTime>, LedgerError> {
         let t: Option<i64> = self.conn.query_row(
-            "SELECT MAX(updated) FROM mails WHERE sender_hash = ?1 AND category = ?2 AND action = 'reply'",
-            params![sender_hash, category],
+            "SELECT MAX(updated) FROM mails WHERE sender_hash = ?1 AND category = ?2 AND action = ?3",
+            params![sender_hash, category, Action::Reply],
             |r| r.get(0),
         )?;
         Ok(t.map(from_unix_seconds))
@@ -305,7 +348,7 @@ impl Ledger {
     pub fn record_intent(
         &mut self,
         r: &Record,
-        outgoing: &[Outgoing],
+        outgoing: &[Pending],
         now: SystemTime,
     ) -> Result<(), LedgerError> {
         let tx = self.conn.transaction()?;
@@ -314,7 +357,13 @@ impl Ledger {
             tx.execute(
                 "INSERT OR REPLACE INTO outgoing (message_id, mail_key, kind, envelope_to, bytes)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![o.message_id, o.mail_key, o.kind, o.envelope_to, o.bytes],
+                params![
+                    o.message.message_id.as_str(),
+                    o.mail_key,
+                    o.message.kind,
+                    o.message.to,
+                    o.message.bytes
+                ],
             )?;
         }
         tx.commit()?;
@@ -372,19 +421,21 @@ impl Ledger {
     }
 
     /// Messages written but not yet confirmed delivered, oldest mail first.
-    pub fn pending(&self) -> Result<Vec<Outgoing>, LedgerError> {
+    pub fn pending(&self) -> Result<Vec<Pending>, LedgerError> {
         let mut stmt = self.conn.prepare(
             "SELECT o.message_id, o.mail_key, o.kind, o.envelope_to, o.bytes, o.attempts, o.started
              FROM outgoing o JOIN mails m ON m.key = o.mail_key
              ORDER BY m.first_seen, o.kind DESC",
         )?;
         let rows = stmt.query_map([], |r| {
-            Ok(Outgoing {
-                message_id: r.get(0)?,
+            Ok(Pending {
+                message: Outgoing {
+                    message_id: MessageId::from_stored(r.get(0)?),
+                    kind: r.get(2)?,
+                    to: r.get(3)?,
+                    bytes: r.get(4)?,
+                },
                 mail_key: r.get(1)?,
-                kind: r.get(2)?,
-                envelope_to: r.get(3)?,
-                bytes: r.get(4)?,
                 attempts: r.get(5)?,
                 started: r.get::<_, Option<i64>>(6)?.map(from_unix_seconds),
             })
@@ -561,24 +612,114 @@ mod tests {
         Record {
             key: key.into(),
             source: "new/1".into(),
-            action: "reply".into(),
-            category: Some("pricing".into()),
+            action: Action::Reply,
+            category: Some(Category::Pricing),
+            desk: None,
+            language: None,
+            sensitive: false,
+            confidence: None,
+            skip_reason: None,
             sender_hash: Some(sender_hash("Bo@X.example")),
             reply_id: Some(format!("r-{key}")),
-            ..Record::default()
+            forward_id: None,
         }
     }
 
-    fn out(key: &str) -> Outgoing {
-        Outgoing {
-            message_id: format!("r-{key}"),
+    fn out(key: &str) -> Pending {
+        Pending {
+            message: Outgoing {
+                message_id: MessageId::from_stored(format!("r-{key}")),
+                kind: MessageKind::Reply,
+                to: "bo@x.example".into(),
+                bytes: b"mail".to_vec(),
+            },
             mail_key: key.into(),
-            kind: "reply".into(),
-            envelope_to: "bo@x.example".into(),
-            bytes: b"mail".to_vec(),
             attempts: 0,
             started: None,
         }
+    }
+
+    #[test]
+    fn a_record_s_typed_fields_are_stored_as_their_names() {
+        let mut l = Ledger::in_memory().unwrap();
+        let skipped = Record {
+            action: Action::Skip,
+            category: Some(Category::Technical),
+            skip_reason: Some(SkipReason::RateLimited),
+            desk: Some("kuit".into()),
+            language: Some(Language::En),
+            ..rec("s")
+        };
+        l.record_done(&skipped, from_unix_seconds(1)).unwrap();
+        let language: (String, Language) = l
+            .conn
+            .query_row(
+                "SELECT language, language FROM mails WHERE key = 's'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(language, ("en".into(), Language::En));
+        let stored: (String, String, String, String) = l
+            .conn
+            .query_row(
+                "SELECT action, category, skip_reason, desk FROM mails WHERE key = 's'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            stored,
+            (
+                "skip".into(),
+                "technical".into(),
+                "rate-limited".into(),
+                "kuit".into()
+            )
+        );
+        let typed: (Action, Category, SkipReason, DeskKey) = l
+            .conn
+            .query_row(
+                "SELECT action, category, skip_reason, desk FROM mails WHERE key = 's'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            typed,
+            (
+                Action::Skip,
+                Category::Technical,
+                SkipReason::RateLimited,
+                DeskKey::from("kuit")
+            )
+        );
+    }
+
+    #[test]
+    fn a_message_kind_is_stored_as_its_name_and_read_back() {
+        let mut l = Ledger::in_memory().unwrap();
+        let mut forward = out("k");
+        forward.message.message_id = MessageId::from_stored("f-k".into());
+        forward.message.kind = MessageKind::Forward;
+        l.record_intent(&rec("k"), &[out("k"), forward], from_unix_seconds(1))
+            .unwrap();
+        let stored: Vec<String> = l
+            .conn
+            .prepare("SELECT kind FROM outgoing ORDER BY kind")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(stored, ["forward", "reply"]);
+        let kinds: Vec<MessageKind> = l
+            .pending()
+            .unwrap()
+            .iter()
+            .map(|o| o.message.kind)
+            .collect();
+        assert_eq!(kinds, [MessageKind::Reply, MessageKind::Forward]);
     }
 
     #[test]

@@ -22,6 +22,10 @@
 //! - [`config`]: `config.toml`, validated once; [`cli`]: the subcommands;
 //!   [`shutdown`]: signals; [`clock`]: the one place that reads the time;
 //!   [`diagnostic`]: a problem in an edited file (config, rules, templates) and its place.
+//!
+//! Below every stage, importing none of them: [`types`], the domain types the stages hand
+//! each other (`Address`, `Language`, `Category`, the desk keys (`DeskKey`), `MessageId`,
+//! `MailKey`, `MessageKind`, `Action`, `SkipReason`, `Outgoing`, text folding).
 
 pub mod classify;
 pub mod cli;
@@ -38,3 +42,4 @@ pub mod pipeline;
 pub mod render;
 pub mod shutdown;
 pub mod tls;
+pub mod types;

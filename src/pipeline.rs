@@ -33,6 +33,7 @@ use crate::ledger::{self, Ledger, LedgerError, Record, State};
 use crate::parse::{self, Mail};
 use crate::render::compose;
 use crate::render::Templates;
+use crate::types::{Action, DeskKey, MessageKind};
 
 /// Everything decided about a mail without touching the ledger or a transport: what
 /// `classify` prints and what `run` acts on.
@@ -110,7 +111,7 @@ pub fn assess(bytes: &[u8], config: &Config, classifier: &Classifier) -> Assessm
 pub enum Outcome {
     Replied {
         category: Category,
-        desk: Option<String>,
+        desk: Option<DeskKey>,
         reply_id: String,
     },
     Skipped {
@@ -126,7 +127,7 @@ pub enum Outcome {
     /// `--dry-run`: what would have happened.
     WouldReply {
         category: Category,
-        desk: Option<String>,
+        desk: Option<DeskKey>,
     },
     WouldSkip {
         reason: SkipReason,
@@ -208,7 +209,7 @@ pub struct Prepared {
     source: String,
     /// The outcome once every message is delivered (final when there is nothing to send).
     outcome: Outcome,
-    outgoing: Vec<ledger::Outgoing>,
+    outgoing: Vec<ledger::Pending>,
 }
 
 /// Something the mailbox should show once it happened.
@@ -217,7 +218,7 @@ pub enum Event {
     /// A reply or forward went out; `source` is the original mail's "mailbox/id".
     Delivered {
         source: String,
-        kind: String,
+        kind: MessageKind,
         bytes: Vec<u8>,
     },
     /// A mail needs a human.
@@ -282,34 +283,38 @@ impl Pipeline {
             .pending()?
             .into_iter()
             .filter(|o| o.attempts > 0)
-            .map(|o| o.message_id)
+            .map(|o| o.message.message_id.to_string())
             .collect())
     }
 
     /// Sends one prepared message, recording the attempt first and the delivery after.
     async fn send_one(
         &mut self,
-        o: &ledger::Outgoing,
+        o: &ledger::Pending,
         now: SystemTime,
     ) -> Result<Result<(), DeliverError>, PipelineError> {
-        self.ledger.begin_send(&o.message_id, now)?;
+        self.ledger.begin_send(o.message.message_id.as_str(), now)?;
         match self
             .transport
-            .send(&o.message_id, &o.envelope_to, &o.bytes)
+            .send(
+                o.message.message_id.as_str(),
+                &o.message.to,
+                &o.message.bytes,
+            )
             .await
         {
             Ok(()) => {
-                self.ledger.delivered(&o.message_id, now)?;
+                self.ledger.delivered(o.message.message_id.as_str(), now)?;
                 self.events.push(Event::Delivered {
                     source: self.ledger.source_of(&o.mail_key)?.unwrap_or_default(),
-                    kind: o.kind.clone(),
-                    bytes: o.bytes.clone(),
+                    kind: o.message.kind,
+                    bytes: o.message.bytes.clone(),
                 });
                 Ok(Ok(()))
             }
             Err(e) => {
                 // The server said no, or never took it: certainly not sent.
-                self.ledger.send_failed(&o.message_id)?;
+                self.ledger.send_failed(o.message.message_id.as_str())?;
                 Ok(Err(e))
             }
         }
@@ -370,12 +375,12 @@ impl Pipeline {
         }
         let mut count = 0;
         for o in self.ledger.pending()? {
-            let span = info_span!("resume", mail = %o.mail_key, message_id = %o.message_id, kind = %o.kind);
+            let span = info_span!("resume", mail = %o.mail_key, message_id = %o.message.message_id, kind = %o.message.kind);
             let _g = span.enter();
-            let known = self.transport.knows_sent(&o.message_id);
-            if sent.contains(&o.message_id) || known == Some(true) {
+            let known = self.transport.knows_sent(o.message.message_id.as_str());
+            if sent.contains(o.message.message_id.as_str()) || known == Some(true) {
                 info!("found among sent mail: it went out before the restart");
-                self.ledger.delivered(&o.message_id, now)?;
+                self.ledger.delivered(o.message.message_id.as_str(), now)?;
                 continue;
             }
             let settled = |grace: Duration| {
@@ -414,7 +419,11 @@ impl Pipeline {
                 }
                 Err(e) => {
                     warn!(error = %e, "pending message refused; setting mail aside");
-                    self.set_aside(&o.mail_key, &format!("{} refused: {e}", o.kind), now)?;
+                    self.set_aside(
+                        &o.mail_key,
+                        &format!("{} refused: {e}", o.message.kind),
+                        now,
+                    )?;
                 }
             }
         }
@@ -443,10 +452,16 @@ impl Pipeline {
         let record = Record {
             key: mail.key.as_str().to_string(),
             source: raw.source(),
-            action: "skip".into(),
-            language: Some(mail.language.code().into()),
-            skip_reason: Some(SkipReason::Old.as_str().into()),
-            ..Record::default()
+            action: Action::Skip,
+            category: None,
+            desk: None,
+            language: Some(mail.language),
+            sensitive: false,
+            confidence: None,
+            skip_reason: Some(SkipReason::Old),
+            reply_id: None,
+            forward_id: None,
+            sender_hash: None,
         };
         self.ledger.record_done(&record, now)?;
         Ok(Outcome::Skipped {
@@ -513,7 +528,7 @@ impl Pipeline {
     ) -> Result<Vec<Outcome>, PipelineError> {
         for p in &batch {
             for o in &p.outgoing {
-                self.ledger.begin_send(&o.message_id, now)?;
+                self.ledger.begin_send(o.message.message_id.as_str(), now)?;
             }
         }
         let transport = &self.transport;
@@ -522,7 +537,11 @@ impl Pipeline {
                 let mut results = Vec::new();
                 for o in &p.outgoing {
                     let r = transport
-                        .send(&o.message_id, &o.envelope_to, &o.bytes)
+                        .send(
+                            o.message.message_id.as_str(),
+                            &o.message.to,
+                            &o.message.bytes,
+                        )
                         .await;
                     let failed = r.is_err();
                     results.push(r);
@@ -543,17 +562,17 @@ impl Pipeline {
             for o in p.outgoing {
                 match results.pop() {
                     Some(Ok(())) => {
-                        self.ledger.delivered(&o.message_id, now)?;
+                        self.ledger.delivered(o.message.message_id.as_str(), now)?;
                         // The message is done with: its bytes move to the event.
                         self.events.push(Event::Delivered {
                             source: p.source.clone(),
-                            kind: o.kind,
-                            bytes: o.bytes,
+                            kind: o.message.kind,
+                            bytes: o.message.bytes,
                         });
                     }
                     Some(Err(e)) => {
                         // Refused or never taken: certainly not sent.
-                        self.ledger.send_failed(&o.message_id)?;
+                        self.ledger.send_failed(o.message.message_id.as_str())?;
                         if e.is_fatal() {
                             outcome = Outcome::Failed {
                                 error: format!("{e:#}"),
@@ -569,13 +588,13 @@ impl Pipeline {
                                 },
                             };
                         } else {
-                            let why = format!("{} refused: {e}", o.kind);
+                            let why = format!("{} refused: {e}", o.message.kind);
                             self.set_aside(&p.key, &why, now)?;
                             outcome = Outcome::SetAside { why };
                         }
                     }
                     // Not tried after an earlier failure.
-                    None => self.ledger.send_failed(&o.message_id)?,
+                    None => self.ledger.send_failed(o.message.message_id.as_str())?,
                 }
             }
             p.span.record("outcome", outcome.label());
@@ -618,7 +637,7 @@ impl Pipeline {
         raw: &RawMail,
         now: SystemTime,
         span: &Span,
-    ) -> Result<(Outcome, Vec<ledger::Outgoing>), PipelineError> {
+    ) -> Result<(Outcome, Vec<ledger::Pending>), PipelineError> {
         if self.dry_run {
             return self.prepare_in_span(raw, now, span).await;
         }
@@ -674,7 +693,7 @@ impl Pipeline {
         raw: &RawMail,
         now: SystemTime,
         span: &Span,
-    ) -> Result<(Outcome, Vec<ledger::Outgoing>), PipelineError> {
+    ) -> Result<(Outcome, Vec<ledger::Pending>), PipelineError> {
         let assessed = {
             let _g = span.enter();
             contained(|| assess(&raw.bytes, &self.config, &self.classifier))
@@ -725,10 +744,11 @@ impl Pipeline {
         let mut record = Record {
             key: key.as_str().to_string(),
             source: raw.source(),
-            action: String::new(),
-            category: Some(c.category.name().into()),
+            // Set from the decision below, before the record is written.
+            action: Action::Skip,
+            category: Some(c.category),
             desk: None,
-            language: Some(a.mail.language.code().into()),
+            language: Some(a.mail.language),
             sensitive: c.sensitive,
             confidence: Some(c.confidence),
             skip_reason: None,
@@ -748,7 +768,7 @@ impl Pipeline {
                 decide(c, &history, self.config.period, now)
             }
         };
-        record.action = decision.action().into();
+        record.action = decision.action();
         let desk = match decision {
             Decision::Skip(reason) => {
                 if self.dry_run {
@@ -760,7 +780,7 @@ impl Pipeline {
                         Vec::new(),
                     ));
                 }
-                record.skip_reason = Some(reason.as_str().into());
+                record.skip_reason = Some(reason);
                 self.ledger.record_done(&record, now)?;
                 return Ok((
                     Outcome::Skipped {
@@ -817,14 +837,11 @@ impl Pipeline {
         record.forward_id = forward.as_ref().map(|f| f.message_id.as_str().into());
         let reply_id = reply.message_id.as_str().to_string();
         // The composed messages are not needed after this: their bytes move.
-        let outgoing: Vec<ledger::Outgoing> = std::iter::once(reply)
+        let outgoing: Vec<ledger::Pending> = std::iter::once(reply)
             .chain(forward)
-            .map(|o| ledger::Outgoing {
-                message_id: o.message_id.as_str().into(),
+            .map(|message| ledger::Pending {
+                message,
                 mail_key: key.as_str().into(),
-                kind: o.kind.into(),
-                envelope_to: o.to,
-                bytes: o.bytes,
                 attempts: 0,
                 started: None,
             })

@@ -231,7 +231,7 @@ mod tests {
     fn outgoing(head: &str) -> Outgoing {
         Outgoing {
             message_id: MessageId::new("m@example.test"),
-            kind: "reply",
+            kind: autosvar::types::MessageKind::Reply,
             to: "anne@sender.test".into(),
             bytes: format!(
                 "From: e-learning@example.test\r\nTo: anne@sender.test\r\nSubject: Re: x\r\n\

@@ -25,51 +25,9 @@ pub use rules::Rules;
 use rules::{Pattern, WordMatch};
 use text::{Stemmers, Token, Tokens};
 
-use crate::parse::{Language, Mail};
-
-/// What a mail is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Category {
-    Pricing,
-    Terms,
-    Eligibility,
-    Technical,
-    Other,
-}
-
-/// The desks technical mail can be routed to.
-pub const DESKS: &[&str] = &["cimt", "kuit"];
-
-impl Category {
-    pub const ALL: [Category; 5] = [
-        Category::Pricing,
-        Category::Terms,
-        Category::Eligibility,
-        Category::Technical,
-        Category::Other,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Category::Pricing => "pricing",
-            Category::Terms => "terms",
-            Category::Eligibility => "eligibility",
-            Category::Technical => "technical",
-            Category::Other => "other",
-        }
-    }
-
-    pub fn from_name(s: &str) -> Option<Category> {
-        Category::ALL.into_iter().find(|c| c.name() == s)
-    }
-}
-
-impl std::fmt::Display for Category {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
+use crate::parse::Mail;
+use crate::types::Language;
+pub use crate::types::{Category, DeskKey, DESKS};
 
 /// Where a pattern matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -94,7 +52,7 @@ pub struct Hit {
 pub struct Classification {
     pub category: Category,
     /// For technical mail: the desk key.
-    pub desk: Option<String>,
+    pub desk: Option<DeskKey>,
     /// 0..1: the winning category's share of all points, damped for few points.
     pub confidence: f64,
     /// A second topic that also scored well.
@@ -823,7 +781,9 @@ impl Classifier {
                     best = Some((key.as_str(), v));
                 }
             }
-            best.map_or_else(|| self.rules.default_desk.clone(), |(k, _)| k.to_string())
+            DeskKey::from(
+                best.map_or_else(|| self.rules.default_desk.clone(), |(k, _)| k.to_string()),
+            )
         });
         let sensitive = sensitive::is_sensitive(mail, self);
         Classification {

@@ -16,8 +16,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::text::{fold, Stemmers};
-use super::{Category, DESKS};
-use crate::parse::Language;
+use crate::types::{Category, Language, DESKS};
 
 /// How one word of a pattern matches a token.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,8 @@
 
 use rust_stemmers::{Algorithm, Stemmer};
 
-use crate::parse::Language;
+pub use crate::types::fold;
+use crate::types::Language;
 
 /// One word of a text: its folded surface form and its stem.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,23 +81,6 @@ impl Stemmers {
             stem
         })
     }
-}
-
-/// Lowercases and folds letters that are spelt two ways.
-pub fn fold(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars().flat_map(char::to_lowercase) {
-        match c {
-            'æ' | 'ä' => out.push_str("ae"),
-            'ø' | 'ö' => out.push_str("oe"),
-            'å' => out.push_str("aa"),
-            'é' | 'è' | 'ê' => out.push('e'),
-            'ü' => out.push('u'),
-            'á' | 'à' => out.push('a'),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 /// A line at least this long that ends without punctuation was wrapped, not ended.

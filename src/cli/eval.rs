@@ -85,7 +85,7 @@ pub fn predict(
 fn prediction(a: Assessment) -> Prediction {
     Prediction {
         category: a.classification.category,
-        desk: a.classification.desk,
+        desk: a.classification.desk.map(String::from),
         language: a.mail.language.code().into(),
         reply: a.guard.is_none(),
         skip_reason: a.guard.map(|r| r.as_str().to_string()),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::Args;
 
-use crate::classify::{Category, Classification};
+use crate::classify::{Category, Classification, DeskKey};
 use crate::parse::Language;
 use crate::render::compose;
 
@@ -58,12 +58,12 @@ pub fn run(config: &Path, args: PreviewArgs) -> anyhow::Result<i32> {
     let desk = (category == Category::Technical).then(|| {
         args.desk
             .clone()
-            .or(found.desk.clone())
+            .or(found.desk.clone().map(String::from))
             .unwrap_or_else(|| "cimt".into())
     });
     if let Some(d) = &desk {
         anyhow::ensure!(
-            setup.config.desks.contains_key(d),
+            setup.config.desks.contains_key(d.as_str()),
             "unknown desk {d:?}; the config has {}",
             setup
                 .config
@@ -76,7 +76,7 @@ pub fn run(config: &Path, args: PreviewArgs) -> anyhow::Result<i32> {
     }
     let c = Classification {
         category,
-        desk: desk.clone(),
+        desk: desk.clone().map(DeskKey::from),
         sensitive: args.sensitive || found.sensitive,
         ..found
     };
@@ -84,7 +84,10 @@ pub fn run(config: &Path, args: PreviewArgs) -> anyhow::Result<i32> {
     let reply = compose::reply(&mail, &c, &setup.config, &setup.templates, now)?;
     let mut out = std::io::stdout().lock();
     out.write_all(&reply.bytes)?;
-    if let Some(d) = desk.as_ref().and_then(|d| setup.config.desks.get(d)) {
+    if let Some(d) = desk
+        .as_ref()
+        .and_then(|d| setup.config.desks.get(d.as_str()))
+    {
         let fwd = compose::forward(
             &mail,
             &bytes,

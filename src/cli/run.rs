@@ -28,6 +28,7 @@ use crate::intake::{RawMail, FULL_FETCH_MAX, PARTIAL_BYTES};
 use crate::ledger::Ledger;
 use crate::pipeline::{Event, Outcome, Pipeline};
 use crate::render::Templates;
+use crate::types::MessageKind;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -420,7 +421,7 @@ async fn show_events(
                     sent.push(bytes);
                 }
                 if let Some(uid) = uid_of(&source, mailbox) {
-                    if kind == "reply" {
+                    if kind == MessageKind::Reply {
                         answered.push(uid);
                     } else {
                         forwarded.push(uid);

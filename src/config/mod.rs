@@ -24,7 +24,6 @@ mod server;
 mod values;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -44,62 +43,10 @@ pub use raw::{SentCopy, Tls};
 pub use secret::{Auth, PasswordSource, SecretError};
 use server::{validate_imap, validate_smtp, ServerSection};
 pub use server::{ImapConfig, Server, SmtpConfig};
+pub use values::MAILDIR_DEFAULT_MAX_SIZE;
 use values::MAILDIR_MAX_SIZE;
 
-/// A parsed e-mail address with an optional display name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Address {
-    pub name: Option<String>,
-    pub email: String,
-}
-
-impl Address {
-    /// Parses `Name <a@b>` or `a@b`. The address must have one `@` with text either side.
-    pub fn parse(s: &str) -> Option<Address> {
-        let s = s.trim();
-        let (name, email) = match (s.rfind('<'), s.rfind('>')) {
-            (Some(l), Some(r)) if l < r && s[r + 1..].trim().is_empty() => {
-                let name = s[..l].trim().trim_matches('"').trim();
-                (
-                    (!name.is_empty()).then(|| name.to_string()),
-                    s[l + 1..r].trim(),
-                )
-            }
-            _ => (None, s),
-        };
-        let (local, domain) = email.split_once('@')?;
-        if local.is_empty()
-            || domain.is_empty()
-            || domain.contains('@')
-            || email
-                .chars()
-                .any(|c| c.is_whitespace() || c == '<' || c == '>')
-        {
-            return None;
-        }
-        Some(Address {
-            name,
-            email: email.to_string(),
-        })
-    }
-
-    /// The domain part, lowercased.
-    pub fn domain(&self) -> String {
-        self.email
-            .rsplit_once('@')
-            .map(|(_, d)| d.to_ascii_lowercase())
-            .unwrap_or_default()
-    }
-}
-
-impl fmt::Display for Address {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.name {
-            Some(n) => write!(f, "{n} <{}>", self.email),
-            None => f.write_str(&self.email),
-        }
-    }
-}
+pub use crate::types::Address;
 
 /// A support desk that technical mail is forwarded to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -143,7 +90,7 @@ pub struct Config {
     pub own_addresses: Vec<String>,
     /// At most one reply per sender and category within this period.
     pub period: Duration,
-    pub default_language: crate::parse::Language,
+    pub default_language: crate::types::Language,
     /// Decide and record, but send nothing (also `run --dry-run`).
     pub dry_run: bool,
     pub intake: IntakeConfig,
@@ -155,7 +102,7 @@ pub struct Config {
     /// Labelled example mails the learned model trains on; `None`: rules only.
     pub training: Option<PathBuf>,
     pub responses: PathBuf,
-    pub desks: BTreeMap<String, Desk>,
+    pub desks: BTreeMap<crate::types::DeskKey, Desk>,
 }
 
 /// Why the configuration cannot be used.
@@ -398,7 +345,7 @@ struct Reply {
     from: Option<Address>,
     own_addresses: Vec<String>,
     period: Duration,
-    default_language: crate::parse::Language,
+    default_language: crate::types::Language,
     dry_run: bool,
 }
 
@@ -451,8 +398,8 @@ fn reply_settings(c: &mut Checker<'_>, reply: Section<RawReply>) -> Reply {
         own_addresses: own,
         period: c.duration("reply.period", &period, Duration::from_secs(24 * 3600)),
         default_language: match default_language {
-            None | Some(RawLanguage::Da) => crate::parse::Language::Da,
-            Some(RawLanguage::En) => crate::parse::Language::En,
+            None | Some(RawLanguage::Da) => crate::types::Language::Da,
+            Some(RawLanguage::En) => crate::types::Language::En,
         },
         dry_run: dry_run.unwrap_or(false),
     }
@@ -485,7 +432,7 @@ fn intake(
             let max_size = c.size(
                 "maildir.max-size",
                 &max_size,
-                u64::from(crate::intake::FULL_FETCH_MAX),
+                MAILDIR_DEFAULT_MAX_SIZE,
                 MAILDIR_MAX_SIZE,
             );
             let Some(p) = path else {
@@ -583,7 +530,7 @@ fn desks_of(
     c: &mut Checker<'_>,
     desks: BTreeMap<String, Spanned<RawDesk>>,
     desks_span: Option<Range<usize>>,
-) -> BTreeMap<String, Desk> {
+) -> BTreeMap<crate::types::DeskKey, Desk> {
     let mut desk_map = BTreeMap::new();
     for (key, d) in desks {
         let span = d.span();
@@ -599,7 +546,7 @@ fn desks_of(
             c.problem(Some(span), &format!("desks.{key}.name"), "is empty");
         }
         desk_map.insert(
-            key.clone(),
+            crate::types::DeskKey::from(key.as_str()),
             Desk {
                 key,
                 name: name.into_inner(),
@@ -608,7 +555,7 @@ fn desks_of(
             },
         );
     }
-    for needed in crate::classify::DESKS {
+    for needed in crate::types::DESKS {
         if !desk_map.contains_key(*needed) {
             c.problem_hint(
                 desks_span.clone(),
@@ -912,15 +859,6 @@ phone = "3532 3232"
                 "{v}: {p:#?}"
             );
         }
-    }
-
-    #[test]
-    fn address_parsing() {
-        let a = Address::parse("\"E-learning, HR\" <e@x.test>").unwrap();
-        assert_eq!(a.name.as_deref(), Some("E-learning, HR"));
-        assert_eq!(a.email, "e@x.test");
-        assert!(Address::parse("not an address").is_none());
-        assert!(Address::parse("a@b@c").is_none());
     }
 
     /// The shipped config parses, and so does its commented real-server part once

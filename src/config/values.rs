@@ -105,6 +105,11 @@ impl Checker<'_> {
 /// sits below render).
 pub(super) const MAILDIR_MAX_SIZE: std::ops::RangeInclusive<u64> = 64 * 1024..=5 * 1024 * 1024;
 
+/// `maildir.max-size`'s default: 1 MB, what IMAP fetches whole (`intake::FULL_FETCH_MAX`,
+/// which is not imported here: config sits below intake; a test in intake holds the two
+/// equal).
+pub const MAILDIR_DEFAULT_MAX_SIZE: u64 = 1024 * 1024;
+
 /// "1MB", "512 KB", "2048", "64KiB": bytes, or `None` when it is not a size.
 fn parse_size(s: &str) -> Option<u64> {
     let s = s.trim();

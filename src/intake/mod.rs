@@ -32,3 +32,16 @@ impl RawMail {
         format!("{}/{}", self.mailbox, self.id)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_maildir_default_is_what_imap_fetches_whole() {
+        assert_eq!(
+            crate::config::MAILDIR_DEFAULT_MAX_SIZE,
+            u64::from(FULL_FETCH_MAX)
+        );
+    }
+}

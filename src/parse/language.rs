@@ -4,40 +4,7 @@
 //! letters æ, ø and å carry the signal. Ties go to the configured default (Danish: the
 //! mailbox is Danish).
 
-use serde::Serialize;
-
-/// The languages replies are written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
-#[serde(rename_all = "lowercase")]
-pub enum Language {
-    Da,
-    En,
-}
-
-impl Language {
-    pub const ALL: [Language; 2] = [Language::Da, Language::En];
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Language::Da => "da",
-            Language::En => "en",
-        }
-    }
-
-    pub fn from_code(code: &str) -> Option<Language> {
-        match code {
-            "da" => Some(Language::Da),
-            "en" => Some(Language::En),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for Language {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.code())
-    }
-}
+use crate::types::Language;
 
 const DANISH: &[&str] = &[
     "og", "jeg", "det", "at", "en", "et", "er", "ikke", "til", "på", "paa", "med", "som", "har",
@@ -65,7 +32,7 @@ pub fn is_function_word(word: &str) -> bool {
             DANISH
                 .iter()
                 .chain(ENGLISH)
-                .flat_map(|w| [w.to_string(), crate::classify::text::fold(w)])
+                .flat_map(|w| [w.to_string(), crate::types::fold(w)])
                 .collect()
         });
     FOLDED.contains(word)

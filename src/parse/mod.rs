@@ -21,59 +21,16 @@ use mail_parser::{HeaderValue, MessageParser, MimeHeaders, PartType};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-pub use language::Language;
+pub(crate) use crate::types::{hex, hex_prefix};
+pub use crate::types::{Address, Language, MailKey, MessageId};
 
-use crate::config::Address;
+/// How much of the body goes into a key's digest: enough to tell mails apart, and within
+/// what IMAP fetches of even the largest mail, so a mail's key never depends on its size.
+const KEY_BODY_BYTES: usize = 64 * 1024;
 
-/// A Message-ID without angle brackets.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-pub struct MessageId(String);
-
-impl MessageId {
-    /// Wraps an id, stripping surrounding angle brackets and whitespace.
-    pub fn new(id: &str) -> MessageId {
-        MessageId(
-            id.trim()
-                .trim_start_matches('<')
-                .trim_end_matches('>')
-                .to_string(),
-        )
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The id as it goes into a header: `<id>`.
-    pub fn bracketed(&self) -> String {
-        format!("<{}>", self.0)
-    }
-}
-
-impl std::fmt::Display for MessageId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// What the ledger knows a mail by: its Message-ID, or a hash of its bytes when it has none.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-pub struct MailKey(String);
-
+// `MailKey` is defined in `crate::types`; the key of a mail with a Message-ID is made here,
+// where the end of its header is known (`repair::header_end`), so types imports no stage.
 impl MailKey {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn from_stored(s: String) -> MailKey {
-        MailKey(s)
-    }
-
-    /// The key of raw bytes that have no usable Message-ID.
-    pub fn of_bytes(bytes: &[u8]) -> MailKey {
-        MailKey(format!("sha256:{}", hex(&Sha256::digest(bytes))))
-    }
-
     /// The key of a mail with a Message-ID: the id plus a digest of the sender and the
     /// start of the body, so two different mails that share an id (a careless script, a
     /// hostile sender) are two mails, while one mail seen twice (a redelivery with other
@@ -90,37 +47,8 @@ impl MailKey {
         for chunk in body.split(|&b| b == b'\r') {
             h.update(chunk);
         }
-        MailKey(format!("{}#{}", id.as_str(), hex_prefix(&h.finalize(), 8)))
+        MailKey::from_stored(format!("{}#{}", id.as_str(), hex_prefix(&h.finalize(), 8)))
     }
-
-    /// The Message-ID part of a key made by [`MailKey::of_message`] (what ledgers written
-    /// before the digest was added know the mail by).
-    pub fn message_id_part(&self) -> Option<&str> {
-        self.0.rsplit_once('#').map(|(id, _)| id)
-    }
-}
-
-impl std::fmt::Display for MailKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// How much of the body goes into a key's digest: enough to tell mails apart, and within
-/// what IMAP fetches of even the largest mail, so a mail's key never depends on its size.
-const KEY_BODY_BYTES: usize = 64 * 1024;
-
-/// The first `n` bytes of a digest in hex.
-pub(crate) fn hex_prefix(bytes: &[u8], n: usize) -> String {
-    hex(bytes.get(..n).unwrap_or(bytes))
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 /// The envelope sender as the receiving server recorded it.

@@ -28,16 +28,8 @@ use crate::classify::sensitive::{
 use crate::classify::{strip_subject_prefixes, Category, Classification, Classifier};
 use crate::config::{Address, Config, Desk};
 use crate::parse::{hex_prefix, Mail, MessageId};
-
-/// A finished message and where it goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outgoing {
-    pub message_id: MessageId,
-    /// "reply" or "forward".
-    pub kind: &'static str,
-    pub to: String,
-    pub bytes: Vec<u8>,
-}
+use crate::types::MessageKind;
+pub use crate::types::Outgoing;
 
 /// Why a message could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +51,7 @@ pub enum ComposeError {
 pub const CATEGORY_HEADER: &str = "X-Autosvar-Category";
 
 /// A Message-ID on our own domain, derived from the mail's key and the message kind.
-pub fn message_id_for(mail: &Mail, kind: &str, from: &Address) -> MessageId {
+pub fn message_id_for(mail: &Mail, kind: MessageKind, from: &Address) -> MessageId {
     let digest = Sha256::digest(format!("{kind}\0{}", mail.key).as_bytes());
     MessageId::new(&format!(
         "autosvar.{kind}.{}@{}",
@@ -250,7 +242,7 @@ pub fn reply(
 ) -> Result<Outgoing, ComposeError> {
     let to = mail.reply_address().ok_or(ComposeError::NoRecipient)?;
     let body = templates.render_reply(c.category, context(mail, c, config))?;
-    let id = message_id_for(mail, "reply", &config.from);
+    let id = message_id_for(mail, MessageKind::Reply, &config.from);
     let mut b = Message::builder()
         .from(mailbox(&config.from)?)
         .to(mailbox(to)?)
@@ -270,7 +262,7 @@ pub fn reply(
     let msg = b.singlepart(text_part(body))?;
     Ok(Outgoing {
         message_id: id,
-        kind: "reply",
+        kind: MessageKind::Reply,
         to: to.email.clone(),
         bytes: msg.formatted(),
     })
@@ -342,7 +334,7 @@ pub fn forward(
     ctx.subject.clone_from(&subject);
     ctx.attached = whole;
     let intro = templates.render_forward(&ctx)?;
-    let id = message_id_for(mail, "forward", &config.from);
+    let id = message_id_for(mail, MessageKind::Forward, &config.from);
     let desk_addr = Address {
         name: Some(desk.name.clone()),
         email: desk.email.clone(),
@@ -410,7 +402,7 @@ pub fn forward(
     )?;
     Ok(Outgoing {
         message_id: id,
-        kind: "forward",
+        kind: MessageKind::Forward,
         to: desk.email.clone(),
         bytes: msg.formatted(),
     })

@@ -21,6 +21,7 @@ use crate::classify::Category;
 use crate::config::Desk;
 use crate::diagnostic::Diagnostic;
 use crate::parse::Language;
+use crate::types::DeskKey;
 
 /// Files that are not category replies.
 const SIGNATURE: &str = "signature";
@@ -68,7 +69,7 @@ pub struct Context {
     pub language: String,
     pub sensitive: bool,
     pub desk: Option<Desk>,
-    pub desks: BTreeMap<String, Desk>,
+    pub desks: BTreeMap<DeskKey, Desk>,
     pub mailbox: String,
     pub secondary: Option<String>,
     pub signature: String,
@@ -177,7 +178,7 @@ impl Templates {
     /// # Errors
     /// [`TemplateError::Invalid`] listing every missing file, syntax error, undefined
     /// placeholder and template that does not show the signature or sensitive notice.
-    pub fn load(dir: &Path, desks: &BTreeMap<String, Desk>) -> Result<Templates, TemplateError> {
+    pub fn load(dir: &Path, desks: &BTreeMap<DeskKey, Desk>) -> Result<Templates, TemplateError> {
         let entries = std::fs::read_dir(dir).map_err(|source| TemplateError::ReadDir {
             path: dir.to_path_buf(),
             source,
@@ -218,7 +219,7 @@ impl Templates {
     pub fn from_sources(
         dir: &Path,
         files: BTreeMap<String, String>,
-        desks: &BTreeMap<String, Desk>,
+        desks: &BTreeMap<DeskKey, Desk>,
         mut problems: Vec<Diagnostic>,
     ) -> Result<Templates, TemplateError> {
         for name in required_files() {
@@ -264,7 +265,7 @@ impl Templates {
     fn test_render(
         &self,
         files: &BTreeMap<String, String>,
-        desks: &BTreeMap<String, Desk>,
+        desks: &BTreeMap<DeskKey, Desk>,
     ) -> Vec<Diagnostic> {
         let mut problems = Vec::new();
         let shown = |name: &str| self.dir.join(name);
@@ -398,7 +399,7 @@ pub fn sample_context(
     category: Category,
     lang: Language,
     desk: Option<Desk>,
-    desks: &BTreeMap<String, Desk>,
+    desks: &BTreeMap<DeskKey, Desk>,
     sensitive: bool,
     named: bool,
 ) -> Context {
@@ -429,7 +430,7 @@ pub fn sample_context(
 mod tests {
     use super::*;
 
-    fn desks() -> BTreeMap<String, Desk> {
+    fn desks() -> BTreeMap<DeskKey, Desk> {
         let mut m = BTreeMap::new();
         for (k, n, p) in [
             ("cimt", "CIMT Servicedesk", "3864 8080"),
