@@ -193,10 +193,11 @@ pub struct Pipeline {
     recovered: bool,
 }
 
-/// How many times the process may die with one mail in hand before that mail is set aside
-/// unread: once may be a kill or a power cut that has nothing to do with the mail; twice
-/// in a row is the mail.
-pub const POISON_AFTER: u32 = 2;
+/// How many times in a row the process may die with one mail in hand before that mail is
+/// set aside unread. One death may be a kill or a power cut that has nothing to do with the
+/// mail, and a kill can land twice running on the same mail while it is briefly in hand
+/// after a restart; three in a row is the mail. Bounded: never retried for ever.
+pub const POISON_AFTER: u32 = 3;
 
 /// Messages sent at the same time (one SMTP connection each).
 const SEND_CONCURRENCY: usize = 8;
@@ -624,7 +625,7 @@ impl Pipeline {
             if count >= POISON_AFTER {
                 warn!(%source, deaths = count, "autosvar stopped while handling this mail, again: it will be set aside for a person when it is read");
             } else {
-                warn!(%source, "autosvar stopped while handling this mail; it will be tried once more");
+                warn!(%source, deaths = count, "autosvar stopped while handling this mail; it will be tried again");
             }
         }
         Ok(())
@@ -653,7 +654,7 @@ impl Pipeline {
             span.record("message_id", bytes_key.as_str());
             let outcome = self.set_aside_unread(
                 raw,
-                "autosvar stopped while handling this mail, twice; not read again",
+                "autosvar stopped while handling this mail, three times running; not read again",
                 now,
             )?;
             return Ok((outcome, Vec::new()));

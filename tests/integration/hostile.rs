@@ -143,7 +143,7 @@ fn release(dir: &Path, args: &[&str]) -> String {
 }
 
 #[test]
-fn a_mail_that_kills_the_process_is_tried_once_more_then_set_aside() {
+fn a_mail_that_kills_the_process_is_retried_then_set_aside() {
     let dir = setup();
     let d = dir.path();
     put(
@@ -171,9 +171,9 @@ fn a_mail_that_kills_the_process_is_tried_once_more_then_set_aside() {
             "Hvad koster en licens?",
         ),
     );
-    // Dies at the mail (as out of memory or an abort would), twice: the first death may
+    // Dies at the mail (as out of memory or an abort would), POISON_AFTER times: a death may
     // have been a kill that had nothing to do with it.
-    for _ in 0..2 {
+    for _ in 0..autosvar::pipeline::POISON_AFTER {
         let o = run_once(d, Some("abort:KILLER-3"));
         assert!(!o.status.success());
     }
