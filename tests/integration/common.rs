@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use autosvar::cli::Setup;
+use autosvar::pipeline::Assessment;
+use autosvar::render::compose;
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -76,4 +78,37 @@ pub fn empty_embedded_default() -> tempfile::TempDir {
         std::fs::remove_file(e.unwrap().path()).unwrap();
     }
     dir
+}
+
+/// A fixed clock for composed messages (golden files depend on it): Monday 2 March 2026,
+/// 10:00 UTC.
+pub fn now() -> std::time::SystemTime {
+    autosvar::clock::from_unix_seconds(1_772_445_600)
+}
+
+/// The reply to an assessed mail, composed with the shipped setup at the fixed clock.
+pub fn reply_to(a: &Assessment) -> Vec<u8> {
+    let s = setup();
+    compose::reply(&a.mail, &a.classification, &s.config, &s.templates, now())
+        .unwrap()
+        .bytes
+}
+
+/// The forward of an assessed mail (`raw` its bytes, all of them) to `desk`, a desk of the
+/// shipped config, composed at the fixed clock.
+pub fn forward_of(a: &Assessment, raw: &[u8], desk: &str) -> Vec<u8> {
+    let s = setup();
+    compose::forward(
+        &a.mail,
+        raw,
+        false,
+        &a.classification,
+        &s.config.desks[desk],
+        &s.config,
+        &s.templates,
+        &s.classifier,
+        now(),
+    )
+    .unwrap()
+    .bytes
 }

@@ -8,14 +8,8 @@ use std::path::{Path, PathBuf};
 
 use autosvar::classify::sensitive::find_cpr;
 use autosvar::pipeline::assess;
-use autosvar::render::compose;
 
-use crate::common::{fixtures, root, setup};
-
-/// A fixed clock: Monday 2 March 2026, 10:00 UTC.
-fn now() -> std::time::SystemTime {
-    autosvar::clock::from_unix_seconds(1_772_445_600)
-}
+use crate::common::{fixtures, forward_of, reply_to, root, setup};
 
 fn golden_dir() -> PathBuf {
     root().join("tests/golden")
@@ -110,24 +104,12 @@ fn render(path: &Path) -> (Vec<u8>, Option<Vec<u8>>) {
     let s = setup();
     let raw = std::fs::read(path).unwrap();
     let a = assess(&raw, &s.config, &s.classifier);
-    let reply = compose::reply(&a.mail, &a.classification, &s.config, &s.templates, now()).unwrap();
-    let forward = a.classification.desk.as_ref().map(|d| {
-        let desk = &s.config.desks[d];
-        compose::forward(
-            &a.mail,
-            &raw,
-            false,
-            &a.classification,
-            desk,
-            &s.config,
-            &s.templates,
-            &s.classifier,
-            now(),
-        )
-        .unwrap()
-        .bytes
-    });
-    (reply.bytes, forward)
+    let forward = a
+        .classification
+        .desk
+        .as_ref()
+        .map(|d| forward_of(&a, &raw, d.as_str()));
+    (reply_to(&a), forward)
 }
 
 #[test]
@@ -223,23 +205,8 @@ fn a_forward_of_sensitive_mail_carries_no_cpr_number() {
     // Whatever the classifier says, a forward of this mail must carry no CPR number.
     a.classification.category = autosvar::classify::Category::Technical;
     a.classification.desk = Some("cimt".into());
-    let reply = compose::reply(&a.mail, &a.classification, &s.config, &s.templates, now())
-        .unwrap()
-        .bytes;
-    let forward = compose::forward(
-        &a.mail,
-        &raw_bytes,
-        false,
-        &a.classification,
-        &s.config.desks["cimt"],
-        &s.config,
-        &s.templates,
-        &s.classifier,
-        now(),
-    )
-    .unwrap()
-    .bytes;
-    let forward = String::from_utf8(forward).unwrap();
+    let reply = reply_to(&a);
+    let forward = String::from_utf8(forward_of(&a, &raw_bytes, "cimt")).unwrap();
     assert!(
         find_cpr(&forward).is_empty(),
         "CPR number in forward:\n{forward}"

@@ -12,14 +12,10 @@ use autosvar::pipeline::assess;
 use autosvar::render::compose;
 use mail_parser::{HeaderValue, Message, MessageParser, MimeHeaders, PartType};
 
-use crate::common::setup;
+use crate::common::{forward_of, reply_to, setup};
 
 /// The number hidden: 1 January 1990, written in the forms people use.
 const DIGITS: &str = "0101901234";
-
-fn now() -> std::time::SystemTime {
-    autosvar::clock::from_unix_seconds(1_772_445_600)
-}
 
 const HEAD: &str = "Return-Path: <anne@sender.test>\r\nTo: e-learning@example.test\r\nMessage-ID: <leak-{n}@sender.test>\r\nDate: Mon, 2 Mar 2026 09:00:00 +0100\r\nMIME-Version: 1.0\r\n";
 
@@ -169,22 +165,8 @@ fn no_outgoing_message_carries_a_cpr_number_wherever_it_hid() {
         // Whatever the classifier says, a forward must carry no CPR number.
         a.classification.category = Category::Technical;
         a.classification.desk = Some("cimt".into());
-        let reply = compose::reply(&a.mail, &a.classification, &s.config, &s.templates, now())
-            .unwrap()
-            .bytes;
-        let forward = compose::forward(
-            &a.mail,
-            raw.as_bytes(),
-            false,
-            &a.classification,
-            &s.config.desks["cimt"],
-            &s.config,
-            &s.templates,
-            &s.classifier,
-            now(),
-        )
-        .unwrap()
-        .bytes;
+        let reply = reply_to(&a);
+        let forward = forward_of(&a, raw.as_bytes(), "cimt");
         for (kind, bytes) in [("reply", &reply), ("forward", &forward)] {
             for t in cpr_in(bytes) {
                 failures.push(format!("{what}: {kind} carries a CPR number in {t:?}"));
@@ -208,19 +190,7 @@ fn a_forward_never_attaches_an_original_holding_a_cpr_number() {
         a.classification.sensitive = false;
         a.classification.category = Category::Technical;
         a.classification.desk = Some("cimt".into());
-        let forward = compose::forward(
-            &a.mail,
-            raw.as_bytes(),
-            false,
-            &a.classification,
-            &s.config.desks["cimt"],
-            &s.config,
-            &s.templates,
-            &s.classifier,
-            now(),
-        )
-        .unwrap()
-        .bytes;
+        let forward = forward_of(&a, raw.as_bytes(), "cimt");
         assert!(
             cpr_in(&forward).is_empty(),
             "{what}: {:?}",
@@ -266,23 +236,11 @@ fn echoed_subjects_names_and_ids_stay_within_line_limits() {
             let mut a = assess(raw.as_bytes(), &s.config, &s.classifier);
             a.classification.category = Category::Technical;
             a.classification.desk = Some("cimt".into());
-            let reply =
-                compose::reply(&a.mail, &a.classification, &s.config, &s.templates, now()).unwrap();
-            assert_lines_within_limits("reply", &reply.bytes);
-            let forward = compose::forward(
-                &a.mail,
-                raw.as_bytes(),
-                false,
-                &a.classification,
-                &s.config.desks["cimt"],
-                &s.config,
-                &s.templates,
-                &s.classifier,
-                now(),
-            )
-            .unwrap();
-            assert_lines_within_limits("forward", &forward.bytes);
-            let parsed = MessageParser::default().parse(&reply.bytes).unwrap();
+            let reply = reply_to(&a);
+            assert_lines_within_limits("reply", &reply);
+            let forward = forward_of(&a, raw.as_bytes(), "cimt");
+            assert_lines_within_limits("forward", &forward);
+            let parsed = MessageParser::default().parse(&reply).unwrap();
             let echoed = parsed.subject().unwrap_or_default();
             assert!(
                 echoed.chars().count() <= 4 + compose::MAX_SUBJECT,
