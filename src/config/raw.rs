@@ -156,7 +156,8 @@ pub struct RawSmtp {
     pub retry_after: Option<Spanned<String>>,
 }
 
-/// The connection keys `[imap]` and `[smtp]` share, taken out of either.
+/// The connection keys `[imap]` and `[smtp]` share, taken out of either by its validation
+/// (`server::validate_imap`, `server::validate_smtp`).
 #[derive(Debug)]
 pub struct RawConnection {
     pub host: Option<Spanned<String>>,
@@ -170,119 +171,4 @@ pub struct RawConnection {
     pub token_command: Option<Spanned<String>>,
     pub ca_file: Option<Spanned<String>>,
     pub timeout: Option<Spanned<String>>,
-}
-
-/// What `[imap]` has beyond the connection keys.
-#[derive(Debug)]
-pub struct RawImapOnly {
-    pub folder: Option<Spanned<String>>,
-    pub poll_interval: Option<Spanned<String>>,
-    pub idle: Option<bool>,
-    pub max_age: Option<Spanned<String>>,
-    pub sent_folder: Option<Spanned<String>>,
-    pub keywords: Option<bool>,
-    pub sent_copy: Option<SentCopy>,
-    pub sent_copy_grace: Option<Spanned<String>>,
-    pub category_folders: Option<Spanned<String>>,
-    pub max_attempts: Option<Spanned<u32>>,
-}
-
-impl RawImap {
-    /// The connection keys and the IMAP-only keys, apart.
-    pub fn split(self) -> (RawConnection, RawImapOnly) {
-        let RawImap {
-            host,
-            port,
-            tls,
-            user,
-            password_env,
-            password_file,
-            password_command,
-            auth,
-            token_command,
-            ca_file,
-            timeout,
-            folder,
-            poll_interval,
-            idle,
-            max_age,
-            sent_folder,
-            keywords,
-            sent_copy,
-            sent_copy_grace,
-            category_folders,
-            max_attempts,
-        } = self;
-        (
-            RawConnection {
-                host,
-                port,
-                tls,
-                user,
-                password_env,
-                password_file,
-                password_command,
-                auth,
-                token_command,
-                ca_file,
-                timeout,
-            },
-            RawImapOnly {
-                folder,
-                poll_interval,
-                idle,
-                max_age,
-                sent_folder,
-                keywords,
-                sent_copy,
-                sent_copy_grace,
-                category_folders,
-                max_attempts,
-            },
-        )
-    }
-}
-
-impl RawSmtp {
-    /// The connection keys, and `envelope-from` and `retry-after`.
-    pub fn split(
-        self,
-    ) -> (
-        RawConnection,
-        Option<Spanned<String>>,
-        Option<Spanned<String>>,
-    ) {
-        let RawSmtp {
-            host,
-            port,
-            tls,
-            user,
-            password_env,
-            password_file,
-            password_command,
-            auth,
-            token_command,
-            ca_file,
-            timeout,
-            envelope_from,
-            retry_after,
-        } = self;
-        (
-            RawConnection {
-                host,
-                port,
-                tls,
-                user,
-                password_env,
-                password_file,
-                password_command,
-                auth,
-                token_command,
-                ca_file,
-                timeout,
-            },
-            envelope_from,
-            retry_after,
-        )
-    }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::checker::Checker;
-use super::raw::{RawConnection, RawImap, RawImapOnly, RawSmtp, SentCopy, Tls};
+use super::raw::{RawConnection, RawImap, RawSmtp, SentCopy, Tls};
 use super::secret::{login, refuse_inline_password, Auth};
 use super::Address;
 
@@ -144,10 +144,18 @@ pub(super) fn validate_imap(
         header,
         inline_password,
     } = section;
-    let (connection, imap) = raw.split();
-    let keys = (&connection, header, inline_password);
-    let server = validate_server(c, base, "imap", keys, (993, 143));
-    let RawImapOnly {
+    let RawImap {
+        host,
+        port,
+        tls,
+        user,
+        password_env,
+        password_file,
+        password_command,
+        auth,
+        token_command,
+        ca_file,
+        timeout,
         folder,
         poll_interval,
         idle,
@@ -158,7 +166,22 @@ pub(super) fn validate_imap(
         sent_copy_grace,
         category_folders,
         max_attempts,
-    } = imap;
+    } = raw;
+    let connection = RawConnection {
+        host,
+        port,
+        tls,
+        user,
+        password_env,
+        password_file,
+        password_command,
+        auth,
+        token_command,
+        ca_file,
+        timeout,
+    };
+    let keys = (&connection, header, inline_password);
+    let server = validate_server(c, base, "imap", keys, (993, 143));
     let poll_interval = c.duration(
         "imap.poll-interval",
         &poll_interval,
@@ -198,7 +221,34 @@ pub(super) fn validate_smtp(
         header,
         inline_password,
     } = section;
-    let (connection, envelope_from, retry_after) = raw.split();
+    let RawSmtp {
+        host,
+        port,
+        tls,
+        user,
+        password_env,
+        password_file,
+        password_command,
+        auth,
+        token_command,
+        ca_file,
+        timeout,
+        envelope_from,
+        retry_after,
+    } = raw;
+    let connection = RawConnection {
+        host,
+        port,
+        tls,
+        user,
+        password_env,
+        password_file,
+        password_command,
+        auth,
+        token_command,
+        ca_file,
+        timeout,
+    };
     let keys = (&connection, header, inline_password);
     let server = validate_server(c, base, "smtp", keys, (465, 587));
     let envelope_from = match &envelope_from {

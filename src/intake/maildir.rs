@@ -112,6 +112,15 @@ struct Waiting {
     due: Option<Instant>,
 }
 
+/// What the watcher last said about a file's writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Writer {
+    /// Renamed in or closed since it was last written: complete.
+    Finished,
+    /// Written to and not closed yet.
+    Writing,
+}
+
 /// The time of a look: wall clock for file times, monotonic for how long a look lasts.
 #[derive(Debug, Clone, Copy)]
 struct Clock {
@@ -137,10 +146,8 @@ pub struct Maildir {
     seen: HashSet<String>,
     /// Files not complete at the last look.
     waiting: HashMap<String, Waiting>,
-    /// Files the watcher saw finished since they were last written.
-    finished: HashSet<String>,
-    /// Files the watcher saw written and not yet closed.
-    writing: HashSet<String>,
+    /// Files the watcher saw finished, or written and not yet closed, since last looked.
+    writer: HashMap<String, Writer>,
     /// Files whose read failed (warned about once).
     failing: HashSet<String>,
     open: fn(&Path) -> std::io::Result<File>,
@@ -155,8 +162,7 @@ impl Maildir {
             max_size: u64::from(FULL_FETCH_MAX),
             seen: HashSet::new(),
             waiting: HashMap::new(),
-            finished: HashSet::new(),
-            writing: HashSet::new(),
+            writer: HashMap::new(),
             failing: HashSet::new(),
             open: |p| File::open(p),
         }
@@ -195,18 +201,18 @@ impl Maildir {
     pub fn note(&mut self, change: Change) -> bool {
         match change {
             Change::Finished(name) => {
-                self.writing.remove(&name);
-                if !self.seen.contains(&name) {
-                    self.finished.insert(name);
+                if self.seen.contains(&name) {
+                    self.writer.remove(&name);
+                } else {
+                    self.writer.insert(name, Writer::Finished);
                 }
                 true
             }
             Change::Writing(name) => {
-                self.finished.remove(&name);
                 // Worth a look when nothing is known of it yet, or it was empty.
                 let new = !self.seen.contains(&name)
                     && self.waiting.get(&name).is_none_or(|w| w.due.is_none());
-                self.writing.insert(name);
+                self.writer.insert(name, Writer::Writing);
                 new
             }
             Change::Rescan => true,
@@ -260,16 +266,14 @@ impl Maildir {
         // Forget what the watcher said about files no longer there.
         let present: HashSet<&String> = names.iter().collect();
         self.waiting.retain(|n, _| present.contains(n));
-        self.finished.retain(|n| present.contains(n));
-        self.writing.retain(|n| present.contains(n));
+        self.writer.retain(|n, _| present.contains(n));
         self.failing.retain(|n| present.contains(n));
         let mut out = Vec::new();
         for name in names {
             match self.look(&dir.join(&name), &name, now) {
                 Look::Ready(bytes, truncated) => {
                     self.waiting.remove(&name);
-                    self.finished.remove(&name);
-                    self.writing.remove(&name);
+                    self.writer.remove(&name);
                     self.failing.remove(&name);
                     self.seen.insert(name.clone());
                     if truncated {
@@ -289,7 +293,9 @@ impl Maildir {
                 Look::Changed(w) => {
                     tracing::debug!(file = %name, "mail file changed while read; will look again");
                     // Whatever the watcher said, it is still being written.
-                    self.finished.remove(&name);
+                    if self.writer.get(&name) == Some(&Writer::Finished) {
+                        self.writer.remove(&name);
+                    }
                     self.waiting.insert(name, w);
                 }
                 Look::Failed(e) => {
@@ -330,12 +336,10 @@ impl Maildir {
         if len == 0 {
             return Look::Wait(waiting(None), "empty");
         }
-        let needed = if self.finished.contains(name) {
-            Duration::ZERO
-        } else if self.writing.contains(name) {
-            WRITER_QUIET
-        } else {
-            SETTLE
+        let needed = match self.writer.get(name) {
+            Some(Writer::Finished) => Duration::ZERO,
+            Some(Writer::Writing) => WRITER_QUIET,
+            None => SETTLE,
         };
         // Unchanged for as long as its time says, or as long as looks have seen it so (a
         // time in the future, or set back by the writer, does not count).
