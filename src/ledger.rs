@@ -156,6 +156,16 @@ pub struct SetAsideMail {
     pub why: String,
 }
 
+/// A [`SetAsideMail`] from a row of `key, source, updated, COALESCE(error, '')`.
+fn set_aside_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SetAsideMail> {
+    Ok(SetAsideMail {
+        key: r.get(0)?,
+        source: r.get(1)?,
+        when: from_unix_seconds(r.get(2)?),
+        why: r.get(3)?,
+    })
+}
+
 /// The ledger: one SQLite file.
 pub struct Ledger {
     conn: Connection,
@@ -536,6 +546,26 @@ impl Ledger {
         Ok(Some((digest, source, count)))
     }
 
+    /// The digests of the mails the process died with in hand at least `deaths` times (see
+    /// [`Ledger::take_in_hand`]): one query, so a pipeline can know them without asking the
+    /// ledger about every mail.
+    pub fn suspects(&self, deaths: u32) -> Result<Vec<String>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT key, value FROM meta WHERE substr(key, 1, length(?1)) = ?1")?;
+        let rows = stmt.query_map([SUSPECT], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut found = Vec::new();
+        for row in rows {
+            let (key, value) = row?;
+            if value.parse::<u32>().is_ok_and(|c| c >= deaths) {
+                found.push(key[SUSPECT.len()..].to_string());
+            }
+        }
+        Ok(found)
+    }
+
     /// How many times the process died while this mail (by digest of its bytes) was in
     /// hand.
     pub fn suspect_count(&self, digest: &str) -> Result<u32, LedgerError> {
@@ -551,30 +581,27 @@ impl Ledger {
             "SELECT key, source, updated, COALESCE(error, '') FROM mails
              WHERE state = 'set-aside' ORDER BY updated DESC, key",
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(SetAsideMail {
-                key: r.get(0)?,
-                source: r.get(1)?,
-                when: from_unix_seconds(r.get(2)?),
-                why: r.get(3)?,
-            })
-        })?;
+        let rows = stmt.query_map([], set_aside_row)?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    /// Forgets set-aside (or failed) mails whose key or source is `selector`, and any count
-    /// of deaths with them in hand, so autosvar reads them as new the next time it sees
-    /// them. Returns what was released. Mail that was answered is never released.
+    /// Forgets set-aside mails whose key or source is `selector`, and any count of deaths
+    /// with them in hand, so autosvar reads them as new the next time it sees them. Returns
+    /// what was released. Mail that was answered is never released.
     pub fn release(&mut self, selector: &str) -> Result<Vec<SetAsideMail>, LedgerError> {
-        let found: Vec<SetAsideMail> = self
-            .set_aside_mails()?
-            .into_iter()
-            .filter(|m| m.key == selector || m.source == selector)
-            .collect();
         let tx = self.conn.transaction()?;
+        let found = {
+            let mut stmt = tx.prepare(
+                "SELECT key, source, updated, COALESCE(error, '') FROM mails
+                 WHERE state = 'set-aside' AND (key = ?1 OR source = ?1)
+                 ORDER BY updated DESC, key",
+            )?;
+            let rows = stmt.query_map([selector], set_aside_row)?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
         for m in &found {
             tx.execute(
-                "DELETE FROM mails WHERE key = ?1 AND state IN ('set-aside', 'failed')",
+                "DELETE FROM mails WHERE key = ?1 AND state = 'set-aside'",
                 [&m.key],
             )?;
             tx.execute(
@@ -735,6 +762,8 @@ mod tests {
             );
             assert_eq!(l.take_in_hand().unwrap(), None);
             assert_eq!(l.suspect_count("sha256:ab").unwrap(), death);
+            assert_eq!(l.suspects(death).unwrap(), ["sha256:ab"]);
+            assert!(l.suspects(death + 1).unwrap().is_empty());
         }
         // Handled at last: note and count go.
         l.set_in_hand("INBOX/7", "sha256:ab").unwrap();

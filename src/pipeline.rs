@@ -189,14 +189,17 @@ pub struct Pipeline {
     events: Vec<Event>,
     /// Refusals of a mail's messages before it is set aside for a human.
     max_attempts: u32,
-    /// Whether the ledger was asked which mail was in hand when the process last died.
-    recovered: bool,
+    /// The digests of mails the process died with in hand [`POISON_AFTER`] times, read
+    /// once when the ledger was asked which mail was in hand at the last death (`None`
+    /// before). Only that start adds to them, so a mail not among them needs no ledger query.
+    poisoned: Option<HashSet<String>>,
 }
 
-/// How many times in a row the process may die with one mail in hand before that mail is
-/// set aside unread. One death may be a kill or a power cut that has nothing to do with the
-/// mail, and a kill can land twice running on the same mail while it is briefly in hand
-/// after a restart; three in a row is the mail. Bounded: never retried for ever.
+/// How many times the process may die with one mail in hand before that mail is set aside
+/// unread. The count is kept until the mail is once handled to the end (deaths with other
+/// mails in hand do not reset it). One death may be a kill or a power cut that has nothing
+/// to do with the mail, and a kill can land twice running on the same mail while it is
+/// briefly in hand after a restart; three is the mail. Bounded: never retried for ever.
 pub const POISON_AFTER: u32 = 3;
 
 /// Messages sent at the same time (one SMTP connection each).
@@ -248,7 +251,7 @@ impl Pipeline {
             transport,
             dry_run,
             events: Vec::new(),
-            recovered: false,
+            poisoned: None,
         }
     }
 
@@ -617,11 +620,12 @@ impl Pipeline {
 
     /// Notes which mail died with the process last time (once per pipeline).
     fn recover(&mut self) -> Result<(), PipelineError> {
-        if self.recovered || self.dry_run {
+        if self.poisoned.is_some() || self.dry_run {
             return Ok(());
         }
-        self.recovered = true;
-        if let Some((_, source, count)) = self.ledger.take_in_hand()? {
+        let in_hand = self.ledger.take_in_hand()?;
+        self.poisoned = Some(self.ledger.suspects(POISON_AFTER)?.into_iter().collect());
+        if let Some((_, source, count)) = in_hand {
             if count >= POISON_AFTER {
                 warn!(%source, deaths = count, "autosvar stopped while handling this mail, again: it will be set aside for a person when it is read");
             } else {
@@ -649,7 +653,12 @@ impl Pipeline {
             self.show_set_aside_again(raw);
             return Ok((Outcome::AlreadyDone, Vec::new()));
         }
-        if self.ledger.suspect_count(bytes_key.as_str())? >= POISON_AFTER {
+        let suspect = self
+            .poisoned
+            .as_ref()
+            .is_some_and(|p| p.contains(bytes_key.as_str()));
+        // Asked again: `release` may have forgiven it since.
+        if suspect && self.ledger.suspect_count(bytes_key.as_str())? >= POISON_AFTER {
             let _g = span.enter();
             span.record("message_id", bytes_key.as_str());
             let outcome = self.set_aside_unread(
