@@ -663,7 +663,7 @@ impl Pipeline {
             span.record("message_id", bytes_key.as_str());
             let outcome = self.set_aside_unread(
                 raw,
-                "autosvar stopped while handling this mail, three times running; not read again",
+                "autosvar stopped three times while handling this mail; not read again",
                 now,
             )?;
             return Ok((outcome, Vec::new()));
