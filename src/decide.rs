@@ -10,7 +10,8 @@
 //! senders that asked not to be auto-answered; no-reply senders. Last come the subject
 //! forms (an auto-reply, bounce or read-receipt subject) and they count only over a new
 //! text that asks nothing: a person who writes "Out of office?" or asks a question under
-//! such a subject is answered. Every rule is general (a header, a MIME type, a sender form,
+//! such a subject is answered. The one exception: a bounce phrase in the subject over a
+//! text with a bounce report's markers is a bounce, question mark or not. Every rule is general (a header, a MIME type, a sender form,
 //! a subject form), never a list of known mails. [`decide`] then applies the per-sender,
 //! per-category rate limit. Pure: the caller passes in the ledger's [`History`] and the
 //! time. A skip always carries its reason. Subjects and texts are matched on lowercased
@@ -469,20 +470,27 @@ fn is_bounce_by_type(a: &AutoHeaders) -> bool {
 
 /// The judgements that need the subject and the text: each a subject form together with a
 /// text that asks nothing (a person who writes "Out of office?" or asks a real question
-/// under such a subject is answered).
+/// under such a subject is answered), save a bounce phrase in the subject over a text that
+/// carries a bounce report's markers, which is a bounce whatever the text asks.
 fn by_subject_and_text(mail: &Mail, subject: &str, forward: bool) -> Option<SkipReason> {
-    let text = mail
-        .new_text
-        .chars()
-        .take(MARKER_CHARS)
-        .collect::<String>()
-        .to_lowercase();
+    // The lowercased text is only wanted once a subject form matched: most mails match
+    // none, so it is made on first use.
+    let lowered = std::cell::OnceCell::new();
+    let text = || -> &str {
+        lowered.get_or_init(|| {
+            mail.new_text
+                .chars()
+                .take(MARKER_CHARS)
+                .collect::<String>()
+                .to_lowercase()
+        })
+    };
     let asks_in_text = asks(&mail.new_text);
     let replied = has_reply_prefix(subject);
 
     if !asks_in_text
         && READ_PREFIXES.iter().any(|p| subject.starts_with(p))
-        && any_in(&text, READ_MARKERS)
+        && any_in(text(), READ_MARKERS)
     {
         return Some(SkipReason::Report);
     }
@@ -497,7 +505,7 @@ fn by_subject_and_text(mail: &Mail, subject: &str, forward: bool) -> Option<Skip
     // ..."); anywhere else the text must also read like a report.
     let bounce_start = BOUNCE_SUBJECTS.iter().any(|p| subject.starts_with(p));
     if (bounce_start && !asks_in_text)
-        || (!forward && any_in(subject, BOUNCE_SUBJECTS) && any_in(&text, BOUNCE_MARKERS))
+        || (!forward && any_in(subject, BOUNCE_SUBJECTS) && any_in(text(), BOUNCE_MARKERS))
     {
         return Some(SkipReason::Bounce);
     }

@@ -331,10 +331,13 @@ pub enum SkipReason {
     /// From us, carrying our marker, or X-Loop: answering would loop.
     Loop,
     /// A non-delivery report: null Return-Path, a delivery-status part, X-Failed-Recipients,
-    /// a mail-system sender (MAILER-DAEMON, postmaster, ...) or a bounce subject over a text
-    /// that asks nothing.
+    /// a mail-system sender (MAILER-DAEMON, postmaster, ...) or display name ("Mail Delivery
+    /// Subsystem"), a subject that opens with a bounce phrase over a text that asks nothing,
+    /// or a bounce phrase in the subject over a text with a bounce report's markers.
     Bounce,
-    /// A read receipt (disposition notification) or an abuse report (ARF feedback report).
+    /// A read receipt or an abuse report: by its part (disposition notification, ARF
+    /// feedback report) or by its subject over a text that asks nothing (a read-receipt
+    /// subject with a receipt's wording; an abuse subject with the reported mail attached).
     Report,
     /// Auto-Submitted other than "no", a vendor auto-reply header, or an auto-reply subject
     /// over a text that asks nothing.

@@ -548,19 +548,23 @@ pub fn is_sensitive(mail: &Mail, classifier: &Classifier) -> bool {
     holds_cpr(mail) || !patient_details(&prepared(&mail.full_text), classifier, true).is_empty()
 }
 
-/// Whether a CPR number is anywhere the sensitive scan looks: subject, header text, text.
-pub fn holds_cpr(mail: &Mail) -> bool {
+/// Whether `find` finds anything anywhere the sensitive scan looks: subject, header text,
+/// text.
+fn found_in_mail(mail: &Mail, find: fn(&str) -> Vec<std::ops::Range<usize>>) -> bool {
     [&mail.subject, &mail.header_text, &mail.full_text]
         .iter()
-        .any(|t| !find_cpr(t).is_empty())
+        .any(|t| !find(t).is_empty())
+}
+
+/// Whether a CPR number is anywhere the sensitive scan looks: subject, header text, text.
+fn holds_cpr(mail: &Mail) -> bool {
+    found_in_mail(mail, find_cpr)
 }
 
 /// Whether anything [`redact`] would remove is anywhere the scan looks: then the mail is
 /// not sent on unredacted, sensitive or not.
 pub fn holds_cpr_loosely(mail: &Mail) -> bool {
-    [&mail.subject, &mail.header_text, &mail.full_text]
-        .iter()
-        .any(|t| !find_cpr_loose(t).is_empty())
+    found_in_mail(mail, find_cpr_loose)
 }
 
 /// `text` as the patient check reads it: addresses blanked, the dots of titles and
