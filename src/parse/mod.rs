@@ -476,17 +476,18 @@ pub fn parse(bytes: &[u8], default_language: Language) -> Mail {
         .find(|n| n.len() > 5 && n.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("list-")))
         .map(str::to_string);
     let x_autoreply = msg.headers().iter().any(|h| {
-        let n = h.name().to_ascii_lowercase();
-        matches!(
-            n.as_str(),
-            "x-autoreply"
-                | "x-autorespond"
-                | "x-auto-reply"
-                | "x-autoresponder"
-                | "x-mail-autoreply"
-        ) && !msg
-            .header_raw(h.name())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("no"))
+        [
+            "x-autoreply",
+            "x-autorespond",
+            "x-auto-reply",
+            "x-autoresponder",
+            "x-mail-autoreply",
+        ]
+        .iter()
+        .any(|n| h.name().eq_ignore_ascii_case(n))
+            && !msg
+                .header_raw(h.name())
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("no"))
     });
     let x_loop = msg
         .headers()
@@ -497,20 +498,14 @@ pub fn parse(bytes: &[u8], default_language: Language) -> Mail {
             _ => None,
         })
         .collect();
-    let report = msg.content_type().is_some_and(|ct| {
+    let report_ct = msg.content_type().filter(|ct| {
         ct.ctype().eq_ignore_ascii_case("multipart")
             && ct
                 .subtype()
                 .is_some_and(|s| s.eq_ignore_ascii_case("report"))
     });
-    let report_type = msg
-        .content_type()
-        .filter(|ct| {
-            ct.ctype().eq_ignore_ascii_case("multipart")
-                && ct
-                    .subtype()
-                    .is_some_and(|s| s.eq_ignore_ascii_case("report"))
-        })
+    let report = report_ct.is_some();
+    let report_type = report_ct
         .and_then(|ct| ct.attribute("report-type"))
         .map(|t| t.trim().to_ascii_lowercase());
     let mut part_types = Vec::new();
