@@ -85,7 +85,8 @@ pub struct AutoHeaders {
     /// Every top-level header as (name, value), both lowercased, the value unfolded: the
     /// vendor marks (`X-Mailman-Version`, `X-Failed-Recipients`, `X-Spam-Flag`, ...) that
     /// `decide` judges. At most [`MAX_HEADERS`] headers, each value cut to
-    /// [`MAX_HEADER_VALUE`] characters.
+    /// [`MAX_HEADER_VALUE`] characters before it is lowercased (a few characters, such as
+    /// 'İ', lowercase to two).
     pub headers: Vec<(String, String)>,
     /// The content types (`type/subtype`, lowercased, each once) of this mail's own MIME
     /// parts, not of messages attached to it. At most [`MAX_PART_TYPES`].
