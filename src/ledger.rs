@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::clock::{from_unix_seconds, unix_seconds};
 use crate::parse::{hex, MailKey};
 use crate::types::{
-    Action, Category, DeskKey, Language, MessageId, MessageKind, Outgoing, SkipReason,
+    Action, Category, DeskKey, Language, MessageId, MessageKind, Outgoing, SkipReason, Source,
 };
 
 /// Errors from the ledger. All of them stop the daemon: without a ledger it cannot promise
@@ -78,8 +78,8 @@ impl State {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     pub key: String,
-    /// Where it came from ("INBOX/123", a Maildir file name).
-    pub source: String,
+    /// Where it came from (an IMAP UID, a Maildir file).
+    pub source: Source,
     pub action: Action,
     pub category: Option<Category>,
     pub desk: Option<DeskKey>,
@@ -121,6 +121,19 @@ stored_by_name!(Category, name, Category::from_name, "category");
 stored_by_name!(SkipReason, as_str, SkipReason::from_name, "skip reason");
 stored_by_name!(Language, code, Language::from_code, "language");
 
+/// A source is stored as the text it shows (`mailbox/id`), as before it was typed.
+impl ToSql for Source {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.to_string()))
+    }
+}
+
+impl FromSql for Source {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        Ok(Source::from_stored(value.as_str()?))
+    }
+}
+
 /// A desk key is stored as its text.
 impl ToSql for DeskKey {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -151,7 +164,7 @@ pub struct Pending {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SetAsideMail {
     pub key: String,
-    pub source: String,
+    pub source: Source,
     pub when: SystemTime,
     pub why: String,
 }
@@ -420,8 +433,8 @@ impl Ledger {
         Ok(())
     }
 
-    /// The source ("mailbox/id") a mail was recorded with.
-    pub fn source_of(&self, key: &str) -> Result<Option<String>, LedgerError> {
+    /// The source a mail was recorded with.
+    pub fn source_of(&self, key: &str) -> Result<Option<Source>, LedgerError> {
         Ok(self
             .conn
             .query_row("SELECT source FROM mails WHERE key = ?1", [key], |r| {
@@ -457,7 +470,7 @@ impl Ledger {
     pub fn record_failure(
         &mut self,
         key: &MailKey,
-        source: &str,
+        source: &Source,
         error: &str,
         now: SystemTime,
     ) -> Result<u32, LedgerError> {
@@ -506,7 +519,7 @@ impl Ledger {
     /// Notes, before any work on it starts, which mail is in hand: if the process dies
     /// while it is (a panic that escaped, out of memory, an abort, a kill), the next start
     /// finds the note in [`Ledger::take_in_hand`].
-    pub fn set_in_hand(&self, source: &str, digest: &str) -> Result<(), LedgerError> {
+    pub fn set_in_hand(&self, source: &Source, digest: &str) -> Result<(), LedgerError> {
         self.set_meta(IN_HAND, &format!("{digest}\t{source}"))
     }
 
@@ -638,7 +651,7 @@ mod tests {
     fn rec(key: &str) -> Record {
         Record {
             key: key.into(),
-            source: "new/1".into(),
+            source: Source::from_stored("new/1"),
             action: Action::Reply,
             category: Some(Category::Pricing),
             desk: None,
@@ -754,7 +767,8 @@ mod tests {
         let mut l = Ledger::in_memory().unwrap();
         assert_eq!(l.take_in_hand().unwrap(), None);
         for death in 1..=2 {
-            l.set_in_hand("INBOX/7", "sha256:ab").unwrap();
+            l.set_in_hand(&Source::from_stored("INBOX/7"), "sha256:ab")
+                .unwrap();
             // The process dies here; the next start finds the note.
             assert_eq!(
                 l.take_in_hand().unwrap(),
@@ -766,7 +780,8 @@ mod tests {
             assert!(l.suspects(death + 1).unwrap().is_empty());
         }
         // Handled at last: note and count go.
-        l.set_in_hand("INBOX/7", "sha256:ab").unwrap();
+        l.set_in_hand(&Source::from_stored("INBOX/7"), "sha256:ab")
+            .unwrap();
         l.clear_in_hand("sha256:ab").unwrap();
         assert_eq!(l.take_in_hand().unwrap(), None);
         assert_eq!(l.suspect_count("sha256:ab").unwrap(), 0);
@@ -777,14 +792,17 @@ mod tests {
         let mut l = Ledger::in_memory().unwrap();
         let now = from_unix_seconds(5);
         let key = MailKey::from_stored("sha256:ff".into());
-        l.record_failure(&key, "INBOX/9", "internal error", now)
+        l.record_failure(&key, &Source::from_stored("INBOX/9"), "internal error", now)
             .unwrap();
         l.set_aside(&key, "internal error", now).unwrap();
         l.record_done(&rec("done@x"), now).unwrap();
         let listed = l.set_aside_mails().unwrap();
         assert_eq!(listed.len(), 1);
         assert_eq!(
-            (listed[0].source.as_str(), listed[0].why.as_str()),
+            (
+                listed[0].source.to_string().as_str(),
+                listed[0].why.as_str()
+            ),
             ("INBOX/9", "internal error")
         );
         assert!(l.release("done@x").unwrap().is_empty());
@@ -851,8 +869,16 @@ mod tests {
         let mut l = Ledger::in_memory().unwrap();
         let key = MailKey::from_stored("b".into());
         let now = from_unix_seconds(5);
-        assert_eq!(l.record_failure(&key, "new/2", "boom", now).unwrap(), 1);
-        assert_eq!(l.record_failure(&key, "new/2", "boom", now).unwrap(), 2);
+        assert_eq!(
+            l.record_failure(&key, &Source::from_stored("new/2"), "boom", now)
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            l.record_failure(&key, &Source::from_stored("new/2"), "boom", now)
+                .unwrap(),
+            2
+        );
         l.record_intent(&rec("b"), &[out("b")], now).unwrap();
         l.set_aside(&key, "gave up", now).unwrap();
         assert_eq!(l.state(&key).unwrap().map(|s| s.0), Some(State::SetAside));

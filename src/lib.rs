@@ -16,21 +16,28 @@
 //!   builds the reply and the desk forward. Pure once loaded.
 //! - [`ledger`]: SQLite; what was done to every mail. The only module with SQL.
 //! - [`deliver`]: the outbox folder (embedded default) or SMTP; [`tls`]: certificate checks.
-//! - [`pipeline`]: runs one mail through the stages in its tracing span.
+//! - [`pipeline`]: runs one mail through the stages in its tracing span; keeps each IMAP
+//!   folder's place (UIDVALIDITY, last UID) in the ledger.
+//! - [`daemon`]: the order of things around the pipeline: read, run, show the outcome in
+//!   the mailbox, wait; reconnect and retry with backoff; reload templates. Takes its
+//!   shutdown as a future.
 //! - [`eval`]: quality metrics against labelled mail, the arithmetic behind `autosvar eval`
 //!   ([`cli::eval`] reads the mail and prints them).
-//! - [`config`]: `config.toml`, validated once; [`cli`]: the subcommands;
+//! - [`config`]: `config.toml`, validated once; [`cli`]: the subcommands (argument parsing
+//!   and wiring only);
 //!   [`shutdown`]: signals; [`clock`]: the one place that reads the time;
 //!   [`diagnostic`]: a problem in an edited file (config, rules, templates) and its place.
 //!
 //! Below every stage, importing none of them: [`types`], the domain types the stages hand
 //! each other (`Address`, `Language`, `Category`, the desk keys (`DeskKey`), `MessageId`,
-//! `MailKey`, `MessageKind`, `Action`, `SkipReason`, `Outgoing`, text folding).
+//! `MailKey`, `Source` (where a mail came from: an IMAP UID, a Maildir file), `MessageKind`,
+//! `Action`, `SkipReason`, `Outgoing`, text folding).
 
 pub mod classify;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod daemon;
 pub mod decide;
 pub mod deliver;
 pub mod diagnostic;

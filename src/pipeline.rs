@@ -33,7 +33,7 @@ use crate::ledger::{self, Ledger, LedgerError, Record, State};
 use crate::parse::{self, Mail};
 use crate::render::compose;
 use crate::render::Templates;
-use crate::types::{Action, DeskKey, MessageKind};
+use crate::types::{Action, DeskKey, MessageKind, Source};
 
 /// Everything decided about a mail without touching the ledger or a transport: what
 /// `classify` prints and what `run` acts on.
@@ -195,6 +195,23 @@ pub struct Pipeline {
     poisoned: Option<HashSet<String>>,
 }
 
+/// Where reading an IMAP folder stands (see [`Pipeline::open_mailbox`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    /// Every message up to this UID has been handled.
+    pub last_uid: u32,
+    /// The folder is read from the start: new to autosvar, or renumbered.
+    pub first_start: bool,
+}
+
+/// The ledger's names for a folder's UIDVALIDITY and last handled UID.
+fn cursor_keys(mailbox: &str) -> (String, String) {
+    (
+        format!("imap:{mailbox}:uidvalidity"),
+        format!("imap:{mailbox}:last-uid"),
+    )
+}
+
 /// How many times the process may die with one mail in hand before that mail is set aside
 /// unread. The count is kept until the mail is once handled to the end (deaths with other
 /// mails in hand do not reset it). One death may be a kill or a power cut that has nothing
@@ -209,8 +226,8 @@ const SEND_CONCURRENCY: usize = 8;
 pub struct Prepared {
     span: Span,
     key: String,
-    /// Where the mail came from ("mailbox/id"), for the events of its messages.
-    source: String,
+    /// Where the mail came from, for the events of its messages.
+    source: Source,
     /// The outcome once every message is delivered (final when there is nothing to send).
     outcome: Outcome,
     outgoing: Vec<ledger::Pending>,
@@ -219,14 +236,15 @@ pub struct Prepared {
 /// Something the mailbox should show once it happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// A reply or forward went out; `source` is the original mail's "mailbox/id".
+    /// A reply or forward went out; `source` is where the original mail is (`None`: the
+    /// ledger has no row for it, which a pending message's mail always has).
     Delivered {
-        source: String,
+        source: Option<Source>,
         kind: MessageKind,
         bytes: Vec<u8>,
     },
     /// A mail needs a human.
-    SetAside { source: String },
+    SetAside { source: Option<Source> },
 }
 
 impl Pipeline {
@@ -259,10 +277,6 @@ impl Pipeline {
     /// next mail.
     pub fn templates(&self) -> Arc<ArcSwap<Templates>> {
         self.templates.clone()
-    }
-
-    pub fn ledger(&self) -> &Ledger {
-        &self.ledger
     }
 
     /// Closes the transport cleanly (QUIT).
@@ -310,7 +324,7 @@ impl Pipeline {
             Ok(()) => {
                 self.ledger.delivered(o.message.message_id.as_str(), now)?;
                 self.events.push(Event::Delivered {
-                    source: self.ledger.source_of(&o.mail_key)?.unwrap_or_default(),
+                    source: self.ledger.source_of(&o.mail_key)?,
                     kind: o.message.kind,
                     bytes: o.message.bytes.clone(),
                 });
@@ -336,7 +350,11 @@ impl Pipeline {
             return Ok(None);
         }
         let mail = parse::MailKey::from_stored(key.to_string());
-        let source = self.ledger.source_of(key)?.unwrap_or_default();
+        // A pending message's mail has its row, source and all (the ledger joins them).
+        let source = self
+            .ledger
+            .source_of(key)?
+            .unwrap_or_else(|| Source::from_stored(""));
         let attempts = self
             .ledger
             .record_failure(&mail, &source, &format!("{e:#}"), now)?;
@@ -353,7 +371,7 @@ impl Pipeline {
         self.ledger
             .set_aside(&parse::MailKey::from_stored(key.to_string()), why, now)?;
         self.events.push(Event::SetAside {
-            source: self.ledger.source_of(key)?.unwrap_or_default(),
+            source: self.ledger.source_of(key)?,
         });
         Ok(())
     }
@@ -455,7 +473,7 @@ impl Pipeline {
         }
         let record = Record {
             key: mail.key.as_str().to_string(),
-            source: raw.source(),
+            source: raw.source.clone(),
             action: Action::Skip,
             category: None,
             desk: None,
@@ -500,8 +518,7 @@ impl Pipeline {
     ) -> Result<Prepared, PipelineError> {
         let span = info_span!(
             "mail",
-            mailbox = %raw.mailbox,
-            uid = %raw.id,
+            source = %raw.source,
             message_id = field::Empty,
             category = field::Empty,
             outcome = field::Empty,
@@ -509,7 +526,7 @@ impl Pipeline {
         let (outcome, outgoing) = self.prepare_guarded(raw, now, &span).await?;
         Ok(Prepared {
             span,
-            source: raw.source(),
+            source: raw.source.clone(),
             key: outgoing
                 .first()
                 .map(|o| o.mail_key.clone())
@@ -569,7 +586,7 @@ impl Pipeline {
                         self.ledger.delivered(o.message.message_id.as_str(), now)?;
                         // The message is done with: its bytes move to the event.
                         self.events.push(Event::Delivered {
-                            source: p.source.clone(),
+                            source: Some(p.source.clone()),
                             kind: o.message.kind,
                             bytes: o.message.bytes,
                         });
@@ -668,7 +685,7 @@ impl Pipeline {
             )?;
             return Ok((outcome, Vec::new()));
         }
-        self.ledger.set_in_hand(&raw.source(), bytes_key.as_str())?;
+        self.ledger.set_in_hand(&raw.source, bytes_key.as_str())?;
         let result = self.prepare_in_span(raw, now, span).await;
         // Done with, whatever the outcome: only a process that dies leaves the note.
         self.ledger.clear_in_hand(bytes_key.as_str())?;
@@ -679,7 +696,7 @@ impl Pipeline {
     /// it): the mailbox is told once more; flagging is idempotent.
     fn show_set_aside_again(&mut self, raw: &RawMail) {
         self.events.push(Event::SetAside {
-            source: raw.source(),
+            source: Some(raw.source.clone()),
         });
     }
 
@@ -692,8 +709,8 @@ impl Pipeline {
         now: SystemTime,
     ) -> Result<Outcome, PipelineError> {
         let key = parse::MailKey::of_bytes(&raw.bytes);
-        warn!(source = %raw.source(), key = %key, reason = why, "mail set aside for a person");
-        self.ledger.record_failure(&key, &raw.source(), why, now)?;
+        warn!(source = %raw.source, key = %key, reason = why, "mail set aside for a person");
+        self.ledger.record_failure(&key, &raw.source, why, now)?;
         self.set_aside(key.as_str(), why, now)?;
         Ok(Outcome::SetAside { why: why.into() })
     }
@@ -753,7 +770,7 @@ impl Pipeline {
         }
         let mut record = Record {
             key: key.as_str().to_string(),
-            source: raw.source(),
+            source: raw.source.clone(),
             // Set from the decision below, before the record is written.
             action: Action::Skip,
             category: Some(c.category),
@@ -838,7 +855,7 @@ impl Pipeline {
             Err(e) => {
                 // Nothing about this mail will change on a retry: a human takes it.
                 let why = format!("cannot compose reply: {e}");
-                self.ledger.record_failure(&key, &raw.source(), &why, now)?;
+                self.ledger.record_failure(&key, &raw.source, &why, now)?;
                 self.set_aside(key.as_str(), &why, now)?;
                 return Ok((Outcome::SetAside { why }, Vec::new()));
             }
@@ -866,5 +883,61 @@ impl Pipeline {
             },
             outgoing,
         ))
+    }
+
+    /// The configuration the pipeline runs with.
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    /// Whether messages wait in the ledger for a retry.
+    ///
+    /// # Errors
+    /// Only ledger errors.
+    pub fn has_pending(&self) -> Result<bool, PipelineError> {
+        Ok(!self.ledger.pending()?.is_empty())
+    }
+
+    /// Where reading the IMAP folder `mailbox` (`user@host/folder`) stands, now that it
+    /// shows `uid_validity`. A folder seen for the first time, or whose UIDs were renumbered
+    /// (UIDVALIDITY changed), is read from its first message again: the ledger (by
+    /// Message-ID) keeps what was answered from being answered twice.
+    ///
+    /// # Errors
+    /// Only ledger errors.
+    pub fn open_mailbox(
+        &mut self,
+        mailbox: &str,
+        uid_validity: u32,
+    ) -> Result<Cursor, PipelineError> {
+        let (validity_key, last_key) = cursor_keys(mailbox);
+        let known = self.ledger.meta(&validity_key)?;
+        let first_start = known.as_deref() != Some(uid_validity.to_string().as_str());
+        if first_start {
+            if known.is_some() {
+                warn!(%mailbox, "UIDVALIDITY changed; rescanning (the ledger prevents duplicate replies)");
+            }
+            self.ledger.set_meta(&last_key, "0")?;
+            self.ledger
+                .set_meta(&validity_key, &uid_validity.to_string())?;
+        }
+        let last_uid = self
+            .ledger
+            .meta(&last_key)?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        Ok(Cursor {
+            last_uid,
+            first_start,
+        })
+    }
+
+    /// Notes that every message of `mailbox` up to `last_uid` has been handled.
+    ///
+    /// # Errors
+    /// Only ledger errors.
+    pub fn advance_mailbox(&mut self, mailbox: &str, last_uid: u32) -> Result<(), PipelineError> {
+        let (_, last_key) = cursor_keys(mailbox);
+        Ok(self.ledger.set_meta(&last_key, &last_uid.to_string())?)
     }
 }

@@ -1,20 +1,11 @@
-//! Shutdown: SIGTERM or SIGINT -> a cancelled [`CancellationToken`].
+//! Shutdown: SIGTERM or SIGINT -> a resolved future, handed to [`crate::daemon::run`].
 //!
-//! Every long-running loop selects on the token; the mail in hand finishes its ledger write
-//! before the loop exits. A second signal is left to the default handler of the runtime.
+//! The daemon finishes the mail in hand (its ledger write) before it returns. A second
+//! signal is left to the default handler of the runtime.
 
-use tokio_util::sync::CancellationToken;
-
-/// Returns a token that is cancelled on SIGTERM or SIGINT.
-pub fn on_signal() -> CancellationToken {
-    let token = CancellationToken::new();
-    let t = token.clone();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("shutdown requested");
-        t.cancel();
-    });
-    token
+/// Resolves on SIGTERM or SIGINT. The handlers are installed when it is first polled.
+pub async fn signal() {
+    wait_for_signal().await;
 }
 
 #[cfg(unix)]

@@ -20,36 +20,18 @@ pub struct Address {
 }
 
 impl Address {
-    /// Parses `Name <a@b>` or `a@b`. The address must have one `@` with text either side.
+    /// Parses `Name <a@b>` or `a@b`. The name is taken as people write it in a config
+    /// file (unquoted, commas and all; lettre quotes it when it writes a header); the
+    /// address is checked by lettre, the same reading that later puts it into a message.
     pub fn parse(s: &str) -> Option<Address> {
         let s = s.trim();
-        let (name, email) = match (s.rfind('<'), s.rfind('>')) {
-            (Some(l), Some(r)) if l < r && s.get(r + 1..).is_some_and(|t| t.trim().is_empty()) => {
-                let name = s
-                    .get(..l)
-                    .unwrap_or_default()
-                    .trim()
-                    .trim_matches('"')
-                    .trim();
-                (
-                    (!name.is_empty()).then(|| name.to_string()),
-                    s.get(l + 1..r).unwrap_or_default().trim(),
-                )
-            }
-            _ => (None, s),
+        let (name, email) = match s.strip_suffix('>').and_then(|t| t.rsplit_once('<')) {
+            Some((name, email)) => (name.trim().trim_matches('"').trim(), email.trim()),
+            None => ("", s),
         };
-        let (local, domain) = email.split_once('@')?;
-        if local.is_empty()
-            || domain.is_empty()
-            || domain.contains('@')
-            || email
-                .chars()
-                .any(|c| c.is_whitespace() || c == '<' || c == '>')
-        {
-            return None;
-        }
+        let email: lettre::Address = email.parse().ok()?;
         Some(Address {
-            name,
+            name: (!name.is_empty()).then(|| name.to_string()),
             email: email.to_string(),
         })
     }
@@ -432,6 +414,83 @@ impl std::fmt::Display for Action {
 
 /// A finished message and where it goes: what [`crate::render::compose`] builds, the ledger
 /// keeps until it is delivered, and [`crate::deliver`] sends.
+/// Where a mail came from: its place in the mailbox autosvar read it from. Logs, the ledger
+/// and `autosvar release` show it as text, `mailbox/id`; the daemon uses the typed value to
+/// find the mail again (an IMAP UID is a number here, never parsed out of a log line).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// A message in an IMAP folder (`mailbox` is `user@host/folder`). A UID means something
+    /// only with its folder's UIDVALIDITY.
+    Imap {
+        mailbox: String,
+        uid_validity: u32,
+        uid: u32,
+    },
+    /// A file in a Maildir's `new/` (`mailbox` is the Maildir's path).
+    File { mailbox: String, name: String },
+}
+
+impl Source {
+    /// The value of the text [`Source`]'s `Display` writes (and ledgers hold):
+    /// `user@host/folder;uidvalidity=V/UID` or `maildir/name`. Text that is neither (a
+    /// ledger row written by hand) is kept as a file name, so it still shows as it was.
+    pub fn from_stored(text: &str) -> Source {
+        let imap = text.rsplit_once('/').and_then(|(head, uid)| {
+            let (mailbox, validity) = head.rsplit_once(";uidvalidity=")?;
+            Some(Source::Imap {
+                mailbox: mailbox.to_string(),
+                uid_validity: validity.parse().ok()?,
+                uid: uid.parse().ok()?,
+            })
+        });
+        imap.unwrap_or_else(|| match text.rsplit_once('/') {
+            Some((mailbox, name)) => Source::File {
+                mailbox: mailbox.to_string(),
+                name: name.to_string(),
+            },
+            None => Source::File {
+                mailbox: String::new(),
+                name: text.to_string(),
+            },
+        })
+    }
+
+    /// The UID, when this is a message of `mailbox` (`user@host/folder`) as it is numbered
+    /// under `uid_validity`.
+    pub fn uid_in(&self, mailbox: &str, uid_validity: u32) -> Option<u32> {
+        match self {
+            Source::Imap {
+                mailbox: m,
+                uid_validity: v,
+                uid,
+            } if m == mailbox && *v == uid_validity => Some(*uid),
+            _ => None,
+        }
+    }
+
+    /// The file name, for a Maildir mail.
+    pub fn file_name(&self) -> Option<&str> {
+        match self {
+            Source::File { name, .. } => Some(name),
+            Source::Imap { .. } => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Imap {
+                mailbox,
+                uid_validity,
+                uid,
+            } => write!(f, "{mailbox};uidvalidity={uid_validity}/{uid}"),
+            Source::File { mailbox, name } if mailbox.is_empty() => f.write_str(name),
+            Source::File { mailbox, name } => write!(f, "{mailbox}/{name}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outgoing {
     pub message_id: MessageId,
@@ -469,6 +528,10 @@ mod tests {
         assert_eq!(a.email, "e@x.test");
         assert!(Address::parse("not an address").is_none());
         assert!(Address::parse("a@b@c").is_none());
+        let a = Address::parse("E-learning, Center for HR <e@x.test>").unwrap();
+        assert_eq!(a.name.as_deref(), Some("E-learning, Center for HR"));
+        assert!(Address::parse("Name <not an address>").is_none());
+        assert!(Address::parse("<e@x.test> trailing").is_none());
     }
 
     #[test]
@@ -488,5 +551,30 @@ mod tests {
             assert_eq!(MessageKind::from_name(k.name()), Some(k));
         }
         assert_eq!(MessageKind::from_name("other"), None);
+    }
+
+    #[test]
+    fn a_source_reads_back_as_it_was_written() {
+        let imap = Source::Imap {
+            mailbox: "hr@example.org/INBOX/Sub".into(),
+            uid_validity: 7,
+            uid: 42,
+        };
+        let text = imap.to_string();
+        assert_eq!(text, "hr@example.org/INBOX/Sub;uidvalidity=7/42");
+        assert_eq!(Source::from_stored(&text), imap);
+        assert_eq!(imap.uid_in("hr@example.org/INBOX/Sub", 7), Some(42));
+        assert_eq!(imap.uid_in("hr@example.org/INBOX/Sub", 8), None);
+        assert_eq!(imap.uid_in("hr@example.org/INBOX", 7), None);
+        let file = Source::File {
+            mailbox: "/var/mail/hr".into(),
+            name: "1700000000.M1P2.host:2,".into(),
+        };
+        assert_eq!(Source::from_stored(&file.to_string()), file);
+        assert_eq!(file.file_name(), Some("1700000000.M1P2.host:2,"));
+        // Neither shape: kept whole, shown as it was.
+        for odd in ["new/1", "x;uidvalidity=z/1", "loose", ""] {
+            assert_eq!(Source::from_stored(odd).to_string(), odd);
+        }
     }
 }

@@ -13,11 +13,11 @@ use crate::render::compose;
 
 #[derive(Debug, Args)]
 pub struct PreviewArgs {
-    /// pricing, terms, eligibility, technical or other.
-    pub category: String,
+    /// The category whose reply to show.
+    pub category: Category,
     /// Language of the reply (default: the mail's, else da).
     #[arg(long)]
-    pub lang: Option<String>,
+    pub lang: Option<Language>,
     /// Answer this mail file instead of a made-up sample mail.
     #[arg(long)]
     pub eml: Option<PathBuf>,
@@ -27,6 +27,28 @@ pub struct PreviewArgs {
     /// For technical: the desk (cimt or kuit; default: the classifier's choice, else cimt).
     #[arg(long)]
     pub desk: Option<String>,
+}
+
+/// `preview pricing`: clap lists the categories in `--help` and in its error.
+impl clap::ValueEnum for Category {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Category::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
+    }
+}
+
+/// `--lang en`.
+impl clap::ValueEnum for Language {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Language::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.code()))
+    }
 }
 
 const SAMPLE: &str = "From: Mette Jensen <mette.jensen@regionh.example>\r\n\
@@ -39,20 +61,14 @@ Hej, jeg har et spørgsmål om Zoom.\r\n";
 
 pub fn run(config: &Path, args: PreviewArgs) -> anyhow::Result<i32> {
     let setup = super::Setup::load(config)?;
-    let category = Category::from_name(&args.category).with_context(|| {
-        format!(
-            "unknown category {:?}; use pricing, terms, eligibility, technical or other",
-            args.category
-        )
-    })?;
+    let category = args.category;
     let bytes = match &args.eml {
         Some(p) => std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
         None => SAMPLE.as_bytes().to_vec(),
     };
     let mut mail = crate::parse::parse(&bytes, setup.config.default_language);
-    if let Some(l) = &args.lang {
-        mail.language = Language::from_code(l)
-            .with_context(|| format!("unknown language {l:?}; use da or en"))?;
+    if let Some(l) = args.lang {
+        mail.language = l;
     }
     let found = setup.classifier.classify(&mail);
     let desk = (category == Category::Technical).then(|| {

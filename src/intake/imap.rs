@@ -4,7 +4,8 @@
 //! Every network call has a timeout: async-imap has none of its own, and a dead connection
 //! would otherwise hang a FETCH forever. Mail is fetched with `BODY.PEEK[]`, so `\Seen` is
 //! never set: HR staff still read the mail. This module only talks IMAP; what to do with a
-//! mail is the pipeline's business, and the order of things is `cli::run`'s.
+//! mail is the pipeline's business, and the order of things is the daemon's
+//! ([`crate::daemon`]).
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -27,6 +28,7 @@ use crate::tls::{client_config, TlsError};
 pub type Stream = Either<TcpStream, Box<tokio_rustls::client::TlsStream<TcpStream>>>;
 
 type Session = async_imap::Session<Stream>;
+type Client = async_imap::Client<Stream>;
 
 /// What went wrong talking IMAP.
 #[derive(Debug, thiserror::Error)]
@@ -151,6 +153,19 @@ async fn timed<T, E>(
     }
 }
 
+/// An IMAP command within `limit`; its failure becomes [`ImapError::Command`] naming `what`.
+async fn command<T>(
+    what: &'static str,
+    limit: Duration,
+    fut: impl Future<Output = Result<T, async_imap::error::Error>>,
+) -> Result<T, ImapError> {
+    timed(what, limit, fut, |source| ImapError::Command {
+        what,
+        source,
+    })
+    .await
+}
+
 /// "1:3,5,9:10" from UIDs in any order.
 pub fn uid_set(uids: &[u32]) -> String {
     let mut sorted = uids.to_vec();
@@ -257,6 +272,24 @@ impl Imap {
     /// See [`ImapError::is_fatal`] for which errors are worth a retry.
     pub async fn open(&mut self) -> Result<Selected, ImapError> {
         self.session = None;
+        let client = self.greeted().await?;
+        let mut session = self.login(client).await?;
+        let caps = command("CAPABILITY", self.limit(), session.capabilities()).await?;
+        self.idle_supported = self.config.idle && caps.has_str("IDLE");
+        self.multiappend = caps.has_str("MULTIAPPEND") && caps.has_str("LITERAL+");
+        self.can_move = caps.has_str("MOVE");
+        let selected = self.select_folder(&mut session).await?;
+        self.session = Some(session);
+        if self.sent_folder.is_none() {
+            self.sent_folder = self.find_sent().await?;
+        }
+        Ok(selected)
+    }
+
+    /// A connection that has had the server's greeting, over TLS unless `tls = "none"`.
+    /// Implicit TLS wraps before the greeting; STARTTLS upgrades after it and gets none
+    /// again (RFC 3501 §6.2.1).
+    async fn greeted(&self) -> Result<Client, ImapError> {
         let s = &self.config.server;
         let (host, port) = (s.host.clone(), s.port);
         let tcp = timed(
@@ -271,36 +304,36 @@ impl Imap {
         )
         .await?;
         let _ = tcp.set_nodelay(true);
-        let cmd = |what| move |source| ImapError::Command { what, source };
-        // Implicit TLS wraps before the greeting; STARTTLS upgrades after it and gets none
-        // again (RFC 3501 §6.2.1).
         let first = match s.tls {
             Tls::Implicit => self.tls_wrap(tcp).await?,
             Tls::None | Tls::StartTls => Either::Left(tcp),
         };
         let mut client = async_imap::Client::new(first);
-        timed("greeting", self.limit(), client.read_response(), |e| {
-            ImapError::Command {
-                what: "greeting",
-                source: e.into(),
-            }
+        command("greeting", self.limit(), async {
+            client.read_response().await.map_err(Into::into)
         })
         .await?;
-        if s.tls == Tls::StartTls {
-            timed(
-                "STARTTLS",
-                self.limit(),
-                client.run_command_and_check_ok("STARTTLS", None),
-                |_| ImapError::NoStartTls(host.clone()),
-            )
-            .await?;
-            let Either::Left(tcp) = client.into_inner() else {
-                return Err(ImapError::NotConnected);
-            };
-            client = async_imap::Client::new(self.tls_wrap(tcp).await?);
+        if s.tls != Tls::StartTls {
+            return Ok(client);
         }
+        timed(
+            "STARTTLS",
+            self.limit(),
+            client.run_command_and_check_ok("STARTTLS", None),
+            |_| ImapError::NoStartTls(host.clone()),
+        )
+        .await?;
+        let Either::Left(tcp) = client.into_inner() else {
+            return Err(ImapError::NotConnected);
+        };
+        Ok(async_imap::Client::new(self.tls_wrap(tcp).await?))
+    }
+
+    /// Logs in with the configured password or XOAUTH2 token, read from where the config
+    /// says at each login (a token refreshed on disk is used at the next reconnect).
+    async fn login(&self, client: Client) -> Result<Session, ImapError> {
         let limit = self.limit();
-        let (user, attempt) = match &s.auth {
+        let (user, attempt) = match &self.config.server.auth {
             Auth::Password { user, password } => {
                 let secret = password.resolve()?;
                 let login = client.login(user, secret.expose_secret());
@@ -322,31 +355,22 @@ impl Imap {
                 })
             }
         };
-        let mut session = match attempt {
-            Ok(Ok(session)) => session,
-            Ok(Err((source, _))) => {
-                return Err(ImapError::Login {
-                    user: user.clone(),
-                    source,
-                })
-            }
-            Err(_) => {
-                return Err(ImapError::Timeout {
-                    what: "login",
-                    secs: limit.as_secs(),
-                })
-            }
-        };
-        let caps = timed(
-            "CAPABILITY",
-            self.limit(),
-            session.capabilities(),
-            cmd("CAPABILITY"),
-        )
-        .await?;
-        self.idle_supported = self.config.idle && caps.has_str("IDLE");
-        self.multiappend = caps.has_str("MULTIAPPEND") && caps.has_str("LITERAL+");
-        self.can_move = caps.has_str("MOVE");
+        match attempt {
+            Ok(Ok(session)) => Ok(session),
+            Ok(Err((source, _))) => Err(ImapError::Login {
+                user: user.clone(),
+                source,
+            }),
+            Err(_) => Err(ImapError::Timeout {
+                what: "login",
+                secs: limit.as_secs(),
+            }),
+        }
+    }
+
+    /// Selects the configured folder: what its UIDs mean, where they stand, and whether
+    /// keywords stick there.
+    async fn select_folder(&self, session: &mut Session) -> Result<Selected, ImapError> {
         let folder = self.config.folder.clone();
         let mailbox = timed("SELECT", self.limit(), session.select(&folder), |source| {
             ImapError::Select {
@@ -363,16 +387,11 @@ impl Imap {
                 .permanent_flags
                 .iter()
                 .any(|f| matches!(f, Flag::MayCreate));
-        let selected = Selected {
+        Ok(Selected {
             uid_validity,
             uid_next: mailbox.uid_next.unwrap_or(0),
             keywords,
-        };
-        self.session = Some(session);
-        if self.sent_folder.is_none() {
-            self.sent_folder = self.find_sent().await?;
-        }
-        Ok(selected)
+        })
     }
 
     fn session(&mut self) -> Result<&mut Session, ImapError> {
@@ -383,21 +402,13 @@ impl Imap {
     async fn find_sent(&mut self) -> Result<Option<String>, ImapError> {
         let limit = self.limit();
         let session = self.session()?;
-        let names: Vec<_> = timed(
-            "LIST",
-            limit,
-            async {
-                session
-                    .list(Some(""), Some("*"))
-                    .await?
-                    .try_collect::<Vec<_>>()
-                    .await
-            },
-            |source| ImapError::Command {
-                what: "LIST",
-                source,
-            },
-        )
+        let names: Vec<_> = command("LIST", limit, async {
+            session
+                .list(Some(""), Some("*"))
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        })
         .await?;
         let by_use = names
             .iter()
@@ -425,18 +436,13 @@ impl Imap {
     ) -> Result<Vec<async_imap::types::Fetch>, ImapError> {
         let limit = self.limit() * slack;
         let session = self.session()?;
-        timed(
-            what,
-            limit,
-            async {
-                session
-                    .uid_fetch(set, query)
-                    .await?
-                    .try_collect::<Vec<_>>()
-                    .await
-            },
-            |source| ImapError::Command { what, source },
-        )
+        command(what, limit, async {
+            session
+                .uid_fetch(set, query)
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        })
         .await
     }
 
@@ -519,21 +525,13 @@ impl Imap {
         let session = self.session()?;
         let query = format!("+FLAGS.SILENT ({})", flags.join(" "));
         let set = uid_set(uids);
-        timed(
-            "UID STORE",
-            limit,
-            async {
-                session
-                    .uid_store(&set, &query)
-                    .await?
-                    .try_collect::<Vec<_>>()
-                    .await
-            },
-            |source| ImapError::Command {
-                what: "UID STORE",
-                source,
-            },
-        )
+        command("UID STORE", limit, async {
+            session
+                .uid_store(&set, &query)
+                .await?
+                .try_collect::<Vec<_>>()
+                .await
+        })
         .await?;
         Ok(())
     }
@@ -557,16 +555,7 @@ impl Imap {
             // "Already exists" is fine; any other problem shows up at MOVE.
             let _ = tokio::time::timeout(limit, session.create(folder)).await;
         }
-        timed(
-            "UID MOVE",
-            limit,
-            session.uid_mv(uid_set(uids), folder),
-            |source| ImapError::Command {
-                what: "UID MOVE",
-                source,
-            },
-        )
-        .await?;
+        command("UID MOVE", limit, session.uid_mv(uid_set(uids), folder)).await?;
         self.known_folders.insert(folder.to_string());
         Ok(true)
     }
@@ -600,26 +589,13 @@ impl Imap {
             for t in texts {
                 cmd.push_str(&format!(" (\\Seen) {{{}+}}\r\n{t}", t.len()));
             }
-            return timed(
-                "MULTIAPPEND",
-                limit,
-                session.run_command_and_check_ok(cmd),
-                |source| ImapError::Command {
-                    what: "MULTIAPPEND",
-                    source,
-                },
-            )
-            .await;
+            return command("MULTIAPPEND", limit, session.run_command_and_check_ok(cmd)).await;
         }
         for m in messages {
-            timed(
+            command(
                 "APPEND",
                 limit,
                 session.append(&folder, Some("(\\Seen)"), None, m),
-                |source| ImapError::Command {
-                    what: "APPEND",
-                    source,
-                },
             )
             .await?;
         }
@@ -642,26 +618,16 @@ impl Imap {
         let limit = self.limit();
         let folder = self.config.folder.clone();
         let session = self.session()?;
-        timed("EXAMINE", limit, session.examine(&sent), |source| {
-            ImapError::Command {
-                what: "EXAMINE",
-                source,
-            }
-        })
-        .await?;
+        command("EXAMINE", limit, session.examine(&sent)).await?;
         for id in ids {
             let id_clean: String = id
                 .chars()
                 .filter(|c| !matches!(c, '"' | '\\' | '\r' | '\n'))
                 .collect();
-            let hits = timed(
+            let hits = command(
                 "UID SEARCH",
                 limit,
                 session.uid_search(format!("HEADER Message-ID \"{id_clean}\"")),
-                |source| ImapError::Command {
-                    what: "UID SEARCH",
-                    source,
-                },
             )
             .await?;
             if !hits.is_empty() {
@@ -697,11 +663,7 @@ impl Imap {
         let limit = self.limit();
         let session = self.session.take().ok_or(ImapError::NotConnected)?;
         let mut idle = session.idle();
-        timed("IDLE", limit, idle.init(), |source| ImapError::Command {
-            what: "IDLE",
-            source,
-        })
-        .await?;
+        command("IDLE", limit, idle.init()).await?;
         let period = Duration::from_secs(28 * 60).min(at_most);
         let outcome = {
             let (fut, stop) = idle.wait_with_timeout(period);

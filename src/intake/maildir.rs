@@ -33,6 +33,7 @@ use std::time::{Duration, Instant, SystemTime};
 use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind, RenameMode};
 
 use super::{RawMail, FULL_FETCH_MAX, PARTIAL_BYTES};
+use crate::types::Source;
 
 /// How long a file written in place must stay unchanged before it is read.
 pub const SETTLE: Duration = Duration::from_secs(1);
@@ -280,8 +281,10 @@ impl Maildir {
                         tracing::info!(file = %name, max_size = self.max_size, read = bytes.len(), "mail file over max-size; only its start is read");
                     }
                     out.push(RawMail {
-                        mailbox: self.label(),
-                        id: name,
+                        source: Source::File {
+                            mailbox: self.label(),
+                            name,
+                        },
                         bytes,
                         truncated,
                     });
@@ -419,7 +422,9 @@ mod tests {
     }
 
     fn ids(v: Vec<RawMail>) -> Vec<String> {
-        v.into_iter().map(|r| r.id).collect()
+        v.into_iter()
+            .filter_map(|r| r.source.file_name().map(str::to_string))
+            .collect()
     }
 
     /// Sets a file's modification time `secs` into the past.
@@ -572,7 +577,10 @@ mod tests {
         std::fs::write(dir.path().join("new/edge"), &big[..MAX as usize]).unwrap();
         let mut m = Maildir::new(dir.path()).max_size(MAX);
         let got = m.scan_at(at(5)).unwrap();
-        let by: HashMap<&str, &RawMail> = got.iter().map(|r| (r.id.as_str(), r)).collect();
+        let by: HashMap<&str, &RawMail> = got
+            .iter()
+            .filter_map(|r| Some((r.source.file_name()?, r)))
+            .collect();
         assert_eq!(by["big"].bytes.len(), PARTIAL_BYTES as usize);
         assert!(by["big"].truncated);
         assert_eq!(by["edge"].bytes.len(), MAX as usize);

@@ -6,6 +6,8 @@
 pub mod imap;
 pub mod maildir;
 
+use crate::types::Source;
+
 /// Mail larger than this (in bytes) is read on its first [`PARTIAL_BYTES`] only, and marked
 /// [`RawMail::truncated`]: IMAP fetches that much, and it is the default of the Maildir's
 /// `max-size`.
@@ -16,21 +18,12 @@ pub const PARTIAL_BYTES: u32 = 256 * 1024;
 /// A mail as it arrived, before parsing.
 #[derive(Debug, Clone)]
 pub struct RawMail {
-    /// The mailbox it came from (a Maildir path, an IMAP folder).
-    pub mailbox: String,
-    /// Its id within the mailbox (a Maildir file name, an IMAP UID).
-    pub id: String,
+    /// Where it came from: an IMAP UID in its folder, a Maildir file.
+    pub source: Source,
     pub bytes: Vec<u8>,
     /// Only the start of a large mail was read (the first [`PARTIAL_BYTES`], enough to
     /// classify it).
     pub truncated: bool,
-}
-
-impl RawMail {
-    /// "mailbox/id", as logs and the ledger show it.
-    pub fn source(&self) -> String {
-        format!("{}/{}", self.mailbox, self.id)
-    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 mod cli;
 mod common;
 mod corpora;
+mod daemon;
 mod fixtures;
 mod golden;
 mod hostile;

@@ -1,0 +1,460 @@
+//! The IMAP side of the daemon: connect (reconnect with backoff), reconcile what was in
+//! flight, list the messages after the folder's last handled UID, fetch them in batches,
+//! run each through the pipeline, show the outcome in the mailbox (Sent copies, flags,
+//! keywords, category folders), retry undelivered messages, wait (IDLE or polling).
+//!
+//! The folder's place (UIDVALIDITY, last UID) is the pipeline's; this module only moves it
+//! on once a batch is recorded and shown. It never sets `\Seen`, never deletes a message,
+//! and never reads a message's content.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::backoff::{reconnecting, Attempt, Backoff, RetryTimer};
+use super::Report;
+use crate::clock::{now, unix_seconds};
+use crate::config::{ImapConfig, SentCopy};
+use crate::intake::imap::{Imap, ImapError, Listed, Selected, Wake};
+use crate::intake::{RawMail, FULL_FETCH_MAX, PARTIAL_BYTES};
+use crate::pipeline::{Cursor, Event, Outcome, Pipeline, PipelineError};
+use crate::types::{MessageKind, Source};
+
+/// Reconnect waits: the first, and the longest.
+const RECONNECT_FIRST: Duration = Duration::from_secs(1);
+const RECONNECT_MAX: Duration = Duration::from_secs(60);
+/// The longest wait between retries of undelivered messages.
+const RETRY_MAX: Duration = Duration::from_secs(30 * 60);
+
+/// Mails fetched in one round trip: at most this many, and this many bytes.
+const BATCH_MAILS: usize = 32;
+const BATCH_BYTES: u64 = 8 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    #[error(transparent)]
+    Imap(#[from] ImapError),
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+}
+
+pub(super) async fn run(
+    pipeline: &mut Pipeline,
+    config: &ImapConfig,
+    retry_after: Duration,
+    once: bool,
+    shutdown: &CancellationToken,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let mut imap = Imap::new(config)?;
+    let label = imap.label();
+    let mut backoff = Backoff::new(RECONNECT_FIRST, RECONNECT_MAX);
+    let attempt = async || {
+        let selected = match imap.open().await {
+            Ok(selected) => selected,
+            Err(e) => return ended(&mut imap, e.into(), false, once).await,
+        };
+        info!(mailbox = %imap.label(), uidvalidity = selected.uid_validity, "connected");
+        let session = Session {
+            pipeline: &mut *pipeline,
+            imap: &mut imap,
+            config,
+            report: &mut *report,
+            shutdown,
+            once,
+            selected,
+            mailbox: label.clone(),
+            skipped: Vec::new(),
+            retry: RetryTimer::new(retry_after, RETRY_MAX),
+        };
+        match session.run().await {
+            Ok(()) => {
+                imap.logout().await;
+                Attempt::Done
+            }
+            Err(e) => ended(&mut imap, e, true, once).await,
+        }
+    };
+    let lost = |e: &SessionError, wait: Duration| {
+        warn!(error = %chain(e), retry_in = ?wait, "IMAP connection lost; reconnecting");
+    };
+    reconnecting(&mut backoff, shutdown, attempt, lost)
+        .await
+        .map_err(|e| match e {
+            SessionError::Pipeline(e) => e.into(),
+            SessionError::Imap(e) => anyhow::Error::new(e).context(format!("IMAP {label}")),
+        })
+}
+
+/// An error with its causes, as `{:#}` shows an `anyhow::Error`.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
+/// How a failed session ends: a lost connection is dropped and tried again; anything no
+/// retry mends (and any failure with `--once`) logs out and stops.
+async fn ended(
+    imap: &mut Imap,
+    e: SessionError,
+    progressed: bool,
+    once: bool,
+) -> Attempt<SessionError> {
+    let fatal = match &e {
+        SessionError::Pipeline(_) => true,
+        SessionError::Imap(e) => e.is_fatal() || once,
+    };
+    if fatal {
+        imap.logout().await;
+        return Attempt::Fatal(e);
+    }
+    imap.drop_connection();
+    Attempt::Lost {
+        error: e,
+        progressed,
+    }
+}
+
+/// One connection's work: everything the loop needs, borrowed for as long as it lasts.
+struct Session<'a> {
+    pipeline: &'a mut Pipeline,
+    imap: &'a mut Imap,
+    config: &'a ImapConfig,
+    report: &'a mut Report,
+    shutdown: &'a CancellationToken,
+    once: bool,
+    selected: Selected,
+    /// `user@host/folder`, as the pipeline and the ledger name the folder.
+    mailbox: String,
+    /// Skipped mails waiting for their keyword.
+    skipped: Vec<u32>,
+    retry: RetryTimer,
+}
+
+/// A mail of a batch, decided: old mail has its outcome already; the others get theirs
+/// when their messages are delivered.
+struct Decided {
+    source: Source,
+    uid: u32,
+    outcome: Option<Outcome>,
+}
+
+impl Session<'_> {
+    async fn run(mut self) -> Result<(), SessionError> {
+        let mut cursor = self
+            .pipeline
+            .open_mailbox(&self.mailbox, self.selected.uid_validity)?;
+        // What was in flight when the process stopped.
+        self.reconcile().await?;
+        loop {
+            self.read_new(&mut cursor).await?;
+            if self.shutdown.is_cancelled() {
+                return Ok(());
+            }
+            self.retry_undelivered().await?;
+            if self.once {
+                return Ok(());
+            }
+            let wake = self
+                .imap
+                .wait(self.shutdown, self.retry.until_next())
+                .await?;
+            if wake == Wake::Stop {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Every message after the cursor, in batches: while one batch's messages go out over
+    /// SMTP, the next batch is fetched over IMAP.
+    async fn read_new(&mut self, cursor: &mut Cursor) -> Result<(), SessionError> {
+        let listed = self.imap.list_after(cursor.last_uid).await?;
+        let batches = batches(&listed);
+        let mut fetched = match batches.first() {
+            Some(batch) => fetch_batch(self.imap, batch).await?,
+            None => HashMap::new(),
+        };
+        for (i, &batch) in batches.iter().enumerate() {
+            let bodies = std::mem::take(&mut fetched);
+            let (decided, prepared) = self.decide(batch, bodies, cursor).await?;
+            let following = batches.get(i + 1).filter(|_| !self.shutdown.is_cancelled());
+            let imap = &mut *self.imap;
+            let (delivered, next) = tokio::join!(self.pipeline.deliver(prepared, now()), async {
+                match following {
+                    Some(batch) => fetch_batch(imap, batch).await,
+                    None => Ok(HashMap::new()),
+                }
+            });
+            self.show(decided, delivered?).await?;
+            self.pipeline
+                .advance_mailbox(&self.mailbox, cursor.last_uid)?;
+            if self.shutdown.is_cancelled() {
+                return Ok(());
+            }
+            // Only now: the batch just delivered is shown and recorded before a failed
+            // fetch of the next one ends the session.
+            fetched = next?;
+        }
+        Ok(())
+    }
+
+    /// Decides and records every mail of a batch; their messages are not sent yet.
+    async fn decide(
+        &mut self,
+        batch: &[Listed],
+        mut bodies: HashMap<u32, (Vec<u8>, bool)>,
+        cursor: &mut Cursor,
+    ) -> Result<(Vec<Decided>, Vec<crate::pipeline::Prepared>), SessionError> {
+        let max_age = i64::try_from(self.config.max_age.as_secs()).unwrap_or(i64::MAX);
+        let mut decided = Vec::new();
+        let mut prepared = Vec::new();
+        for l in batch {
+            if self.shutdown.is_cancelled() {
+                break;
+            }
+            cursor.last_uid = l.uid;
+            // Gone (expunged) since it was listed: nothing to do.
+            let Some((bytes, truncated)) = bodies.remove(&l.uid) else {
+                continue;
+            };
+            let raw = RawMail {
+                source: Source::Imap {
+                    mailbox: self.mailbox.clone(),
+                    uid_validity: self.selected.uid_validity,
+                    uid: l.uid,
+                },
+                bytes,
+                truncated,
+            };
+            let t = now();
+            // Only mail that was already waiting when autosvar first saw this folder can
+            // be "old"; anything arriving later is answered.
+            let old = cursor.first_start
+                && l.uid < self.selected.uid_next
+                && l.arrived.is_some_and(|a| unix_seconds(t) - a > max_age);
+            let outcome = if old {
+                Some(self.pipeline.record_old(&raw, t)?)
+            } else {
+                prepared.push(self.pipeline.prepare(&raw, t).await?);
+                None
+            };
+            decided.push(Decided {
+                source: raw.source,
+                uid: l.uid,
+                outcome,
+            });
+        }
+        Ok((decided, prepared))
+    }
+
+    /// Reports each mail of a delivered batch and shows its outcome in the mailbox.
+    async fn show(
+        &mut self,
+        decided: Vec<Decided>,
+        delivered: Vec<Outcome>,
+    ) -> Result<(), SessionError> {
+        let mut delivered = delivered.into_iter();
+        let mut to_move: BTreeMap<&'static str, Vec<u32>> = BTreeMap::new();
+        for d in decided {
+            let Some(outcome) = d.outcome.or_else(|| delivered.next()) else {
+                continue;
+            };
+            self.report.mail(&d.source, &outcome);
+            match &outcome {
+                Outcome::Skipped { category, .. } => {
+                    self.skipped.push(d.uid);
+                    to_move.entry(category.name()).or_default().push(d.uid);
+                }
+                Outcome::Replied { category, .. } => {
+                    to_move.entry(category.name()).or_default().push(d.uid);
+                }
+                // Mail that waits for a retry or a person stays in the INBOX.
+                _ => {}
+            }
+        }
+        self.show_events().await?;
+        if let Some(prefix) = &self.config.category_folders {
+            for (category, uids) in &to_move {
+                if !self
+                    .imap
+                    .move_to(uids, &format!("{prefix}/{category}"))
+                    .await?
+                {
+                    warn!("the server has no MOVE; category-folders is ignored");
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Messages that could not be delivered (SMTP down, a 4xx) are tried again with
+    /// backoff, while new mail keeps being answered.
+    async fn retry_undelivered(&mut self) -> Result<(), SessionError> {
+        if self.pipeline.has_pending()? {
+            let due = self.retry.due();
+            if due || self.once {
+                self.reconcile().await?;
+            }
+        }
+        if !self.pipeline.has_pending()? {
+            self.retry.clear();
+        }
+        Ok(())
+    }
+
+    /// Sends what the ledger holds as not yet delivered, after asking the Sent folder
+    /// about the messages whose delivery was interrupted.
+    async fn reconcile(&mut self) -> Result<(), SessionError> {
+        let doubt = self.pipeline.in_doubt()?;
+        let in_sent = if doubt.is_empty() {
+            HashSet::new()
+        } else {
+            self.imap.in_sent(&doubt).await?
+        };
+        let server_copies =
+            (self.config.sent_copy == SentCopy::Server).then_some(self.config.sent_copy_grace);
+        self.pipeline
+            .resume_pending(now(), &in_sent, server_copies)
+            .await?;
+        self.show_events().await
+    }
+
+    /// Shows in the mailbox what happened: Sent copies, `\Answered`, keywords, `\Flagged`;
+    /// one command per kind for everything since the last call.
+    async fn show_events(&mut self) -> Result<(), SessionError> {
+        let validity = self.selected.uid_validity;
+        let uid = |source: &Option<Source>| source.as_ref()?.uid_in(&self.mailbox, validity);
+        let mut sent = Vec::new();
+        let (mut answered, mut forwarded, mut review) = (Vec::new(), Vec::new(), Vec::new());
+        for event in self.pipeline.drain_events() {
+            match event {
+                Event::Delivered {
+                    source,
+                    kind,
+                    bytes,
+                } => {
+                    if self.config.sent_copy == SentCopy::Append {
+                        sent.push(bytes);
+                    }
+                    match kind {
+                        MessageKind::Reply => answered.extend(uid(&source)),
+                        MessageKind::Forward => forwarded.extend(uid(&source)),
+                    }
+                }
+                Event::SetAside { source } => review.extend(uid(&source)),
+            }
+        }
+        self.imap.append_sent(&sent).await?;
+        let keywords = self.selected.keywords;
+        let with = |system: Option<&'static str>, keyword: &'static str| -> Vec<&'static str> {
+            system
+                .into_iter()
+                .chain(keywords.then_some(keyword))
+                .collect()
+        };
+        let skipped = std::mem::take(&mut self.skipped);
+        for (uids, flags) in [
+            (answered, with(Some("\\Answered"), "$AutosvarReplied")),
+            (forwarded, with(None, "$AutosvarForwarded")),
+            (review, with(Some("\\Flagged"), "$AutosvarReview")),
+            (skipped, with(None, "$AutosvarSkipped")),
+        ] {
+            self.imap.add_flags(&uids, &flags).await?;
+        }
+        Ok(())
+    }
+}
+
+/// `listed` cut into batches: small mails together, a large one alone.
+fn batches(listed: &[Listed]) -> Vec<&[Listed]> {
+    let mut out = Vec::new();
+    let mut rest = listed;
+    while !rest.is_empty() {
+        let (batch, tail) = rest.split_at(next_batch(rest));
+        out.push(batch);
+        rest = tail;
+    }
+    out
+}
+
+/// How many of `listed` the next batch takes: at most [`BATCH_MAILS`] and [`BATCH_BYTES`],
+/// and a mail over [`FULL_FETCH_MAX`] alone.
+fn next_batch(listed: &[Listed]) -> usize {
+    let Some(first) = listed.first() else {
+        return 0;
+    };
+    if first.size > FULL_FETCH_MAX {
+        return 1;
+    }
+    let mut bytes = 0u64;
+    let mut n = 0;
+    for l in listed.iter().take(BATCH_MAILS) {
+        if l.size > FULL_FETCH_MAX || (n > 0 && bytes + u64::from(l.size) > BATCH_BYTES) {
+            break;
+        }
+        bytes += u64::from(l.size);
+        n += 1;
+    }
+    n
+}
+
+/// A batch's mails by UID, with whether each was cut at [`PARTIAL_BYTES`].
+async fn fetch_batch(
+    imap: &mut Imap,
+    batch: &[Listed],
+) -> Result<HashMap<u32, (Vec<u8>, bool)>, ImapError> {
+    if let [one] = batch {
+        if one.size > FULL_FETCH_MAX {
+            let body = imap.fetch(one.uid, Some(PARTIAL_BYTES)).await?;
+            return Ok(body.map(|b| (one.uid, (b, true))).into_iter().collect());
+        }
+    }
+    let uids: Vec<u32> = batch.iter().map(|l| l.uid).collect();
+    Ok(imap
+        .fetch_many(&uids)
+        .await?
+        .into_iter()
+        .map(|(u, b)| (u, (b, false)))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(sizes: &[u32]) -> Vec<Listed> {
+        sizes
+            .iter()
+            .zip(1..)
+            .map(|(&size, uid)| Listed {
+                uid,
+                size,
+                arrived: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn small_mails_go_together_and_a_large_one_alone() {
+        let big = FULL_FETCH_MAX + 1;
+        let l = listed(&[10, 20, big, 30]);
+        let sizes: Vec<usize> = batches(&l).iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, [2, 1, 1]);
+        let many = listed(&[100; 70]);
+        let sizes: Vec<usize> = batches(&many).iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, [BATCH_MAILS, BATCH_MAILS, 70 - 2 * BATCH_MAILS]);
+        let heavy = listed(&[FULL_FETCH_MAX; 20]);
+        let per = (BATCH_BYTES / u64::from(FULL_FETCH_MAX)) as usize;
+        assert_eq!(batches(&heavy)[0].len(), per, "bounded by bytes too");
+        assert!(batches(&[]).is_empty());
+    }
+}

@@ -1,0 +1,144 @@
+//! The Maildir side of the daemon: scan `new/`, run each mail through the pipeline, wait
+//! for the watcher (or the poll interval), scan again. A file still being written is
+//! looked at again once it may be complete; `--once` waits a little for such files, then
+//! leaves them for the next run.
+//!
+//! Never moves, renames or deletes a mail file: the ledger is what remembers a file was
+//! handled.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use super::{watch, Report};
+use crate::clock::now;
+use crate::intake::maildir::{changes, Change, Maildir};
+use crate::pipeline::{Outcome, Pipeline};
+
+/// `--once` waits this long at most for files still being written in new/.
+const ONCE_SETTLE_MAX: Duration = Duration::from_secs(10);
+
+pub(super) async fn run(
+    pipeline: &mut Pipeline,
+    mut maildir: Maildir,
+    poll_interval: Duration,
+    once: bool,
+    shutdown: &CancellationToken,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let mut watch = if once {
+        None
+    } else {
+        let watch = watch_new(&maildir)?;
+        info!(maildir = %maildir.label(), "watching for new mail");
+        watch
+    };
+    let mut settle_until: Option<Instant> = None;
+    loop {
+        scan(pipeline, &mut maildir, once, shutdown, report).await?;
+        // A file being written in place is looked at again once it may be complete.
+        let next_look = maildir.next_look();
+        if once {
+            let until = *settle_until.get_or_insert_with(|| Instant::now() + ONCE_SETTLE_MAX);
+            match next_look {
+                Some(wait) if Instant::now() < until && !shutdown.is_cancelled() => {
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+                _ => {
+                    for file in maildir.waiting() {
+                        warn!(file = %file, "mail file empty or still being written; left for the next run");
+                    }
+                    return Ok(());
+                }
+            }
+        }
+        let wait = next_look.map_or(poll_interval, |d| d.min(poll_interval));
+        if !wait_for_change(&mut maildir, &mut watch, wait, shutdown).await {
+            return Ok(());
+        }
+    }
+}
+
+/// Only what says a file arrived or changed wakes the loop: the events a scan's own reads
+/// cause (open, close after reading) would make every scan cause the next.
+fn watch_new(maildir: &Maildir) -> anyhow::Result<Option<watch::Watch<Change>>> {
+    watch::folder(&maildir.new_dir(), "the Maildir", 1024, |res| match res {
+        Ok(event) => changes(&event),
+        Err(_) => vec![Change::Rescan],
+    })
+}
+
+/// One look at `new/`: every complete mail through the pipeline. A mail whose handling
+/// failed (a transient error) is offered again by the next scan.
+async fn scan(
+    pipeline: &mut Pipeline,
+    maildir: &mut Maildir,
+    once: bool,
+    shutdown: &CancellationToken,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    pipeline
+        .resume_pending(now(), &HashSet::new(), None)
+        .await?;
+    let _ = pipeline.drain_events();
+    match maildir.scan() {
+        Ok(batch) => {
+            for raw in batch {
+                if shutdown.is_cancelled() {
+                    break;
+                }
+                let outcome = pipeline.process(&raw, now()).await?;
+                report.mail(&raw.source, &outcome);
+                if matches!(outcome, Outcome::Failed { .. }) {
+                    if let Some(name) = raw.source.file_name() {
+                        maildir.retry_later(name);
+                    }
+                }
+            }
+        }
+        Err(e) if once => return Err(e.into()),
+        Err(e) => error!(error = %e, "cannot scan Maildir; will retry"),
+    }
+    // A Maildir has nowhere to show outcomes: the events are dropped.
+    let _ = pipeline.drain_events();
+    Ok(())
+}
+
+/// Waits at most `wait` for a change worth a scan; changes that need none (a file still
+/// being written) are noted on the way. `false`: shutdown.
+async fn wait_for_change(
+    maildir: &mut Maildir,
+    watch: &mut Option<watch::Watch<Change>>,
+    wait: Duration,
+    shutdown: &CancellationToken,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let changes = async {
+            match watch {
+                Some(w) => w.next().await,
+                None => std::future::pending().await,
+            }
+        };
+        let got = tokio::select! {
+            _ = shutdown.cancelled() => return false,
+            got = changes => got,
+            _ = tokio::time::sleep_until(deadline) => return true,
+        };
+        let (Some(change), Some(w)) = (got, watch.as_mut()) else {
+            // The watcher is gone: the poll interval alone wakes the loop from now on.
+            *watch = None;
+            continue;
+        };
+        let mut scan = maildir.note(change);
+        while let Some(c) = w.try_next() {
+            scan |= maildir.note(c);
+        }
+        if scan {
+            return true;
+        }
+    }
+}
