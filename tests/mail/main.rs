@@ -654,7 +654,7 @@ fn chaos(s: &Servers, hr: &str, sent_copy: &str, n: usize, kills: usize) {
             "INBOX",
             "every mail marked",
             Duration::from_secs(120),
-            |m| m.len() == n && m.iter().all(|m| marked(m)),
+            |m| m.len() == n && m.iter().all(marked),
         )
     });
     if let Err(e) = all_marked {
