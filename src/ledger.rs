@@ -185,6 +185,8 @@ pub struct Ledger {
     /// What the mailbox shows of outcomes, journalled with each outcome (`None`: a Maildir,
     /// which shows nothing).
     marking: Option<Marking>,
+    /// No mail was recorded in it when it was opened: a first start, or a lost ledger.
+    was_new: bool,
 }
 
 /// What an IMAP mailbox shows of autosvar's outcomes, beside the flags it always gets.
@@ -330,9 +332,17 @@ impl Ledger {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(open_err)?;
         conn.execute_batch(SCHEMA).map_err(open_err)?;
+        let was_new = conn
+            .query_row(
+                "SELECT NOT EXISTS (SELECT 1 FROM mails) AND NOT EXISTS (SELECT 1 FROM meta)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(open_err)?;
         Ok(Ledger {
             conn,
             marking: None,
+            was_new,
         })
     }
 
@@ -346,6 +356,7 @@ impl Ledger {
         Ok(Ledger {
             conn,
             marking: None,
+            was_new: true,
         })
     }
 
@@ -477,6 +488,11 @@ fn journal_delivery(
 }
 
 impl Ledger {
+    /// No mail was recorded in it when it was opened (a first start, or a lost ledger).
+    pub fn was_new(&self) -> bool {
+        self.was_new
+    }
+
     /// Journals what the mailbox must be shown of each outcome from now on (see
     /// [`Ledger::unshown`]); `None` journals nothing.
     pub fn set_marking(&mut self, marking: Option<Marking>) {
@@ -539,7 +555,9 @@ impl Ledger {
     pub fn record_done(&mut self, r: &Record, now: SystemTime) -> Result<(), LedgerError> {
         let tx = self.conn.transaction()?;
         upsert(&tx, r, State::Done, unix_seconds(now))?;
-        if let Some(m) = self.marking.filter(|_| r.action == Action::Skip) {
+        // A mail the mailbox already shows handled needs no mark.
+        let shown = r.skip_reason == Some(SkipReason::AlreadyHandled);
+        if let Some(m) = self.marking.filter(|_| r.action == Action::Skip && !shown) {
             journal(&tx, &r.source, &Mark::Skipped, None)?;
             if m.category_folders {
                 let category = r.category.unwrap_or(Category::Other);

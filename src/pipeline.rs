@@ -456,6 +456,29 @@ impl Pipeline {
     /// # Errors
     /// Only ledger errors.
     pub fn record_old(&mut self, raw: &RawMail, now: SystemTime) -> Result<Outcome, PipelineError> {
+        self.record_unanswered(raw, SkipReason::Old, now)
+    }
+
+    /// Records mail the ledger does not know but the mailbox shows answered or handled by
+    /// autosvar (the ledger was lost, or is new over an old mailbox): never answered again.
+    ///
+    /// # Errors
+    /// Only ledger errors.
+    pub fn record_handled(
+        &mut self,
+        raw: &RawMail,
+        now: SystemTime,
+    ) -> Result<Outcome, PipelineError> {
+        self.record_unanswered(raw, SkipReason::AlreadyHandled, now)
+    }
+
+    /// Records a mail as skipped for `reason`, unread beyond what its key needs.
+    fn record_unanswered(
+        &mut self,
+        raw: &RawMail,
+        reason: SkipReason,
+        now: SystemTime,
+    ) -> Result<Outcome, PipelineError> {
         let language = self.config.default_language;
         let Some(mail) = contained(|| parse::parse(&raw.bytes, language)) else {
             return self.set_aside_unread(raw, "internal error while reading the mail", now);
@@ -465,7 +488,7 @@ impl Pipeline {
         }
         if self.dry_run {
             return Ok(Outcome::WouldSkip {
-                reason: SkipReason::Old,
+                reason,
                 category: Category::Other,
             });
         }
@@ -478,16 +501,21 @@ impl Pipeline {
             language: Some(mail.language),
             sensitive: false,
             confidence: None,
-            skip_reason: Some(SkipReason::Old),
+            skip_reason: Some(reason),
             reply_id: None,
             forward_id: None,
             sender_hash: None,
         };
         self.ledger.record_done(&record, now)?;
         Ok(Outcome::Skipped {
-            reason: SkipReason::Old,
+            reason,
             category: Category::Other,
         })
+    }
+
+    /// Whether the ledger was new (missing or empty) when it was opened.
+    pub fn ledger_was_new(&self) -> bool {
+        self.ledger.was_new()
     }
 
     /// Runs one mail through every stage (prepare, then deliver).

@@ -88,6 +88,52 @@ pub(super) async fn run(
         })
 }
 
+/// What `autosvar ledger rebuild` found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rebuilt {
+    /// Mails the folder shows handled that are now recorded as such.
+    pub recorded: usize,
+    /// Mails the folder shows handled that the ledger knew already.
+    pub known: usize,
+}
+
+/// Records in the ledger every mail of the folder that the mailbox shows answered or
+/// handled by autosvar (after a lost ledger); sends nothing and changes no flag.
+pub(super) async fn rebuild(
+    pipeline: &mut Pipeline,
+    config: &ImapConfig,
+) -> anyhow::Result<Rebuilt> {
+    let mut imap = Imap::new(config)?;
+    let selected = imap.open().await?;
+    let mailbox = imap.label();
+    let handled: Vec<Listed> = imap
+        .list_after(0)
+        .await?
+        .into_iter()
+        .filter(|l| l.handled)
+        .collect();
+    let mut rebuilt = Rebuilt::default();
+    for batch in batches(&handled) {
+        for (uid, (bytes, truncated)) in fetch_batch(&mut imap, batch).await? {
+            let raw = RawMail {
+                source: Source::Imap {
+                    mailbox: mailbox.clone(),
+                    uid_validity: selected.uid_validity,
+                    uid,
+                },
+                bytes,
+                truncated,
+            };
+            match pipeline.record_handled(&raw, now())? {
+                Outcome::AlreadyDone => rebuilt.known += 1,
+                _ => rebuilt.recorded += 1,
+            }
+        }
+    }
+    imap.logout().await;
+    Ok(rebuilt)
+}
+
 /// An error with its causes, as `{:#}` shows an `anyhow::Error`.
 fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
@@ -149,6 +195,9 @@ impl Session<'_> {
         let mut cursor = self
             .pipeline
             .open_mailbox(&self.mailbox, self.selected.uid_validity)?;
+        if cursor.first_start && self.pipeline.ledger_was_new() {
+            self.warn_if_ledger_lost().await?;
+        }
         // What was in flight when the process stopped.
         self.reconcile().await?;
         loop {
@@ -237,7 +286,11 @@ impl Session<'_> {
             let old = cursor.first_start
                 && l.uid < self.selected.uid_next
                 && l.arrived.is_some_and(|a| unix_seconds(t) - a > max_age);
-            let outcome = if old {
+            // The mailbox is the second witness: a mail it shows answered or handled is
+            // never answered again, whatever the ledger (lost, or new) says.
+            let outcome = if l.handled {
+                Some(self.pipeline.record_handled(&raw, t)?)
+            } else if old {
                 Some(self.pipeline.record_old(&raw, t)?)
             } else {
                 prepared.push(self.pipeline.prepare(&raw, t).await?);
@@ -249,6 +302,22 @@ impl Session<'_> {
             });
         }
         Ok((decided, prepared))
+    }
+
+    /// A new ledger over a folder with autosvar's marks: the ledger was lost or deleted. Said
+    /// loudly; the marked mails are recorded as handled as they are read, not answered.
+    async fn warn_if_ledger_lost(&mut self) -> Result<(), SessionError> {
+        let handled = self.imap.count_handled().await?;
+        if handled > 0 {
+            warn!(
+                mailbox = %self.mailbox,
+                handled,
+                "the ledger is new, but mails in this folder carry autosvar's marks (\\Answered, $Autosvar*): \
+                 was the ledger lost or deleted? Those mails are recorded as handled and not answered again; \
+                 `autosvar ledger rebuild` records them all at once"
+            );
+        }
+        Ok(())
     }
 
     /// Reports each mail of a delivered batch and shows the outcomes in the mailbox.
@@ -426,6 +495,7 @@ mod tests {
                 uid,
                 size,
                 arrived: None,
+                handled: false,
             })
             .collect()
     }

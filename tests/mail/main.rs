@@ -62,6 +62,10 @@ fn main() {
             a_poisoned_mail_is_flagged_and_the_rest_answered,
         ),
         (
+            "a_lost_ledger_answers_nothing_twice",
+            a_lost_ledger_answers_nothing_twice,
+        ),
+        (
             "kill_9_spread_over_a_backlog_answers_every_mail_exactly_once",
             kill_9_spread_over_a_backlog_answers_every_mail_exactly_once,
         ),
@@ -773,6 +777,64 @@ fn kill_9_with_appended_sent_copies_answers_every_mail_at_most_once(s: &Servers)
 /// `Custom("$AutosvarReview")`).
 fn marked(m: &harness::Msg) -> bool {
     m.flags.iter().any(|f| f == "Answered") || has_flag(m, "$AutosvarReview")
+}
+
+/// Deletes the ledger and its journal files.
+fn lose_ledger(setup: &Setup) {
+    for f in ["ledger.sqlite", "ledger.sqlite-wal", "ledger.sqlite-shm"] {
+        let _ = std::fs::remove_file(setup.dir.path().join("var").join(f));
+    }
+}
+
+fn a_lost_ledger_answers_nothing_twice(s: &Servers) {
+    let hr = "hr-l@example.test";
+    let setup = Setup::default(s, hr, "");
+    let n = 30;
+    let sender = |i: usize| format!("l{i}@regionh.example");
+    let mails: Vec<Vec<u8>> = (0..n)
+        .map(|i| question(&sender(i), &sender(i), hr, "Pris", "Hvad koster Zoom?", ""))
+        .collect();
+    append(s, hr, "INBOX", &mails);
+    let (ok, out, err) = setup.run_once();
+    assert!(ok, "{err}");
+    assert_eq!(out.matches("\treplied").count(), n, "{out}");
+    s.wait_queue_empty(Duration::from_secs(60));
+    let replies = || -> usize { (0..n).map(|i| messages(s, &sender(i), "INBOX").len()).sum() };
+    assert_eq!(replies(), n);
+
+    // Deleted, then truncated to nothing: the mailbox's marks stop a second reply, loudly.
+    for lose in ["deleted", "truncated"] {
+        lose_ledger(&setup);
+        if lose == "truncated" {
+            std::fs::write(setup.dir.path().join("var/ledger.sqlite"), b"").unwrap();
+        }
+        let (ok, out, err) = setup.run_once();
+        assert!(ok, "{err}");
+        assert_eq!(
+            out.matches("skipped already-handled").count(),
+            n,
+            "{lose}: {out}"
+        );
+        assert!(
+            err.contains("was the ledger lost or deleted?"),
+            "{lose}: {err}"
+        );
+    }
+    // Rebuilt at once: the next run finds every mail known, and warns of nothing.
+    lose_ledger(&setup);
+    let o = setup.cmd().args(["ledger", "rebuild"]).output().unwrap();
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        said.contains(&format!("{n} mail(s) recorded as handled")),
+        "{said}"
+    );
+    let (ok, out, err) = setup.run_once();
+    assert!(ok, "{err}");
+    assert_eq!(out.matches("\talready-done").count(), n, "{out}");
+    assert!(!err.contains("was the ledger lost"), "{err}");
+    s.wait_queue_empty(Duration::from_secs(60));
+    assert_eq!(replies(), n, "no second reply to anyone");
 }
 
 fn has_flag(m: &harness::Msg, flag: &str) -> bool {
