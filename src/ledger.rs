@@ -31,6 +31,12 @@ pub enum LedgerError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot create ledger file {} readable by this user only", path.display())]
+    Private {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot open ledger {}", path.display())]
     Open {
         path: PathBuf,
@@ -309,8 +315,24 @@ impl Ledger {
     /// When the folder or file cannot be created or the schema cannot be applied.
     pub fn open(path: &Path) -> Result<Ledger, LedgerError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| LedgerError::CreateDir {
+            crate::private::create_dir_all(dir).map_err(|source| LedgerError::CreateDir {
                 path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        // Readable by autosvar's user only; SQLite gives its -wal and -shm files the mode
+        // of the database file.
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.as_os_str().to_owned();
+            file.push(suffix);
+            let file = PathBuf::from(file);
+            let made = if suffix.is_empty() && !file.exists() {
+                crate::private::create_file(&file).map(drop)
+            } else {
+                crate::private::restrict(&file)
+            };
+            made.map_err(|source| LedgerError::Private {
+                path: file.clone(),
                 source,
             })?;
         }
@@ -330,6 +352,10 @@ impl Ledger {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(open_err)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(open_err)?;
+        // A delivered message's body is overwritten when its row goes, not left in a free
+        // page for anyone who copies the file.
+        conn.pragma_update(None, "secure_delete", "ON")
             .map_err(open_err)?;
         conn.execute_batch(SCHEMA).map_err(open_err)?;
         let was_new = conn
@@ -1202,5 +1228,41 @@ mod tests {
         assert_eq!(marks(&l)[2..], [Mark::Review]);
         l.show_again(&Source::from_stored("new/1")).unwrap();
         assert_eq!(marks(&l)[3..], [Mark::Review]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_ledger_is_private_and_forgets_delivered_bodies() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("var/ledger.sqlite");
+        let now = crate::clock::from_unix_seconds(1_800_000_000);
+        let mut l = Ledger::open(&path).unwrap();
+        let body = b"Subject: x\r\n\r\nQUITE-UNIQUE-BODY-TEXT-4711".repeat(20);
+        let mut o = out("a");
+        o.message.bytes = body.clone();
+        l.record_intent(&rec("a"), &[o], now).unwrap();
+        l.delivered("r-a", now, false).unwrap();
+        l.conn
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .unwrap();
+        assert_eq!(mode(&dir.path().join("var")), 0o700);
+        for f in ["ledger.sqlite", "ledger.sqlite-wal", "ledger.sqlite-shm"] {
+            assert_eq!(mode(&dir.path().join("var").join(f)), 0o600, "{f}");
+        }
+        drop(l);
+        let needle = b"QUITE-UNIQUE-BODY-TEXT-4711";
+        for f in ["ledger.sqlite", "ledger.sqlite-wal"] {
+            let bytes = std::fs::read(dir.path().join("var").join(f)).unwrap_or_default();
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle),
+                "a delivered body lingers in {f}"
+            );
+        }
+        // A ledger an older version left readable by all is made private when opened.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let _l = Ledger::open(&path).unwrap();
+        assert_eq!(mode(&path), 0o600);
     }
 }
