@@ -80,12 +80,11 @@ impl Servers {
         assert!(status.success(), "mailserver {args:?} failed");
     }
 
-    pub fn stop_postfix(&self) {
+    /// Stops Postfix until the guard is dropped (or started): a test that fails while it
+    /// is down leaves it running for the tests after it.
+    pub fn stop_postfix(&self) -> PostfixDown<'_> {
         self.script(&["stop-postfix"]);
-    }
-
-    pub fn start_postfix(&self) {
-        self.script(&["start-postfix"]);
+        PostfixDown { servers: self }
     }
 
     /// Waits until Postfix has delivered everything it accepted.
@@ -269,10 +268,83 @@ pub fn question(
 
 /// An RFC 5322 date for now (the INTERNALDATE that matters is the server's).
 fn httpdate_now() -> String {
-    "Mon, 30 Nov 2026 09:00:00 +0000".to_string()
+    let (y, mo, d, h, mi, s, wd) = civil(autosvar::clock::now());
+    let day = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][wd];
+    format!(
+        "{day}, {d} {} {y} {h:02}:{mi:02}:{s:02} +0000",
+        MONTHS[mo - 1]
+    )
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// An IMAP INTERNALDATE ("01-Oct-2026 10:00:00 +0000", quoted) `days` before now, from the
+/// clock, never from a calendar written into the test.
+pub fn imap_date_days_ago(days: u64) -> String {
+    let t = autosvar::clock::now() - Duration::from_secs(days * 86_400);
+    let (y, mo, d, h, mi, s, _) = civil(t);
+    format!(
+        "\"{d:02}-{}-{y} {h:02}:{mi:02}:{s:02} +0000\"",
+        MONTHS[mo - 1]
+    )
+}
+
+/// UTC (year, month, day, hour, minute, second, weekday from Thursday) of a time (Howard
+/// Hinnant's days-to-civil).
+fn civil(t: std::time::SystemTime) -> (i64, usize, u64, u64, u64, u64, usize) {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u64;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as usize;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (
+        y,
+        m,
+        d,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        (days % 7) as usize,
+    )
 }
 
 /// A working copy of the shipped files with a config pointing at the test servers.
+/// Copies a folder tree.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create folder");
+    for e in std::fs::read_dir(from).expect("read folder") {
+        let e = e.expect("entry");
+        let target = to.join(e.file_name());
+        if e.file_type().expect("file type").is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).expect("copy file");
+        }
+    }
+}
+
+/// Postfix is stopped while this lives.
+pub struct PostfixDown<'a> {
+    servers: &'a Servers,
+}
+
+impl Drop for PostfixDown<'_> {
+    fn drop(&mut self) {
+        self.servers.script(&["start-postfix"]);
+    }
+}
+
 pub struct Setup {
     pub dir: tempfile::TempDir,
 }
@@ -300,9 +372,15 @@ impl Setup {
             let e = e.expect("entry");
             std::fs::copy(e.path(), responses.join(e.file_name())).expect("copy template");
         }
+        // The learned model too, trained at start as the shipped config does.
+        copy_tree(&root().join("training"), &dir.path().join("training"));
         let config = format!(
             r#"[reply]
 from = "E-learning <{user}>"
+
+[classify]
+rules = "rules.toml"
+training = "training"
 
 [ledger]
 path = "var/ledger.sqlite"

@@ -398,8 +398,8 @@ fn old_backlog_is_recorded_not_answered(s: &Servers) {
         c.read_response().await.unwrap();
         let mut session = c.login(hr, "secret").await.map_err(|(e, _)| e).unwrap();
         for (i, date) in [
-            "\"01-Oct-2026 10:00:00 +0000\"",
-            "\"15-Oct-2026 10:00:00 +0000\"",
+            harness::imap_date_days_ago(60),
+            harness::imap_date_days_ago(45),
         ]
         .iter()
         .enumerate()
@@ -409,7 +409,7 @@ fn old_backlog_is_recorded_not_answered(s: &Servers) {
                 .append(
                     "INBOX",
                     None,
-                    Some(date),
+                    Some(date.as_str()),
                     question(
                         &format!("e-old{i}@regionh.example"),
                         &from,
@@ -451,7 +451,7 @@ fn postfix_outage_loses_and_duplicates_nothing(s: &Servers) {
     let setup = Setup::default(s, hr, "");
     let daemon = setup.spawn();
     daemon.wait_log("connected", 1, WAIT);
-    s.stop_postfix();
+    let postfix_down = s.stop_postfix();
     let senders: Vec<String> = (0..3)
         .map(|i| format!("f-ask{i}@regionh.example"))
         .collect();
@@ -471,7 +471,7 @@ fn postfix_outage_loses_and_duplicates_nothing(s: &Servers) {
         .collect();
     append(s, hr, "INBOX", &mails);
     daemon.wait_log("mail not answered", 3, WAIT);
-    s.start_postfix();
+    drop(postfix_down);
     for f in &senders {
         wait_for(
             s,
@@ -622,7 +622,9 @@ fn chaos(s: &Servers, hr: &str, sent_copy: &str, n: usize, kills: usize) {
         let from = log_len(&setup);
         let daemon = setup.spawn();
         if round % 2 == 0 {
-            std::thread::sleep(Duration::from_millis(rng.below(500)));
+            // Anywhere from connecting on: reconcile, listing, fetching, sending, flagging.
+            daemon.wait_log("connected", round + 1, WAIT);
+            std::thread::sleep(Duration::from_millis(rng.below(400)));
         } else {
             // After 1 to 20 sends began in this run (or 5 s, once nothing is left).
             let sends = 1 + rng.below(20) as usize;
