@@ -113,135 +113,194 @@ pub struct Metrics {
     pub misses: Vec<Miss>,
 }
 
+/// The counts behind [`Metrics`], gathered one labelled mail at a time.
+#[derive(Debug, Default)]
+struct Tally {
+    /// expected -> predicted -> count
+    confusion: BTreeMap<String, BTreeMap<String, usize>>,
+    misses: Vec<Miss>,
+    category_right: usize,
+    language_right: usize,
+    action_right: usize,
+    technical: usize,
+    desk_right: usize,
+    false_routes: usize,
+    machine_replies: usize,
+    humans: usize,
+    humans_replied: usize,
+    sensitive: (usize, usize, usize),
+}
+
+impl Tally {
+    /// Counts one mail: category, desk, language, action and sensitivity, in that order
+    /// (the order its misses are listed in).
+    fn add(&mut self, l: &Label, p: &Prediction) {
+        *self
+            .confusion
+            .entry(l.category.clone())
+            .or_default()
+            .entry(p.category.name().to_string())
+            .or_default() += 1;
+        self.category(l, p);
+        self.desk(l, p);
+        self.language(l, p);
+        self.action(l, p);
+        self.replies(l, p);
+        self.sensitivity(l, p);
+    }
+
+    fn miss(&mut self, l: &Label, p: &Prediction, what: &str, expected: String, got: String) {
+        self.misses.push(Miss {
+            file: l.file.clone(),
+            what: what.into(),
+            expected,
+            got,
+            confidence: p.confidence,
+            note: l.note.clone().unwrap_or_default(),
+        });
+    }
+
+    fn category(&mut self, l: &Label, p: &Prediction) {
+        let got = p.category.name();
+        if got == l.category {
+            self.category_right += 1;
+        } else {
+            self.miss(l, p, "category", l.category.clone(), got.to_string());
+        }
+    }
+
+    /// A mail labelled technical must reach its desk (and be classified technical); any
+    /// other mail that reaches a desk with a reply is a false route.
+    fn desk(&mut self, l: &Label, p: &Prediction) {
+        let technical = p.category.name() == "technical";
+        if l.category == "technical" {
+            self.technical += 1;
+            if technical && p.desk.as_deref() == Some(l.desk.as_str()) {
+                self.desk_right += 1;
+            } else if technical {
+                let got = p.desk.clone().unwrap_or_default();
+                self.miss(l, p, "desk", l.desk.clone(), got);
+            }
+        } else if p.desk.is_some() && p.reply {
+            self.false_routes += 1;
+        }
+    }
+
+    fn language(&mut self, l: &Label, p: &Prediction) {
+        if p.language == l.language {
+            self.language_right += 1;
+        } else {
+            self.miss(l, p, "language", l.language.clone(), p.language.clone());
+        }
+    }
+
+    /// Reply or skip, as expected.
+    fn action(&mut self, l: &Label, p: &Prediction) {
+        if p.reply == l.expect_reply {
+            self.action_right += 1;
+            return;
+        }
+        let said = |reply: bool, reason: &Option<String>| {
+            if reply {
+                "reply".to_string()
+            } else {
+                format!("skip ({})", reason.clone().unwrap_or_default())
+            }
+        };
+        let (expected, got) = (said(l.expect_reply, &l.skip), said(p.reply, &p.skip_reason));
+        self.miss(l, p, "action", expected, got);
+    }
+
+    /// People answered, and machine mail answered though it must not be.
+    fn replies(&mut self, l: &Label, p: &Prediction) {
+        if l.expect_reply {
+            self.humans += 1;
+            if p.reply {
+                self.humans_replied += 1;
+            }
+        } else if p.reply {
+            self.machine_replies += 1;
+        }
+    }
+
+    fn sensitivity(&mut self, l: &Label, p: &Prediction) {
+        let (tp, fp, fn_) = &mut self.sensitive;
+        match (l.sensitive, p.sensitive) {
+            (true, true) => *tp += 1,
+            (false, true) => {
+                *fp += 1;
+                self.miss(l, p, "sensitive", "false".into(), "true".into());
+            }
+            (true, false) => {
+                *fn_ += 1;
+                self.miss(l, p, "sensitive", "true".into(), "false".into());
+            }
+            (false, false) => {}
+        }
+    }
+}
+
+/// Precision, recall and F1 of every category, from the confusion matrix.
+fn per_category(confusion: &BTreeMap<String, BTreeMap<String, usize>>) -> BTreeMap<String, Prf> {
+    let mut per_category = BTreeMap::new();
+    for c in Category::ALL {
+        let name = c.name();
+        let tp = confusion
+            .get(name)
+            .and_then(|r| r.get(name))
+            .copied()
+            .unwrap_or(0);
+        let fn_: usize = confusion.get(name).map_or(0, |r| {
+            r.iter()
+                .filter(|(k, _)| k.as_str() != name)
+                .map(|(_, v)| v)
+                .sum()
+        });
+        let fp: usize = confusion
+            .iter()
+            .filter(|(k, _)| k.as_str() != name)
+            .map(|(_, r)| r.get(name).copied().unwrap_or(0))
+            .sum();
+        per_category.insert(name.to_string(), prf(tp, fp, fn_));
+    }
+    per_category
+}
+
+/// The mean F1 of the categories that occur among the labels.
+fn macro_f1(per_category: &BTreeMap<String, Prf>) -> f64 {
+    let present: Vec<&Prf> = per_category.values().filter(|p| p.support > 0).collect();
+    if present.is_empty() {
+        0.0
+    } else {
+        present.iter().map(|p| p.f1).sum::<f64>() / present.len() as f64
+    }
+}
+
 impl Metrics {
     /// Compares labels with predictions (same order).
     pub fn compute(pairs: &[(Label, Prediction)]) -> Metrics {
-        let n = pairs.len();
-        let mut confusion: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
-        let mut misses = Vec::new();
-        let (mut right, mut lang_right, mut action_right) = (0, 0, 0);
-        let (mut technical, mut desk_right, mut false_routes) = (0, 0, 0);
-        let (mut machine_replies, mut humans, mut humans_replied) = (0, 0, 0);
-        let (mut s_tp, mut s_fp, mut s_fn) = (0, 0, 0);
+        let mut t = Tally::default();
         for (l, p) in pairs {
-            let got = p.category.name().to_string();
-            *confusion
-                .entry(l.category.clone())
-                .or_default()
-                .entry(got.clone())
-                .or_default() += 1;
-            let note = l.note.clone().unwrap_or_default();
-            let mut miss = |what: &str, expected: String, got: String| {
-                misses.push(Miss {
-                    file: l.file.clone(),
-                    what: what.into(),
-                    expected,
-                    got,
-                    confidence: p.confidence,
-                    note: note.clone(),
-                });
-            };
-            if got == l.category {
-                right += 1;
-            } else {
-                miss("category", l.category.clone(), got.clone());
-            }
-            if l.category == "technical" {
-                technical += 1;
-                let desk_ok = p.desk.as_deref() == Some(l.desk.as_str()) && got == "technical";
-                if desk_ok {
-                    desk_right += 1;
-                } else if got == "technical" {
-                    miss("desk", l.desk.clone(), p.desk.clone().unwrap_or_default());
-                }
-            } else if p.desk.is_some() && p.reply {
-                false_routes += 1;
-            }
-            if p.language == l.language {
-                lang_right += 1;
-            } else {
-                miss("language", l.language.clone(), p.language.clone());
-            }
-            if p.reply == l.expect_reply {
-                action_right += 1;
-            } else {
-                miss(
-                    "action",
-                    if l.expect_reply {
-                        "reply".into()
-                    } else {
-                        format!("skip ({})", l.skip.clone().unwrap_or_default())
-                    },
-                    if p.reply {
-                        "reply".into()
-                    } else {
-                        format!("skip ({})", p.skip_reason.clone().unwrap_or_default())
-                    },
-                );
-            }
-            if l.expect_reply {
-                humans += 1;
-                if p.reply {
-                    humans_replied += 1;
-                }
-            } else if p.reply {
-                machine_replies += 1;
-            }
-            match (l.sensitive, p.sensitive) {
-                (true, true) => s_tp += 1,
-                (false, true) => {
-                    s_fp += 1;
-                    miss("sensitive", "false".into(), "true".into());
-                }
-                (true, false) => {
-                    s_fn += 1;
-                    miss("sensitive", "true".into(), "false".into());
-                }
-                (false, false) => {}
-            }
+            t.add(l, p);
         }
-        let mut per_category = BTreeMap::new();
-        for c in Category::ALL {
-            let name = c.name();
-            let tp = confusion
-                .get(name)
-                .and_then(|r| r.get(name))
-                .copied()
-                .unwrap_or(0);
-            let fn_: usize = confusion.get(name).map_or(0, |r| {
-                r.iter()
-                    .filter(|(k, _)| k.as_str() != name)
-                    .map(|(_, v)| v)
-                    .sum()
-            });
-            let fp: usize = confusion
-                .iter()
-                .filter(|(k, _)| k.as_str() != name)
-                .map(|(_, r)| r.get(name).copied().unwrap_or(0))
-                .sum();
-            per_category.insert(name.to_string(), prf(tp, fp, fn_));
-        }
-        let present: Vec<&Prf> = per_category.values().filter(|p| p.support > 0).collect();
-        let macro_f1 = if present.is_empty() {
-            0.0
-        } else {
-            present.iter().map(|p| p.f1).sum::<f64>() / present.len() as f64
-        };
+        let n = pairs.len();
+        let per_category = per_category(&t.confusion);
+        let (s_tp, s_fp, s_fn) = t.sensitive;
         Metrics {
             mails: n,
-            accuracy: ratio(right, n),
-            macro_f1,
+            accuracy: ratio(t.category_right, n),
+            macro_f1: macro_f1(&per_category),
             per_category,
-            confusion,
-            desk_accuracy: ratio(desk_right, technical),
-            technical,
-            desk_false_routes: false_routes,
-            language_accuracy: ratio(lang_right, n),
-            action_accuracy: ratio(action_right, n),
-            machine_replies,
-            reply_rate: ratio(humans_replied, humans),
+            confusion: t.confusion,
+            desk_accuracy: ratio(t.desk_right, t.technical),
+            technical: t.technical,
+            desk_false_routes: t.false_routes,
+            language_accuracy: ratio(t.language_right, n),
+            action_accuracy: ratio(t.action_right, n),
+            machine_replies: t.machine_replies,
+            reply_rate: ratio(t.humans_replied, t.humans),
             sensitive: prf(s_tp, s_fp, s_fn),
-            misses,
+            misses: t.misses,
         }
     }
 }

@@ -6,7 +6,9 @@
 //! `done`. After a crash, what is still in `outgoing` is exactly what may not have gone out,
 //! so a restart finishes it instead of answering again. A mail in the ledger is never
 //! answered twice. Only what is needed is kept: no bodies once sent, and the sender only as
-//! a hash (for the rate limit).
+//! a hash (for the rate limit). Which bytes from which source were which mail is noted
+//! (`read_before`: source, a digest of the bytes, the key), so a restart can tell a mail it
+//! has finished from its bytes alone, without parsing it again.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -295,6 +297,12 @@ CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS read_before (
+    source   TEXT NOT NULL,
+    digest   TEXT NOT NULL,
+    mail_key TEXT NOT NULL,
+    PRIMARY KEY (source, digest)
+) WITHOUT ROWID;
 ";
 
 /// The meta key of the mail in hand (see [`Ledger::set_in_hand`]).
@@ -756,13 +764,20 @@ impl Ledger {
     }
 
     /// Deletes finished entries last updated before `cutoff`; returns how many. Mail still
-    /// in flight or set aside for a person is kept.
+    /// in flight or set aside for a person is kept. What [`Ledger::finish_reading`] noted of a
+    /// mail the ledger no longer has goes too.
     pub fn prune(&mut self, cutoff: SystemTime) -> Result<usize, LedgerError> {
-        Ok(self.conn.execute(
+        let pruned = self.conn.execute(
             "DELETE FROM mails WHERE state = 'done' AND updated < ?1
                AND NOT EXISTS (SELECT 1 FROM outgoing WHERE mail_key = mails.key)",
             [unix_seconds(cutoff)],
-        )?)
+        )?;
+        self.conn.execute(
+            "DELETE FROM read_before
+             WHERE NOT EXISTS (SELECT 1 FROM mails WHERE key = read_before.mail_key)",
+            [],
+        )?;
+        Ok(pruned)
     }
 
     /// Notes, before any work on it starts, which mail is in hand: if the process dies
@@ -890,6 +905,55 @@ impl Ledger {
             params![key, value],
         )?;
         Ok(())
+    }
+
+    /// The work on the mail in hand (`digest`, read from `source`) ended: as
+    /// [`Ledger::clear_in_hand`], and, when the bytes could be read, a note that they are
+    /// the mail `key`, so that [`Ledger::read_before`] can answer for them the next time
+    /// without their being parsed. One commit. The note is only a cache: a missing one
+    /// costs a parse, never a wrong answer.
+    pub fn finish_reading(
+        &mut self,
+        source: &Source,
+        digest: &str,
+        key: Option<&MailKey>,
+    ) -> Result<(), LedgerError> {
+        // Prepared once: this runs for every mail.
+        let tx = self.conn.transaction()?;
+        tx.prepare_cached("DELETE FROM meta WHERE key IN (?1, ?2)")?
+            .execute(params![IN_HAND, format!("{SUSPECT}{digest}")])?;
+        if let Some(key) = key {
+            tx.prepare_cached(
+                "INSERT INTO read_before (source, digest, mail_key) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(source, digest) DO UPDATE SET mail_key = excluded.mail_key",
+            )?
+            .execute(params![source, digest, key.as_str()])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The mail these very bytes (`digest`) from this very `source` were read as before,
+    /// and its state, when the ledger has it: asked before a mail is parsed.
+    pub fn read_before(
+        &self,
+        source: &Source,
+        digest: &str,
+    ) -> Result<Option<(MailKey, State)>, LedgerError> {
+        // Prepared once: this runs for every mail.
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT m.key, m.state FROM read_before r JOIN mails m ON m.key = r.mail_key
+                 WHERE r.source = ?1 AND r.digest = ?2",
+            )?
+            .query_row(params![source, digest], |r| {
+                Ok((
+                    MailKey::from_stored(r.get(0)?),
+                    State::parse(&r.get::<_, String>(1)?),
+                ))
+            })
+            .optional()?)
     }
 }
 
@@ -1264,5 +1328,55 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let _l = Ledger::open(&path).unwrap();
         assert_eq!(mode(&path), 0o600);
+    }
+
+    #[test]
+    fn bytes_read_before_are_known_until_their_mail_is_pruned() {
+        let mut l = Ledger::in_memory().unwrap();
+        let key = MailKey::from_stored("a@x#1".into());
+        assert_eq!(
+            l.read_before(&Source::from_stored("new/1"), "sha256:aa")
+                .unwrap(),
+            None
+        );
+        l.set_in_hand(&Source::from_stored("new/1"), "sha256:aa")
+            .unwrap();
+        l.finish_reading(&Source::from_stored("new/1"), "sha256:aa", Some(&key))
+            .unwrap();
+        assert_eq!(l.meta(IN_HAND).unwrap(), None);
+        // Noted, but the ledger has no record of the mail: nothing is known.
+        assert_eq!(
+            l.read_before(&Source::from_stored("new/1"), "sha256:aa")
+                .unwrap(),
+            None
+        );
+        l.record_done(&rec("a@x#1"), from_unix_seconds(10)).unwrap();
+        assert_eq!(
+            l.read_before(&Source::from_stored("new/1"), "sha256:aa")
+                .unwrap(),
+            Some((key.clone(), State::Done))
+        );
+        // Other bytes, or the same bytes from elsewhere, are not these.
+        assert_eq!(
+            l.read_before(&Source::from_stored("new/1"), "sha256:bb")
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            l.read_before(&Source::from_stored("new/2"), "sha256:aa")
+                .unwrap(),
+            None
+        );
+        l.prune(from_unix_seconds(20)).unwrap();
+        assert_eq!(
+            l.read_before(&Source::from_stored("new/1"), "sha256:aa")
+                .unwrap(),
+            None
+        );
+        let left: u32 = l
+            .conn
+            .query_row("SELECT COUNT(*) FROM read_before", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
     }
 }

@@ -1,9 +1,12 @@
 //! Pipeline: runs one mail through parse -> guard -> classify -> decide -> compose ->
 //! ledger -> deliver, inside the mail's tracing span.
 //!
-//! The ledger is asked first (a mail it has finished is never touched again) and written
-//! before anything is sent (decision plus outgoing messages, one transaction); each message
-//! is marked delivered as it goes. One bad mail never stops the pipeline: it comes back as
+//! The ledger is asked first, before the mail is parsed: bytes it has seen from the same
+//! source, read as a mail it has finished, are not parsed or classified again (a restart
+//! over a Maildir's `new/` reads only what is new); any other mail is read, and a mail the
+//! ledger has finished is never touched again. The ledger is written before anything is
+//! sent (decision plus outgoing messages, one transaction); each message is marked
+//! delivered as it goes. One bad mail never stops the pipeline: it comes back as
 //! an [`Outcome`], is recorded, and the caller goes on. Body text is never logged.
 //!
 //! Fault isolation: a panic while parsing, guarding, classifying or composing one mail is
@@ -684,18 +687,26 @@ impl Pipeline {
     }
 
     /// [`Pipeline::prepare_in_span`], with the mail noted as in hand while it runs, and a
-    /// mail that killed the process before set aside unread.
+    /// mail that killed the process before set aside unread. The ledger is asked first: a
+    /// mail it has finished, known by these very bytes from this very source, is not read
+    /// again ([`Pipeline::finished_before_reading`]).
     async fn prepare_guarded(
         &mut self,
         raw: &RawMail,
         now: SystemTime,
         span: &Span,
     ) -> Result<(Outcome, Vec<ledger::Pending>), PipelineError> {
+        let bytes_key = parse::MailKey::of_bytes(&raw.bytes);
         if self.dry_run {
-            return self.prepare_in_span(raw, now, span).await;
+            if let Some(outcome) = self.finished_before_reading(raw, &bytes_key, span)? {
+                return Ok((outcome, Vec::new()));
+            }
+            let assessed = self.assess_in_span(raw, span);
+            return self
+                .prepare_in_span(raw, assessed.as_ref(), now, span)
+                .await;
         }
         self.recover()?;
-        let bytes_key = parse::MailKey::of_bytes(&raw.bytes);
         // A mail set aside unread is known by these bytes (reading it is what failed).
         if let Some((State::SetAside, _)) = self.ledger.state(&bytes_key)? {
             self.show_set_aside_again(raw)?;
@@ -716,11 +727,45 @@ impl Pipeline {
             )?;
             return Ok((outcome, Vec::new()));
         }
+        if let Some(outcome) = self.finished_before_reading(raw, &bytes_key, span)? {
+            // As when it was read to find this out: no note of it in hand, no count of
+            // deaths with it.
+            self.ledger.clear_in_hand(bytes_key.as_str())?;
+            return Ok((outcome, Vec::new()));
+        }
         self.ledger.set_in_hand(&raw.source, bytes_key.as_str())?;
-        let result = self.prepare_in_span(raw, now, span).await;
-        // Done with, whatever the outcome: only a process that dies leaves the note.
-        self.ledger.clear_in_hand(bytes_key.as_str())?;
+        let assessed = self.assess_in_span(raw, span);
+        let result = self
+            .prepare_in_span(raw, assessed.as_ref(), now, span)
+            .await;
+        // Done with, whatever the outcome: only a process that dies leaves the note. What
+        // these bytes were read as is noted (in the same commit) for the next time.
+        let key = assessed.as_ref().map(|a| &a.mail.key);
+        self.ledger
+            .finish_reading(&raw.source, bytes_key.as_str(), key)?;
         result
+    }
+
+    /// The outcome of a mail the ledger has finished (done, sending, or set aside) that was
+    /// read before from this source with these bytes (`bytes_key`), without parsing or
+    /// classifying it: what [`Pipeline::known_outcome`] would say after reading it.
+    /// `None` (read it) for anything else, such as a mail that failed and is tried again.
+    fn finished_before_reading(
+        &mut self,
+        raw: &RawMail,
+        bytes_key: &parse::MailKey,
+        span: &Span,
+    ) -> Result<Option<Outcome>, PipelineError> {
+        let Some((key, state)) = self.ledger.read_before(&raw.source, bytes_key.as_str())? else {
+            return Ok(None);
+        };
+        match state {
+            State::Done | State::Sending => {}
+            State::SetAside => self.show_set_aside_again(raw)?,
+            State::Failed => return Ok(None),
+        }
+        span.record("message_id", key.message_id_part().unwrap_or(key.as_str()));
+        Ok(Some(Outcome::AlreadyDone))
     }
 
     /// A set-aside mail seen again (the process may have stopped before the mailbox showed
@@ -744,16 +789,16 @@ impl Pipeline {
         Ok(Outcome::SetAside { why: why.into() })
     }
 
+    /// Acts on one assessed mail (`None`: assessing it panicked, and it is set aside
+    /// unread): stop at a mail the ledger has finished, decide, and for a reply compose and
+    /// record the messages (sent later by [`Pipeline::deliver`]).
     async fn prepare_in_span(
         &mut self,
         raw: &RawMail,
+        assessed: Option<&Assessment>,
         now: SystemTime,
         span: &Span,
     ) -> Result<(Outcome, Vec<ledger::Pending>), PipelineError> {
-        let assessed = {
-            let _g = span.enter();
-            contained(|| assess(&raw.bytes, &self.config, &self.classifier))
-        };
         let Some(a) = assessed else {
             let _g = span.enter();
             let outcome = self.set_aside_unread(
@@ -763,6 +808,51 @@ impl Pipeline {
             )?;
             return Ok((outcome, Vec::new()));
         };
+        let sender = a
+            .mail
+            .reply_address()
+            .map(|s| ledger::sender_hash(&s.email));
+        if let Some(outcome) = self.known_outcome(raw, &a.mail.key, sender.as_deref())? {
+            return Ok((outcome, Vec::new()));
+        }
+        let c = &a.classification;
+        let decision = self.decision(a, sender.as_deref(), now)?;
+        let mut record = new_record(raw, a, decision.action(), sender);
+        let desk = match decision {
+            Decision::Skip(reason) => {
+                let outcome = self.skip(record, reason, c.category, now)?;
+                return Ok((outcome, Vec::new()));
+            }
+            Decision::Reply { desk } => desk,
+        };
+        if self.dry_run {
+            let outcome = Outcome::WouldReply {
+                category: c.category,
+                desk,
+            };
+            return Ok((outcome, Vec::new()));
+        }
+        record.desk.clone_from(&desk);
+        match self.compose(raw, a, desk.as_ref(), now) {
+            Ok(messages) => self.record_reply(record, messages, c.category, desk, now),
+            Err(e) => {
+                // Nothing about this mail will change on a retry: a human takes it.
+                let why = format!("cannot compose reply: {e}");
+                self.ledger
+                    .record_failure(&a.mail.key, &raw.source, &why, now)?;
+                self.set_aside(a.mail.key.as_str(), &why, now)?;
+                Ok((Outcome::SetAside { why }, Vec::new()))
+            }
+        }
+    }
+
+    /// Parses, guards and classifies the mail in its span, a panic contained (`None`); the
+    /// span gets the mail's Message-ID (or key) and category.
+    fn assess_in_span(&self, raw: &RawMail, span: &Span) -> Option<Assessment> {
+        let a = {
+            let _g = span.enter();
+            contained(|| assess(&raw.bytes, &self.config, &self.classifier))
+        }?;
         span.record(
             "message_id",
             a.mail
@@ -771,100 +861,89 @@ impl Pipeline {
                 .map_or(a.mail.key.as_str(), |id| id.as_str()),
         );
         span.record("category", a.classification.category.name());
-        let key = a.mail.key.clone();
-        let c = &a.classification;
-        let sender = a
-            .mail
-            .reply_address()
-            .map(|s| ledger::sender_hash(&s.email));
-        match self.ledger.state(&key)? {
+        Some(a)
+    }
+
+    /// What the ledger already knows of the mail `key`: finished (done, sending, or set
+    /// aside, which the mailbox is shown again) is [`Outcome::AlreadyDone`]; failed, or
+    /// unknown, is `None`: go on. A ledger from before keys carried a digest knows the
+    /// mail by its Message-ID (and `sender`).
+    fn known_outcome(
+        &mut self,
+        raw: &RawMail,
+        key: &parse::MailKey,
+        sender: Option<&str>,
+    ) -> Result<Option<Outcome>, PipelineError> {
+        match self.ledger.state(key)? {
             Some((State::SetAside, _)) => {
                 self.show_set_aside_again(raw)?;
-                return Ok((Outcome::AlreadyDone, Vec::new()));
+                Ok(Some(Outcome::AlreadyDone))
             }
-            Some((State::Done | State::Sending, _)) => {
-                return Ok((Outcome::AlreadyDone, Vec::new()))
-            }
-            Some((State::Failed, _)) => {}
+            Some((State::Done | State::Sending, _)) => Ok(Some(Outcome::AlreadyDone)),
+            Some((State::Failed, _)) => Ok(None),
             None => {
-                // A ledger from before keys carried a digest knows the mail by its id.
                 let legacy = match key.message_id_part() {
-                    Some(id) => self.ledger.legacy_state(id, sender.as_deref())?,
+                    Some(id) => self.ledger.legacy_state(id, sender)?,
                     None => None,
                 };
-                if matches!(legacy, Some(State::Done | State::SetAside | State::Sending)) {
-                    return Ok((Outcome::AlreadyDone, Vec::new()));
-                }
+                let finished =
+                    matches!(legacy, Some(State::Done | State::SetAside | State::Sending));
+                Ok(finished.then_some(Outcome::AlreadyDone))
             }
         }
-        let mut record = Record {
-            key: key.as_str().to_string(),
-            source: raw.source.clone(),
-            // Set from the decision below, before the record is written.
-            action: Action::Skip,
-            category: Some(c.category),
-            desk: None,
-            language: Some(a.mail.language),
-            sensitive: c.sensitive,
-            confidence: Some(c.confidence),
-            skip_reason: None,
-            reply_id: None,
-            forward_id: None,
-            sender_hash: sender.clone(),
-        };
-        let decision = match a.guard {
-            Some(reason) => Decision::Skip(reason),
-            None => {
-                let history = History {
-                    last_reply: match &sender {
-                        Some(h) => self.ledger.last_reply(h, c.category.name())?,
-                        None => None,
-                    },
-                };
-                decide(c, &history, self.config.period, now)
-            }
-        };
-        record.action = decision.action();
-        let desk = match decision {
-            Decision::Skip(reason) => {
-                if self.dry_run {
-                    return Ok((
-                        Outcome::WouldSkip {
-                            reason,
-                            category: c.category,
-                        },
-                        Vec::new(),
-                    ));
-                }
-                record.skip_reason = Some(reason);
-                self.ledger.record_done(&record, now)?;
-                return Ok((
-                    Outcome::Skipped {
-                        reason,
-                        category: c.category,
-                    },
-                    Vec::new(),
-                ));
-            }
-            Decision::Reply { desk } => desk,
-        };
-        if self.dry_run {
-            return Ok((
-                Outcome::WouldReply {
-                    category: c.category,
-                    desk,
-                },
-                Vec::new(),
-            ));
-        }
-        record.desk.clone_from(&desk);
+    }
 
+    /// Skip (machine mail, a loop: the guard's reason) or reply, within the rate limit.
+    fn decision(
+        &self,
+        a: &Assessment,
+        sender: Option<&str>,
+        now: SystemTime,
+    ) -> Result<Decision, PipelineError> {
+        if let Some(reason) = a.guard {
+            return Ok(Decision::Skip(reason));
+        }
+        let c = &a.classification;
+        let history = History {
+            last_reply: match sender {
+                Some(h) => self.ledger.last_reply(h, c.category.name())?,
+                None => None,
+            },
+        };
+        Ok(decide(c, &history, self.config.period, now))
+    }
+
+    /// Records a skip as done (in a dry run, only says it would skip).
+    fn skip(
+        &mut self,
+        mut record: Record,
+        reason: SkipReason,
+        category: Category,
+        now: SystemTime,
+    ) -> Result<Outcome, PipelineError> {
+        if self.dry_run {
+            return Ok(Outcome::WouldSkip { reason, category });
+        }
+        record.skip_reason = Some(reason);
+        self.ledger.record_done(&record, now)?;
+        Ok(Outcome::Skipped { reason, category })
+    }
+
+    /// The reply, and the forward when a desk takes the mail, a panic contained.
+    fn compose(
+        &self,
+        raw: &RawMail,
+        a: &Assessment,
+        desk: Option<&DeskKey>,
+        now: SystemTime,
+    ) -> Result<(compose::Outgoing, Option<compose::Outgoing>), compose::ComposeError> {
+        let (mail, c) = (&a.mail, &a.classification);
         let templates = self.templates.load();
-        let built = contained(|| {
-            let reply = compose::reply(&a.mail, c, &self.config, &templates, now)?;
-            let forward = match desk.as_ref().and_then(|d| self.config.desks.get(d)) {
+        contained(|| {
+            let reply = compose::reply(mail, c, &self.config, &templates, now)?;
+            let forward = match desk.and_then(|d| self.config.desks.get(d)) {
                 Some(d) => Some(compose::forward(
-                    &a.mail,
+                    mail,
                     &raw.bytes,
                     raw.truncated,
                     c,
@@ -876,19 +955,21 @@ impl Pipeline {
                 )?),
                 None => None,
             };
-            Ok::<_, compose::ComposeError>((reply, forward))
+            Ok((reply, forward))
         })
-        .unwrap_or(Err(compose::ComposeError::Internal));
-        let (reply, forward) = match built {
-            Ok(b) => b,
-            Err(e) => {
-                // Nothing about this mail will change on a retry: a human takes it.
-                let why = format!("cannot compose reply: {e}");
-                self.ledger.record_failure(&key, &raw.source, &why, now)?;
-                self.set_aside(key.as_str(), &why, now)?;
-                return Ok((Outcome::SetAside { why }, Vec::new()));
-            }
-        };
+        .unwrap_or(Err(compose::ComposeError::Internal))
+    }
+
+    /// Records the decision and the composed messages in one transaction, before any is
+    /// sent; the messages are returned for [`Pipeline::deliver`].
+    fn record_reply(
+        &mut self,
+        mut record: Record,
+        (reply, forward): (compose::Outgoing, Option<compose::Outgoing>),
+        category: Category,
+        desk: Option<DeskKey>,
+        now: SystemTime,
+    ) -> Result<(Outcome, Vec<ledger::Pending>), PipelineError> {
         record.reply_id = Some(reply.message_id.as_str().into());
         record.forward_id = forward.as_ref().map(|f| f.message_id.as_str().into());
         let reply_id = reply.message_id.as_str().to_string();
@@ -897,21 +978,18 @@ impl Pipeline {
             .chain(forward)
             .map(|message| ledger::Pending {
                 message,
-                mail_key: key.as_str().into(),
+                mail_key: record.key.clone(),
                 attempts: 0,
                 started: None,
             })
             .collect();
         self.ledger.record_intent(&record, &outgoing, now)?;
-
-        Ok((
-            Outcome::Replied {
-                category: c.category,
-                desk,
-                reply_id,
-            },
-            outgoing,
-        ))
+        let outcome = Outcome::Replied {
+            category,
+            desk,
+            reply_id,
+        };
+        Ok((outcome, outgoing))
     }
 
     /// The configuration the pipeline runs with.
@@ -968,5 +1046,25 @@ impl Pipeline {
     pub fn advance_mailbox(&mut self, mailbox: &str, last_uid: u32) -> Result<(), PipelineError> {
         let (_, last_key) = cursor_keys(mailbox);
         Ok(self.ledger.set_meta(&last_key, &last_uid.to_string())?)
+    }
+}
+
+/// The ledger's record of a decided mail; the skip reason, desk and message ids are set
+/// once known, before it is written.
+fn new_record(raw: &RawMail, a: &Assessment, action: Action, sender: Option<String>) -> Record {
+    let c = &a.classification;
+    Record {
+        key: a.mail.key.as_str().to_string(),
+        source: raw.source.clone(),
+        action,
+        category: Some(c.category),
+        desk: None,
+        language: Some(a.mail.language),
+        sensitive: c.sensitive,
+        confidence: Some(c.confidence),
+        skip_reason: None,
+        reply_id: None,
+        forward_id: None,
+        sender_hash: sender,
     }
 }

@@ -1,7 +1,7 @@
 //! Arbitrary text as one template file among the shipped `responses/` (the first byte picks
 //! which: its place among the required names, sorted) -> `Templates::from_sources`, as if
 //! read from a folder that does not exist; a set that loads then renders every category's
-//! reply and the desk forward.
+//! reply and the desk forward (its cover note and the lines above its text copy).
 #![no_main]
 
 use std::collections::BTreeMap;
@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use autosvar::classify::Category;
 use autosvar::parse::Language;
-use autosvar::render::{required_files, sample_context, Templates};
+use autosvar::render::{required_files, sample_context, sample_copy_context, Templates};
 use libfuzzer_sys::fuzz_target;
 
 /// The shipped template sources, name -> text.
@@ -57,6 +57,7 @@ fuzz_target!(
                 let _ = t.render_reply(c, ctx.clone());
                 if c == Category::Technical {
                     let _ = t.render_forward(&ctx);
+                    let _ = t.render_forward_copy(&sample_copy_context(ctx.clone()));
                 }
             }
         }

@@ -168,6 +168,12 @@ pub fn run(config: &Path, args: EvalArgs) -> anyhow::Result<i32> {
         }
         print_report(&mut out, &m)?;
     }
+    Ok(if below_thresholds(&args, &m) { 1 } else { 0 })
+}
+
+/// Whether any `--min-*` / `--max-*` threshold given is missed; each miss is said on
+/// stderr.
+fn below_thresholds(args: &EvalArgs, m: &Metrics) -> bool {
     let checks: [(&str, Option<f64>, f64, bool); 8] = [
         ("accuracy", args.min_accuracy, m.accuracy, true),
         ("macro-F1", args.min_macro_f1, m.macro_f1, true),
@@ -214,10 +220,30 @@ pub fn run(config: &Path, args: EvalArgs) -> anyhow::Result<i32> {
             );
         }
     }
-    Ok(if failed { 1 } else { 0 })
+    failed
 }
 
+/// The report: the summary, each category's scores, the confusion matrix, the misses.
 fn print_report(out: &mut impl Write, m: &Metrics) -> std::io::Result<()> {
+    print_summary(out, m)?;
+    writeln!(out)?;
+    print_categories(out, m)?;
+    writeln!(out)?;
+    print_confusion(out, m)?;
+    if !m.misses.is_empty() {
+        writeln!(out, "\nwrong:")?;
+        for x in &m.misses {
+            writeln!(
+                out,
+                "  {:<14} {:<10} expected {:<12} got {:<12} ({:.2})  {}",
+                x.file, x.what, x.expected, x.got, x.confidence, x.note
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn print_summary(out: &mut impl Write, m: &Metrics) -> std::io::Result<()> {
     writeln!(out, "{} mails", m.mails)?;
     writeln!(out, "category accuracy   {:.3}", m.accuracy)?;
     writeln!(out, "macro-F1            {:.3}", m.macro_f1)?;
@@ -236,8 +262,10 @@ fn print_report(out: &mut impl Write, m: &Metrics) -> std::io::Result<()> {
         out,
         "sensitive           precision {:.3}, recall {:.3} ({} sensitive)",
         m.sensitive.precision, m.sensitive.recall, m.sensitive.support
-    )?;
-    writeln!(out)?;
+    )
+}
+
+fn print_categories(out: &mut impl Write, m: &Metrics) -> std::io::Result<()> {
     writeln!(
         out,
         "{:<12} {:>9} {:>7} {:>6} {:>8}",
@@ -250,7 +278,11 @@ fn print_report(out: &mut impl Write, m: &Metrics) -> std::io::Result<()> {
             p.precision, p.recall, p.f1, p.support
         )?;
     }
-    writeln!(out)?;
+    Ok(())
+}
+
+/// Expected categories down, predicted across.
+fn print_confusion(out: &mut impl Write, m: &Metrics) -> std::io::Result<()> {
     let names: Vec<&str> = crate::classify::Category::ALL
         .iter()
         .map(|c| c.name())
@@ -272,16 +304,6 @@ fn print_report(out: &mut impl Write, m: &Metrics) -> std::io::Result<()> {
             write!(out, "{v:>12}")?;
         }
         writeln!(out)?;
-    }
-    if !m.misses.is_empty() {
-        writeln!(out, "\nwrong:")?;
-        for x in &m.misses {
-            writeln!(
-                out,
-                "  {:<14} {:<10} expected {:<12} got {:<12} ({:.2})  {}",
-                x.file, x.what, x.expected, x.got, x.confidence, x.note
-            )?;
-        }
     }
     Ok(())
 }

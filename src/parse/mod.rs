@@ -298,6 +298,18 @@ struct Gathered {
 }
 
 impl Gathered {
+    /// Everything the sensitive scan reads of `msg` (see [`Gathered::message`]).
+    fn from_message(msg: &mail_parser::Message<'_>) -> Gathered {
+        let mut gathered = Gathered {
+            body: String::new(),
+            headers: String::new(),
+            seen: std::collections::HashSet::new(),
+            complete: true,
+        };
+        gathered.message(msg, 0);
+        gathered
+    }
+
     fn push(into: &mut String, text: &str, limit: usize, complete: &mut bool) {
         let room = limit.saturating_sub(into.len());
         if text.len() > room {
@@ -351,6 +363,18 @@ impl Gathered {
     /// wrote: subject (of forwarded mails; the mail's own is [`Mail::subject`]), display
     /// names, comments, keywords and attachment file names.
     fn message(&mut self, msg: &mail_parser::Message<'_>, depth: usize) {
+        self.message_headers(msg, depth);
+        for part in &msg.parts {
+            if self.body.len() >= MAX_SCAN_BYTES {
+                self.complete = false;
+                break;
+            }
+            self.part(part, depth);
+        }
+    }
+
+    /// The header text a person wrote in one message (see [`Gathered::message`]).
+    fn message_headers(&mut self, msg: &mail_parser::Message<'_>, depth: usize) {
         if depth > 0 {
             if let Some(s) = msg.subject() {
                 self.header(s);
@@ -366,54 +390,55 @@ impl Gathered {
                 _ => {}
             }
         }
-        for part in &msg.parts {
-            if self.body.len() >= MAX_SCAN_BYTES {
-                self.complete = false;
-                break;
+    }
+
+    /// One MIME part of a message at `depth`: its file name, and its text if it has any.
+    fn part(&mut self, part: &mail_parser::MessagePart<'_>, depth: usize) {
+        let name = part.attachment_name();
+        if let Some(n) = name {
+            self.header(n);
+        }
+        // Never more than a few times what still fits is converted or decoded.
+        let room = MAX_SCAN_BYTES
+            .saturating_sub(self.body.len())
+            .saturating_mul(4);
+        match &part.body {
+            PartType::Text(t) => self.body_text(t),
+            PartType::Html(h) => {
+                let h = prefix(h, room, &mut self.complete);
+                self.body_text(&mail_parser::decoders::html::html_to_text(h));
             }
-            let name = part.attachment_name();
-            if let Some(n) = name {
-                self.header(n);
-            }
-            // Never more than a few times what still fits is converted or decoded.
-            let room = MAX_SCAN_BYTES
-                .saturating_sub(self.body.len())
-                .saturating_mul(4);
-            match &part.body {
-                PartType::Text(t) => self.body_text(t),
-                PartType::Html(h) => {
-                    let h = prefix(h, room, &mut self.complete);
-                    self.body_text(&mail_parser::decoders::html::html_to_text(h));
-                }
-                PartType::Binary(b) | PartType::InlineBinary(b) => {
-                    let is_text = part.content_type().is_some_and(|ct| {
-                        ct.ctype().eq_ignore_ascii_case("text")
-                            || ct.ctype().eq_ignore_ascii_case("message")
-                    }) || name.is_some_and(|n| {
-                        n.rsplit_once('.').is_some_and(|(_, ext)| {
-                            TEXT_EXTENSIONS.iter().any(|e| e.eq_ignore_ascii_case(ext))
-                        })
-                    });
-                    if is_text {
-                        let end = b.len().min(room);
-                        if end < b.len() {
-                            self.complete = false;
-                        }
-                        let bytes = b.get(..end).unwrap_or_default();
-                        self.body_text(&String::from_utf8_lossy(bytes));
-                    }
-                }
-                PartType::Message(inner) => {
-                    if depth < MAX_NESTING {
-                        self.message(inner, depth + 1);
-                    } else {
+            PartType::Binary(b) | PartType::InlineBinary(b) => {
+                if is_text_part(part, name) {
+                    let end = b.len().min(room);
+                    if end < b.len() {
                         self.complete = false;
                     }
+                    let bytes = b.get(..end).unwrap_or_default();
+                    self.body_text(&String::from_utf8_lossy(bytes));
                 }
-                PartType::Multipart(_) => {}
             }
+            PartType::Message(inner) => {
+                if depth < MAX_NESTING {
+                    self.message(inner, depth + 1);
+                } else {
+                    self.complete = false;
+                }
+            }
+            PartType::Multipart(_) => {}
         }
     }
+}
+
+/// Whether a part mail-parser left as bytes is text: a `text/*` or `message/*` type, or a
+/// file name ending in one of [`TEXT_EXTENSIONS`].
+fn is_text_part(part: &mail_parser::MessagePart<'_>, name: Option<&str>) -> bool {
+    part.content_type().is_some_and(|ct| {
+        ct.ctype().eq_ignore_ascii_case("text") || ct.ctype().eq_ignore_ascii_case("message")
+    }) || name.is_some_and(|n| {
+        n.rsplit_once('.')
+            .is_some_and(|(_, ext)| TEXT_EXTENSIONS.iter().any(|e| e.eq_ignore_ascii_case(ext)))
+    })
 }
 
 /// The first `max` bytes of `s` at most, cut at a char boundary.
@@ -430,143 +455,172 @@ fn prefix<'a>(s: &'a str, max: usize, complete: &mut bool) -> &'a str {
 }
 
 /// Parses raw mail bytes. Never fails: unparseable input comes back `malformed`.
+///
+/// The steps: repair the bytes mail-parser would misread ([`repair`]), parse the MIME
+/// tree, then pick out who sent it and how to thread a reply, the headers that mark
+/// machine mail, the new text, the text the sensitive scan reads, and the language.
 pub fn parse(bytes: &[u8], default_language: Language) -> Mail {
     let repaired = repair::normalise(bytes);
     let bytes: &[u8] = &repaired;
     let Some(msg) = MessageParser::default().parse(bytes) else {
         return malformed(bytes, default_language);
     };
-    let message_id = msg
-        .message_id()
-        .map(MessageId::new)
-        .filter(|id| !id.as_str().is_empty());
+    let message_id = message_id_of(&msg);
     let from = first_addr(msg.from());
-    let key = match &message_id {
-        Some(id) => MailKey::of_message(id, from.as_ref(), bytes),
-        None => MailKey::of_bytes(bytes),
-    };
     let reply_to = first_addr(msg.reply_to());
-    let return_path = match msg.header_raw("Return-Path") {
-        None => ReturnPath::Missing,
-        Some(raw) => {
-            let inner = raw
-                .trim()
-                .trim_start_matches('<')
-                .trim_end_matches('>')
-                .trim();
-            if inner.is_empty() {
-                ReturnPath::Null
-            } else {
-                ReturnPath::Address(inner.to_lowercase())
-            }
-        }
-    };
     let subject = msg.subject().unwrap_or_default().trim().to_string();
-    let date = msg.date().map(|d| d.to_timestamp());
+    let new_text = message_text(&msg, 0);
+    let scanned = Gathered::from_message(&msg);
+    Mail {
+        key: key_of(message_id.as_ref(), from.as_ref(), bytes),
+        message_id,
+        malformed: from.is_none() && reply_to.is_none(),
+        from,
+        reply_to,
+        return_path: return_path_of(&msg),
+        date: msg.date().map(|d| d.to_timestamp()),
+        references: references_of(&msg),
+        auto: auto_headers(&msg),
+        language: language_of(&subject, &new_text, &scanned.body, default_language),
+        subject,
+        new_text,
+        full_text: scanned.body,
+        header_text: scanned.headers,
+        scan_complete: scanned.complete,
+        attachments: msg.attachment_count(),
+    }
+}
+
+/// The Message-ID, if there is one that is not empty.
+fn message_id_of(msg: &mail_parser::Message<'_>) -> Option<MessageId> {
+    msg.message_id()
+        .map(MessageId::new)
+        .filter(|id| !id.as_str().is_empty())
+}
+
+/// The ledger's key: the Message-ID with a digest of sender and body start, or, without
+/// an id, a digest of the (repaired) bytes.
+fn key_of(message_id: Option<&MessageId>, from: Option<&Address>, bytes: &[u8]) -> MailKey {
+    match message_id {
+        Some(id) => MailKey::of_message(id, from, bytes),
+        None => MailKey::of_bytes(bytes),
+    }
+}
+
+/// The envelope sender the receiving server recorded: missing, null (`<>`) or an address.
+fn return_path_of(msg: &mail_parser::Message<'_>) -> ReturnPath {
+    let Some(raw) = msg.header_raw("Return-Path") else {
+        return ReturnPath::Missing;
+    };
+    let inner = raw
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim();
+    if inner.is_empty() {
+        ReturnPath::Null
+    } else {
+        ReturnPath::Address(inner.to_lowercase())
+    }
+}
+
+/// References, then the In-Reply-To ids not already among them.
+fn references_of(msg: &mail_parser::Message<'_>) -> Vec<MessageId> {
     let mut references = ids(msg.references());
     for id in ids(msg.in_reply_to()) {
         if !references.contains(&id) {
             references.push(id);
         }
     }
+    references
+}
 
-    let list_header = msg
-        .headers()
+/// The headers and MIME shape that tell machine mail from a person's (see [`AutoHeaders`]).
+fn auto_headers(msg: &mail_parser::Message<'_>) -> AutoHeaders {
+    let report = report_content_type(msg);
+    let mut part_types = Vec::new();
+    own_part_types(msg, &mut part_types);
+    let mut inner_part_types = Vec::new();
+    attached_part_types(msg, 1, &mut inner_part_types);
+    AutoHeaders {
+        auto_submitted: header_text(msg, "Auto-Submitted"),
+        precedence: header_text(msg, "Precedence"),
+        list_header: first_list_header(msg),
+        x_auto_response_suppress: header_text(msg, "X-Auto-Response-Suppress"),
+        x_autoreply: has_autoreply_header(msg),
+        x_loop: x_loops(msg),
+        autosvar_marker: msg.header_raw("X-Autosvar-Category").is_some(),
+        report: report.is_some(),
+        sender: first_addr(msg.sender()).map(|a| a.email.to_lowercase()),
+        report_type: report
+            .and_then(|ct| ct.attribute("report-type"))
+            .map(|t| t.trim().to_ascii_lowercase()),
+        headers: header_pairs(msg),
+        part_types,
+        inner_part_types,
+    }
+}
+
+/// The name of the first `List-*` header, if any.
+fn first_list_header(msg: &mail_parser::Message<'_>) -> Option<String> {
+    msg.headers()
         .iter()
         .map(|h| h.name())
         .find(|n| n.len() > 5 && n.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("list-")))
-        .map(str::to_string);
-    let x_autoreply = msg.headers().iter().any(|h| {
-        [
-            "x-autoreply",
-            "x-autorespond",
-            "x-auto-reply",
-            "x-autoresponder",
-            "x-mail-autoreply",
-        ]
-        .iter()
-        .any(|n| h.name().eq_ignore_ascii_case(n))
+        .map(str::to_string)
+}
+
+/// The headers auto-responders mark their mail with (`X-Autoreply: no` does not count).
+const AUTOREPLY_HEADERS: &[&str] = &[
+    "x-autoreply",
+    "x-autorespond",
+    "x-auto-reply",
+    "x-autoresponder",
+    "x-mail-autoreply",
+];
+
+/// Whether one of [`AUTOREPLY_HEADERS`] is present and not `no`.
+fn has_autoreply_header(msg: &mail_parser::Message<'_>) -> bool {
+    msg.headers().iter().any(|h| {
+        AUTOREPLY_HEADERS
+            .iter()
+            .any(|n| h.name().eq_ignore_ascii_case(n))
             && !msg
                 .header_raw(h.name())
                 .is_some_and(|v| v.trim().eq_ignore_ascii_case("no"))
-    });
-    let x_loop = msg
-        .headers()
+    })
+}
+
+/// Every `X-Loop` value, trimmed and lowercased.
+fn x_loops(msg: &mail_parser::Message<'_>) -> Vec<String> {
+    msg.headers()
         .iter()
         .filter(|h| h.name().eq_ignore_ascii_case("x-loop"))
         .filter_map(|h| match h.value() {
             HeaderValue::Text(t) => Some(t.trim().to_lowercase()),
             _ => None,
         })
-        .collect();
-    let report_ct = msg.content_type().filter(|ct| {
+        .collect()
+}
+
+/// The top-level content type when it is multipart/report (a DSN, MDN or feedback report).
+fn report_content_type<'m>(
+    msg: &'m mail_parser::Message<'_>,
+) -> Option<&'m mail_parser::ContentType<'m>> {
+    msg.content_type().filter(|ct| {
         ct.ctype().eq_ignore_ascii_case("multipart")
             && ct
                 .subtype()
                 .is_some_and(|s| s.eq_ignore_ascii_case("report"))
-    });
-    let report = report_ct.is_some();
-    let report_type = report_ct
-        .and_then(|ct| ct.attribute("report-type"))
-        .map(|t| t.trim().to_ascii_lowercase());
-    let mut part_types = Vec::new();
-    own_part_types(&msg, &mut part_types);
-    let mut inner_part_types = Vec::new();
-    attached_part_types(&msg, 1, &mut inner_part_types);
-    let auto = AutoHeaders {
-        auto_submitted: header_text(&msg, "Auto-Submitted"),
-        precedence: header_text(&msg, "Precedence"),
-        list_header,
-        x_auto_response_suppress: header_text(&msg, "X-Auto-Response-Suppress"),
-        x_autoreply,
-        x_loop,
-        autosvar_marker: msg.header_raw("X-Autosvar-Category").is_some(),
-        report,
-        sender: first_addr(msg.sender()).map(|a| a.email.to_lowercase()),
-        report_type,
-        headers: header_pairs(&msg),
-        part_types,
-        inner_part_types,
-    };
+    })
+}
 
-    let new_text = message_text(&msg, 0);
-    let mut gathered = Gathered {
-        body: String::new(),
-        headers: String::new(),
-        seen: std::collections::HashSet::new(),
-        complete: true,
-    };
-    gathered.message(&msg, 0);
-    let Gathered {
-        body: full_text,
-        headers: header_text,
-        complete: scan_complete,
-        ..
-    } = gathered;
-    let language = language::detect(&format!("{subject}\n{new_text}"))
-        .or_else(|| language::detect(&full_text))
-        .unwrap_or(default_language);
-    let attachments = msg.attachment_count();
-    let malformed = from.is_none() && reply_to.is_none();
-
-    Mail {
-        key,
-        message_id,
-        from,
-        reply_to,
-        return_path,
-        subject,
-        date,
-        references,
-        auto,
-        new_text,
-        full_text,
-        header_text,
-        scan_complete,
-        language,
-        attachments,
-        malformed,
-    }
+/// The language of the subject and new text; failing that, of all the text; failing that,
+/// the configured default.
+fn language_of(subject: &str, new_text: &str, full_text: &str, default: Language) -> Language {
+    language::detect(&format!("{subject}\n{new_text}"))
+        .or_else(|| language::detect(full_text))
+        .unwrap_or(default)
 }
 
 fn malformed(bytes: &[u8], language: Language) -> Mail {

@@ -11,17 +11,23 @@
 //! line exceeds RFC 5322's 998 bytes and no CPR number reaches the reply, its Sent copy or
 //! the forward. Message-IDs are derived from the mail's key, so composing the same mail
 //! twice gives the same ids.
+//!
+//! The words of both come from the templates (`responses/`): the reply's body, the
+//! forward's cover note (`forward.txt`) and the lines above its text copy
+//! (`forward-copy.txt`). This module writes headers and the sender's own redacted text,
+//! never a sentence of its own, except the subject that stands in for an empty one in a
+//! reply ("Din henvendelse", "Your message").
 
 use std::time::SystemTime;
 
 use lettre::message::header::{
     ContentDisposition, ContentTransferEncoding, ContentType, HeaderName, HeaderValue,
 };
-use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
+use lettre::message::{Body, Mailbox, MessageBuilder, MultiPart, SinglePart};
 use lettre::Message;
 use sha2::{Digest, Sha256};
 
-use super::{first_name, Context, TemplateError, Templates};
+use super::{first_name, Context, CopyContext, TemplateError, Templates};
 use crate::classify::sensitive::{
     find_cpr, find_cpr_loose, holds_cpr_loosely, redact, redact_details,
 };
@@ -293,12 +299,11 @@ pub const FORWARD_MAX_BYTES: usize = 5 * 1024 * 1024;
 /// Builds the forward of a technical mail to its desk. `raw_bytes` is the original; when
 /// `truncated`, only its start was fetched and a text copy is sent instead.
 ///
-/// The original goes whole only when nothing in it is sensitive: the classifier did not
-/// flag it, no CPR number (not even one written "120488 1437") is in any part the scan read
-/// nor in the raw bytes, and the scan
-/// read all of it; and when it is small enough and has no line over 998 bytes. Otherwise the desk gets a rebuild: a summary of the headers and the text
-/// of every part, with CPR numbers, and patients' names and the diagnoses beside them,
-/// redacted by `classifier` ([`redact_details`]); attachments stay in the mailbox.
+/// The original goes whole only when [`sends_whole`] says so. Otherwise the desk gets a
+/// rebuild ([`text_copy`]): the lines of `forward-copy.txt` (sender, subject, Message-ID)
+/// and the text of every part, with CPR numbers, and patients' names and the diagnoses
+/// beside them, redacted by `classifier` ([`redact_details`]); attachments stay in the
+/// mailbox. Above either goes the cover note of `forward.txt`.
 ///
 /// # Errors
 /// As [`reply`].
@@ -315,7 +320,42 @@ pub fn forward(
     now: SystemTime,
 ) -> Result<Outgoing, ComposeError> {
     let sender = mail.reply_address().ok_or(ComposeError::NoRecipient)?;
-    let whole = !c.sensitive
+    let whole = sends_whole(mail, raw_bytes, truncated, c);
+    let subject = forward_subject(mail, classifier);
+    let mut ctx = context(mail, c, config);
+    ctx.desk = Some(desk.clone());
+    ctx.subject.clone_from(&subject);
+    ctx.attached = whole;
+    let intro = templates.render_forward(&ctx)?;
+    let id = message_id_for(mail, MessageKind::Forward, &config.from);
+    let headers = forward_headers(mail, sender, desk, &subject, &id, config, now)?;
+    let original = if whole {
+        attached_original(raw_bytes)?
+    } else {
+        // Never the raw original of sensitive mail: a redacted text copy, attachments
+        // dropped (also for very large mail, which stays in the mailbox).
+        text_copy(mail, truncated, ctx, templates, classifier)?
+    };
+    let msg = headers.multipart(
+        MultiPart::mixed()
+            .boundary(boundary_for(&id))
+            .singlepart(text_part(intro))
+            .singlepart(original),
+    )?;
+    Ok(Outgoing {
+        message_id: id,
+        kind: MessageKind::Forward,
+        to: desk.email.clone(),
+        bytes: msg.formatted(),
+    })
+}
+
+/// Whether the original may go to the desk whole: nothing in it is sensitive (the
+/// classifier did not flag it, no CPR number, not even one written "120488 1437", is in
+/// any part the scan read nor in the raw bytes, and the scan read all of it), it was
+/// fetched whole, and it is small enough with no line over 998 bytes.
+fn sends_whole(mail: &Mail, raw_bytes: &[u8], truncated: bool, c: &Classification) -> bool {
+    !c.sensitive
         && !truncated
         && mail.scan_complete
         && raw_bytes.len() <= FORWARD_MAX_BYTES
@@ -323,18 +363,29 @@ pub fn forward(
             .split(|&b| b == b'\n')
             .all(|l| l.len() <= MAX_LINE)
         && !holds_cpr_loosely(mail)
-        && find_cpr_loose(&String::from_utf8_lossy(raw_bytes)).is_empty();
-    // The subject as the desk sees it: a patient named in it goes too.
-    let subject = redact_details(
+        && find_cpr_loose(&String::from_utf8_lossy(raw_bytes)).is_empty()
+}
+
+/// The subject as the desk sees it: no reply prefixes, header-safe, and a patient named
+/// in it redacted too.
+fn forward_subject(mail: &Mail, classifier: &Classifier) -> String {
+    redact_details(
         &header_safe_subject(&strip_subject_prefixes(&mail.subject)),
         classifier,
-    );
-    let mut ctx = context(mail, c, config);
-    ctx.desk = Some(desk.clone());
-    ctx.subject.clone_from(&subject);
-    ctx.attached = whole;
-    let intro = templates.render_forward(&ctx)?;
-    let id = message_id_for(mail, MessageKind::Forward, &config.from);
+    )
+}
+
+/// The forward's headers: to the desk, Reply-To the sender, `Fwd: <subject>`, marked as
+/// autosvar's own (auto-forwarded, category and desk) and threaded with the original.
+fn forward_headers(
+    mail: &Mail,
+    sender: &Address,
+    desk: &Desk,
+    subject: &str,
+    id: &MessageId,
+    config: &Config,
+    now: SystemTime,
+) -> Result<MessageBuilder, ComposeError> {
     let desk_addr = Address {
         name: Some(desk.name.clone()),
         email: desk.email.clone(),
@@ -352,60 +403,65 @@ pub fn forward(
     if let Some(refs) = references(mail) {
         b = b.references(refs);
     }
-    let original = if !whole {
-        // Never the raw original of sensitive mail: a redacted text copy, attachments
-        // dropped (also for very large mail, which stays in the mailbox).
-        let mut text = String::new();
-        if let Some(f) = &mail.from {
-            let name = f.name.as_deref().map(header_safe_name).unwrap_or_default();
-            let name = redact_details(&name, classifier);
-            if name.is_empty() {
-                text.push_str(&format!("Fra: <{}>\n", f.email));
-            } else {
-                text.push_str(&format!("Fra: {name} <{}>\n", f.email));
-            }
-        }
-        text.push_str(&format!("Emne: {subject}\n"));
-        if let Some(id) = mail.message_id.as_ref().and_then(echoable_id) {
-            text.push_str(&format!("Message-ID: {id}\n"));
-        }
-        if mail.attachments > 0 || truncated || !mail.scan_complete {
-            text.push_str("(Vedhæftede filer er ikke sendt med; den oprindelige mail ligger i e-learning-postkassen.)\n");
-        }
-        text.push('\n');
-        text.push_str(&redact_details(&mail.full_text, classifier));
-        text_part(text)
-    } else {
-        let bytes = crlf(raw_bytes);
-        let encoding = if bytes.is_ascii() {
-            ContentTransferEncoding::SevenBit
-        } else {
-            ContentTransferEncoding::EightBit
-        };
-        SinglePart::builder()
-            .header(
-                ContentType::parse("message/rfc822")
-                    .map_err(|_| ComposeError::Address("message/rfc822".into()))?,
-            )
-            .header(ContentDisposition::attachment("original.eml"))
-            .body(Body::dangerous_pre_encoded(bytes, encoding))
+    Ok(b)
+}
+
+/// The redacted text copy a desk gets instead of the original: the lines of
+/// `forward-copy.txt`, an empty line, and the text of every part with CPR numbers and
+/// patient details redacted.
+fn text_copy(
+    mail: &Mail,
+    truncated: bool,
+    cover: Context,
+    templates: &Templates,
+    classifier: &Classifier,
+) -> Result<SinglePart, ComposeError> {
+    let from = mail.from.as_ref();
+    let from_name = from
+        .and_then(|f| f.name.as_deref())
+        .map(header_safe_name)
+        .unwrap_or_default();
+    let ctx = CopyContext {
+        from_name: redact_details(&from_name, classifier),
+        from_email: from.map(|f| f.email.clone()).unwrap_or_default(),
+        message_id: mail
+            .message_id
+            .as_ref()
+            .and_then(echoable_id)
+            .unwrap_or_default(),
+        left_out: mail.attachments > 0 || truncated || !mail.scan_complete,
+        cover,
     };
-    let msg = b.multipart(
-        MultiPart::mixed()
-            // Derived, not random: the same mail always gives the same bytes.
-            .boundary(format!(
-                "autosvar-{}",
-                hex_prefix(&Sha256::digest(id.as_str().as_bytes()), 12)
-            ))
-            .singlepart(text_part(intro))
-            .singlepart(original),
-    )?;
-    Ok(Outgoing {
-        message_id: id,
-        kind: MessageKind::Forward,
-        to: desk.email.clone(),
-        bytes: msg.formatted(),
-    })
+    let mut text = templates.render_forward_copy(&ctx)?;
+    text.push('\n');
+    text.push_str(&redact_details(&mail.full_text, classifier));
+    Ok(text_part(text))
+}
+
+/// The original, whole, as a `message/rfc822` attachment with CRLF line ends.
+fn attached_original(raw_bytes: &[u8]) -> Result<SinglePart, ComposeError> {
+    let bytes = crlf(raw_bytes);
+    let encoding = if bytes.is_ascii() {
+        ContentTransferEncoding::SevenBit
+    } else {
+        ContentTransferEncoding::EightBit
+    };
+    Ok(SinglePart::builder()
+        .header(
+            ContentType::parse("message/rfc822")
+                .map_err(|_| ComposeError::Address("message/rfc822".into()))?,
+        )
+        .header(ContentDisposition::attachment("original.eml"))
+        .body(Body::dangerous_pre_encoded(bytes, encoding)))
+}
+
+/// The MIME boundary of a forward: derived, not random, so the same mail always gives the
+/// same bytes.
+fn boundary_for(id: &MessageId) -> String {
+    format!(
+        "autosvar-{}",
+        hex_prefix(&Sha256::digest(id.as_str().as_bytes()), 12)
+    )
 }
 
 #[cfg(test)]

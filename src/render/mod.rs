@@ -4,7 +4,13 @@
 //! is an error, never a blank in a sent mail) and test-renders every category in every
 //! language, with and without a desk and sensitive data. Either the whole set passes or
 //! nothing of it is used: each problem comes back as `responses/<file>:<line>: <what>`.
-//! [`compose`] turns a decision into finished RFC 5322 messages. Pure: no I/O after loading.
+//! [`compose`] turns a decision into finished RFC 5322 messages. What a message says to a
+//! person or a desk comes from these files (`forward.txt` is the desk's cover note,
+//! `forward-copy.txt` heads the text copy a desk gets instead of the original); the code
+//! adds headers, the placeholders' values and the sender's own redacted text, and must
+//! never write a sentence of its own into a message (the two exceptions: the redaction
+//! marks, which are `classify`'s, and the subject that stands in for an empty one, see
+//! [`compose::reply_subject`]). Pure: no I/O after loading.
 
 // Every byte of a mail is hostile: no slicing or indexing that could panic on it.
 #![deny(clippy::string_slice, clippy::indexing_slicing)]
@@ -27,6 +33,8 @@ use crate::types::DeskKey;
 const SIGNATURE: &str = "signature";
 const SENSITIVE: &str = "sensitive";
 const FORWARD: &str = "forward.txt";
+/// The lines above the text copy a desk gets when the original is not attached.
+const FORWARD_COPY: &str = "forward-copy.txt";
 
 /// Markers used while test-rendering to prove a template shows the signature and notice.
 const SIGNATURE_MARK: &str = "\u{2063}SIGNATURE\u{2063}";
@@ -79,6 +87,25 @@ pub struct Context {
     pub attached: bool,
 }
 
+/// What `forward-copy.txt` may use: everything `forward.txt` may (its `subject` as the
+/// desk sees it), and the original's own header lines. Every field is always defined.
+#[derive(Debug, Clone, Serialize)]
+pub struct CopyContext {
+    #[serde(flatten)]
+    pub cover: Context,
+    /// The original's From display name as the desk sees it: on one line, capped, CPR
+    /// numbers and recognised patient names and health details redacted; empty if none.
+    pub from_name: String,
+    /// The original's From address; empty when it had no From.
+    pub from_email: String,
+    /// The original's Message-ID in angle brackets; empty when it had none (or one that
+    /// may not be echoed).
+    pub message_id: String,
+    /// Something of the mail is not in the copy (attachments, or text past what was read):
+    /// the whole mail is only in the mailbox.
+    pub left_out: bool,
+}
+
 /// A compiled, tested set of templates.
 pub struct Templates {
     env: Environment<'static>,
@@ -102,7 +129,19 @@ pub fn required_files() -> Vec<String> {
         names.push(format!("{SENSITIVE}.{}.txt", lang.code()));
     }
     names.push(FORWARD.to_string());
+    names.push(FORWARD_COPY.to_string());
     names
+}
+
+/// How to mend a missing file.
+fn missing_hint(name: &str) -> &'static str {
+    if name == FORWARD_COPY {
+        "copy forward-copy.txt from the responses/ folder that comes with autosvar: it holds \
+         the lines above the text copy a desk gets of a sensitive or large mail (see \
+         responses/README.md)"
+    } else {
+        "every category needs a da and an en reply"
+    }
 }
 
 /// Guesses a first name from a display name: "Bredahl, Natasja" and "Natasja Bredahl" both
@@ -193,7 +232,7 @@ impl Templates {
             }
             if !required.contains(&name) {
                 problems.push(Diagnostic::new(dir.join(&name), "unknown template").with_hint(
-                    "expected <category>.<da|en>.txt with category one of pricing, terms, eligibility, technical, other (or signature, sensitive, forward)",
+                    "expected <category>.<da|en>.txt with category one of pricing, terms, eligibility, technical, other (or signature, sensitive, forward, forward-copy)",
                 ));
                 continue;
             }
@@ -225,8 +264,7 @@ impl Templates {
         for name in required_files() {
             if !files.contains_key(&name) {
                 problems.push(
-                    Diagnostic::new(dir.join(&name), "missing")
-                        .with_hint("every category needs a da and an en reply"),
+                    Diagnostic::new(dir.join(&name), "missing").with_hint(missing_hint(&name)),
                 );
             }
         }
@@ -268,9 +306,7 @@ impl Templates {
         desks: &BTreeMap<DeskKey, Desk>,
     ) -> Vec<Diagnostic> {
         let mut problems = Vec::new();
-        let shown = |name: &str| self.dir.join(name);
         let mut errors: Vec<(String, minijinja::Error)> = Vec::new();
-        let mut report = |name: &str, e: minijinja::Error| errors.push((name.to_string(), e));
         for lang in Language::ALL {
             for c in Category::ALL {
                 for sensitive in [false, true] {
@@ -278,50 +314,8 @@ impl Templates {
                         let desk = (c == Category::Technical)
                             .then(|| desks.values().next().cloned())
                             .flatten();
-                        let mut ctx = sample_context(c, lang, desk, desks, sensitive, named);
-                        for extra in [SIGNATURE, SENSITIVE] {
-                            let name = format!("{extra}.{}.txt", lang.code());
-                            if let Err(e) = self.render_raw(&name, &ctx) {
-                                report(&name, e);
-                            }
-                        }
-                        ctx.signature = SIGNATURE_MARK.into();
-                        ctx.sensitive_notice = if sensitive {
-                            NOTICE_MARK.into()
-                        } else {
-                            String::new()
-                        };
-                        let name = format!("{}.{}.txt", c.name(), lang.code());
-                        match self.render_raw(&name, &ctx) {
-                            Ok(out) => {
-                                if !out.contains(SIGNATURE_MARK) {
-                                    problems.push(
-                                        Diagnostic::new(
-                                            shown(&name),
-                                            "does not show {{ signature }}",
-                                        )
-                                        .at_line(1)
-                                        .with_hint("add it where the signature goes"),
-                                    );
-                                }
-                                if sensitive && !out.contains(NOTICE_MARK) {
-                                    problems.push(
-                                        Diagnostic::new(
-                                            shown(&name),
-                                            "does not show {{ sensitive_notice }}",
-                                        )
-                                        .at_line(1)
-                                        .with_hint("add it after the greeting"),
-                                    );
-                                }
-                            }
-                            Err(e) => report(&name, e),
-                        }
-                        if c == Category::Technical {
-                            if let Err(e) = self.render_raw(FORWARD, &ctx) {
-                                report(FORWARD, e);
-                            }
-                        }
+                        let ctx = sample_context(c, lang, desk, desks, sensitive, named);
+                        self.test_render_one(c, ctx, &mut problems, &mut errors);
                     }
                 }
             }
@@ -329,7 +323,7 @@ impl Templates {
         for (name, e) in errors {
             problems.push(
                 Diagnostic::new(
-                    shown(&name),
+                    self.dir.join(&name),
                     describe(&e, files.get(&name).map_or("", String::as_str)),
                 )
                 .at_line(e.line().unwrap_or(1)),
@@ -341,7 +335,67 @@ impl Templates {
         problems
     }
 
-    fn render_raw(&self, name: &str, ctx: &Context) -> Result<String, minijinja::Error> {
+    /// Renders what one sample context reaches: the signature and notice of its language,
+    /// its category's reply (which must show both), and for a technical mail the forward's
+    /// cover note and copy lines. Render errors go to `errors`, missing marks to `problems`.
+    fn test_render_one(
+        &self,
+        category: Category,
+        mut ctx: Context,
+        problems: &mut Vec<Diagnostic>,
+        errors: &mut Vec<(String, minijinja::Error)>,
+    ) {
+        let mut report = |name: &str, e: minijinja::Error| errors.push((name.to_string(), e));
+        let lang = ctx.language.clone();
+        for extra in [SIGNATURE, SENSITIVE] {
+            let name = format!("{extra}.{lang}.txt");
+            if let Err(e) = self.render_raw(&name, &ctx) {
+                report(&name, e);
+            }
+        }
+        ctx.signature = SIGNATURE_MARK.into();
+        ctx.sensitive_notice = if ctx.sensitive {
+            NOTICE_MARK.into()
+        } else {
+            String::new()
+        };
+        let name = format!("{}.{lang}.txt", category.name());
+        match self.render_raw(&name, &ctx) {
+            Ok(out) => problems.extend(self.missing_marks(&name, &out, ctx.sensitive)),
+            Err(e) => report(&name, e),
+        }
+        if category == Category::Technical {
+            if let Err(e) = self.render_raw(FORWARD, &ctx) {
+                report(FORWARD, e);
+            }
+            if let Err(e) = self.render_raw(FORWARD_COPY, &sample_copy_context(ctx)) {
+                report(FORWARD_COPY, e);
+            }
+        }
+    }
+
+    /// A reply rendered with the marks in place that does not show the signature (or, for
+    /// sensitive mail, the notice).
+    fn missing_marks(&self, name: &str, out: &str, sensitive: bool) -> Vec<Diagnostic> {
+        let mut problems = Vec::new();
+        if !out.contains(SIGNATURE_MARK) {
+            problems.push(
+                Diagnostic::new(self.dir.join(name), "does not show {{ signature }}")
+                    .at_line(1)
+                    .with_hint("add it where the signature goes"),
+            );
+        }
+        if sensitive && !out.contains(NOTICE_MARK) {
+            problems.push(
+                Diagnostic::new(self.dir.join(name), "does not show {{ sensitive_notice }}")
+                    .at_line(1)
+                    .with_hint("add it after the greeting"),
+            );
+        }
+        problems
+    }
+
+    fn render_raw(&self, name: &str, ctx: &impl Serialize) -> Result<String, minijinja::Error> {
         self.env
             .get_template(name)?
             .render(minijinja::value::Serde(ctx))
@@ -392,6 +446,27 @@ impl Templates {
                 message: e.to_string(),
             })
     }
+
+    /// Renders the lines above the text copy of a forwarded mail, as written: not tidied,
+    /// so every line (even `Emne: ` with nothing after it) stays as the template makes it;
+    /// only the end is made one line end.
+    ///
+    /// # Errors
+    /// As [`Templates::render_reply`].
+    pub fn render_forward_copy(&self, ctx: &CopyContext) -> Result<String, TemplateError> {
+        let text = self
+            .render_raw(FORWARD_COPY, ctx)
+            .map_err(|e| TemplateError::Render {
+                name: FORWARD_COPY.into(),
+                message: e.to_string(),
+            })?;
+        let text = text.trim_end_matches('\n');
+        Ok(if text.is_empty() {
+            String::new()
+        } else {
+            format!("{text}\n")
+        })
+    }
 }
 
 /// The context used for test renders and `preview` without a mail.
@@ -422,6 +497,18 @@ pub fn sample_context(
         signature: String::new(),
         sensitive_notice: String::new(),
         attached: !sensitive,
+    }
+}
+
+/// The context used for test renders of `forward-copy.txt`: `cover` with a named sender
+/// (when `cover` is named), a Message-ID, and something left out when it is sensitive.
+pub fn sample_copy_context(cover: Context) -> CopyContext {
+    CopyContext {
+        from_name: cover.name.clone(),
+        from_email: cover.email.clone(),
+        message_id: "<1234@regionh.example>".into(),
+        left_out: cover.sensitive,
+        cover,
     }
 }
 
@@ -520,6 +607,87 @@ mod tests {
                 .any(|l| l.contains("terms.da.txt") && l.contains("sensitive_notice")),
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn a_set_without_forward_copy_names_the_file_and_the_fix() {
+        let mut f = minimal();
+        f.remove(FORWARD_COPY);
+        let p = Templates::from_sources(Path::new("responses"), f, &desks(), vec![])
+            .unwrap_err()
+            .problems();
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("responses/forward-copy.txt: missing")
+                && p[0].contains("copy forward-copy.txt from the responses/ folder"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn a_misspelt_placeholder_in_forward_copy_is_refused() {
+        let mut f = minimal();
+        f.insert(FORWARD_COPY.into(), "Fra: {{ from_mail }}\n".into());
+        let p = Templates::from_sources(Path::new("responses"), f, &desks(), vec![])
+            .unwrap_err()
+            .problems();
+        assert!(
+            p.iter().any(|l| l
+                .starts_with("responses/forward-copy.txt:1: undefined placeholder \"from_mail\"")),
+            "{p:?}"
+        );
+    }
+
+    /// The shipped `forward-copy.txt` writes, byte for byte, the lines the code wrote
+    /// before they became HR's text.
+    #[test]
+    fn the_shipped_copy_lines_are_the_lines_the_code_wrote() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("responses");
+        let t = Templates::load(&dir, &desks()).unwrap();
+        let note = "(Vedhæftede filer er ikke sendt med; den oprindelige mail ligger i \
+                    e-learning-postkassen.)\n";
+        for name in ["Anne Hansen", ""] {
+            for email in ["anne@x.test", ""] {
+                for subject in ["Zoom fryser", ""] {
+                    for id in ["<a@x.test>", ""] {
+                        for left_out in [false, true] {
+                            let mut cover = sample_context(
+                                Category::Technical,
+                                Language::Da,
+                                None,
+                                &desks(),
+                                true,
+                                true,
+                            );
+                            cover.subject = subject.into();
+                            let ctx = CopyContext {
+                                cover,
+                                from_name: name.into(),
+                                from_email: email.into(),
+                                message_id: id.into(),
+                                left_out,
+                            };
+                            let mut want = String::new();
+                            match (email.is_empty(), name.is_empty()) {
+                                (true, _) => {}
+                                (false, true) => want.push_str(&format!("Fra: <{email}>\n")),
+                                (false, false) => {
+                                    want.push_str(&format!("Fra: {name} <{email}>\n"))
+                                }
+                            }
+                            want.push_str(&format!("Emne: {subject}\n"));
+                            if !id.is_empty() {
+                                want.push_str(&format!("Message-ID: {id}\n"));
+                            }
+                            if left_out {
+                                want.push_str(note);
+                            }
+                            assert_eq!(t.render_forward_copy(&ctx).unwrap(), want);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

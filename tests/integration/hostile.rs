@@ -357,3 +357,56 @@ fn cr_only_leading_blank_and_raw_latin1_mail_is_answered() {
         .unwrap();
     assert_eq!(parsed.subject(), Some("Re: Køb af licens"));
 }
+
+/// Issue 10: a restart asks the ledger before it reads a mail. A mail handled from this
+/// very file with these very bytes is reported done without being parsed or classified:
+/// reading it now would kill the process, and the run goes through. The same bytes under
+/// another name, and other bytes under the same name, are read again (and reading them is
+/// what fails now).
+#[test]
+fn a_restart_does_not_read_a_finished_mail_again() {
+    let dir = setup();
+    let d = dir.path();
+    let a = mail(
+        "a@h.test",
+        "a@sender.test",
+        "Pris READ-AGAIN-5",
+        "Hvad koster en licens?",
+    );
+    put(d, "1-a.eml", &a);
+    let first = run_once(d, None);
+    assert!(outcome_of(&first, "1-a.eml").starts_with("replied"));
+    // Parsing or classifying the mail would abort the process now.
+    let again = run_once(d, Some("abort:READ-AGAIN-5"));
+    assert!(
+        again.status.success(),
+        "the finished mail was read again: {}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(outcome_of(&again, "1-a.eml"), "already-done");
+    assert_eq!(replies(d).len(), 1);
+    // The same bytes in another file are read: reading panics now, so it is set aside.
+    put(d, "2-a-copy.eml", &a);
+    let copy = run_once(d, Some("panic:READ-AGAIN-5"));
+    assert_eq!(outcome_of(&copy, "1-a.eml"), "already-done");
+    assert!(
+        outcome_of(&copy, "2-a-copy.eml").starts_with("set-aside"),
+        "{}",
+        outcome_of(&copy, "2-a-copy.eml")
+    );
+    // Other bytes in the first file (a redelivery: the same mail to the ledger) are read.
+    let mut redelivered =
+        b"Received: from relay.test by mx.test; Mon, 1 Jan 2024 10:00:00 +0000\r\n".to_vec();
+    redelivered.extend_from_slice(&a);
+    put(d, "1-a.eml", &redelivered);
+    let changed = run_once(d, Some("panic:READ-AGAIN-5"));
+    assert!(
+        outcome_of(&changed, "1-a.eml").starts_with("set-aside"),
+        "{}",
+        outcome_of(&changed, "1-a.eml")
+    );
+    // Read without the fault, it is the mail already answered.
+    let fine = run_once(d, None);
+    assert_eq!(outcome_of(&fine, "2-a-copy.eml"), "already-done");
+    assert_eq!(replies(d).len(), 1);
+}
