@@ -11,7 +11,7 @@ mod harness;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use harness::{append, messages, question, smtp_send, wait_for, ImapOpts, Servers, Setup};
+use harness::{append, messages, question, smtp_send, wait_for, ImapOpts, Proxy, Servers, Setup};
 
 type Test = (&'static str, fn(&Servers));
 
@@ -62,6 +62,14 @@ fn main() {
             a_poisoned_mail_is_flagged_and_the_rest_answered,
         ),
         (
+            "a_silently_dropped_idle_connection_is_noticed_and_mail_answered",
+            a_silently_dropped_idle_connection_is_noticed_and_mail_answered,
+        ),
+        (
+            "an_idle_the_server_never_confirms_is_given_up",
+            an_idle_the_server_never_confirms_is_given_up,
+        ),
+        (
             "kill_9_during_a_backlog_answers_every_mail_exactly_once",
             kill_9_during_a_backlog_answers_every_mail_exactly_once,
         ),
@@ -98,6 +106,9 @@ fn main() {
 }
 
 const WAIT: Duration = Duration::from_secs(30);
+
+/// What the daemon logs once IDLE has begun (the server sent its continuation).
+const IDLE_BEGUN: &str = "waiting for new mail (IDLE)";
 
 fn count_header(msgs: &[harness::Msg], name: &str, value: &str) -> usize {
     msgs.iter()
@@ -280,9 +291,7 @@ fn idle_answers_new_mail_at_once_and_sigterm_stops(s: &Servers) {
     // Polling every 10 minutes: only IDLE can bring the mail in quickly.
     let setup = Setup::default(s, hr, "poll-interval = \"10m\"");
     let daemon = setup.spawn();
-    daemon.wait_log("connected", 1, WAIT);
-    // Let the first (empty) pass finish and IDLE begin.
-    std::thread::sleep(Duration::from_millis(300));
+    daemon.wait_log(IDLE_BEGUN, 1, WAIT);
     let from = "b-ask@regionh.example";
     let start = Instant::now();
     smtp_send(
@@ -492,8 +501,7 @@ fn dovecot_restart_during_idle_is_survived(s: &Servers) {
     let hr = "hr-g@example.test";
     let setup = Setup::default(s, hr, "poll-interval = \"10m\"");
     let daemon = setup.spawn();
-    daemon.wait_log("connected", 1, WAIT);
-    std::thread::sleep(Duration::from_millis(300));
+    daemon.wait_log(IDLE_BEGUN, 1, WAIT);
     s.restart_dovecot();
     let from = "g-ask@regionh.example";
     smtp_send(
@@ -518,6 +526,118 @@ fn dovecot_restart_during_idle_is_survived(s: &Servers) {
         |m| m.len() == 1,
     );
     daemon.wait_log("connected", 2, WAIT);
+    daemon.stop(Duration::from_secs(10));
+}
+
+/// Issue 11: a connection that a NAT or firewall forgets goes silent without a reset. The
+/// daemon's IMAP goes through a proxy that, once IDLE has begun, swallows everything both
+/// ways without closing; a mail delivered to Dovecot meanwhile must still be answered: the
+/// IDLE renewal's DONE gets no answer within `timeout`, and the daemon reconnects.
+fn a_silently_dropped_idle_connection_is_noticed_and_mail_answered(s: &Servers) {
+    let hr = "hr-l@example.test";
+    let proxy = Proxy::start(s.imaps);
+    // Polling every 10 minutes: only IDLE (or a reconnect) brings the mail in.
+    let setup = Setup::new(
+        s,
+        hr,
+        ImapOpts {
+            port: proxy.port,
+            tls: "implicit",
+            ca: &s.ca,
+            extra: "poll-interval = \"10m\"\nidle-renew = \"5s\"",
+        },
+        (s.smtp, "starttls"),
+        "",
+    );
+    let daemon = setup.spawn();
+    daemon.wait_log(IDLE_BEGUN, 1, WAIT);
+    assert_eq!(
+        proxy.blackhole(),
+        1,
+        "one IMAP connection through the proxy"
+    );
+    let from = "l-ask@regionh.example";
+    let start = Instant::now();
+    // Straight to Postfix and Dovecot: only the daemon's connection is cut.
+    smtp_send(
+        s,
+        from,
+        hr,
+        &question(
+            "l1@regionh.example",
+            from,
+            hr,
+            "Pris",
+            "Hvad koster en licens?",
+            "",
+        ),
+    );
+    wait_for(
+        s,
+        from,
+        "INBOX",
+        "reply despite the silent connection",
+        Duration::from_secs(60),
+        |m| m.len() == 1,
+    );
+    println!(
+        "    reply arrived {:.1} s after delivery (idle-renew 5s, timeout 5s)",
+        start.elapsed().as_secs_f64()
+    );
+    daemon.wait_log("connected", 2, WAIT);
+    daemon.stop(Duration::from_secs(10));
+    let log = std::fs::read_to_string(setup.log_path()).unwrap();
+    assert!(
+        log.contains("IDLE DONE timed out after 5 s")
+            && log.contains("IMAP connection lost; reconnecting"),
+        "{log}"
+    );
+    assert_eq!(proxy.connections(), 2, "{log}");
+    assert_eq!(messages(s, from, "INBOX").len(), 1);
+}
+
+/// An IDLE the server never answers with its continuation (the command lost on the way) is
+/// given up after `timeout`, and the next connection goes on normally. Plain IMAP on
+/// loopback, so the proxy can see the command.
+fn an_idle_the_server_never_confirms_is_given_up(s: &Servers) {
+    let hr = "hr-m@example.test";
+    let proxy = Proxy::start(s.imap);
+    proxy.blackhole_on(b" IDLE\r\n");
+    let setup = Setup::new(
+        s,
+        hr,
+        ImapOpts {
+            port: proxy.port,
+            tls: "none",
+            ca: &s.ca,
+            extra: "poll-interval = \"10m\"",
+        },
+        (s.smtp, "starttls"),
+        "",
+    );
+    let daemon = setup.spawn();
+    daemon.wait_log(IDLE_BEGUN, 1, WAIT);
+    let log = std::fs::read_to_string(setup.log_path()).unwrap();
+    let lost = log.find("IDLE timed out after 5 s").expect(&log);
+    assert!(lost < log.find(IDLE_BEGUN).unwrap(), "{log}");
+    assert_eq!(log.matches("connected").count(), 2, "{log}");
+    let from = "m-ask@regionh.example";
+    smtp_send(
+        s,
+        from,
+        hr,
+        &question(
+            "m1@regionh.example",
+            from,
+            hr,
+            "Pris",
+            "Hvad koster en licens?",
+            "",
+        ),
+    );
+    wait_for(s, from, "INBOX", "reply after the lost IDLE", WAIT, |m| {
+        m.len() == 1
+    });
     daemon.stop(Duration::from_secs(10));
 }
 
