@@ -70,6 +70,10 @@ fn main() {
             an_idle_the_server_never_confirms_is_given_up,
         ),
         (
+            "mail_arriving_while_busy_is_answered_without_waiting_for_a_renewal",
+            mail_arriving_while_busy_is_answered_without_waiting_for_a_renewal,
+        ),
+        (
             "kill_9_during_a_backlog_answers_every_mail_exactly_once",
             kill_9_during_a_backlog_answers_every_mail_exactly_once,
         ),
@@ -636,6 +640,53 @@ fn an_idle_the_server_never_confirms_is_given_up(s: &Servers) {
         ),
     );
     wait_for(s, from, "INBOX", "reply after the lost IDLE", WAIT, |m| {
+        m.len() == 1
+    });
+    daemon.stop(Duration::from_secs(10));
+}
+
+/// Mail that arrives while the daemon works through a backlog is announced (EXISTS) in the
+/// answer to whatever command runs then, not again once IDLE begins: it must be looked at
+/// before IDLE, not at the next renewal (here 29 minutes away).
+fn mail_arriving_while_busy_is_answered_without_waiting_for_a_renewal(s: &Servers) {
+    let hr = "hr-n@example.test";
+    let setup = Setup::default(s, hr, "poll-interval = \"10m\"\nidle-renew = \"29m\"");
+    let backlog: Vec<Vec<u8>> = (0..60)
+        .map(|i| {
+            let from = format!("n{i}@regionh.example");
+            question(
+                &format!("n{i}@regionh.example"),
+                &from,
+                hr,
+                "Pris",
+                "Hvad koster en licens?",
+                "",
+            )
+        })
+        .collect();
+    append(s, hr, "INBOX", &backlog);
+    let daemon = setup.spawn();
+    daemon.wait_log("mail handled", 1, WAIT);
+    let from = "n-late@regionh.example";
+    smtp_send(
+        s,
+        from,
+        hr,
+        &question(
+            "n-late@regionh.example",
+            from,
+            hr,
+            "Pris",
+            "Hvad koster en licens?",
+            "",
+        ),
+    );
+    let log = std::fs::read_to_string(setup.log_path()).unwrap();
+    assert!(
+        !log.contains(IDLE_BEGUN),
+        "the backlog was done before the late mail came: {log}"
+    );
+    wait_for(s, from, "INBOX", "reply to the late mail", WAIT, |m| {
         m.len() == 1
     });
     daemon.stop(Duration::from_secs(10));
