@@ -2,10 +2,12 @@
 //! IDLE (or poll), and show outcomes where HR staff look (flags, keywords, Sent).
 //!
 //! Every network call has a timeout: async-imap has none of its own, and a dead connection
-//! would otherwise hang a FETCH forever. Mail is fetched with `BODY.PEEK[]`, so `\Seen` is
-//! never set: HR staff still read the mail. This module only talks IMAP; what to do with a
-//! mail is the pipeline's business, and the order of things is the daemon's
-//! ([`crate::daemon`]).
+//! would otherwise hang a FETCH forever. IDLE is renewed every `idle-renew`, its start and
+//! its DONE bounded by the timeout too, and the socket has TCP keepalive ([`crate::net`]),
+//! so a connection that went silent is noticed. Mail is fetched with `BODY.PEEK[]`, so
+//! `\Seen` is never set: HR staff still read the mail. This module only talks IMAP (and
+//! logs when IDLE has begun); what to do with a mail is the pipeline's business, and the
+//! order of things is the daemon's ([`crate::daemon`]).
 
 use std::collections::HashSet;
 use std::future::Future;
