@@ -31,6 +31,12 @@ pub enum LedgerError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot create ledger file {} readable by this user only", path.display())]
+    Private {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot open ledger {}", path.display())]
     Open {
         path: PathBuf,
@@ -182,6 +188,71 @@ fn set_aside_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SetAsideMail> {
 /// The ledger: one SQLite file.
 pub struct Ledger {
     conn: Connection,
+    /// What the mailbox shows of outcomes, journalled with each outcome (`None`: a Maildir,
+    /// which shows nothing).
+    marking: Option<Marking>,
+    /// No mail was recorded in it when it was opened: a first start, or a lost ledger.
+    was_new: bool,
+}
+
+/// What an IMAP mailbox shows of autosvar's outcomes, beside the flags it always gets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Marking {
+    /// Each delivered message is appended to the Sent folder (`sent-copy = "append"`).
+    pub sent_copies: bool,
+    /// Answered and skipped mails move to a folder per category (`category-folders`).
+    pub category_folders: bool,
+}
+
+/// Something the mailbox must still be shown about a mail.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Mark {
+    /// `\Answered` (and `$AutosvarReplied`): its reply went out.
+    Answered,
+    /// `$AutosvarForwarded`: its desk forward went out.
+    Forwarded,
+    /// `\Flagged` (and `$AutosvarReview`): set aside for a person.
+    Review,
+    /// `$AutosvarSkipped`.
+    Skipped,
+    /// A copy of a delivered message for the Sent folder (the bytes ride along).
+    SentCopy,
+    /// Move to the category's folder, after its flags.
+    Move(Category),
+}
+
+impl Mark {
+    fn name(&self) -> String {
+        match self {
+            Mark::Answered => "answered".into(),
+            Mark::Forwarded => "forwarded".into(),
+            Mark::Review => "review".into(),
+            Mark::Skipped => "skipped".into(),
+            Mark::SentCopy => "sent-copy".into(),
+            Mark::Move(c) => format!("move:{}", c.name()),
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Mark> {
+        Some(match name {
+            "answered" => Mark::Answered,
+            "forwarded" => Mark::Forwarded,
+            "review" => Mark::Review,
+            "skipped" => Mark::Skipped,
+            "sent-copy" => Mark::SentCopy,
+            other => Mark::Move(Category::from_name(other.strip_prefix("move:")?)?),
+        })
+    }
+}
+
+/// A [`Mark`] not yet shown, with the mail it is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unshown {
+    pub id: i64,
+    pub source: Source,
+    pub mark: Mark,
+    /// The message, for [`Mark::SentCopy`].
+    pub bytes: Option<Vec<u8>>,
 }
 
 const SCHEMA: &str = "
@@ -214,6 +285,12 @@ CREATE TABLE IF NOT EXISTS outgoing (
     attempts     INTEGER NOT NULL DEFAULT 0,
     started      INTEGER
 );
+CREATE TABLE IF NOT EXISTS unshown (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    source       TEXT NOT NULL,
+    mark         TEXT NOT NULL,
+    bytes        BLOB
+);
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -238,8 +315,24 @@ impl Ledger {
     /// When the folder or file cannot be created or the schema cannot be applied.
     pub fn open(path: &Path) -> Result<Ledger, LedgerError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| LedgerError::CreateDir {
+            crate::private::create_dir_all(dir).map_err(|source| LedgerError::CreateDir {
                 path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        // Readable by autosvar's user only; SQLite gives its -wal and -shm files the mode
+        // of the database file.
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.as_os_str().to_owned();
+            file.push(suffix);
+            let file = PathBuf::from(file);
+            let made = if suffix.is_empty() && !file.exists() {
+                crate::private::create_file(&file).map(drop)
+            } else {
+                crate::private::restrict(&file)
+            };
+            made.map_err(|source| LedgerError::Private {
+                path: file.clone(),
                 source,
             })?;
         }
@@ -260,8 +353,23 @@ impl Ledger {
             .map_err(open_err)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(open_err)?;
+        // A delivered message's body is overwritten when its row goes, not left in a free
+        // page for anyone who copies the file.
+        conn.pragma_update(None, "secure_delete", "ON")
+            .map_err(open_err)?;
         conn.execute_batch(SCHEMA).map_err(open_err)?;
-        Ok(Ledger { conn })
+        let was_new = conn
+            .query_row(
+                "SELECT NOT EXISTS (SELECT 1 FROM mails) AND NOT EXISTS (SELECT 1 FROM meta)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(open_err)?;
+        Ok(Ledger {
+            conn,
+            marking: None,
+            was_new,
+        })
     }
 
     /// An in-memory ledger (for `classify` and tests).
@@ -271,7 +379,11 @@ impl Ledger {
     pub fn in_memory() -> Result<Ledger, LedgerError> {
         let conn = Connection::open_in_memory()?;
         conn.execute_batch(SCHEMA)?;
-        Ok(Ledger { conn })
+        Ok(Ledger {
+            conn,
+            marking: None,
+            was_new: true,
+        })
     }
 
     /// The state of a mail, if the ledger has it.
@@ -358,11 +470,126 @@ fn upsert(
     Ok(())
 }
 
+/// Notes a mark the mailbox must still show.
+fn journal(
+    tx: &rusqlite::Transaction<'_>,
+    source: &Source,
+    mark: &Mark,
+    bytes: Option<&[u8]>,
+) -> Result<(), LedgerError> {
+    tx.execute(
+        "INSERT INTO unshown (source, mark, bytes) VALUES (?1, ?2, ?3)",
+        params![source, mark.name(), bytes],
+    )?;
+    Ok(())
+}
+
+/// The marks of a delivered message: its flag, its Sent copy, and (its mail now finished)
+/// the move to the category's folder.
+fn journal_delivery(
+    tx: &rusqlite::Transaction<'_>,
+    marking: Marking,
+    key: &str,
+    kind: MessageKind,
+    sent_copy: Option<&Vec<u8>>,
+    finished: bool,
+) -> Result<(), LedgerError> {
+    let (source, category): (Source, Option<Category>) = tx.query_row(
+        "SELECT source, category FROM mails WHERE key = ?1",
+        [key],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let flag = match kind {
+        MessageKind::Reply => Mark::Answered,
+        MessageKind::Forward => Mark::Forwarded,
+    };
+    journal(tx, &source, &flag, None)?;
+    if let Some(bytes) = sent_copy.filter(|_| marking.sent_copies) {
+        journal(tx, &source, &Mark::SentCopy, Some(bytes))?;
+    }
+    if let Some(category) = category.filter(|_| finished && marking.category_folders) {
+        journal(tx, &source, &Mark::Move(category), None)?;
+    }
+    Ok(())
+}
+
 impl Ledger {
+    /// No mail was recorded in it when it was opened (a first start, or a lost ledger).
+    pub fn was_new(&self) -> bool {
+        self.was_new
+    }
+
+    /// Journals what the mailbox must be shown of each outcome from now on (see
+    /// [`Ledger::unshown`]); `None` journals nothing.
+    pub fn set_marking(&mut self, marking: Option<Marking>) {
+        self.marking = marking;
+    }
+
+    /// Journals that a set-aside mail is to be flagged (again: the process may have
+    /// stopped before the mailbox showed it).
+    pub fn show_again(&mut self, source: &Source) -> Result<(), LedgerError> {
+        if self.marking.is_none() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction()?;
+        journal(&tx, source, &Mark::Review, None)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// What the mailbox has not been shown yet, oldest first.
+    pub fn unshown(&self) -> Result<Vec<Unshown>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, source, mark, bytes FROM unshown ORDER BY id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Source>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<Vec<u8>>>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, source, mark, bytes) = row?;
+            // A mark of a newer version is left for it.
+            let Some(mark) = Mark::from_name(&mark) else {
+                continue;
+            };
+            out.push(Unshown {
+                id,
+                source,
+                mark,
+                bytes,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The mailbox shows these now (or they are for a folder that is gone).
+    pub fn shown(&mut self, ids: &[i64]) -> Result<(), LedgerError> {
+        let tx = self.conn.transaction()?;
+        for id in ids {
+            tx.execute("DELETE FROM unshown WHERE id = ?1", [id])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Records a finished outcome that sends nothing (a skip).
     pub fn record_done(&mut self, r: &Record, now: SystemTime) -> Result<(), LedgerError> {
         let tx = self.conn.transaction()?;
         upsert(&tx, r, State::Done, unix_seconds(now))?;
+        // A mail the mailbox already shows handled needs no mark.
+        let shown = r.skip_reason == Some(SkipReason::AlreadyHandled);
+        if let Some(m) = self.marking.filter(|_| r.action == Action::Skip && !shown) {
+            journal(&tx, &r.source, &Mark::Skipped, None)?;
+            if m.category_folders {
+                let category = r.category.unwrap_or(Category::Other);
+                journal(&tx, &r.source, &Mark::Move(category), None)?;
+            }
+        }
         tx.commit()?;
         Ok(())
     }
@@ -393,23 +620,33 @@ impl Ledger {
         Ok(())
     }
 
-    /// Marks one outgoing message delivered; the mail is done when none remain.
-    pub fn delivered(&mut self, message_id: &str, now: SystemTime) -> Result<(), LedgerError> {
+    /// Marks one outgoing message delivered; the mail is done when none remain. With
+    /// marking on, what the mailbox must show of it is journalled in the same transaction
+    /// (`sent_copy`: the Sent folder does not have it yet).
+    pub fn delivered(
+        &mut self,
+        message_id: &str,
+        now: SystemTime,
+        sent_copy: bool,
+    ) -> Result<(), LedgerError> {
         let tx = self.conn.transaction()?;
-        let key: Option<String> = tx
+        let row: Option<(String, MessageKind, Vec<u8>)> = tx
             .query_row(
-                "SELECT mail_key FROM outgoing WHERE message_id = ?1",
+                "SELECT mail_key, kind, bytes FROM outgoing WHERE message_id = ?1",
                 [message_id],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
         tx.execute("DELETE FROM outgoing WHERE message_id = ?1", [message_id])?;
-        if let Some(key) = key {
-            tx.execute(
+        if let Some((key, kind, bytes)) = row {
+            let finished = tx.execute(
                 "UPDATE mails SET state = 'done', updated = ?2
                  WHERE key = ?1 AND NOT EXISTS (SELECT 1 FROM outgoing WHERE mail_key = ?1)",
                 params![key, unix_seconds(now)],
-            )?;
+            )? > 0;
+            if let Some(m) = self.marking {
+                journal_delivery(&tx, m, &key, kind, sent_copy.then_some(&bytes), finished)?;
+            }
         }
         tx.commit()?;
         Ok(())
@@ -502,6 +739,18 @@ impl Ledger {
             params![key.as_str(), why, unix_seconds(now)],
         )?;
         tx.execute("DELETE FROM outgoing WHERE mail_key = ?1", [key.as_str()])?;
+        if self.marking.is_some() {
+            let source: Option<Source> = tx
+                .query_row(
+                    "SELECT source FROM mails WHERE key = ?1",
+                    [key.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(source) = source {
+                journal(&tx, &source, &Mark::Review, None)?;
+            }
+        }
         tx.commit()?;
         Ok(())
     }
@@ -842,7 +1091,7 @@ mod tests {
         assert_eq!(l.pending().unwrap()[0].attempts, 1);
         l.send_failed("r-a").unwrap();
         assert_eq!(l.pending().unwrap()[0].attempts, 0);
-        l.delivered("r-a", now).unwrap();
+        l.delivered("r-a", now, true).unwrap();
         assert_eq!(l.state(&key).unwrap(), Some((State::Done, 0)));
         assert!(l.pending().unwrap().is_empty());
     }
@@ -922,5 +1171,98 @@ mod tests {
             Some(State::Done)
         );
         assert_eq!(l.meta("uidvalidity").unwrap().as_deref(), Some("42"));
+    }
+
+    #[test]
+    fn each_outcome_journals_what_the_mailbox_must_show_until_it_is_shown() {
+        let now = crate::clock::from_unix_seconds(1_800_000_000);
+        let mut l = Ledger::in_memory().unwrap();
+        // Without marking (a Maildir), nothing is journalled.
+        l.record_intent(&rec("m"), &[out("m")], now).unwrap();
+        l.delivered("r-m", now, true).unwrap();
+        assert!(l.unshown().unwrap().is_empty());
+
+        l.set_marking(Some(Marking {
+            sent_copies: true,
+            category_folders: true,
+        }));
+        let forward = Pending {
+            message: Outgoing {
+                message_id: MessageId::from_stored("f-a".into()),
+                kind: MessageKind::Forward,
+                ..out("a").message
+            },
+            ..out("a")
+        };
+        l.record_intent(&rec("a"), &[out("a"), forward], now)
+            .unwrap();
+        l.delivered("r-a", now, true).unwrap();
+        let marks = |l: &Ledger| -> Vec<Mark> {
+            l.unshown().unwrap().into_iter().map(|u| u.mark).collect()
+        };
+        // The mail waits for its forward: flagged and copied, not moved yet.
+        assert_eq!(marks(&l), [Mark::Answered, Mark::SentCopy]);
+        let copy = &l.unshown().unwrap()[1];
+        assert_eq!(copy.bytes.as_deref(), Some(&b"mail"[..]));
+        assert_eq!(copy.source, Source::from_stored("new/1"));
+        // Found in Sent after a restart: no second copy.
+        l.delivered("f-a", now, false).unwrap();
+        assert_eq!(
+            marks(&l)[2..],
+            [Mark::Forwarded, Mark::Move(Category::Pricing)]
+        );
+
+        let ids: Vec<i64> = l.unshown().unwrap().iter().map(|u| u.id).collect();
+        l.shown(&ids).unwrap();
+        assert!(l.unshown().unwrap().is_empty());
+
+        let mut skip = rec("s");
+        skip.action = Action::Skip;
+        skip.category = None;
+        l.record_done(&skip, now).unwrap();
+        assert_eq!(marks(&l), [Mark::Skipped, Mark::Move(Category::Other)]);
+
+        l.record_intent(&rec("x"), &[out("x")], now).unwrap();
+        l.set_aside(&MailKey::from_stored("x".into()), "why", now)
+            .unwrap();
+        assert_eq!(marks(&l)[2..], [Mark::Review]);
+        l.show_again(&Source::from_stored("new/1")).unwrap();
+        assert_eq!(marks(&l)[3..], [Mark::Review]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_ledger_is_private_and_forgets_delivered_bodies() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("var/ledger.sqlite");
+        let now = crate::clock::from_unix_seconds(1_800_000_000);
+        let mut l = Ledger::open(&path).unwrap();
+        let body = b"Subject: x\r\n\r\nQUITE-UNIQUE-BODY-TEXT-4711".repeat(20);
+        let mut o = out("a");
+        o.message.bytes = body.clone();
+        l.record_intent(&rec("a"), &[o], now).unwrap();
+        l.delivered("r-a", now, false).unwrap();
+        l.conn
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .unwrap();
+        assert_eq!(mode(&dir.path().join("var")), 0o700);
+        for f in ["ledger.sqlite", "ledger.sqlite-wal", "ledger.sqlite-shm"] {
+            assert_eq!(mode(&dir.path().join("var").join(f)), 0o600, "{f}");
+        }
+        drop(l);
+        let needle = b"QUITE-UNIQUE-BODY-TEXT-4711";
+        for f in ["ledger.sqlite", "ledger.sqlite-wal"] {
+            let bytes = std::fs::read(dir.path().join("var").join(f)).unwrap_or_default();
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle),
+                "a delivered body lingers in {f}"
+            );
+        }
+        // A ledger an older version left readable by all is made private when opened.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let _l = Ledger::open(&path).unwrap();
+        assert_eq!(mode(&path), 0o600);
     }
 }

@@ -27,7 +27,8 @@
 //! - [`config`]: `config.toml`, validated once; [`cli`]: the subcommands (argument parsing
 //!   and wiring only);
 //!   [`shutdown`]: signals; [`clock`]: the one place that reads the time;
-//!   [`diagnostic`]: a problem in an edited file (config, rules, templates) and its place.
+//!   [`diagnostic`]: a problem in an edited file (config, rules, templates) and its place;
+//!   [`private`]: files only autosvar's user may read (ledger, outbox).
 //!
 //! Below every stage, importing none of them: [`types`], the domain types the stages hand
 //! each other (`Address`, `Language`, `Category`, the desk keys (`DeskKey`), `MessageId`,
@@ -48,6 +49,7 @@ pub mod ledger;
 pub mod net;
 pub mod parse;
 pub mod pipeline;
+pub mod private;
 pub mod render;
 pub mod shutdown;
 pub mod tls;

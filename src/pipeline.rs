@@ -15,12 +15,13 @@
 //! set aside unread when it comes round again, never retried for ever. It must never log
 //! a panic's message (it may quote the mail).
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
-use futures::StreamExt;
+use futures::{StreamExt as _, TryStreamExt as _};
 use serde::Serialize;
 use tracing::{debug, field, info, info_span, warn, Span};
 
@@ -33,7 +34,7 @@ use crate::ledger::{self, Ledger, LedgerError, Record, State};
 use crate::parse::{self, Mail};
 use crate::render::compose;
 use crate::render::Templates;
-use crate::types::{Action, DeskKey, MessageKind, Source};
+use crate::types::{Action, DeskKey, Source};
 
 /// Everything decided about a mail without touching the ledger or a transport: what
 /// `classify` prints and what `run` acts on.
@@ -186,7 +187,6 @@ pub struct Pipeline {
     ledger: Ledger,
     transport: Transport,
     dry_run: bool,
-    events: Vec<Event>,
     /// Refusals of a mail's messages before it is set aside for a human.
     max_attempts: u32,
     /// The digests of mails the process died with in hand [`POISON_AFTER`] times, read
@@ -226,25 +226,9 @@ const SEND_CONCURRENCY: usize = 8;
 pub struct Prepared {
     span: Span,
     key: String,
-    /// Where the mail came from, for the events of its messages.
-    source: Source,
     /// The outcome once every message is delivered (final when there is nothing to send).
     outcome: Outcome,
     outgoing: Vec<ledger::Pending>,
-}
-
-/// Something the mailbox should show once it happened.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// A reply or forward went out; `source` is where the original mail is (`None`: the
-    /// ledger has no row for it, which a pending message's mail always has).
-    Delivered {
-        source: Option<Source>,
-        kind: MessageKind,
-        bytes: Vec<u8>,
-    },
-    /// A mail needs a human.
-    SetAside { source: Option<Source> },
 }
 
 impl Pipeline {
@@ -256,10 +240,18 @@ impl Pipeline {
         transport: Transport,
         dry_run: bool,
     ) -> Pipeline {
-        let max_attempts = match &config.intake {
-            crate::config::IntakeConfig::Imap(i) => i.max_attempts,
-            crate::config::IntakeConfig::Maildir { .. } => 5,
+        let (max_attempts, marking) = match &config.intake {
+            crate::config::IntakeConfig::Imap(i) => (
+                i.max_attempts,
+                Some(ledger::Marking {
+                    sent_copies: i.sent_copy == crate::config::SentCopy::Append,
+                    category_folders: i.category_folders.is_some(),
+                }),
+            ),
+            crate::config::IntakeConfig::Maildir { .. } => (5, None),
         };
+        let mut ledger = ledger;
+        ledger.set_marking(marking);
         Pipeline {
             max_attempts,
             config,
@@ -268,7 +260,6 @@ impl Pipeline {
             ledger,
             transport,
             dry_run,
-            events: Vec::new(),
             poisoned: None,
         }
     }
@@ -284,10 +275,22 @@ impl Pipeline {
         self.transport.close().await;
     }
 
-    /// Takes what happened since the last call that the mailbox should show: messages
-    /// delivered (for the Sent folder and `\\Answered`) and mails set aside for a human.
-    pub fn drain_events(&mut self) -> Vec<Event> {
-        std::mem::take(&mut self.events)
+    /// What the mailbox must still be shown (IMAP only: flags, keywords, Sent copies,
+    /// category folders), journalled in the ledger with each outcome so a restart finishes
+    /// what a stop interrupted.
+    ///
+    /// # Errors
+    /// Only ledger errors.
+    pub fn unshown(&self) -> Result<Vec<ledger::Unshown>, PipelineError> {
+        Ok(self.ledger.unshown()?)
+    }
+
+    /// The mailbox shows these now.
+    ///
+    /// # Errors
+    /// Only ledger errors.
+    pub fn shown(&mut self, ids: &[i64]) -> Result<(), PipelineError> {
+        Ok(self.ledger.shown(ids)?)
     }
 
     /// Message-IDs written but not confirmed delivered whose send had started when the
@@ -311,28 +314,25 @@ impl Pipeline {
         o: &ledger::Pending,
         now: SystemTime,
     ) -> Result<Result<(), DeliverError>, PipelineError> {
-        self.ledger.begin_send(o.message.message_id.as_str(), now)?;
-        match self
+        let id = o.message.message_id.as_str();
+        // Logged before it is recorded: a log that says less than the ledger never hides
+        // a send in doubt (the kill tests count them from this line).
+        debug!(message_id = id, "send begun");
+        self.ledger.begin_send(id, now)?;
+        let sent = self
             .transport
-            .send(
-                o.message.message_id.as_str(),
-                &o.message.to,
-                &o.message.bytes,
-            )
-            .await
-        {
+            .send(id, &o.message.to, &o.message.bytes)
+            .await;
+        match sent {
             Ok(()) => {
-                self.ledger.delivered(o.message.message_id.as_str(), now)?;
-                self.events.push(Event::Delivered {
-                    source: self.ledger.source_of(&o.mail_key)?,
-                    kind: o.message.kind,
-                    bytes: o.message.bytes.clone(),
-                });
+                self.ledger.delivered(id, now, true)?;
+                debug!(message_id = id, ok = true, "send ended");
                 Ok(Ok(()))
             }
             Err(e) => {
                 // The server said no, or never took it: certainly not sent.
-                self.ledger.send_failed(o.message.message_id.as_str())?;
+                self.ledger.send_failed(id)?;
+                debug!(message_id = id, ok = false, "send ended");
                 Ok(Err(e))
             }
         }
@@ -370,9 +370,6 @@ impl Pipeline {
     fn set_aside(&mut self, key: &str, why: &str, now: SystemTime) -> Result<(), PipelineError> {
         self.ledger
             .set_aside(&parse::MailKey::from_stored(key.to_string()), why, now)?;
-        self.events.push(Event::SetAside {
-            source: self.ledger.source_of(key)?,
-        });
         Ok(())
     }
 
@@ -402,7 +399,8 @@ impl Pipeline {
             let known = self.transport.knows_sent(o.message.message_id.as_str());
             if sent.contains(o.message.message_id.as_str()) || known == Some(true) {
                 info!("found among sent mail: it went out before the restart");
-                self.ledger.delivered(o.message.message_id.as_str(), now)?;
+                self.ledger
+                    .delivered(o.message.message_id.as_str(), now, false)?;
                 continue;
             }
             let settled = |grace: Duration| {
@@ -458,6 +456,29 @@ impl Pipeline {
     /// # Errors
     /// Only ledger errors.
     pub fn record_old(&mut self, raw: &RawMail, now: SystemTime) -> Result<Outcome, PipelineError> {
+        self.record_unanswered(raw, SkipReason::Old, now)
+    }
+
+    /// Records mail the ledger does not know but the mailbox shows answered or handled by
+    /// autosvar (the ledger was lost, or is new over an old mailbox): never answered again.
+    ///
+    /// # Errors
+    /// Only ledger errors.
+    pub fn record_handled(
+        &mut self,
+        raw: &RawMail,
+        now: SystemTime,
+    ) -> Result<Outcome, PipelineError> {
+        self.record_unanswered(raw, SkipReason::AlreadyHandled, now)
+    }
+
+    /// Records a mail as skipped for `reason`, unread beyond what its key needs.
+    fn record_unanswered(
+        &mut self,
+        raw: &RawMail,
+        reason: SkipReason,
+        now: SystemTime,
+    ) -> Result<Outcome, PipelineError> {
         let language = self.config.default_language;
         let Some(mail) = contained(|| parse::parse(&raw.bytes, language)) else {
             return self.set_aside_unread(raw, "internal error while reading the mail", now);
@@ -467,7 +488,7 @@ impl Pipeline {
         }
         if self.dry_run {
             return Ok(Outcome::WouldSkip {
-                reason: SkipReason::Old,
+                reason,
                 category: Category::Other,
             });
         }
@@ -480,16 +501,21 @@ impl Pipeline {
             language: Some(mail.language),
             sensitive: false,
             confidence: None,
-            skip_reason: Some(SkipReason::Old),
+            skip_reason: Some(reason),
             reply_id: None,
             forward_id: None,
             sender_hash: None,
         };
         self.ledger.record_done(&record, now)?;
         Ok(Outcome::Skipped {
-            reason: SkipReason::Old,
+            reason,
             category: Category::Other,
         })
+    }
+
+    /// Whether the ledger was new (missing or empty) when it was opened.
+    pub fn ledger_was_new(&self) -> bool {
+        self.ledger.was_new()
     }
 
     /// Runs one mail through every stage (prepare, then deliver).
@@ -526,7 +552,6 @@ impl Pipeline {
         let (outcome, outgoing) = self.prepare_guarded(raw, now, &span).await?;
         Ok(Prepared {
             span,
-            source: raw.source.clone(),
             key: outgoing
                 .first()
                 .map(|o| o.mail_key.clone())
@@ -547,34 +572,7 @@ impl Pipeline {
         batch: Vec<Prepared>,
         now: SystemTime,
     ) -> Result<Vec<Outcome>, PipelineError> {
-        for p in &batch {
-            for o in &p.outgoing {
-                self.ledger.begin_send(o.message.message_id.as_str(), now)?;
-            }
-        }
-        let transport = &self.transport;
-        let results: Vec<Vec<Result<(), DeliverError>>> =
-            futures::stream::iter(batch.iter().map(|p| async move {
-                let mut results = Vec::new();
-                for o in &p.outgoing {
-                    let r = transport
-                        .send(
-                            o.message.message_id.as_str(),
-                            &o.message.to,
-                            &o.message.bytes,
-                        )
-                        .await;
-                    let failed = r.is_err();
-                    results.push(r);
-                    if failed {
-                        break;
-                    }
-                }
-                results
-            }))
-            .buffered(SEND_CONCURRENCY)
-            .collect()
-            .await;
+        let results = self.send_batch(&batch, now).await?;
         let mut fatal = None;
         let mut outcomes = Vec::with_capacity(batch.len());
         for (p, mut results) in batch.into_iter().zip(results) {
@@ -582,18 +580,9 @@ impl Pipeline {
             results.reverse();
             for o in p.outgoing {
                 match results.pop() {
-                    Some(Ok(())) => {
-                        self.ledger.delivered(o.message.message_id.as_str(), now)?;
-                        // The message is done with: its bytes move to the event.
-                        self.events.push(Event::Delivered {
-                            source: Some(p.source.clone()),
-                            kind: o.message.kind,
-                            bytes: o.message.bytes,
-                        });
-                    }
+                    // Recorded as it happened, in send_batch.
+                    Some(Ok(())) => {}
                     Some(Err(e)) => {
-                        // Refused or never taken: certainly not sent.
-                        self.ledger.send_failed(o.message.message_id.as_str())?;
                         if e.is_fatal() {
                             outcome = Outcome::Failed {
                                 error: format!("{e:#}"),
@@ -614,8 +603,8 @@ impl Pipeline {
                             outcome = Outcome::SetAside { why };
                         }
                     }
-                    // Not tried after an earlier failure.
-                    None => self.ledger.send_failed(o.message.message_id.as_str())?,
+                    // Not tried after an earlier failure: never begun, so not in doubt.
+                    None => {}
                 }
             }
             p.span.record("outcome", outcome.label());
@@ -633,6 +622,48 @@ impl Pipeline {
             Some(e) => Err(PipelineError::Delivery(e)),
             None => Ok(outcomes),
         }
+    }
+
+    /// Sends a batch's messages, [`SEND_CONCURRENCY`] at a time, each mail's in order
+    /// (after a failure the rest of that mail's wait). Each send is recorded as it happens:
+    /// `begin_send` right before its SMTP transaction, `delivered` (with what the mailbox
+    /// must show) right after the server took it, so a kill leaves in doubt only the
+    /// messages whose transaction it cut.
+    async fn send_batch(
+        &mut self,
+        batch: &[Prepared],
+        now: SystemTime,
+    ) -> Result<Vec<Vec<Result<(), DeliverError>>>, PipelineError> {
+        // The sends interleave on this one task; the ledger is borrowed between awaits only.
+        let ledger = RefCell::new(&mut self.ledger);
+        let transport = &self.transport;
+        let ledger = &ledger;
+        futures::stream::iter(batch.iter().map(|p| async move {
+            let mut results = Vec::new();
+            for o in &p.outgoing {
+                let id = o.message.message_id.as_str();
+                // Logged before it is recorded, as in send_one.
+                debug!(message_id = id, "send begun");
+                ledger.borrow_mut().begin_send(id, now)?;
+                let r = transport.send(id, &o.message.to, &o.message.bytes).await;
+                match &r {
+                    Ok(()) => ledger.borrow_mut().delivered(id, now, true)?,
+                    // Refused or never taken: certainly not sent.
+                    Err(_) => ledger.borrow_mut().send_failed(id)?,
+                }
+                // Logged after it is recorded: a kill in between counts as a cut send.
+                debug!(message_id = id, ok = r.is_ok(), "send ended");
+                let failed = r.is_err();
+                results.push(r);
+                if failed {
+                    break;
+                }
+            }
+            Ok::<_, PipelineError>(results)
+        }))
+        .buffered(SEND_CONCURRENCY)
+        .try_collect()
+        .await
     }
 
     /// Notes which mail died with the process last time (once per pipeline).
@@ -667,7 +698,7 @@ impl Pipeline {
         let bytes_key = parse::MailKey::of_bytes(&raw.bytes);
         // A mail set aside unread is known by these bytes (reading it is what failed).
         if let Some((State::SetAside, _)) = self.ledger.state(&bytes_key)? {
-            self.show_set_aside_again(raw);
+            self.show_set_aside_again(raw)?;
             return Ok((Outcome::AlreadyDone, Vec::new()));
         }
         let suspect = self
@@ -694,10 +725,8 @@ impl Pipeline {
 
     /// A set-aside mail seen again (the process may have stopped before the mailbox showed
     /// it): the mailbox is told once more; flagging is idempotent.
-    fn show_set_aside_again(&mut self, raw: &RawMail) {
-        self.events.push(Event::SetAside {
-            source: Some(raw.source.clone()),
-        });
+    fn show_set_aside_again(&mut self, raw: &RawMail) -> Result<(), PipelineError> {
+        Ok(self.ledger.show_again(&raw.source)?)
     }
 
     /// Records a mail that cannot be read safely as set aside for a person, under the
@@ -750,7 +779,7 @@ impl Pipeline {
             .map(|s| ledger::sender_hash(&s.email));
         match self.ledger.state(&key)? {
             Some((State::SetAside, _)) => {
-                self.show_set_aside_again(raw);
+                self.show_set_aside_again(raw)?;
                 return Ok((Outcome::AlreadyDone, Vec::new()));
             }
             Some((State::Done | State::Sending, _)) => {

@@ -336,10 +336,13 @@ pub enum SkipReason {
     RateLimited,
     /// Older than the configured maximum age when first seen.
     Old,
+    /// Unknown to the ledger, but the mailbox shows it answered or handled by autosvar
+    /// (`\\Answered`, `$AutosvarReplied`, ...): the ledger was lost or is new.
+    AlreadyHandled,
 }
 
 impl SkipReason {
-    pub const ALL: [SkipReason; 11] = [
+    pub const ALL: [SkipReason; 12] = [
         SkipReason::Malformed,
         SkipReason::Loop,
         SkipReason::Bounce,
@@ -351,6 +354,7 @@ impl SkipReason {
         SkipReason::Noreply,
         SkipReason::RateLimited,
         SkipReason::Old,
+        SkipReason::AlreadyHandled,
     ];
 
     pub fn from_name(s: &str) -> Option<SkipReason> {
@@ -370,6 +374,7 @@ impl SkipReason {
             SkipReason::Noreply => "noreply",
             SkipReason::RateLimited => "rate-limited",
             SkipReason::Old => "old",
+            SkipReason::AlreadyHandled => "already-handled",
         }
     }
 }

@@ -6,6 +6,7 @@
 pub mod check;
 pub mod classify;
 pub mod eval;
+pub mod ledger;
 pub mod preview;
 pub mod release;
 pub mod run;
@@ -53,6 +54,8 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// List the mails set aside for a person, or release one so autosvar reads it again.
     Release(release::ReleaseArgs),
+    /// Rebuild the ledger from the IMAP folder's marks (after it was lost).
+    Ledger(ledger::LedgerArgs),
 }
 
 /// A config that failed validation: exit code 78 (EX_CONFIG).
@@ -84,6 +87,8 @@ pub fn init_tracing(args: &Args) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours for a person at a terminal; none in a log file or the journal.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
 }
@@ -100,6 +105,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         Command::Preview(a) => preview::run(&args.config, a),
         Command::Eval(a) => eval::run(&args.config, a),
         Command::Release(a) => release::run(&args.config, a),
+        Command::Ledger(a) => ledger::run(&args.config, a),
     }
 }
 

@@ -37,44 +37,7 @@ pub fn run(path: &Path, args: RunArgs) -> anyhow::Result<i32> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let config = Arc::new(setup.config);
-        let mut ledger = Ledger::open(&config.ledger)?;
-        // Keep only the personal data needed: old outcomes (and sender hashes) go. Only with
-        // IMAP, where the last UID keeps old mail from being read again; a Maildir's new/
-        // keeps its files, and the ledger is what remembers them.
-        let prunable = matches!(config.intake, IntakeConfig::Imap(_));
-        if let Some(cutoff) = now().checked_sub(config.ledger_keep).filter(|_| prunable) {
-            let pruned = ledger.prune(cutoff)?;
-            if pruned > 0 {
-                info!(pruned, "deleted ledger entries older than ledger.keep");
-            }
-        }
-        let transport = Transport::from_config(&config.delivery, &config.from.domain())?;
-        let intake = match &config.intake {
-            IntakeConfig::Maildir {
-                path,
-                poll_interval,
-                max_size,
-            } => Intake::Maildir {
-                maildir: Maildir::new(path).max_size(*max_size),
-                poll_interval: *poll_interval,
-            },
-            IntakeConfig::Imap(imap) => Intake::Imap {
-                config: (**imap).clone(),
-                retry_after: match &config.delivery {
-                    DeliveryConfig::Smtp(s) => s.retry_after,
-                    DeliveryConfig::Outbox { .. } => Duration::from_secs(2),
-                },
-            },
-        };
-        let mut pipeline = Pipeline::new(
-            config.clone(),
-            setup.classifier,
-            setup.templates,
-            ledger,
-            transport,
-            args.dry_run || config.dry_run,
-        );
+        let (mut pipeline, intake) = wire(setup, args.dry_run)?;
         let (mode, shutdown) = if args.once {
             (Mode::Once, Either::Left(std::future::pending()))
         } else {
@@ -90,4 +53,52 @@ pub fn run(path: &Path, args: RunArgs) -> anyhow::Result<i32> {
         info!("stopped");
         Ok(0)
     })
+}
+
+/// The pipeline and the intake the config describes: the ledger opened (and pruned, with
+/// IMAP), the transport set up. Connects to nothing yet.
+///
+/// # Errors
+/// When the ledger cannot be opened or the transport set up.
+pub(crate) fn wire(setup: super::Setup, dry_run: bool) -> anyhow::Result<(Pipeline, Intake)> {
+    let config = Arc::new(setup.config);
+    let mut ledger = Ledger::open(&config.ledger)?;
+    // Keep only the personal data needed: old outcomes (and sender hashes) go. Only with
+    // IMAP, where the last UID keeps old mail from being read again; a Maildir's new/
+    // keeps its files, and the ledger is what remembers them.
+    let prunable = matches!(config.intake, IntakeConfig::Imap(_));
+    if let Some(cutoff) = now().checked_sub(config.ledger_keep).filter(|_| prunable) {
+        let pruned = ledger.prune(cutoff)?;
+        if pruned > 0 {
+            info!(pruned, "deleted ledger entries older than ledger.keep");
+        }
+    }
+    let transport = Transport::from_config(&config.delivery, &config.from.domain())?;
+    let intake = match &config.intake {
+        IntakeConfig::Maildir {
+            path,
+            poll_interval,
+            max_size,
+        } => Intake::Maildir {
+            maildir: Maildir::new(path).max_size(*max_size),
+            poll_interval: *poll_interval,
+        },
+        IntakeConfig::Imap(imap) => Intake::Imap {
+            config: (**imap).clone(),
+            retry_after: match &config.delivery {
+                DeliveryConfig::Smtp(s) => s.retry_after,
+                DeliveryConfig::Outbox { .. } => Duration::from_secs(2),
+            },
+        },
+    };
+    let dry_run = dry_run || config.dry_run;
+    let pipeline = Pipeline::new(
+        config,
+        setup.classifier,
+        setup.templates,
+        ledger,
+        transport,
+        dry_run,
+    );
+    Ok((pipeline, intake))
 }

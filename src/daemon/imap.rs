@@ -19,8 +19,9 @@ use crate::clock::{now, unix_seconds};
 use crate::config::{ImapConfig, SentCopy};
 use crate::intake::imap::{Imap, ImapError, Listed, Selected, Wake};
 use crate::intake::{RawMail, FULL_FETCH_MAX, PARTIAL_BYTES};
-use crate::pipeline::{Cursor, Event, Outcome, Pipeline, PipelineError};
-use crate::types::{MessageKind, Source};
+use crate::ledger::{Mark, Unshown};
+use crate::pipeline::{Cursor, Outcome, Pipeline, PipelineError};
+use crate::types::{Category, Source};
 
 /// Reconnect waits: the first, and the longest.
 const RECONNECT_FIRST: Duration = Duration::from_secs(1);
@@ -66,7 +67,6 @@ pub(super) async fn run(
             once,
             selected,
             mailbox: label.clone(),
-            skipped: Vec::new(),
             retry: RetryTimer::new(retry_after, RETRY_MAX),
         };
         match session.run().await {
@@ -86,6 +86,52 @@ pub(super) async fn run(
             SessionError::Pipeline(e) => e.into(),
             SessionError::Imap(e) => anyhow::Error::new(e).context(format!("IMAP {label}")),
         })
+}
+
+/// What `autosvar ledger rebuild` found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rebuilt {
+    /// Mails the folder shows handled that are now recorded as such.
+    pub recorded: usize,
+    /// Mails the folder shows handled that the ledger knew already.
+    pub known: usize,
+}
+
+/// Records in the ledger every mail of the folder that the mailbox shows answered or
+/// handled by autosvar (after a lost ledger); sends nothing and changes no flag.
+pub(super) async fn rebuild(
+    pipeline: &mut Pipeline,
+    config: &ImapConfig,
+) -> anyhow::Result<Rebuilt> {
+    let mut imap = Imap::new(config)?;
+    let selected = imap.open().await?;
+    let mailbox = imap.label();
+    let handled: Vec<Listed> = imap
+        .list_after(0)
+        .await?
+        .into_iter()
+        .filter(|l| l.handled)
+        .collect();
+    let mut rebuilt = Rebuilt::default();
+    for batch in batches(&handled) {
+        for (uid, (bytes, truncated)) in fetch_batch(&mut imap, batch).await? {
+            let raw = RawMail {
+                source: Source::Imap {
+                    mailbox: mailbox.clone(),
+                    uid_validity: selected.uid_validity,
+                    uid,
+                },
+                bytes,
+                truncated,
+            };
+            match pipeline.record_handled(&raw, now())? {
+                Outcome::AlreadyDone => rebuilt.known += 1,
+                _ => rebuilt.recorded += 1,
+            }
+        }
+    }
+    imap.logout().await;
+    Ok(rebuilt)
 }
 
 /// An error with its causes, as `{:#}` shows an `anyhow::Error`.
@@ -134,8 +180,6 @@ struct Session<'a> {
     selected: Selected,
     /// `user@host/folder`, as the pipeline and the ledger name the folder.
     mailbox: String,
-    /// Skipped mails waiting for their keyword.
-    skipped: Vec<u32>,
     retry: RetryTimer,
 }
 
@@ -143,7 +187,6 @@ struct Session<'a> {
 /// when their messages are delivered.
 struct Decided {
     source: Source,
-    uid: u32,
     outcome: Option<Outcome>,
 }
 
@@ -152,6 +195,9 @@ impl Session<'_> {
         let mut cursor = self
             .pipeline
             .open_mailbox(&self.mailbox, self.selected.uid_validity)?;
+        if cursor.first_start && self.pipeline.ledger_was_new() {
+            self.warn_if_ledger_lost().await?;
+        }
         // What was in flight when the process stopped.
         self.reconcile().await?;
         loop {
@@ -240,7 +286,11 @@ impl Session<'_> {
             let old = cursor.first_start
                 && l.uid < self.selected.uid_next
                 && l.arrived.is_some_and(|a| unix_seconds(t) - a > max_age);
-            let outcome = if old {
+            // The mailbox is the second witness: a mail it shows answered or handled is
+            // never answered again, whatever the ledger (lost, or new) says.
+            let outcome = if l.handled {
+                Some(self.pipeline.record_handled(&raw, t)?)
+            } else if old {
                 Some(self.pipeline.record_old(&raw, t)?)
             } else {
                 prepared.push(self.pipeline.prepare(&raw, t).await?);
@@ -248,52 +298,41 @@ impl Session<'_> {
             };
             decided.push(Decided {
                 source: raw.source,
-                uid: l.uid,
                 outcome,
             });
         }
         Ok((decided, prepared))
     }
 
-    /// Reports each mail of a delivered batch and shows its outcome in the mailbox.
+    /// A new ledger over a folder with autosvar's marks: the ledger was lost or deleted. Said
+    /// loudly; the marked mails are recorded as handled as they are read, not answered.
+    async fn warn_if_ledger_lost(&mut self) -> Result<(), SessionError> {
+        let handled = self.imap.count_handled().await?;
+        if handled > 0 {
+            warn!(
+                mailbox = %self.mailbox,
+                handled,
+                "the ledger is new, but mails in this folder carry autosvar's marks (\\Answered, $Autosvar*): \
+                 was the ledger lost or deleted? Those mails are recorded as handled and not answered again; \
+                 `autosvar ledger rebuild` records them all at once"
+            );
+        }
+        Ok(())
+    }
+
+    /// Reports each mail of a delivered batch and shows the outcomes in the mailbox.
     async fn show(
         &mut self,
         decided: Vec<Decided>,
         delivered: Vec<Outcome>,
     ) -> Result<(), SessionError> {
         let mut delivered = delivered.into_iter();
-        let mut to_move: BTreeMap<&'static str, Vec<u32>> = BTreeMap::new();
         for d in decided {
-            let Some(outcome) = d.outcome.or_else(|| delivered.next()) else {
-                continue;
-            };
-            self.report.mail(&d.source, &outcome);
-            match &outcome {
-                Outcome::Skipped { category, .. } => {
-                    self.skipped.push(d.uid);
-                    to_move.entry(category.name()).or_default().push(d.uid);
-                }
-                Outcome::Replied { category, .. } => {
-                    to_move.entry(category.name()).or_default().push(d.uid);
-                }
-                // Mail that waits for a retry or a person stays in the INBOX.
-                _ => {}
+            if let Some(outcome) = d.outcome.or_else(|| delivered.next()) {
+                self.report.mail(&d.source, &outcome);
             }
         }
-        self.show_events().await?;
-        if let Some(prefix) = &self.config.category_folders {
-            for (category, uids) in &to_move {
-                if !self
-                    .imap
-                    .move_to(uids, &format!("{prefix}/{category}"))
-                    .await?
-                {
-                    warn!("the server has no MOVE; category-folders is ignored");
-                    break;
-                }
-            }
-        }
-        Ok(())
+        self.show_marks().await
     }
 
     /// Messages that could not be delivered (SMTP down, a 4xx) are tried again with
@@ -325,52 +364,69 @@ impl Session<'_> {
         self.pipeline
             .resume_pending(now(), &in_sent, server_copies)
             .await?;
-        self.show_events().await
+        self.show_marks().await
     }
 
-    /// Shows in the mailbox what happened: Sent copies, `\Answered`, keywords, `\Flagged`;
-    /// one command per kind for everything since the last call.
-    async fn show_events(&mut self) -> Result<(), SessionError> {
+    /// Shows in the mailbox what the ledger journalled: Sent copies, `\Answered`,
+    /// keywords, `\Flagged`, then moves to category folders; one command per kind. Each mark
+    /// is forgotten only once shown, so a stop in between means it is shown again at the
+    /// next start (flags and moves are idempotent; a Sent copy may then appear twice).
+    async fn show_marks(&mut self) -> Result<(), SessionError> {
+        let unshown = self.pipeline.unshown()?;
+        if unshown.is_empty() {
+            return Ok(());
+        }
         let validity = self.selected.uid_validity;
-        let uid = |source: &Option<Source>| source.as_ref()?.uid_in(&self.mailbox, validity);
+        let (here, elsewhere): (Vec<Unshown>, Vec<Unshown>) = unshown
+            .into_iter()
+            .partition(|u| u.source.uid_in(&self.mailbox, validity).is_some());
+        // Marks for another folder, or for UIDs renumbered since: nothing to show them on.
+        let gone: Vec<i64> = elsewhere.iter().map(|u| u.id).collect();
+        self.pipeline.shown(&gone)?;
         let mut sent = Vec::new();
-        let (mut answered, mut forwarded, mut review) = (Vec::new(), Vec::new(), Vec::new());
-        for event in self.pipeline.drain_events() {
-            match event {
-                Event::Delivered {
-                    source,
-                    kind,
-                    bytes,
-                } => {
-                    if self.config.sent_copy == SentCopy::Append {
-                        sent.push(bytes);
-                    }
-                    match kind {
-                        MessageKind::Reply => answered.extend(uid(&source)),
-                        MessageKind::Forward => forwarded.extend(uid(&source)),
-                    }
-                }
-                Event::SetAside { source } => review.extend(uid(&source)),
+        let mut flags: BTreeMap<&Mark, Vec<u32>> = BTreeMap::new();
+        let mut moves: BTreeMap<Category, Vec<u32>> = BTreeMap::new();
+        for u in &here {
+            let Some(uid) = u.source.uid_in(&self.mailbox, validity) else {
+                continue;
+            };
+            match &u.mark {
+                Mark::SentCopy => sent.extend(u.bytes.clone()),
+                Mark::Move(category) => moves.entry(*category).or_default().push(uid),
+                mark => flags.entry(mark).or_default().push(uid),
             }
         }
         self.imap.append_sent(&sent).await?;
-        let keywords = self.selected.keywords;
-        let with = |system: Option<&'static str>, keyword: &'static str| -> Vec<&'static str> {
-            system
-                .into_iter()
-                .chain(keywords.then_some(keyword))
-                .collect()
-        };
-        let skipped = std::mem::take(&mut self.skipped);
-        for (uids, flags) in [
-            (answered, with(Some("\\Answered"), "$AutosvarReplied")),
-            (forwarded, with(None, "$AutosvarForwarded")),
-            (review, with(Some("\\Flagged"), "$AutosvarReview")),
-            (skipped, with(None, "$AutosvarSkipped")),
-        ] {
-            self.imap.add_flags(&uids, &flags).await?;
+        for (mark, uids) in &flags {
+            self.imap.add_flags(uids, &self.flags_for(mark)).await?;
         }
+        if let Some(prefix) = &self.config.category_folders {
+            for (category, uids) in &moves {
+                let folder = format!("{prefix}/{}", category.name());
+                if !self.imap.move_to(uids, &folder).await? {
+                    warn!("the server has no MOVE; category-folders is ignored");
+                    break;
+                }
+            }
+        }
+        let ids: Vec<i64> = here.iter().map(|u| u.id).collect();
+        self.pipeline.shown(&ids)?;
         Ok(())
+    }
+
+    /// The flags for a kind of mark: the system flag where there is one, and autosvar's
+    /// keyword where the folder keeps keywords.
+    fn flags_for(&self, mark: &Mark) -> Vec<&'static str> {
+        let (system, keyword) = match mark {
+            Mark::Answered => (Some("\\Answered"), "$AutosvarReplied"),
+            Mark::Forwarded => (None, "$AutosvarForwarded"),
+            Mark::Review => (Some("\\Flagged"), "$AutosvarReview"),
+            Mark::Skipped | Mark::SentCopy | Mark::Move(_) => (None, "$AutosvarSkipped"),
+        };
+        system
+            .into_iter()
+            .chain(self.selected.keywords.then_some(keyword))
+            .collect()
     }
 }
 
@@ -439,6 +495,7 @@ mod tests {
                 uid,
                 size,
                 arrived: None,
+                handled: false,
             })
             .collect()
     }

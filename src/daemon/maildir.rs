@@ -83,7 +83,6 @@ async fn scan(
     pipeline
         .resume_pending(now(), &HashSet::new(), None)
         .await?;
-    let _ = pipeline.drain_events();
     match maildir.scan() {
         Ok(batch) => {
             for raw in batch {
@@ -102,8 +101,6 @@ async fn scan(
         Err(e) if once => return Err(e.into()),
         Err(e) => error!(error = %e, "cannot scan Maildir; will retry"),
     }
-    // A Maildir has nowhere to show outcomes: the events are dropped.
-    let _ = pipeline.drain_events();
     Ok(())
 }
 

@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
 pub use backoff::{reconnecting, Attempt, Backoff, RetryTimer};
+pub use imap::Rebuilt;
 
 use crate::config::{Desk, ImapConfig};
 use crate::intake::maildir::Maildir;
@@ -149,6 +150,20 @@ pub async fn run(
                 stop.cancel();
             }
         }
+    }
+}
+
+/// Records in the ledger every mail the IMAP folder shows answered or handled by autosvar
+/// (`autosvar ledger rebuild`, after a lost ledger). Sends nothing, changes no flag.
+///
+/// # Errors
+/// When the folder cannot be read, or the intake is no IMAP folder.
+pub async fn rebuild_ledger(pipeline: &mut Pipeline, intake: &Intake) -> anyhow::Result<Rebuilt> {
+    match intake {
+        Intake::Imap { config, .. } => imap::rebuild(pipeline, config).await,
+        Intake::Maildir { .. } => anyhow::bail!(
+            "a Maildir keeps no marks to rebuild from; the ledger is what remembers its mail"
+        ),
     }
 }
 

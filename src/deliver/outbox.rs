@@ -33,7 +33,7 @@ impl Outbox {
     /// # Errors
     /// When the folder cannot be created.
     pub fn open(dir: &Path) -> Result<Outbox, DeliverError> {
-        std::fs::create_dir_all(dir).map_err(|source| DeliverError::Write {
+        crate::private::create_dir_all(dir).map_err(|source| DeliverError::Write {
             path: dir.to_path_buf(),
             source,
         })?;
@@ -58,7 +58,7 @@ impl Outbox {
             path: path.clone(),
             source,
         };
-        let mut f = std::fs::File::create(&tmp).map_err(err)?;
+        let mut f = crate::private::create_file(&tmp).map_err(err)?;
         f.write_all(format!("X-Autosvar-Envelope-To: {to}\r\n").as_bytes())
             .and_then(|()| f.write_all(bytes))
             .and_then(|()| f.sync_all())
@@ -89,5 +89,19 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["a_b@x.eml"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_outbox_is_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let o = Outbox::open(&dir.path().join("var/out")).unwrap();
+        o.write("<a@x>", "bo@x", b"Subject: x\r\n\r\nhi\r\n")
+            .unwrap();
+        assert_eq!(mode(&dir.path().join("var")), 0o700);
+        assert_eq!(mode(o.dir()), 0o700);
+        assert_eq!(mode(&o.dir().join("a@x.eml")), 0o600);
     }
 }

@@ -116,6 +116,8 @@ pub struct Listed {
     pub size: u32,
     /// INTERNALDATE, Unix seconds.
     pub arrived: Option<i64>,
+    /// The mailbox shows it handled: `\Answered`, or one of autosvar's keywords.
+    pub handled: bool,
 }
 
 /// How one IDLE ended.
@@ -128,6 +130,23 @@ enum Idled {
     /// Shutdown was requested.
     Stop,
 }
+
+/// Whether a message's flags say it was answered or handled by autosvar.
+fn shows_handled<'a>(mut flags: impl Iterator<Item = Flag<'a>>) -> bool {
+    flags.any(|f| match f {
+        Flag::Answered => true,
+        Flag::Custom(k) => HANDLED_KEYWORDS.iter().any(|h| k.eq_ignore_ascii_case(h)),
+        _ => false,
+    })
+}
+
+/// The keywords autosvar sets; any of them on a message says autosvar handled it.
+pub const HANDLED_KEYWORDS: [&str; 4] = [
+    "$AutosvarReplied",
+    "$AutosvarForwarded",
+    "$AutosvarSkipped",
+    "$AutosvarReview",
+];
 
 /// How waiting for new mail ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -475,7 +494,12 @@ impl Imap {
     pub async fn list_after(&mut self, after: u32) -> Result<Vec<Listed>, ImapError> {
         let range = format!("{}:*", after.saturating_add(1));
         let fetched = self
-            .uid_fetch("UID FETCH", &range, "(UID RFC822.SIZE INTERNALDATE)", 1)
+            .uid_fetch(
+                "UID FETCH",
+                &range,
+                "(UID RFC822.SIZE INTERNALDATE FLAGS)",
+                1,
+            )
             .await?;
         let mut out: Vec<Listed> = fetched
             .iter()
@@ -486,11 +510,26 @@ impl Imap {
                     uid,
                     size: f.size.unwrap_or(0),
                     arrived: f.internal_date().map(|d| d.timestamp()),
+                    handled: shows_handled(f.flags()),
                 })
             })
             .collect();
         out.sort_by_key(|l| l.uid);
         Ok(out)
+    }
+
+    /// How many messages of the folder show they were answered or handled by autosvar.
+    ///
+    /// # Errors
+    /// On a lost connection or timeout.
+    pub async fn count_handled(&mut self) -> Result<usize, ImapError> {
+        let limit = self.limit();
+        let session = self.session()?;
+        let query = HANDLED_KEYWORDS
+            .iter()
+            .fold("ANSWERED".to_string(), |q, k| format!("OR {q} KEYWORD {k}"));
+        let hits = command("UID SEARCH", limit, session.uid_search(query)).await?;
+        Ok(hits.len())
     }
 
     /// The bytes of one message: all of it, or the first `max` bytes when it is larger

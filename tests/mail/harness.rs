@@ -344,7 +344,7 @@ pub fn messages(servers: &Servers, user: &str, folder: &str) -> Vec<Msg> {
             .expect("fetch")
             .try_collect()
             .await
-            .unwrap_or_default();
+            .expect("fetch every message (an error is no empty folder)");
         let out = fetched
             .iter()
             .filter_map(|f| {
