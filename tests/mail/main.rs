@@ -540,7 +540,7 @@ fn dovecot_restart_during_idle_is_survived(s: &Servers) {
 /// ways without closing; a mail delivered to Dovecot meanwhile must still be answered: the
 /// IDLE renewal's DONE gets no answer within `timeout`, and the daemon reconnects.
 fn a_silently_dropped_idle_connection_is_noticed_and_mail_answered(s: &Servers) {
-    let hr = "hr-l@example.test";
+    let hr = "hr-drop@example.test";
     let proxy = Proxy::start(s.imaps);
     // Polling every 10 minutes: only IDLE (or a reconnect) brings the mail in.
     let setup = Setup::new(
@@ -562,7 +562,7 @@ fn a_silently_dropped_idle_connection_is_noticed_and_mail_answered(s: &Servers) 
         1,
         "one IMAP connection through the proxy"
     );
-    let from = "l-ask@regionh.example";
+    let from = "drop-ask@regionh.example";
     let start = Instant::now();
     // Straight to Postfix and Dovecot: only the daemon's connection is cut.
     smtp_send(
@@ -570,7 +570,7 @@ fn a_silently_dropped_idle_connection_is_noticed_and_mail_answered(s: &Servers) 
         from,
         hr,
         &question(
-            "l1@regionh.example",
+            "drop1@regionh.example",
             from,
             hr,
             "Pris",
@@ -606,7 +606,7 @@ fn a_silently_dropped_idle_connection_is_noticed_and_mail_answered(s: &Servers) 
 /// given up after `timeout`, and the next connection goes on normally. Plain IMAP on
 /// loopback, so the proxy can see the command.
 fn an_idle_the_server_never_confirms_is_given_up(s: &Servers) {
-    let hr = "hr-m@example.test";
+    let hr = "hr-noidle@example.test";
     let proxy = Proxy::start(s.imap);
     proxy.blackhole_on(b" IDLE\r\n");
     let setup = Setup::new(
@@ -627,13 +627,13 @@ fn an_idle_the_server_never_confirms_is_given_up(s: &Servers) {
     let lost = log.find("IDLE timed out after 5 s").expect(&log);
     assert!(lost < log.find(IDLE_BEGUN).unwrap(), "{log}");
     assert_eq!(log.matches("connected").count(), 2, "{log}");
-    let from = "m-ask@regionh.example";
+    let from = "noidle-ask@regionh.example";
     smtp_send(
         s,
         from,
         hr,
         &question(
-            "m1@regionh.example",
+            "noidle1@regionh.example",
             from,
             hr,
             "Pris",
@@ -651,13 +651,13 @@ fn an_idle_the_server_never_confirms_is_given_up(s: &Servers) {
 /// answer to whatever command runs then, not again once IDLE begins: it must be looked at
 /// before IDLE, not at the next renewal (here 29 minutes away).
 fn mail_arriving_while_busy_is_answered_without_waiting_for_a_renewal(s: &Servers) {
-    let hr = "hr-n@example.test";
+    let hr = "hr-busy@example.test";
     let setup = Setup::default(s, hr, "poll-interval = \"10m\"\nidle-renew = \"29m\"");
     let backlog: Vec<Vec<u8>> = (0..60)
         .map(|i| {
-            let from = format!("n{i}@regionh.example");
+            let from = format!("busy{i}@regionh.example");
             question(
-                &format!("n{i}@regionh.example"),
+                &format!("busy{i}@regionh.example"),
                 &from,
                 hr,
                 "Pris",
@@ -669,13 +669,13 @@ fn mail_arriving_while_busy_is_answered_without_waiting_for_a_renewal(s: &Server
     append(s, hr, "INBOX", &backlog);
     let daemon = setup.spawn();
     daemon.wait_log("mail handled", 1, WAIT);
-    let from = "n-late@regionh.example";
+    let from = "busy-late@regionh.example";
     smtp_send(
         s,
         from,
         hr,
         &question(
-            "n-late@regionh.example",
+            "busy-late@regionh.example",
             from,
             hr,
             "Pris",
