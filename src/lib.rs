@@ -15,7 +15,8 @@
 //! - [`render`]: the HR-owned templates in `responses/`, and [`render::compose`], which
 //!   builds the reply and the desk forward. Pure once loaded.
 //! - [`ledger`]: SQLite; what was done to every mail. The only module with SQL.
-//! - [`deliver`]: the outbox folder (embedded default) or SMTP; [`tls`]: certificate checks.
+//! - [`deliver`]: the outbox folder (embedded default) or SMTP; [`tls`]: certificate checks;
+//!   [`net`]: TCP keepalive on the IMAP and SMTP sockets.
 //! - [`pipeline`]: runs one mail through the stages in its tracing span; keeps each IMAP
 //!   folder's place (UIDVALIDITY, last UID) in the ledger.
 //! - [`daemon`]: the order of things around the pipeline: read, run, show the outcome in
@@ -45,6 +46,7 @@ pub mod diagnostic;
 pub mod eval;
 pub mod intake;
 pub mod ledger;
+pub mod net;
 pub mod parse;
 pub mod pipeline;
 pub mod private;

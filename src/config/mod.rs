@@ -826,6 +826,35 @@ phone = "3532 3232"
         );
     }
 
+    /// `imap.idle-renew`: 5 minutes unless set; at most RFC 2177's 29 minutes.
+    #[test]
+    fn idle_renew_is_a_bounded_duration() {
+        let with = |v: Option<&str>| {
+            let key = v.map_or(String::new(), |v| format!("idle-renew = {v:?}\n"));
+            format!("{MINIMAL}\n[imap]\nhost = \"h\"\n{key}")
+        };
+        let renew = |v: Option<&str>| match parse(&with(v)).unwrap().intake {
+            IntakeConfig::Imap(imap) => imap.idle_renew,
+            IntakeConfig::Maildir { .. } => panic!("imap expected"),
+        };
+        assert_eq!(renew(None), Duration::from_secs(300));
+        assert_eq!(renew(Some("90s")), Duration::from_secs(90));
+        assert_eq!(renew(Some("29m")), Duration::from_secs(29 * 60));
+        for (v, says) in [
+            ("30m", "out of range"),
+            ("0s", "out of range"),
+            ("500ms", "out of range"),
+            ("often", "invalid duration"),
+        ] {
+            let p = problems(&with(Some(v)));
+            assert_eq!(p.len(), 1, "{v}: {p:#?}");
+            assert!(
+                p[0].starts_with("dir/config.toml:19:14: imap.idle-renew: ") && p[0].contains(says),
+                "{v}: {p:#?}"
+            );
+        }
+    }
+
     #[test]
     fn maildir_max_size_is_a_bounded_size() {
         let with = |v: &str| MINIMAL.replace("[maildir]", &format!("[maildir]\nmax-size = {v:?}"));
@@ -883,6 +912,7 @@ phone = "3532 3232"
         };
         assert_eq!(imap.max_age, Duration::from_secs(2 * 86400));
         assert_eq!(imap.sent_copy, SentCopy::Append);
+        assert_eq!(imap.idle_renew, Duration::from_secs(300));
         let DeliveryConfig::Smtp(smtp) = c.delivery else {
             panic!("smtp expected")
         };

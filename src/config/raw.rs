@@ -128,6 +128,7 @@ pub struct RawImap {
     pub folder: Option<Spanned<String>>,
     pub poll_interval: Option<Spanned<String>>,
     pub idle: Option<bool>,
+    pub idle_renew: Option<Spanned<String>>,
     pub max_age: Option<Spanned<String>>,
     pub sent_folder: Option<Spanned<String>>,
     pub keywords: Option<bool>,

@@ -34,6 +34,9 @@ pub struct ImapConfig {
     pub server: Server,
     pub folder: String,
     pub idle: bool,
+    /// How long one IDLE lasts before it is ended (DONE) and begun again: each renewal
+    /// proves the connection alive, within `timeout`.
+    pub idle_renew: Duration,
     pub poll_interval: Duration,
     /// On first start, older mail is recorded as skipped instead of answered.
     pub max_age: Duration,
@@ -159,6 +162,7 @@ pub(super) fn validate_imap(
         folder,
         poll_interval,
         idle,
+        idle_renew,
         max_age,
         sent_folder,
         keywords,
@@ -187,6 +191,7 @@ pub(super) fn validate_imap(
         &poll_interval,
         Duration::from_secs(60),
     );
+    let idle_renew = idle_renew_period(c, &idle_renew);
     let max_age = c.duration("imap.max-age", &max_age, Duration::from_secs(2 * 24 * 3600));
     let sent_copy_grace = c.duration(
         "imap.sent-copy-grace",
@@ -197,6 +202,7 @@ pub(super) fn validate_imap(
         server: server?,
         folder: folder.map_or_else(|| "INBOX".to_string(), Spanned::into_inner),
         idle: idle.unwrap_or(true),
+        idle_renew,
         poll_interval,
         max_age,
         sent_folder: sent_folder.map(Spanned::into_inner),
@@ -208,6 +214,32 @@ pub(super) fn validate_imap(
         sent_copy_grace,
         max_attempts: max_attempts.map_or(5, Spanned::into_inner).max(1),
     })
+}
+
+/// `imap.idle-renew`'s default: well under the idle timeouts of NATs and firewalls (Azure's
+/// load balancers drop a silent TCP flow after 4 minutes; TCP keepalive, `crate::net`,
+/// covers those) and far under RFC 2177's 29 minutes.
+const IDLE_RENEW_DEFAULT: Duration = Duration::from_secs(5 * 60);
+/// RFC 2177 §3: a client should end IDLE and issue it again at least every 29 minutes,
+/// since servers may log out a client that is idle for 30.
+const IDLE_RENEW_MAX: Duration = Duration::from_secs(29 * 60);
+const IDLE_RENEW_MIN: Duration = Duration::from_secs(1);
+
+/// `imap.idle-renew`: a duration from 1 s to 29 minutes.
+fn idle_renew_period(c: &mut Checker<'_>, raw: &Option<Spanned<String>>) -> Duration {
+    let renew = c.duration("imap.idle-renew", raw, IDLE_RENEW_DEFAULT);
+    match raw {
+        Some(v) if !(IDLE_RENEW_MIN..=IDLE_RENEW_MAX).contains(&renew) => {
+            c.problem_hint(
+                Some(v.span()),
+                "imap.idle-renew",
+                format!("{:?} is out of range", v.get_ref()),
+                "use between \"1s\" and \"29m\" (RFC 2177 §3: renew IDLE at least every 29 minutes)",
+            );
+            IDLE_RENEW_DEFAULT
+        }
+        _ => renew,
+    }
 }
 
 /// Validates `[smtp]`.

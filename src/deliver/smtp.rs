@@ -6,7 +6,8 @@
 //!
 //! Why not lettre's pooled transport: it leaves Nagle's algorithm on, and the end of each
 //! DATA then waits for the server's delayed ACK (40 ms a message here, capping throughput
-//! near 20 mails/s). Opening the socket ourselves lets us set TCP_NODELAY.
+//! near 20 mails/s). Opening the socket ourselves lets us set TCP_NODELAY, and TCP
+//! keepalive ([`crate::net`]) on the connections kept between messages.
 
 use std::io;
 use std::net::SocketAddr;
@@ -202,6 +203,7 @@ impl Smtp {
         .map_err(|_| transient("timed out connecting to", io::ErrorKind::TimedOut.into()))?
         .map_err(|e| transient("cannot connect to", e))?;
         tcp.set_nodelay(true)
+            .and_then(|()| crate::net::keepalive(&tcp))
             .map_err(|e| transient("cannot set up socket to", e))?;
         let smtp = |e| DeliverError::Smtp { source: e };
         let mut conn = match &self.rustls {

@@ -2,10 +2,12 @@
 //! IDLE (or poll), and show outcomes where HR staff look (flags, keywords, Sent).
 //!
 //! Every network call has a timeout: async-imap has none of its own, and a dead connection
-//! would otherwise hang a FETCH forever. Mail is fetched with `BODY.PEEK[]`, so `\Seen` is
-//! never set: HR staff still read the mail. This module only talks IMAP; what to do with a
-//! mail is the pipeline's business, and the order of things is the daemon's
-//! ([`crate::daemon`]).
+//! would otherwise hang a FETCH forever. IDLE is renewed every `idle-renew`, its start and
+//! its DONE bounded by the timeout too, and the socket has TCP keepalive ([`crate::net`]),
+//! so a connection that went silent is noticed. Mail is fetched with `BODY.PEEK[]`, so
+//! `\Seen` is never set: HR staff still read the mail. This module only talks IMAP (and
+//! logs when IDLE has begun); what to do with a mail is the pipeline's business, and the
+//! order of things is the daemon's ([`crate::daemon`]).
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -13,12 +15,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_imap::extensions::idle::IdleResponse;
-use async_imap::types::{Flag, NameAttribute};
+use async_imap::types::{Flag, NameAttribute, UnsolicitedResponse};
 use futures::TryStreamExt;
 use secrecy::ExposeSecret;
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
+use tracing::{debug, info};
 
 use crate::config::{Auth, ImapConfig, SecretError, Tls};
 use crate::tls::{client_config, TlsError};
@@ -114,6 +118,17 @@ pub struct Listed {
     pub arrived: Option<i64>,
     /// The mailbox shows it handled: `\Answered`, or one of autosvar's keywords.
     pub handled: bool,
+}
+
+/// How one IDLE ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Idled {
+    /// The server reported something: look.
+    Changed,
+    /// Its period passed quietly: begin another.
+    Renew,
+    /// Shutdown was requested.
+    Stop,
 }
 
 /// Whether a message's flags say it was answered or handled by autosvar.
@@ -323,6 +338,13 @@ impl Imap {
         )
         .await?;
         let _ = tcp.set_nodelay(true);
+        // An IDLE is quiet for minutes: keepalive keeps NATs from forgetting it and has the
+        // kernel notice a peer that vanished without a reset.
+        crate::net::keepalive(&tcp).map_err(|source| ImapError::Connect {
+            host: host.clone(),
+            port,
+            source,
+        })?;
         let first = match s.tls {
             Tls::Implicit => self.tls_wrap(tcp).await?,
             Tls::None | Tls::StartTls => Either::Left(tcp),
@@ -683,11 +705,19 @@ impl Imap {
         Ok(found)
     }
 
-    /// Waits for new mail, at most `at_most`: IDLE (re-issued before 29 minutes, RFC 2177)
-    /// where the server has it, else sleeps `poll-interval`. Returns early on shutdown.
+    /// Waits for new mail, at most `at_most`: IDLE where the server has it, else sleeps
+    /// `poll-interval`. Returns early on shutdown.
+    ///
+    /// IDLE is ended and begun again every `idle-renew` (RFC 2177 asks for less than 29
+    /// minutes; a few minutes is also under the idle timeouts of NATs), and the server must
+    /// answer both IDLE (its continuation) and DONE within `timeout`: a connection that went
+    /// silent is given up within `idle-renew` + `timeout`. When IDLE has begun it logs
+    /// "waiting for new mail (IDLE)" at INFO, once per call (renewals at DEBUG).
+    ///
+    /// Polling needs no NOOP in between: the UID FETCH after each poll has the timeout.
     ///
     /// # Errors
-    /// On a lost connection (reconnect and carry on).
+    /// On a lost or silent connection (reconnect and carry on).
     pub async fn wait(
         &mut self,
         shutdown: &CancellationToken,
@@ -699,39 +729,90 @@ impl Imap {
                 _ = tokio::time::sleep(self.config.poll_interval.min(at_most)) => Wake::Look,
             });
         }
+        let unsolicited = self.session()?.unsolicited_responses.clone();
+        // Untagged EXISTS that came with the answer to another command (a STORE while the
+        // last batch was shown, IDLE's own start, DONE) are not reported again inside IDLE.
+        let news = || {
+            let mut news = false;
+            while let Ok(r) = unsolicited.try_recv() {
+                news |= matches!(
+                    r,
+                    UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_)
+                );
+            }
+            news
+        };
+        if news() {
+            return Ok(Wake::Look);
+        }
+        let deadline = Instant::now().checked_add(at_most);
+        let mut first = true;
+        loop {
+            let left = deadline.map_or(Duration::MAX, |d| {
+                d.saturating_duration_since(Instant::now())
+            });
+            if left.is_zero() {
+                return Ok(Wake::Look);
+            }
+            let period = self.config.idle_renew.min(left);
+            match self.idle(shutdown, period, first, &news).await? {
+                Idled::Renew => first = false,
+                Idled::Changed => return Ok(Wake::Look),
+                Idled::Stop => return Ok(Wake::Stop),
+            }
+        }
+    }
+
+    /// One IDLE, at most `period` long: begun (the server's continuation within the
+    /// timeout), waited on, ended with DONE (its OK within the timeout). `news` says whether
+    /// new mail was reported outside IDLE's wait.
+    async fn idle(
+        &mut self,
+        shutdown: &CancellationToken,
+        period: Duration,
+        first: bool,
+        news: &impl Fn() -> bool,
+    ) -> Result<Idled, ImapError> {
         let limit = self.limit();
         let session = self.session.take().ok_or(ImapError::NotConnected)?;
         let mut idle = session.idle();
         command("IDLE", limit, idle.init()).await?;
-        let period = Duration::from_secs(28 * 60).min(at_most);
-        let outcome = {
+        if first {
+            info!("waiting for new mail (IDLE)");
+        } else {
+            debug!("IDLE renewed");
+        }
+        let ended = if news() {
+            Idled::Changed
+        } else {
             let (fut, stop) = idle.wait_with_timeout(period);
-            let r = tokio::select! {
-                r = fut => Some(r),
-                _ = shutdown.cancelled() => None,
-                // Keepalives reset async-imap's own timer: bound the whole IDLE too.
-                _ = tokio::time::sleep(period) => Some(Ok(IdleResponse::Timeout)),
+            let ended = tokio::select! {
+                r = fut => match r {
+                    Ok(IdleResponse::Timeout) => Ok(Idled::Renew),
+                    // New data, or the stream ended (DONE will tell).
+                    Ok(_) => Ok(Idled::Changed),
+                    Err(source) => Err(ImapError::Command { what: "IDLE", source }),
+                },
+                _ = shutdown.cancelled() => Ok(Idled::Stop),
+                // The server's keepalives ("* OK Still here") restart async-imap's own
+                // timer: bound the whole IDLE here.
+                _ = tokio::time::sleep(period) => Ok(Idled::Renew),
             };
             drop(stop);
-            r
+            ended?
         };
-        let session = timed("DONE", limit, idle.done(), |source| ImapError::Command {
-            what: "IDLE DONE",
-            source,
+        let session = timed("IDLE DONE", limit, idle.done(), |source| {
+            ImapError::Command {
+                what: "IDLE DONE",
+                source,
+            }
         })
         .await?;
         self.session = Some(session);
-        match outcome {
-            None => Ok(Wake::Stop),
-            Some(Ok(_)) => Ok(Wake::Look),
-            Some(Err(source)) => {
-                self.session = None;
-                Err(ImapError::Command {
-                    what: "IDLE",
-                    source,
-                })
-            }
-        }
+        Ok(match ended {
+            Idled::Renew if news() => Idled::Changed,
+            ended => ended,
+        })
     }
 
     /// Logs out politely (bounded by the timeout); the connection is dropped either way.

@@ -3,10 +3,17 @@
 //! `Servers::start` installs the Debian packages when missing and starts both servers on
 //! free loopback ports in a fresh state folder (tests/servers/mailserver); dropping it stops
 //! them, by PID. Every test uses its own users, so tests never see each other's mail.
+//! [`Proxy`] stands between the daemon and a server for network faults (a NAT that forgets
+//! a connection without a word).
 
 use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
@@ -117,6 +124,143 @@ impl Drop for Servers {
     fn drop(&mut self) {
         self.script(&["stop"]);
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A TCP proxy on 127.0.0.1 in front of a server's port, in plain threads. Told to, it stops
+/// forwarding a connection in both directions WITHOUT closing it, as a NAT or firewall that
+/// dropped the connection's state does: the daemon's writes are taken and swallowed, nothing
+/// comes back, no FIN, no RST. (Its kernel still acknowledges, so TCP keepalive cannot see
+/// this; only the protocol's own timeouts can.) Connections opened afterwards pass as usual.
+pub struct Proxy {
+    pub port: u16,
+    shared: Arc<ProxyShared>,
+    accept: Option<JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct ProxyShared {
+    stop: AtomicBool,
+    /// Every connection: its "stopped forwarding" switch and both sockets, held open here
+    /// until the proxy is dropped.
+    conns: Mutex<Vec<(Arc<AtomicBool>, TcpStream, TcpStream)>>,
+    /// Armed by [`Proxy::blackhole_on`]: the next connection whose client sends these bytes.
+    trigger: Mutex<Option<Vec<u8>>>,
+}
+
+impl Proxy {
+    pub fn start(upstream: u16) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("proxy listener");
+        let port = listener.local_addr().expect("proxy address").port();
+        let shared = Arc::new(ProxyShared::default());
+        let s = shared.clone();
+        let accept = std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if s.stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(client) = client else { continue };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                let hole = Arc::new(AtomicBool::new(false));
+                let clone = |t: &TcpStream| t.try_clone().expect("clone a proxied socket");
+                let (c2, s2) = (clone(&client), clone(&server));
+                s.conns
+                    .lock()
+                    .unwrap()
+                    .push((hole.clone(), clone(&client), clone(&server)));
+                let (sa, ha) = (s.clone(), hole.clone());
+                std::thread::spawn(move || pump(client, s2, &ha, &sa, true));
+                let sb = s.clone();
+                std::thread::spawn(move || pump(server, c2, &hole, &sb, false));
+            }
+        });
+        Proxy {
+            port,
+            shared,
+            accept: Some(accept),
+        }
+    }
+
+    /// Stops forwarding on every connection open now (they stay open); returns how many.
+    pub fn blackhole(&self) -> usize {
+        let conns = self.shared.conns.lock().unwrap();
+        for (hole, _, _) in conns.iter() {
+            hole.store(true, Ordering::SeqCst);
+        }
+        conns.len()
+    }
+
+    /// Once: the first connection whose client sends `bytes` stops forwarding from the
+    /// read that completes them on (that read is swallowed, so the server never gets all of
+    /// them; async-imap writes a command's tag, name and CRLF separately).
+    pub fn blackhole_on(&self, bytes: &[u8]) {
+        *self.shared.trigger.lock().unwrap() = Some(bytes.to_vec());
+    }
+
+    /// Connections made through the proxy so far.
+    pub fn connections(&self) -> usize {
+        self.shared.conns.lock().unwrap().len()
+    }
+}
+
+/// Copies `from` to `to` until either closes or the proxy stops; swallows instead once the
+/// connection is blackholed (and then passes no end-of-stream on either).
+fn pump(mut from: TcpStream, mut to: TcpStream, hole: &AtomicBool, shared: &ProxyShared, up: bool) {
+    // The switch and the proxy's end are looked at between reads.
+    let _ = from.set_read_timeout(Some(Duration::from_millis(100)));
+    let mut buf = vec![0u8; 64 * 1024];
+    // The last bytes sent upstream, so that the trigger is found across reads.
+    let mut seen: Vec<u8> = Vec::new();
+    while !shared.stop.load(Ordering::SeqCst) {
+        match from.read(&mut buf) {
+            Ok(0) => {
+                if !hole.load(Ordering::SeqCst) {
+                    let _ = to.shutdown(Shutdown::Write);
+                }
+                return;
+            }
+            Ok(n) => {
+                if up {
+                    seen.extend_from_slice(&buf[..n]);
+                    let mut trigger = shared.trigger.lock().unwrap();
+                    let hit = trigger
+                        .as_ref()
+                        .is_some_and(|t| seen.windows(t.len()).any(|w| w == t.as_slice()));
+                    if hit {
+                        *trigger = None;
+                        hole.store(true, Ordering::SeqCst);
+                    }
+                    let keep = seen.len().saturating_sub(64);
+                    seen.drain(..keep);
+                }
+                if !hole.load(Ordering::SeqCst) && to.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        // Wakes the accept loop, which then sees `stop`.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.join();
+        }
+        for (_, client, server) in self.shared.conns.lock().unwrap().drain(..) {
+            let _ = client.shutdown(Shutdown::Both);
+            let _ = server.shutdown(Shutdown::Both);
+        }
     }
 }
 

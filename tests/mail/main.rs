@@ -11,7 +11,7 @@ mod harness;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use harness::{append, messages, question, smtp_send, wait_for, ImapOpts, Servers, Setup};
+use harness::{append, messages, question, smtp_send, wait_for, ImapOpts, Proxy, Servers, Setup};
 
 type Test = (&'static str, fn(&Servers));
 
@@ -62,6 +62,18 @@ fn main() {
             a_poisoned_mail_is_flagged_and_the_rest_answered,
         ),
         (
+            "a_silently_dropped_idle_connection_is_noticed_and_mail_answered",
+            a_silently_dropped_idle_connection_is_noticed_and_mail_answered,
+        ),
+        (
+            "an_idle_the_server_never_confirms_is_given_up",
+            an_idle_the_server_never_confirms_is_given_up,
+        ),
+        (
+            "mail_arriving_while_busy_is_answered_without_waiting_for_a_renewal",
+            mail_arriving_while_busy_is_answered_without_waiting_for_a_renewal,
+        ),
+        (
             "a_lost_ledger_answers_nothing_twice",
             a_lost_ledger_answers_nothing_twice,
         ),
@@ -106,6 +118,9 @@ fn main() {
 }
 
 const WAIT: Duration = Duration::from_secs(30);
+
+/// What the daemon logs once IDLE has begun (the server sent its continuation).
+const IDLE_BEGUN: &str = "waiting for new mail (IDLE)";
 
 fn replies_thread_desks_get_technical_and_machines_get_nothing(s: &Servers) {
     let hr = "hr-a@example.test";
@@ -282,9 +297,7 @@ fn idle_answers_new_mail_at_once_and_sigterm_stops(s: &Servers) {
     // Polling every 10 minutes: only IDLE can bring the mail in quickly.
     let setup = Setup::default(s, hr, "poll-interval = \"10m\"");
     let daemon = setup.spawn();
-    daemon.wait_log("connected", 1, WAIT);
-    // Let the first (empty) pass finish and IDLE begin.
-    std::thread::sleep(Duration::from_millis(300));
+    daemon.wait_log(IDLE_BEGUN, 1, WAIT);
     let from = "b-ask@regionh.example";
     let start = Instant::now();
     smtp_send(
@@ -494,8 +507,7 @@ fn dovecot_restart_during_idle_is_survived(s: &Servers) {
     let hr = "hr-g@example.test";
     let setup = Setup::default(s, hr, "poll-interval = \"10m\"");
     let daemon = setup.spawn();
-    daemon.wait_log("connected", 1, WAIT);
-    std::thread::sleep(Duration::from_millis(300));
+    daemon.wait_log(IDLE_BEGUN, 1, WAIT);
     s.restart_dovecot();
     let from = "g-ask@regionh.example";
     smtp_send(
@@ -520,6 +532,165 @@ fn dovecot_restart_during_idle_is_survived(s: &Servers) {
         |m| m.len() == 1,
     );
     daemon.wait_log("connected", 2, WAIT);
+    daemon.stop(Duration::from_secs(10));
+}
+
+/// Issue 11: a connection that a NAT or firewall forgets goes silent without a reset. The
+/// daemon's IMAP goes through a proxy that, once IDLE has begun, swallows everything both
+/// ways without closing; a mail delivered to Dovecot meanwhile must still be answered: the
+/// IDLE renewal's DONE gets no answer within `timeout`, and the daemon reconnects.
+fn a_silently_dropped_idle_connection_is_noticed_and_mail_answered(s: &Servers) {
+    let hr = "hr-drop@example.test";
+    let proxy = Proxy::start(s.imaps);
+    // Polling every 10 minutes: only IDLE (or a reconnect) brings the mail in.
+    let setup = Setup::new(
+        s,
+        hr,
+        ImapOpts {
+            port: proxy.port,
+            tls: "implicit",
+            ca: &s.ca,
+            extra: "poll-interval = \"10m\"\nidle-renew = \"5s\"",
+        },
+        (s.smtp, "starttls"),
+        "",
+    );
+    let daemon = setup.spawn();
+    daemon.wait_log(IDLE_BEGUN, 1, WAIT);
+    assert_eq!(
+        proxy.blackhole(),
+        1,
+        "one IMAP connection through the proxy"
+    );
+    let from = "drop-ask@regionh.example";
+    let start = Instant::now();
+    // Straight to Postfix and Dovecot: only the daemon's connection is cut.
+    smtp_send(
+        s,
+        from,
+        hr,
+        &question(
+            "drop1@regionh.example",
+            from,
+            hr,
+            "Pris",
+            "Hvad koster en licens?",
+            "",
+        ),
+    );
+    wait_for(
+        s,
+        from,
+        "INBOX",
+        "reply despite the silent connection",
+        Duration::from_secs(60),
+        |m| m.len() == 1,
+    );
+    println!(
+        "    reply arrived {:.1} s after delivery (idle-renew 5s, timeout 5s)",
+        start.elapsed().as_secs_f64()
+    );
+    daemon.wait_log("connected", 2, WAIT);
+    daemon.stop(Duration::from_secs(10));
+    let log = std::fs::read_to_string(setup.log_path()).unwrap();
+    assert!(
+        log.contains("IDLE DONE timed out after 5 s")
+            && log.contains("IMAP connection lost; reconnecting"),
+        "{log}"
+    );
+    assert_eq!(proxy.connections(), 2, "{log}");
+    assert_eq!(messages(s, from, "INBOX").len(), 1);
+}
+
+/// An IDLE the server never answers with its continuation (the command lost on the way) is
+/// given up after `timeout`, and the next connection goes on normally. Plain IMAP on
+/// loopback, so the proxy can see the command.
+fn an_idle_the_server_never_confirms_is_given_up(s: &Servers) {
+    let hr = "hr-noidle@example.test";
+    let proxy = Proxy::start(s.imap);
+    proxy.blackhole_on(b" IDLE\r\n");
+    let setup = Setup::new(
+        s,
+        hr,
+        ImapOpts {
+            port: proxy.port,
+            tls: "none",
+            ca: &s.ca,
+            extra: "poll-interval = \"10m\"",
+        },
+        (s.smtp, "starttls"),
+        "",
+    );
+    let daemon = setup.spawn();
+    daemon.wait_log(IDLE_BEGUN, 1, WAIT);
+    let log = std::fs::read_to_string(setup.log_path()).unwrap();
+    let lost = log.find("IDLE timed out after 5 s").expect(&log);
+    assert!(lost < log.find(IDLE_BEGUN).unwrap(), "{log}");
+    assert_eq!(log.matches("connected").count(), 2, "{log}");
+    let from = "noidle-ask@regionh.example";
+    smtp_send(
+        s,
+        from,
+        hr,
+        &question(
+            "noidle1@regionh.example",
+            from,
+            hr,
+            "Pris",
+            "Hvad koster en licens?",
+            "",
+        ),
+    );
+    wait_for(s, from, "INBOX", "reply after the lost IDLE", WAIT, |m| {
+        m.len() == 1
+    });
+    daemon.stop(Duration::from_secs(10));
+}
+
+/// Mail that arrives while the daemon works through a backlog is announced (EXISTS) in the
+/// answer to whatever command runs then, not again once IDLE begins: it must be looked at
+/// before IDLE, not at the next renewal (here 29 minutes away).
+fn mail_arriving_while_busy_is_answered_without_waiting_for_a_renewal(s: &Servers) {
+    let hr = "hr-busy@example.test";
+    let setup = Setup::default(s, hr, "poll-interval = \"10m\"\nidle-renew = \"29m\"");
+    let backlog: Vec<Vec<u8>> = (0..60)
+        .map(|i| {
+            let from = format!("busy{i}@regionh.example");
+            question(
+                &format!("busy{i}@regionh.example"),
+                &from,
+                hr,
+                "Pris",
+                "Hvad koster en licens?",
+                "",
+            )
+        })
+        .collect();
+    append(s, hr, "INBOX", &backlog);
+    let daemon = setup.spawn();
+    daemon.wait_log("mail handled", 1, WAIT);
+    let from = "busy-late@regionh.example";
+    smtp_send(
+        s,
+        from,
+        hr,
+        &question(
+            "busy-late@regionh.example",
+            from,
+            hr,
+            "Pris",
+            "Hvad koster en licens?",
+            "",
+        ),
+    );
+    let log = std::fs::read_to_string(setup.log_path()).unwrap();
+    assert!(
+        !log.contains(IDLE_BEGUN),
+        "the backlog was done before the late mail came: {log}"
+    );
+    wait_for(s, from, "INBOX", "reply to the late mail", WAIT, |m| {
+        m.len() == 1
+    });
     daemon.stop(Duration::from_secs(10));
 }
 
