@@ -382,6 +382,17 @@ impl Rules {
     }
 }
 
+impl Rules {
+    /// A category's patterns (none when the file has no table for it: `other` may go
+    /// without).
+    pub fn category(&self, c: Category) -> &[Pattern] {
+        self.categories
+            .iter()
+            .find(|(k, _)| *k == c)
+            .map_or(&[][..], |(_, p)| p.as_slice())
+    }
+}
+
 /// Compiles one pattern, or says why it can never match.
 fn compile(pattern: &str, weight: f64, stemmers: &Stemmers) -> Result<Pattern, String> {
     let folded = fold(pattern.trim());
