@@ -46,6 +46,22 @@ impl Diagnostic {
         self
     }
 
+    /// At byte `offset` of `text`, the file's contents: its line and column (see [`place`]).
+    #[must_use]
+    pub fn placed(mut self, text: &str, offset: usize) -> Diagnostic {
+        let (line, column) = place(text, offset);
+        self.line = Some(line);
+        self.column = Some(column);
+        self
+    }
+
+    /// About this setting or section (`thanks.negations`).
+    #[must_use]
+    pub fn with_key(mut self, key: impl Into<String>) -> Diagnostic {
+        self.key = key.into();
+        self
+    }
+
     /// With what to do about it.
     #[must_use]
     pub fn with_hint(mut self, hint: impl Into<String>) -> Diagnostic {

@@ -11,6 +11,13 @@
 //! memoised per thread, which changes nothing but speed). Never panics on any mail: no
 //! indexing or slicing that could fail (the lints below), no offset carried from a
 //! lowercased copy into the text it was made from.
+//!
+//! [`Classifier::classify`] runs the steps in order: read the mail (tokens, patterns found,
+//! how much each sentence weighs), rule scores, the model's posterior, the blend, the
+//! overrides to `other`, a second topic, and for technical mail the desk. Its submodules:
+//! [`rules`] loads the rules file, [`vocabulary`] its plain word lists, `index` finds
+//! patterns fast, [`text`] tokenises, [`model`] is the learned half, [`sensitive`] finds
+//! CPR numbers and patient details.
 
 #![deny(clippy::string_slice, clippy::indexing_slicing)]
 
@@ -19,6 +26,7 @@ pub mod model;
 pub mod rules;
 pub mod sensitive;
 pub mod text;
+pub mod vocabulary;
 
 use std::collections::BTreeMap;
 
@@ -476,7 +484,7 @@ impl Classifier {
                     .iter()
                     .skip(at + len)
                     .take(2)
-                    .any(|t| matches!(t.word.as_str(), "ikke" | "not" | "aldrig" | "never"))
+                    .any(|t| self.rules.vocabulary.negations.matches(&t.word))
             })
     }
 
@@ -596,57 +604,51 @@ impl Classifier {
     /// "250 deltagere", "2 timer", "90 minutes": a meeting beyond the free tier (more
     /// participants or longer than the configured limits) needs a paid licence.
     fn beyond_free_tier(&self, toks: &Tokens) -> Option<String> {
-        let limits = &self.rules.limits;
+        let meeting = &self.rules.vocabulary.meeting;
         let words = &toks.tokens;
         for (i, t) in words.iter().enumerate() {
-            let Some(n) = number(&t.word) else { continue };
+            let Some(n) = meeting.number(&t.word) else {
+                continue;
+            };
             for (j, unit) in words.iter().enumerate().skip(i + 1).take(2) {
-                let u = unit.word.as_str();
                 // "10 timer om ugen", "20 hours a week": working time, not a meeting.
-                let per_period = words.get(j + 2).is_some_and(|w| {
-                    [
-                        "ugen", "uge", "week", "maaneden", "month", "dagen", "day", "aaret", "year",
-                    ]
-                    .contains(&w.word.as_str())
-                });
+                let per_period = words
+                    .get(j + 2)
+                    .is_some_and(|w| meeting.per_period.matches(&w.word));
                 if per_period {
                     continue;
                 }
-                let people = [
-                    "deltager",
-                    "participant",
-                    "people",
-                    "person",
-                    "attendee",
-                    "mennesker",
-                    "brugere",
-                    "users",
-                    "kolleger",
-                ]
-                .iter()
-                .any(|p| u.starts_with(p));
-                let minutes = match u {
-                    _ if u.starts_with("minut") || u == "min" => Some(n),
-                    _ if u.starts_with("time") || u.starts_with("hour") || u == "t" => {
-                        Some(n * 60.0)
-                    }
-                    _ => None,
-                };
-                if people && n > limits.participants {
-                    return Some(format!(
-                        "{} {u} (more than {} participants)",
-                        t.word, limits.participants
-                    ));
-                }
-                if let Some(m) = minutes.filter(|m| *m >= limits.minutes) {
-                    return Some(format!(
-                        "{} {u} ({m} min: the free tier ends meetings at {} minutes)",
-                        t.word, limits.minutes
-                    ));
+                if let Some(why) = self.beyond_limits(&t.word, n, &unit.word) {
+                    return Some(why);
                 }
             }
         }
         None
+    }
+
+    /// Why "`number` `unit`" (the number `n`) is beyond the free tier, if it is.
+    fn beyond_limits(&self, number: &str, n: f64, u: &str) -> Option<String> {
+        let limits = &self.rules.limits;
+        let meeting = &self.rules.vocabulary.meeting;
+        let minutes = if meeting.minutes.matches(u) {
+            Some(n)
+        } else if meeting.hours.matches(u) {
+            Some(n * 60.0)
+        } else {
+            None
+        };
+        if meeting.participants.matches(u) && n > limits.participants {
+            return Some(format!(
+                "{number} {u} (more than {} participants)",
+                limits.participants
+            ));
+        }
+        minutes.filter(|m| *m >= limits.minutes).map(|m| {
+            format!(
+                "{number} {u} ({m} min: the free tier ends meetings at {} minutes)",
+                limits.minutes
+            )
+        })
     }
 
     /// Every pattern found in the tokens, grouped by target: (pattern index, position).
@@ -812,23 +814,6 @@ const THANKS_BEFORE_ASIDE: usize = 15;
 /// Per target, the patterns found: (pattern index, position).
 type Found = Vec<Vec<(usize, usize)>>;
 
-/// A number written as digits or as a small Danish or English number word.
-fn number(word: &str) -> Option<f64> {
-    if let Ok(n) = word.parse::<f64>() {
-        return Some(n);
-    }
-    Some(match word {
-        "en" | "et" | "one" | "an" => 1.0,
-        "halvanden" => 1.5,
-        "to" | "two" => 2.0,
-        "tre" | "three" => 3.0,
-        "fire" | "four" => 4.0,
-        "fem" | "five" => 5.0,
-        "seks" | "six" => 6.0,
-        _ => return None,
-    })
-}
-
 /// "Re: SV: Fwd: Emne" -> "Emne" (the prefixes are [`crate::parse::subject`]'s).
 pub fn strip_subject_prefixes(subject: &str) -> String {
     crate::parse::subject::strip_prefixes(subject).to_string()
@@ -841,8 +826,11 @@ mod tests {
     use std::path::Path;
 
     fn classifier() -> Classifier {
-        let text = include_str!("../../rules.toml");
-        Classifier::new(Rules::parse(Path::new("rules.toml"), text).unwrap(), None)
+        classifier_with(include_str!("../../rules.toml"))
+    }
+
+    fn classifier_with(rules: &str) -> Classifier {
+        Classifier::new(Rules::parse(Path::new("rules.toml"), rules).unwrap(), None)
     }
 
     fn mail(subject: &str, body: &str) -> Mail {
@@ -1037,5 +1025,45 @@ mod tests {
             "{}",
             r.confidence
         );
+    }
+
+    #[test]
+    fn the_word_lists_in_the_rules_file_are_what_is_understood() {
+        let shipped = include_str!("../../rules.toml");
+        let c = classifier();
+        let toks = c.tokenize("Mødet varer halvanden time", Language::Da);
+        assert!(c.beyond_free_tier(&toks).is_some(), "90 minutes");
+        // Without the number word, "halvanden time" is no length.
+        let edited = shipped.replace("halvanden = 1.5\n", "");
+        assert_ne!(edited, shipped);
+        let c = classifier_with(&edited);
+        assert!(c.beyond_free_tier(&toks).is_none());
+        // "sekunder" made a unit of minutes: a made-up word, but now understood.
+        let edited = shipped.replace(
+            r#"minute-words = ["minut*", "min"]"#,
+            r#"minute-words = ["minut*", "min", "sekund*"]"#,
+        );
+        assert_ne!(edited, shipped);
+        let toks = c.tokenize("Mødet varer 50 sekunder", Language::Da);
+        assert!(classifier().beyond_free_tier(&toks).is_none());
+        assert!(classifier_with(&edited).beyond_free_tier(&toks).is_some());
+    }
+
+    #[test]
+    fn a_negation_taken_off_the_list_no_longer_keeps_the_matter_open() {
+        let shipped = include_str!("../../rules.toml");
+        let m = mail(
+            "SV: Kamera",
+            "Tak. Kameraet virker nu aldrig, heller ikke i Zoom.",
+        );
+        let r = classifier().classify(&m);
+        assert_eq!(r.category, Category::Technical, "{:?}", r.hits);
+        let edited = shipped.replace(
+            r#"negations = ["ikke", "not", "aldrig", "never"]"#,
+            r#"negations = ["not", "never"]"#,
+        );
+        assert_ne!(edited, shipped);
+        let r = classifier_with(&edited).classify(&m);
+        assert_eq!(r.category, Category::Other, "{:?}", r.hits);
     }
 }

@@ -4,7 +4,9 @@
 //! write them, in Danish or English; each goes through the same folding and stemming as
 //! mail text. `word*` matches words that begin with `word`, `*word` words that end with it
 //! (Danish compounds: "zoomlicens"), `*word*` words that contain it. Loading checks every
-//! pattern and reports each bad one with its line.
+//! pattern and reports each bad one with its line. The plain word lists beside the
+//! patterns (number words, units, negations, the sensitive check's words) are read by
+//! [`super::vocabulary`]; a list missing from the file is the shipped one, with a note.
 
 #![deny(clippy::string_slice, clippy::indexing_slicing)]
 
@@ -16,6 +18,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::text::{fold, Stemmers};
+use super::vocabulary::{self, RawLists, Source, Vocabulary, SHIPPED_RULES};
+use crate::diagnostic::Diagnostic;
 use crate::types::{Category, Language, DESKS};
 
 /// How one word of a pattern matches a token.
@@ -71,6 +75,11 @@ pub struct Rules {
     pub patient_words: Vec<Pattern>,
     /// Diagnoses, treatments, admissions.
     pub medical_words: Vec<Pattern>,
+    /// The plain word lists (number words, units, negations, names, CPR context).
+    pub vocabulary: Vocabulary,
+    /// What is worth knowing but no problem: the lists not in the file, taken from the
+    /// shipped one.
+    pub notes: Vec<Diagnostic>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,8 +102,7 @@ struct RawSettings {
 }
 
 /// The free tier: meetings up to this long and this large cost nothing.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[derive(Debug, Clone)]
 pub struct Limits {
     pub participants: f64,
     pub minutes: f64,
@@ -136,11 +144,25 @@ pub struct Thanks {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawLimits {
+    participants: f64,
+    minutes: f64,
+    weight: f64,
+    numbers: Option<BTreeMap<String, Spanned<f64>>>,
+    participant_words: Option<Vec<Spanned<String>>>,
+    minute_words: Option<Vec<Spanned<String>>>,
+    hour_words: Option<Vec<Spanned<String>>>,
+    per_period_words: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawThanks {
     words: Vec<Spanned<String>>,
     max_words: usize,
     #[serde(default)]
     done: Vec<Spanned<String>>,
+    negations: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -169,6 +191,12 @@ struct RawTopic {
 struct RawSensitive {
     patient: Vec<Spanned<String>>,
     medical: Vec<Spanned<String>>,
+    not_names: Option<Vec<Spanned<String>>>,
+    name_titles: Option<Vec<Spanned<String>>>,
+    pronouns: Option<Vec<Spanned<String>>>,
+    abbreviations: Option<Vec<Spanned<String>>>,
+    cpr_words: Option<Vec<Spanned<String>>>,
+    not_cpr_words: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -178,8 +206,7 @@ struct RawRules {
     categories: BTreeMap<String, BTreeMap<String, Spanned<f64>>>,
     desks: BTreeMap<String, BTreeMap<String, Spanned<f64>>>,
     topic: RawTopic,
-    #[serde(default)]
-    limits: Limits,
+    limits: Option<RawLimits>,
     thanks: Option<RawThanks>,
     aside: Option<RawAside>,
     elsewhere: Option<RawElsewhere>,
@@ -355,6 +382,23 @@ impl Rules {
                 })
                 .unwrap_or_default(),
         };
+        let shipped_raw = raw
+            .vocabulary_lists()
+            .is_incomplete()
+            .then(|| toml::from_str::<RawRules>(SHIPPED_RULES).ok())
+            .flatten();
+        let shipped = shipped_raw.as_ref().map(|r| Source {
+            file: Path::new("rules.toml"),
+            text: SHIPPED_RULES,
+            lists: r.vocabulary_lists(),
+        });
+        let own = Source {
+            file: path,
+            text,
+            lists: raw.vocabulary_lists(),
+        };
+        let built = vocabulary::build(&own, shipped.as_ref());
+        problems.extend(built.problems.iter().map(ToString::to_string));
         if !problems.is_empty() {
             return Err(RulesError::Invalid { problems });
         }
@@ -370,7 +414,14 @@ impl Rules {
             model_temperature: raw.settings.model_temperature.unwrap_or(4.0),
             default_desk: raw.settings.default_desk.into_inner(),
             topic_words,
-            limits: raw.limits.clone(),
+            limits: raw
+                .limits
+                .as_ref()
+                .map_or_else(Limits::default, |l| Limits {
+                    participants: l.participants,
+                    minutes: l.minutes,
+                    weight: l.weight,
+                }),
             thanks,
             aside_words,
             elsewhere,
@@ -378,8 +429,52 @@ impl Rules {
             desks,
             patient_words,
             medical_words,
+            vocabulary: built.vocabulary,
+            notes: built.notes,
         })
     }
+}
+
+/// A list as a slice.
+fn list(l: Option<&Vec<Spanned<String>>>) -> Option<&[Spanned<String>]> {
+    l.map(Vec::as_slice)
+}
+
+impl RawRules {
+    /// The vocabulary lists as this file has them.
+    fn vocabulary_lists(&self) -> RawLists<'_> {
+        let limits = self.limits.as_ref();
+        let thanks = self.thanks.as_ref();
+        let s = &self.sensitive;
+        RawLists {
+            numbers: limits.and_then(|l| l.numbers.as_ref()),
+            words: [
+                list(limits.and_then(|l| l.participant_words.as_ref())),
+                list(limits.and_then(|l| l.minute_words.as_ref())),
+                list(limits.and_then(|l| l.hour_words.as_ref())),
+                list(limits.and_then(|l| l.per_period_words.as_ref())),
+                list(thanks.and_then(|t| t.negations.as_ref())),
+                list(s.not_names.as_ref()),
+                list(s.name_titles.as_ref()),
+                list(s.pronouns.as_ref()),
+                list(s.abbreviations.as_ref()),
+                list(s.cpr_words.as_ref()),
+                list(s.not_cpr_words.as_ref()),
+            ],
+        }
+    }
+}
+
+/// The vocabulary of the shipped rules file (`None` should it not load).
+pub(super) fn shipped_vocabulary() -> Option<Vocabulary> {
+    let raw: RawRules = toml::from_str(SHIPPED_RULES).ok()?;
+    let source = Source {
+        file: Path::new("rules.toml"),
+        text: SHIPPED_RULES,
+        lists: raw.vocabulary_lists(),
+    };
+    let built = vocabulary::build(&source, None);
+    built.problems.is_empty().then_some(built.vocabulary)
 }
 
 impl Rules {
@@ -538,5 +633,34 @@ medical = ["diagnose"]
             .problems();
         assert!(p.iter().any(|l| l.contains("termz")), "{p:?}");
         assert!(p.iter().any(|l| l.contains("default-desk")), "{p:?}");
+    }
+
+    #[test]
+    fn a_rules_file_without_the_word_lists_loads_with_the_shipped_ones() {
+        let r = Rules::parse(Path::new("old.toml"), GOOD).unwrap();
+        assert_eq!(
+            format!("{:?}", r.vocabulary),
+            format!("{:?}", super::super::vocabulary::shipped())
+        );
+        let keys: Vec<&str> = r.notes.iter().map(|n| n.key.as_str()).collect();
+        assert!(keys.contains(&"thanks.negations"), "{keys:?}");
+        assert!(keys.contains(&"limits.numbers"), "{keys:?}");
+        assert!(keys.contains(&"sensitive.not-cpr-words"), "{keys:?}");
+        assert_eq!(keys.len(), 12, "{keys:?}");
+        let note = r.notes[0].to_string();
+        assert!(note.starts_with("old.toml: "), "{note}");
+        assert!(note.contains("shipped"), "{note}");
+        // The shipped file has every list: no note.
+        let shipped = Rules::parse(Path::new("rules.toml"), SHIPPED_RULES).unwrap();
+        assert!(shipped.notes.is_empty(), "{:?}", shipped.notes);
+    }
+
+    #[test]
+    fn a_list_in_the_file_replaces_the_shipped_one() {
+        let text = format!("{GOOD}pronouns = [\"hen\"]\n");
+        let r = Rules::parse(Path::new("rules.toml"), &text).unwrap();
+        let pronouns = &r.vocabulary.names.pronouns;
+        assert!(pronouns.matches("hen") && !pronouns.matches("hun"));
+        assert!(!r.notes.iter().any(|n| n.key == "sensitive.pronouns"));
     }
 }
