@@ -1,6 +1,6 @@
-//! Diagnostics: one problem in a file a person edits (`config.toml`, a template), with its
-//! place, and the one place-finder that turns a byte offset into a line and a column (which
-//! `rules.toml`'s checking also uses, though it words its problems as plain strings).
+//! Diagnostics: one problem in a file a person edits (`config.toml`, `rules.toml`, a
+//! template), with its place, and the one place-finder that turns a byte offset into a line
+//! and a column, which all three use.
 //!
 //! A [`Diagnostic`] prints as `file:line:column: key: message; hint`, leaving out what it
 //! does not know. The column counts characters, not bytes, so a line with æ, ø or å before
