@@ -467,9 +467,33 @@ fn patient_details<'a>(
         .map(words)
         .filter(|w| w.len() >= 3)
         .collect();
-    // "... min kollega Jette Berg. Jette er indlagt med lungebetændelse": once named in
-    // full, a person is named by the first name alone, even opening a sentence.
     let name_words = &classifier.rules.vocabulary.names;
+    let names = named(&sentences, name_words);
+    let mut found = Vec::new();
+    // Each sentence with the name found in the sentence before it (if any).
+    let before = std::iter::once(&None).chain(names.iter());
+    for ((w, here), previous) in sentences.iter().zip(&names).zip(before) {
+        let Some((name, pronoun)) = who(w, here.as_ref(), previous.is_some(), name_words) else {
+            continue;
+        };
+        if names_a_patient(classifier, w, &name) {
+            found.push(Finding {
+                words: w.clone(),
+                name,
+                pronoun,
+            });
+            if first_only {
+                break;
+            }
+        }
+    }
+    found
+}
+
+/// Per sentence, the positions of the person it names, if any. "... min kollega Jette
+/// Berg. Jette er indlagt med lungebetændelse": once named in full, a person is named by
+/// the first name alone, even opening a sentence.
+fn named(sentences: &[Vec<&str>], name_words: &NameWords) -> Vec<Option<Vec<usize>>> {
     let full_names: Vec<Option<Vec<usize>>> =
         sentences.iter().map(|w| name_in(w, name_words)).collect();
     let first_names: Vec<&str> = sentences
@@ -482,9 +506,7 @@ fn patient_details<'a>(
         })
         .filter(|w| is_name_word(w, name_words) && !name_words.titles.matches_ignore_ascii_case(w))
         .collect();
-    // "... Anne-Sofie Brandt off Thursday's course. She is on the ward with an AMI": a
-    // sentence that opens with "she" or "han" goes on about the person just named.
-    let names: Vec<Option<Vec<usize>>> = sentences
+    sentences
         .iter()
         .zip(full_names)
         .map(|(w, n)| {
@@ -493,48 +515,41 @@ fn patient_details<'a>(
                 Some(vec![at])
             })
         })
-        .collect();
-    let mut found = Vec::new();
-    // Each sentence with the name found in the sentence before it (if any).
-    let before = std::iter::once(&None).chain(names.iter());
-    for ((w, here), previous) in sentences.iter().zip(&names).zip(before) {
-        let pronoun = previous.is_some()
-            && w.iter()
-                .take(2)
-                .any(|x| name_words.pronouns.matches_ignore_ascii_case(x));
-        let (name, by_pronoun) = match here {
-            Some(n) => (n.clone(), false),
-            None if pronoun => {
-                let at = w
-                    .iter()
-                    .position(|x| name_words.pronouns.matches_ignore_ascii_case(x))
-                    .unwrap_or(0);
-                (vec![at], true)
-            }
-            None => continue,
-        };
-        // A diagnosis, treatment or admission anywhere in the sentence; "patient" only
-        // right beside the name.
-        let rest = classifier.tokenize(&rest_of(w, &name), Language::Da);
-        let near = classifier.tokenize(&around(w, &name), Language::Da);
-        if classifier
-            .medical_index
-            .any(&classifier.rules.medical_words, &rest)
-            || classifier
-                .patient_index
-                .any(&classifier.rules.patient_words, &near)
-        {
-            found.push(Finding {
-                words: w.clone(),
-                name,
-                pronoun: by_pronoun,
-            });
-            if first_only {
-                break;
-            }
-        }
+        .collect()
+}
+
+/// Who a sentence is about: the person it names (`here`), or, when the sentence before
+/// named someone, a pronoun among its first two words ("... Anne-Sofie Brandt off
+/// Thursday's course. She is on the ward with an AMI"). The positions, and whether by
+/// pronoun.
+fn who(
+    w: &[&str],
+    here: Option<&Vec<usize>>,
+    named_before: bool,
+    name_words: &NameWords,
+) -> Option<(Vec<usize>, bool)> {
+    if let Some(n) = here {
+        return Some((n.clone(), false));
     }
-    found
+    let is_pronoun = |x: &&str| name_words.pronouns.matches_ignore_ascii_case(x);
+    if named_before && w.iter().take(2).any(is_pronoun) {
+        let at = w.iter().position(is_pronoun).unwrap_or(0);
+        return Some((vec![at], true));
+    }
+    None
+}
+
+/// Whether the sentence `w` says the person at `name` is a patient: a diagnosis,
+/// treatment or admission anywhere in it; "patient" only right beside the name.
+fn names_a_patient(classifier: &Classifier, w: &[&str], name: &[usize]) -> bool {
+    let rest = classifier.tokenize(&rest_of(w, name), Language::Da);
+    let near = classifier.tokenize(&around(w, name), Language::Da);
+    classifier
+        .medical_index
+        .any(&classifier.rules.medical_words, &rest)
+        || classifier
+            .patient_index
+            .any(&classifier.rules.patient_words, &near)
 }
 
 /// Where `inner`, a slice of `outer`, starts in it.
@@ -561,7 +576,6 @@ pub fn redact_details(text: &str, classifier: &Classifier) -> String {
         .collect();
     let findings = patient_details(&scanned, classifier, false);
     let mut names: Vec<&str> = Vec::new();
-    let mut words_at: Vec<std::ops::Range<usize>> = Vec::new();
     let range = |w: &str| offset_in(&scanned, w).map(|at| at..at + w.len());
     for f in &findings {
         if !f.pronoun {
@@ -575,48 +589,11 @@ pub fn redact_details(text: &str, classifier: &Classifier) -> String {
                     }),
             );
         }
-        // The medical words: each word of the rest alone, then runs of two or three that
-        // match only together ("heart failure", "sick leave").
-        let rest: Vec<usize> = rest_positions(&f.words, &f.name);
-        let medical = |ws: &[usize]| {
-            let joined = ws
-                .iter()
-                .filter_map(|&i| f.words.get(i).copied())
-                .collect::<Vec<_>>()
-                .join(" ");
-            let toks = classifier.tokenize(&joined, Language::Da);
-            classifier
-                .medical_index
-                .any(&classifier.rules.medical_words, &toks)
-        };
-        let mut marked = vec![false; f.words.len()];
-        let is_marked = |marked: &[bool], i: usize| marked.get(i).copied().unwrap_or(false);
-        for &i in &rest {
-            if medical(&[i]) {
-                if let Some(m) = marked.get_mut(i) {
-                    *m = true;
-                }
-            }
-        }
-        for n in 2..=MAX_PATTERN_WORDS {
-            for run in rest.windows(n) {
-                let consecutive = run.windows(2).all(|p| matches!(p, [a, b] if *b == *a + 1));
-                if consecutive && !run.iter().any(|&i| is_marked(&marked, i)) && medical(run) {
-                    for &i in run {
-                        if let Some(m) = marked.get_mut(i) {
-                            *m = true;
-                        }
-                    }
-                }
-            }
-        }
-        for (w, m) in f.words.iter().zip(&marked) {
-            if *m {
-                words_at.extend(range(w));
-            }
+        let medical = medical_words(f, classifier);
+        for (w, _) in f.words.iter().zip(&medical).filter(|(_, m)| **m) {
+            spans.extend(range(w).map(|r| (r, HEALTH_REDACTED)));
         }
     }
-    spans.extend(words_at.into_iter().map(|r| (r, HEALTH_REDACTED)));
     if !names.is_empty() {
         // The patient's name wherever it stands: "Poul Eriksen ... Poul har det bedre".
         for w in words(&scanned) {
@@ -633,6 +610,46 @@ pub fn redact_details(text: &str, classifier: &Classifier) -> String {
         return HEALTH_REDACTED.to_string();
     }
     replace_spans(text, spans)
+}
+
+/// Per word of a finding's sentence, whether it is medical: each word but the name alone,
+/// then runs of two or three that match only together ("heart failure", "sick leave").
+fn medical_words(f: &Finding<'_>, classifier: &Classifier) -> Vec<bool> {
+    let rest: Vec<usize> = rest_positions(&f.words, &f.name);
+    let medical = |ws: &[usize]| {
+        let joined = ws
+            .iter()
+            .filter_map(|&i| f.words.get(i).copied())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let toks = classifier.tokenize(&joined, Language::Da);
+        classifier
+            .medical_index
+            .any(&classifier.rules.medical_words, &toks)
+    };
+    let mut marked = vec![false; f.words.len()];
+    let mark = |marked: &mut Vec<bool>, i: usize| {
+        if let Some(m) = marked.get_mut(i) {
+            *m = true;
+        }
+    };
+    for &i in &rest {
+        if medical(&[i]) {
+            mark(&mut marked, i);
+        }
+    }
+    for n in 2..=MAX_PATTERN_WORDS {
+        for run in rest.windows(n) {
+            let consecutive = run.windows(2).all(|p| matches!(p, [a, b] if *b == *a + 1));
+            let any_marked = run.iter().any(|&i| marked.get(i).copied().unwrap_or(false));
+            if consecutive && !any_marked && medical(run) {
+                for &i in run {
+                    mark(&mut marked, i);
+                }
+            }
+        }
+    }
+    marked
 }
 
 #[cfg(test)]
