@@ -1,6 +1,6 @@
-//! Diagnostics: one problem in a file a person edits (`config.toml`, a template), with its
-//! place, and the one place-finder that turns a byte offset into a line and a column (which
-//! `rules.toml`'s checking also uses, though it words its problems as plain strings).
+//! Diagnostics: one problem in a file a person edits (`config.toml`, `rules.toml`, a
+//! template), with its place, and the one place-finder that turns a byte offset into a line
+//! and a column, which all three use.
 //!
 //! A [`Diagnostic`] prints as `file:line:column: key: message; hint`, leaving out what it
 //! does not know. The column counts characters, not bytes, so a line with æ, ø or å before
@@ -43,6 +43,22 @@ impl Diagnostic {
     #[must_use]
     pub fn at_line(mut self, line: usize) -> Diagnostic {
         self.line = Some(line);
+        self
+    }
+
+    /// At byte `offset` of `text`, the file's contents: its line and column (see [`place`]).
+    #[must_use]
+    pub fn placed(mut self, text: &str, offset: usize) -> Diagnostic {
+        let (line, column) = place(text, offset);
+        self.line = Some(line);
+        self.column = Some(column);
+        self
+    }
+
+    /// About this setting or section (`thanks.negations`).
+    #[must_use]
+    pub fn with_key(mut self, key: impl Into<String>) -> Diagnostic {
+        self.key = key.into();
         self
     }
 

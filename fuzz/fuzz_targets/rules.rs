@@ -40,7 +40,16 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         Err(e) => {
-            assert!(!e.problems().is_empty(), "an error with no problem listed");
+            let problems = e.diagnostics();
+            assert!(!problems.is_empty(), "an error with no problem listed");
+            for d in &problems {
+                assert_eq!(d.file, path, "a problem placed in another file: {d}");
+                assert!(
+                    d.column.is_none() || d.line.is_some(),
+                    "a column with no line: {d}"
+                );
+                assert!(!d.message.is_empty(), "a problem that says nothing: {d}");
+            }
         }
     }
 });

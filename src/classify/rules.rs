@@ -4,18 +4,22 @@
 //! write them, in Danish or English; each goes through the same folding and stemming as
 //! mail text. `word*` matches words that begin with `word`, `*word` words that end with it
 //! (Danish compounds: "zoomlicens"), `*word*` words that contain it. Loading checks every
-//! pattern and reports each bad one with its line.
+//! pattern and reports each bad one with its line. The plain word lists beside the
+//! patterns (number words, units, negations, the sensitive check's words) are read by
+//! [`super::vocabulary`]; a list missing from the file is the shipped one, with a note.
 
 #![deny(clippy::string_slice, clippy::indexing_slicing)]
 
 use std::collections::BTreeMap;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 use serde::Deserialize;
 use toml::Spanned;
 
 use super::text::{fold, Stemmers};
+use super::vocabulary::{self, RawLists, Source, Vocabulary, SHIPPED_RULES};
+use crate::diagnostic::Diagnostic;
 use crate::types::{Category, Language, DESKS};
 
 /// How one word of a pattern matches a token.
@@ -71,6 +75,11 @@ pub struct Rules {
     pub patient_words: Vec<Pattern>,
     /// Diagnoses, treatments, admissions.
     pub medical_words: Vec<Pattern>,
+    /// The plain word lists (number words, units, negations, names, CPR context).
+    pub vocabulary: Vocabulary,
+    /// What is worth knowing but no problem: the lists not in the file, taken from the
+    /// shipped one.
+    pub notes: Vec<Diagnostic>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,8 +102,7 @@ struct RawSettings {
 }
 
 /// The free tier: meetings up to this long and this large cost nothing.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[derive(Debug, Clone)]
 pub struct Limits {
     pub participants: f64,
     pub minutes: f64,
@@ -136,11 +144,25 @@ pub struct Thanks {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawLimits {
+    participants: f64,
+    minutes: f64,
+    weight: f64,
+    numbers: Option<BTreeMap<String, Spanned<f64>>>,
+    participant_words: Option<Vec<Spanned<String>>>,
+    minute_words: Option<Vec<Spanned<String>>>,
+    hour_words: Option<Vec<Spanned<String>>>,
+    per_period_words: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawThanks {
     words: Vec<Spanned<String>>,
     max_words: usize,
     #[serde(default)]
     done: Vec<Spanned<String>>,
+    negations: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -169,24 +191,33 @@ struct RawTopic {
 struct RawSensitive {
     patient: Vec<Spanned<String>>,
     medical: Vec<Spanned<String>>,
+    not_names: Option<Vec<Spanned<String>>>,
+    name_titles: Option<Vec<Spanned<String>>>,
+    pronouns: Option<Vec<Spanned<String>>>,
+    abbreviations: Option<Vec<Spanned<String>>>,
+    cpr_words: Option<Vec<Spanned<String>>>,
+    not_cpr_words: Option<Vec<Spanned<String>>>,
 }
+
+/// `[categories.*]` or `[desks.*]`: per name, its patterns and their weights.
+type RawTables = BTreeMap<Spanned<String>, BTreeMap<String, Spanned<f64>>>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawRules {
     settings: RawSettings,
-    categories: BTreeMap<String, BTreeMap<String, Spanned<f64>>>,
-    desks: BTreeMap<String, BTreeMap<String, Spanned<f64>>>,
+    categories: RawTables,
+    desks: RawTables,
     topic: RawTopic,
-    #[serde(default)]
-    limits: Limits,
+    limits: Option<RawLimits>,
     thanks: Option<RawThanks>,
     aside: Option<RawAside>,
     elsewhere: Option<RawElsewhere>,
     sensitive: RawSensitive,
 }
 
-/// Why the rules file cannot be used. Each line of `problems` is `file:line:col: message`.
+/// Why the rules file cannot be used: each problem with its file, line and column where
+/// known, and what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
     #[error("cannot read rules file {}", path.display())]
@@ -195,26 +226,26 @@ pub enum RulesError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}", problems.join("\n"))]
-    Invalid { problems: Vec<String> },
+    #[error("{}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid { problems: Vec<Diagnostic> },
 }
 
 impl RulesError {
+    /// Every problem, as it prints (`file:line:column: key: message; hint`; a read failure
+    /// counts as one).
     pub fn problems(&self) -> Vec<String> {
+        self.diagnostics().iter().map(ToString::to_string).collect()
+    }
+
+    /// Every problem (a read failure counts as one).
+    pub fn diagnostics(&self) -> Vec<Diagnostic> {
         match self {
             RulesError::Read { path, source } => {
-                vec![format!("{}: cannot read: {source}", path.display())]
+                vec![Diagnostic::new(path, format!("cannot read: {source}"))]
             }
             RulesError::Invalid { problems } => problems.clone(),
         }
     }
-}
-
-/// "line:column" of where `span` starts in `text`; the column counts characters, as the
-/// config's does (the one place-finder, [`crate::diagnostic::place`]).
-fn place(text: &str, span: Range<usize>) -> String {
-    let (line, col) = crate::diagnostic::place(text, span.start);
-    format!("{line}:{col}")
 }
 
 impl Rules {
@@ -222,7 +253,7 @@ impl Rules {
     ///
     /// # Errors
     /// When the file cannot be read, is not valid TOML of the expected shape, or holds a
-    /// pattern that cannot match anything; every problem is listed.
+    /// pattern or word that cannot match anything; every problem is listed.
     pub fn load(path: &Path) -> Result<Rules, RulesError> {
         let text = std::fs::read_to_string(path).map_err(|source| RulesError::Read {
             path: path.to_path_buf(),
@@ -231,234 +262,428 @@ impl Rules {
         Rules::parse(path, &text)
     }
 
-    /// Compiles rules text as if read from `path`.
+    /// Compiles rules text as if read from `path`: its shape first (a misspelt key or a
+    /// wrong type stops here), then every pattern, the categories and desks it must have,
+    /// and the vocabulary; every problem found is reported at once.
     ///
     /// # Errors
     /// As [`Rules::load`].
     pub fn parse(path: &Path, text: &str) -> Result<Rules, RulesError> {
-        let file = path.display().to_string();
         let raw: RawRules = toml::from_str(text).map_err(|e| RulesError::Invalid {
-            problems: vec![match e.span() {
-                Some(s) => format!("{file}:{}: {}", place(text, s), e.message().trim()),
-                None => format!("{file}: {}", e.message().trim()),
-            }],
+            problems: vec![shape_problem(path, text, &e)],
         })?;
-        let stemmers = Stemmers::default();
-        let mut problems = Vec::new();
-        let compile_table = |section: &str,
-                             table: &BTreeMap<String, Spanned<f64>>,
-                             problems: &mut Vec<String>|
-         -> Vec<Pattern> {
-            let mut out = Vec::new();
-            for (pat, weight) in table {
-                match compile(pat, *weight.get_ref(), &stemmers) {
-                    Ok(p) => out.push(p),
-                    Err(why) => problems.push(format!(
-                        "{file}:{}: {section}: pattern {pat:?} {why}",
-                        place(text, weight.span())
-                    )),
-                }
-            }
-            out
+        let mut c = Compiler {
+            file: path,
+            text,
+            stemmers: Stemmers::default(),
+            problems: Vec::new(),
         };
-
-        let mut categories = Vec::new();
-        for (name, table) in &raw.categories {
-            match Category::from_name(name) {
-                Some(c) => categories.push((c, compile_table(&format!("categories.{name}"), table, &mut problems))),
-                None => problems.push(format!(
-                    "{file}: categories.{name}: unknown category; use pricing, terms, eligibility, technical or other"
-                )),
-            }
-        }
-        for c in Category::ALL {
-            if !categories.iter().any(|(k, _)| *k == c) && c != Category::Other {
-                problems.push(format!("{file}: categories.{c}: missing"));
-            }
-        }
-        let mut desks = Vec::new();
-        for (name, table) in &raw.desks {
-            desks.push((
-                name.clone(),
-                compile_table(&format!("desks.{name}"), table, &mut problems),
-            ));
-        }
-        for d in DESKS {
-            if !raw.desks.contains_key(*d) {
-                problems.push(format!("{file}: desks.{d}: missing"));
-            }
-        }
-        if !DESKS.contains(&raw.settings.default_desk.get_ref().as_str()) {
-            problems.push(format!(
-                "{file}:{}: settings.default-desk: unknown desk {:?}; use one of {}",
-                place(text, raw.settings.default_desk.span()),
-                raw.settings.default_desk.get_ref(),
-                DESKS.join(", ")
-            ));
-        }
-        let list = |section: &str, words: &[Spanned<String>], problems: &mut Vec<String>| {
-            words
-                .iter()
-                .filter_map(|w| match compile(w.get_ref(), 1.0, &stemmers) {
-                    Ok(p) => Some(p),
-                    Err(why) => {
-                        problems.push(format!(
-                            "{file}:{}: {section}: pattern {:?} {why}",
-                            place(text, w.span()),
-                            w.get_ref()
-                        ));
-                        None
-                    }
-                })
-                .collect::<Vec<_>>()
-        };
-        let patient_words = list("sensitive.patient", &raw.sensitive.patient, &mut problems);
-        let medical_words = list("sensitive.medical", &raw.sensitive.medical, &mut problems);
-        let topic_words = list("topic.words", &raw.topic.words, &mut problems);
-        let thanks = Thanks {
-            words: raw
-                .thanks
-                .as_ref()
-                .map(|t| list("thanks.words", &t.words, &mut problems))
-                .unwrap_or_default(),
-            max_words: raw.thanks.as_ref().map_or(0, |t| t.max_words),
-            done: raw
-                .thanks
-                .as_ref()
-                .map(|t| list("thanks.done", &t.done, &mut problems))
-                .unwrap_or_default(),
-        };
-        let aside_words = raw
-            .aside
-            .as_ref()
-            .map(|a| list("aside.words", &a.words, &mut problems))
-            .unwrap_or_default();
-        let elsewhere = Elsewhere {
-            product: raw
-                .elsewhere
-                .as_ref()
-                .map(|e| list("elsewhere.product", &e.product, &mut problems))
-                .unwrap_or_default(),
-            words: raw
-                .elsewhere
-                .as_ref()
-                .map(|e| list("elsewhere.words", &e.words, &mut problems))
-                .unwrap_or_default(),
-            invitations: raw
-                .elsewhere
-                .as_ref()
-                .map(|e| {
-                    e.invitations
-                        .iter()
-                        .map(|p| p.trim().to_lowercase())
-                        .collect()
-                })
-                .unwrap_or_default(),
-        };
+        let categories = c.categories(&raw.categories);
+        let desks = c.desks(&raw.desks);
+        c.default_desk(&raw.settings.default_desk);
+        let lists = c.pattern_lists(&raw);
+        let vocabulary = vocabulary_of(path, text, &raw);
+        let mut problems = c.problems;
+        problems.extend(vocabulary.problems);
         if !problems.is_empty() {
             return Err(RulesError::Invalid { problems });
         }
         Ok(Rules {
-            min_score: raw.settings.min_score,
-            min_confidence: raw.settings.min_confidence,
-            subject_weight: raw.settings.subject_weight,
-            reply_subject_weight: raw.settings.reply_subject_weight,
-            off_topic_factor: raw.settings.off_topic_factor,
-            told_weight: raw.settings.told_weight.unwrap_or(1.0),
-            later_question_weight: raw.settings.later_question_weight.unwrap_or(1.0),
-            model_weight: raw.settings.model_weight.unwrap_or(0.5).clamp(0.0, 1.0),
-            model_temperature: raw.settings.model_temperature.unwrap_or(4.0),
-            default_desk: raw.settings.default_desk.into_inner(),
-            topic_words,
-            limits: raw.limits.clone(),
-            thanks,
-            aside_words,
-            elsewhere,
             categories,
             desks,
-            patient_words,
-            medical_words,
+            vocabulary: vocabulary.vocabulary,
+            notes: vocabulary.notes,
+            ..Rules::assemble(&raw, lists)
         })
+    }
+
+    /// The settings, the limits and the pattern lists in one [`Rules`] (no categories,
+    /// desks or vocabulary yet), each optional setting at its default.
+    fn assemble(raw: &RawRules, lists: PatternLists) -> Rules {
+        let s = &raw.settings;
+        Rules {
+            min_score: s.min_score,
+            min_confidence: s.min_confidence,
+            subject_weight: s.subject_weight,
+            reply_subject_weight: s.reply_subject_weight,
+            off_topic_factor: s.off_topic_factor,
+            told_weight: s.told_weight.unwrap_or(1.0),
+            later_question_weight: s.later_question_weight.unwrap_or(1.0),
+            model_weight: s.model_weight.unwrap_or(0.5).clamp(0.0, 1.0),
+            model_temperature: s.model_temperature.unwrap_or(4.0),
+            default_desk: s.default_desk.get_ref().clone(),
+            topic_words: lists.topic,
+            limits: raw
+                .limits
+                .as_ref()
+                .map_or_else(Limits::default, |l| Limits {
+                    participants: l.participants,
+                    minutes: l.minutes,
+                    weight: l.weight,
+                }),
+            thanks: lists.thanks,
+            aside_words: lists.aside,
+            elsewhere: lists.elsewhere,
+            categories: Vec::new(),
+            desks: Vec::new(),
+            patient_words: lists.patient,
+            medical_words: lists.medical,
+            vocabulary: Vocabulary::default(),
+            notes: Vec::new(),
+        }
+    }
+}
+
+/// A TOML syntax error, a misspelt key or a wrong type, placed where toml found it.
+fn shape_problem(path: &Path, text: &str, e: &toml::de::Error) -> Diagnostic {
+    let message = e.message().trim().replace('\n', " ");
+    let d = Diagnostic::new(path, message);
+    let d = match e.span() {
+        Some(s) => d.placed(text, s.start),
+        None => d,
+    };
+    if e.message().contains("unknown field") {
+        d.with_hint("check the spelling against the rules.toml shipped with autosvar")
+    } else {
+        d
+    }
+}
+
+/// The vocabulary of `raw`, each list it lacks from the shipped rules file.
+fn vocabulary_of(path: &Path, text: &str, raw: &RawRules) -> vocabulary::Built {
+    let own_lists = raw.vocabulary_lists();
+    // The shipped file is needed only when a list is missing.
+    let shipped_raw = own_lists.is_incomplete().then(shipped_raw).flatten();
+    let shipped = shipped_raw.map(|r| Source {
+        file: Path::new("rules.toml"),
+        text: SHIPPED_RULES,
+        lists: r.vocabulary_lists(),
+    });
+    let own = Source {
+        file: path,
+        text,
+        lists: own_lists,
+    };
+    vocabulary::build(&own, shipped.as_ref())
+}
+
+/// The patterns of the plain lists: topic, thanks, aside, elsewhere, sensitive.
+struct PatternLists {
+    topic: Vec<Pattern>,
+    thanks: Thanks,
+    aside: Vec<Pattern>,
+    elsewhere: Elsewhere,
+    patient: Vec<Pattern>,
+    medical: Vec<Pattern>,
+}
+
+/// Compiles patterns, collecting every problem with its place in the file.
+struct Compiler<'a> {
+    file: &'a Path,
+    text: &'a str,
+    stemmers: Stemmers,
+    problems: Vec<Diagnostic>,
+}
+
+impl Compiler<'_> {
+    /// A problem at byte `at` of the file (or with no place), about `key`.
+    fn problem(&mut self, at: Option<usize>, key: &str, message: String, hint: Option<String>) {
+        let d = Diagnostic::new(self.file, message).with_key(key);
+        let d = match at {
+            Some(at) => d.placed(self.text, at),
+            None => d,
+        };
+        self.problems.push(match hint {
+            Some(h) => d.with_hint(h),
+            None => d,
+        });
+    }
+
+    /// One pattern, or a problem at `at` saying why it can never match.
+    fn pattern(&mut self, key: &str, pattern: &str, weight: f64, at: usize) -> Option<Pattern> {
+        match compile(pattern, weight, &self.stemmers) {
+            Ok(p) => Some(p),
+            Err(Unusable { why, hint }) => {
+                self.problem(Some(at), key, format!("pattern {pattern:?} {why}"), hint);
+                None
+            }
+        }
+    }
+
+    /// A table of weighted patterns (`"pris" = 3`); each problem is placed at its weight.
+    fn table(&mut self, key: &str, table: &BTreeMap<String, Spanned<f64>>) -> Vec<Pattern> {
+        table
+            .iter()
+            .filter_map(|(p, w)| self.pattern(key, p, *w.get_ref(), w.span().start))
+            .collect()
+    }
+
+    /// A list of patterns that weigh nothing (topic words, thanks, sensitive words).
+    fn list(&mut self, key: &str, words: &[Spanned<String>]) -> Vec<Pattern> {
+        words
+            .iter()
+            .filter_map(|w| self.pattern(key, w.get_ref(), 1.0, w.span().start))
+            .collect()
+    }
+
+    /// Every `[categories.*]` table: each a known category, every category but `other`
+    /// present.
+    fn categories(&mut self, raw: &RawTables) -> Vec<(Category, Vec<Pattern>)> {
+        let mut out = Vec::new();
+        for (name, table) in raw {
+            let key = format!("categories.{}", name.get_ref());
+            match Category::from_name(name.get_ref()) {
+                Some(c) => out.push((c, self.table(&key, table))),
+                None => self.problem(
+                    Some(name.span().start),
+                    &key,
+                    "unknown category".into(),
+                    Some("use pricing, terms, eligibility, technical or other".into()),
+                ),
+            }
+        }
+        for c in Category::ALL {
+            if c != Category::Other && !out.iter().any(|(k, _)| *k == c) {
+                let hint = format!("add a [categories.{c}] table of patterns");
+                self.problem(
+                    None,
+                    &format!("categories.{c}"),
+                    "missing".into(),
+                    Some(hint),
+                );
+            }
+        }
+        out
+    }
+
+    /// Every `[desks.*]` table, in the file's (alphabetical) order; every known desk present.
+    fn desks(&mut self, raw: &RawTables) -> Vec<(String, Vec<Pattern>)> {
+        let out: Vec<(String, Vec<Pattern>)> = raw
+            .iter()
+            .map(|(name, table)| {
+                let key = format!("desks.{}", name.get_ref());
+                (name.get_ref().clone(), self.table(&key, table))
+            })
+            .collect();
+        for d in DESKS {
+            if !out.iter().any(|(k, _)| k == d) {
+                let hint = format!("add a [desks.{d}] table of patterns");
+                self.problem(None, &format!("desks.{d}"), "missing".into(), Some(hint));
+            }
+        }
+        out
+    }
+
+    /// `settings.default-desk` names a known desk.
+    fn default_desk(&mut self, desk: &Spanned<String>) {
+        if !DESKS.contains(&desk.get_ref().as_str()) {
+            self.problem(
+                Some(desk.span().start),
+                "settings.default-desk",
+                format!("unknown desk {:?}", desk.get_ref()),
+                Some(format!("use one of {}", DESKS.join(", "))),
+            );
+        }
+    }
+
+    /// The plain pattern lists; a missing `[thanks]`, `[aside]` or `[elsewhere]` is empty.
+    fn pattern_lists(&mut self, raw: &RawRules) -> PatternLists {
+        let thanks = raw.thanks.as_ref();
+        let elsewhere = raw.elsewhere.as_ref();
+        PatternLists {
+            patient: self.list("sensitive.patient", &raw.sensitive.patient),
+            medical: self.list("sensitive.medical", &raw.sensitive.medical),
+            topic: self.list("topic.words", &raw.topic.words),
+            thanks: Thanks {
+                words: thanks.map_or_else(Vec::new, |t| self.list("thanks.words", &t.words)),
+                max_words: thanks.map_or(0, |t| t.max_words),
+                done: thanks.map_or_else(Vec::new, |t| self.list("thanks.done", &t.done)),
+            },
+            aside: raw
+                .aside
+                .as_ref()
+                .map_or_else(Vec::new, |a| self.list("aside.words", &a.words)),
+            elsewhere: Elsewhere {
+                product: elsewhere
+                    .map_or_else(Vec::new, |e| self.list("elsewhere.product", &e.product)),
+                words: elsewhere.map_or_else(Vec::new, |e| self.list("elsewhere.words", &e.words)),
+                invitations: elsewhere.map_or_else(Vec::new, |e| {
+                    e.invitations
+                        .iter()
+                        .map(|p| p.trim().to_lowercase())
+                        .collect()
+                }),
+            },
+        }
+    }
+}
+
+/// A list as a slice.
+fn list(l: Option<&Vec<Spanned<String>>>) -> Option<&[Spanned<String>]> {
+    l.map(Vec::as_slice)
+}
+
+impl RawRules {
+    /// The vocabulary lists as this file has them.
+    fn vocabulary_lists(&self) -> RawLists<'_> {
+        let limits = self.limits.as_ref();
+        let thanks = self.thanks.as_ref();
+        let s = &self.sensitive;
+        RawLists {
+            numbers: limits.and_then(|l| l.numbers.as_ref()),
+            words: [
+                list(limits.and_then(|l| l.participant_words.as_ref())),
+                list(limits.and_then(|l| l.minute_words.as_ref())),
+                list(limits.and_then(|l| l.hour_words.as_ref())),
+                list(limits.and_then(|l| l.per_period_words.as_ref())),
+                list(thanks.and_then(|t| t.negations.as_ref())),
+                list(s.not_names.as_ref()),
+                list(s.name_titles.as_ref()),
+                list(s.pronouns.as_ref()),
+                list(s.abbreviations.as_ref()),
+                list(s.cpr_words.as_ref()),
+                list(s.not_cpr_words.as_ref()),
+            ],
+        }
+    }
+}
+
+/// The shipped rules file as read, once (`None` should it not read, which a test rules out).
+fn shipped_raw() -> Option<&'static RawRules> {
+    static SHIPPED: LazyLock<Option<RawRules>> =
+        LazyLock::new(|| toml::from_str(SHIPPED_RULES).ok());
+    SHIPPED.as_ref()
+}
+
+/// The vocabulary of the shipped rules file (`None` should it not load).
+pub(super) fn shipped_vocabulary() -> Option<Vocabulary> {
+    let raw = shipped_raw()?;
+    let source = Source {
+        file: Path::new("rules.toml"),
+        text: SHIPPED_RULES,
+        lists: raw.vocabulary_lists(),
+    };
+    let built = vocabulary::build(&source, None);
+    built.problems.is_empty().then_some(built.vocabulary)
+}
+
+impl Rules {
+    /// A category's patterns (none when the file has no table for it: `other` may go
+    /// without).
+    pub fn category(&self, c: Category) -> &[Pattern] {
+        self.categories
+            .iter()
+            .find(|(k, _)| *k == c)
+            .map_or(&[][..], |(_, p)| p.as_slice())
+    }
+}
+
+/// Why a pattern can never match, and what to write instead.
+struct Unusable {
+    why: String,
+    hint: Option<String>,
+}
+
+impl Unusable {
+    fn new(why: &str, hint: Option<&str>) -> Unusable {
+        Unusable {
+            why: why.into(),
+            hint: hint.map(Into::into),
+        }
     }
 }
 
 /// Compiles one pattern, or says why it can never match.
-fn compile(pattern: &str, weight: f64, stemmers: &Stemmers) -> Result<Pattern, String> {
+fn compile(pattern: &str, weight: f64, stemmers: &Stemmers) -> Result<Pattern, Unusable> {
     let folded = fold(pattern.trim());
     if folded.is_empty() {
-        return Err("is empty".into());
+        return Err(Unusable::new("is empty", None));
     }
     if !weight.is_finite() {
-        return Err("has a weight that is not a number".into());
+        return Err(Unusable::new("has a weight that is not a number", None));
     }
-    // Apostrophes split words in mail text ("doesn't" -> "doesn", "t"); so they do here. In a
-    // phrase, hyphens split too, as they do in text.
-    let spaced = folded.replace(['\'', '\u{2019}'], " ");
-    let raw_words: Vec<&str> = spaced.split_whitespace().collect();
-    let split: Vec<&str> = if raw_words.len() > 1 {
-        raw_words
-            .iter()
-            .flat_map(|w| w.split('-'))
-            .filter(|w| !w.is_empty())
-            .collect()
-    } else {
-        raw_words
-    };
-    let mut words = Vec::new();
-    for w in split {
-        let starts = w.starts_with('*');
-        let ends = w.ends_with('*');
-        let core = w.trim_matches('*');
-        if core.is_empty() {
-            return Err("has a word that is only '*'".into());
-        }
-        if let Some(bad) = core.chars().find(|c| !(c.is_alphanumeric() || *c == '-')) {
-            return Err(format!(
-                "contains {bad:?}; use letters, digits, '-' and a leading or trailing '*'"
-            ));
-        }
-        // Hyphens separate words in mail text, so "ku-id" also matches "KU ID"; the joined
-        // form ("kuid") is matched via compounds.
-        let core_joined = core.replace('-', "");
-        words.push(match (starts, ends) {
-            (true, true) => WordMatch::Contains(core_joined),
-            (false, true) => WordMatch::Prefix(core_joined),
-            (true, false) => WordMatch::Suffix(core_joined),
-            (false, false) => {
-                let parts: Vec<&str> = core.split('-').filter(|p| !p.is_empty()).collect();
-                if parts.len() > 1 {
-                    // "ku-id" is a compound: matched as its joined form.
-                    let mut v = vec![core_joined.clone()];
-                    for l in Language::ALL {
-                        v.push(stemmers.stem(l, &core_joined));
-                    }
-                    v.sort();
-                    v.dedup();
-                    WordMatch::Stem(v)
-                } else {
-                    let mut v: Vec<String> = Language::ALL
-                        .iter()
-                        .map(|l| stemmers.stem(*l, core))
-                        .collect();
-                    // "demens" stems to "dem" in Danish, which would match "dem" (them)
-                    // everywhere: a stem of three letters or fewer from a longer word, or
-                    // one that is a function word, is left out.
-                    v.retain(|s| {
-                        s.chars().count() > 3 && !crate::parse::language::is_function_word(s)
-                    });
-                    v.push(core.to_string());
-                    v.sort();
-                    v.dedup();
-                    WordMatch::Stem(v)
-                }
-            }
-        });
-    }
+    let words = pattern_words(&folded)
+        .into_iter()
+        .map(|w| word_match(w, stemmers))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Pattern {
         text: pattern.trim().to_string(),
         words,
         weight,
     })
+}
+
+/// The words of a folded pattern. Apostrophes split words in mail text ("doesn't" ->
+/// "doesn", "t"); so they do here. In a phrase, hyphens split too, as they do in text.
+fn pattern_words(folded: &str) -> Vec<String> {
+    let spaced = folded.replace(['\'', '\u{2019}'], " ");
+    let raw_words: Vec<&str> = spaced.split_whitespace().collect();
+    if raw_words.len() > 1 {
+        raw_words
+            .iter()
+            .flat_map(|w| w.split('-'))
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect()
+    } else {
+        raw_words.into_iter().map(str::to_string).collect()
+    }
+}
+
+/// How one word of a pattern matches a token: `*` at either end a prefix, suffix or
+/// substring of the word; otherwise its stems.
+fn word_match(w: String, stemmers: &Stemmers) -> Result<WordMatch, Unusable> {
+    let starts = w.starts_with('*');
+    let ends = w.ends_with('*');
+    let core = w.trim_matches('*');
+    if core.is_empty() {
+        return Err(Unusable::new("has a word that is only '*'", None));
+    }
+    if let Some(bad) = core.chars().find(|c| !(c.is_alphanumeric() || *c == '-')) {
+        return Err(Unusable::new(
+            &format!("contains {bad:?}"),
+            Some("use letters, digits, '-' and a leading or trailing '*'"),
+        ));
+    }
+    // Hyphens separate words in mail text, so "ku-id" also matches "KU ID"; the joined
+    // form ("kuid") is matched via compounds.
+    let core_joined = core.replace('-', "");
+    Ok(match (starts, ends) {
+        (true, true) => WordMatch::Contains(core_joined),
+        (false, true) => WordMatch::Prefix(core_joined),
+        (true, false) => WordMatch::Suffix(core_joined),
+        (false, false) if core.split('-').filter(|p| !p.is_empty()).count() > 1 => {
+            WordMatch::Stem(compound_stems(core_joined, stemmers))
+        }
+        (false, false) => WordMatch::Stem(word_stems(core, stemmers)),
+    })
+}
+
+/// "ku-id" is a compound: matched as its joined form ("kuid") and that form's stems.
+fn compound_stems(joined: String, stemmers: &Stemmers) -> Vec<String> {
+    let mut v: Vec<String> = Language::ALL
+        .iter()
+        .map(|l| stemmers.stem(*l, &joined))
+        .collect();
+    v.push(joined);
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// A word and its stems in either language. "demens" stems to "dem" in Danish, which
+/// would match "dem" (them) everywhere: a stem of three letters or fewer from a longer
+/// word, or one that is a function word, is left out.
+fn word_stems(core: &str, stemmers: &Stemmers) -> Vec<String> {
+    let mut v: Vec<String> = Language::ALL
+        .iter()
+        .map(|l| stemmers.stem(*l, core))
+        .collect();
+    v.retain(|s| s.chars().count() > 3 && !crate::parse::language::is_function_word(s));
+    v.push(core.to_string());
+    v.sort();
+    v.dedup();
+    v
 }
 
 #[cfg(test)]
@@ -527,5 +752,106 @@ medical = ["diagnose"]
             .problems();
         assert!(p.iter().any(|l| l.contains("termz")), "{p:?}");
         assert!(p.iter().any(|l| l.contains("default-desk")), "{p:?}");
+    }
+
+    #[test]
+    fn a_rules_file_without_the_word_lists_loads_with_the_shipped_ones() {
+        let r = Rules::parse(Path::new("old.toml"), GOOD).unwrap();
+        assert_eq!(
+            format!("{:?}", r.vocabulary),
+            format!("{:?}", super::super::vocabulary::shipped())
+        );
+        let keys: Vec<&str> = r.notes.iter().map(|n| n.key.as_str()).collect();
+        assert!(keys.contains(&"thanks.negations"), "{keys:?}");
+        assert!(keys.contains(&"limits.numbers"), "{keys:?}");
+        assert!(keys.contains(&"sensitive.not-cpr-words"), "{keys:?}");
+        assert_eq!(keys.len(), 12, "{keys:?}");
+        let note = r.notes[0].to_string();
+        assert!(note.starts_with("old.toml: "), "{note}");
+        assert!(note.contains("shipped"), "{note}");
+        // The shipped file has every list: no note.
+        let shipped = Rules::parse(Path::new("rules.toml"), SHIPPED_RULES).unwrap();
+        assert!(shipped.notes.is_empty(), "{:?}", shipped.notes);
+    }
+
+    #[test]
+    fn a_list_in_the_file_replaces_the_shipped_one() {
+        let text = format!("{GOOD}pronouns = [\"hen\"]\n");
+        let r = Rules::parse(Path::new("rules.toml"), &text).unwrap();
+        let pronouns = &r.vocabulary.names.pronouns;
+        assert!(pronouns.matches("hen") && !pronouns.matches("hun"));
+        assert!(!r.notes.iter().any(|n| n.key == "sensitive.pronouns"));
+    }
+
+    /// The problems of `text` read as `rules.toml`.
+    fn diagnostics(text: &str) -> Vec<Diagnostic> {
+        Rules::parse(Path::new("rules.toml"), text)
+            .unwrap_err()
+            .diagnostics()
+    }
+
+    #[test]
+    fn a_misspelt_key_names_its_line_and_the_keys_there_are() {
+        let d = diagnostics(&GOOD.replace("min-confidence = 0.3", "min-confidense = 0.3"));
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(
+            (d[0].file.as_path(), d[0].line),
+            (Path::new("rules.toml"), Some(4))
+        );
+        assert!(d[0].message.contains("min-confidense"), "{}", d[0]);
+        assert!(d[0].message.contains("min-confidence"), "{}", d[0]);
+        assert!(d[0].hint.is_some(), "{}", d[0]);
+    }
+
+    #[test]
+    fn a_bad_wildcard_names_its_line_and_the_fix() {
+        let d = diagnostics(&GOOD.replace("\"*licens\" = 2", "\"li*ens\" = 2"));
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].line, Some(13), "{}", d[0]);
+        assert_eq!(d[0].key, "categories.pricing");
+        assert!(
+            d[0].message.contains("li*ens") && d[0].message.contains("'*'"),
+            "{}",
+            d[0]
+        );
+        assert!(
+            d[0].hint.as_deref().unwrap_or("").contains("trailing '*'"),
+            "{}",
+            d[0]
+        );
+    }
+
+    #[test]
+    fn a_bad_list_entry_names_its_line_and_column() {
+        let d = diagnostics(&format!("{GOOD}not-cpr-words = [\"tlf\", \"tlf.\"]\n"));
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!((d[0].line, d[0].column), (Some(27), Some(25)), "{}", d[0]);
+        assert_eq!(d[0].key, "sensitive.not-cpr-words");
+        assert!(
+            d[0].message.contains("\"tlf.\"") && d[0].hint.is_some(),
+            "{}",
+            d[0]
+        );
+        let limits = "[limits]\nparticipants = 100\nminutes = 40\nweight = 4\n";
+        let d = diagnostics(&format!("{GOOD}{limits}[limits.numbers]\nto = nan\n"));
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!((d[0].line, d[0].key.as_str()), (Some(32), "limits.numbers"));
+    }
+
+    #[test]
+    fn an_unknown_category_names_its_line() {
+        let d = diagnostics(&GOOD.replace("[categories.terms]", "[categories.termz]"));
+        let termz = d.iter().find(|d| d.key == "categories.termz").unwrap();
+        assert_eq!(termz.line, Some(14), "{termz}");
+        assert!(
+            termz.hint.as_deref().unwrap_or("").contains("pricing"),
+            "{termz}"
+        );
+        // ...and the category it should have been is missing, with what to add.
+        let terms = d.iter().find(|d| d.key == "categories.terms").unwrap();
+        assert_eq!(
+            terms.to_string(),
+            "rules.toml: categories.terms: missing; add a [categories.terms] table of patterns"
+        );
     }
 }

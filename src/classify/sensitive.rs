@@ -19,42 +19,19 @@
 //! medical words beside it; a desk's copy of a sensitive mail goes through it. Spans are
 //! found in the text itself (or a copy of equal byte length) and cut with `str::get`. This
 //! module never forwards text itself: it only answers yes or no, and redacts.
+//!
+//! The words it reads around names and numbers (not-names, titles, pronouns,
+//! abbreviations, the words that say a number is or is not a CPR number) are data in
+//! `rules.toml` ([`super::vocabulary`]): [`is_sensitive`] and [`redact_details`] read the
+//! classifier's; [`find_cpr`], [`find_cpr_loose`], [`redact`] and [`holds_cpr_loosely`],
+//! which are given no classifier, read the lists shipped in the binary.
 
+use super::vocabulary::{shipped, CprWords, NameWords};
 use super::Classifier;
 use crate::parse::{language, Language, Mail};
 
 /// What a redacted CPR number is replaced with.
 pub const CPR_REDACTED: &str = "[CPR-nummer fjernet]";
-
-/// Words that, just before a number, say it is something other than a CPR number.
-const NOT_CPR_CONTEXT: &[&str] = &[
-    "tlf",
-    "telefon",
-    "phone",
-    "mobil",
-    "ordre",
-    "order",
-    "faktura",
-    "invoice",
-    "ean",
-    "gln",
-    "medarbejdernr",
-    "medarbejdernummer",
-    "employee",
-    "løn",
-    "sagsnr",
-    "sag",
-    "case",
-    "ref",
-    "konto",
-    "account",
-    "kontonr",
-    "reg",
-    "cvr",
-    "p-nr",
-    "bestilling",
-    "nr",
-];
 
 fn days_in_month(month: u32, year: u32) -> u32 {
     match month {
@@ -87,21 +64,21 @@ pub fn valid_cpr_digits(d: &[u32; 10]) -> bool {
 
 /// Byte ranges of the CPR numbers in `text`.
 pub fn find_cpr(text: &str) -> Vec<std::ops::Range<usize>> {
-    scan_cpr(text, false)
+    scan_cpr(text, false, &shipped().cpr)
 }
 
 /// What [`redact`] removes: [`find_cpr`]'s numbers and those written "120488 1437" or
 /// "120488.1437" without "CPR" before them. Where this finds anything, the text is not sent
 /// on unredacted.
 pub fn find_cpr_loose(text: &str) -> Vec<std::ops::Range<usize>> {
-    scan_cpr(text, true)
+    scan_cpr(text, true, &shipped().cpr)
 }
 
 /// [`find_cpr`], and in `loose` mode also six digits and four written apart by a space or a
 /// dot ("120488 1437", "120488.1437") with no "CPR" before them: too weak a sign to call a
 /// mail sensitive, but cheap to remove from what is sent (a phone number or date never has
 /// that shape with a valid date).
-fn scan_cpr(text: &str, loose: bool) -> Vec<std::ops::Range<usize>> {
+fn scan_cpr(text: &str, loose: bool, words: &CprWords) -> Vec<std::ops::Range<usize>> {
     let b = text.as_bytes();
     let at = |k: usize| b.get(k).copied();
     let digit = |k: usize| at(k).is_some_and(|c| c.is_ascii_digit());
@@ -138,9 +115,9 @@ fn scan_cpr(text: &str, loose: bool) -> Vec<std::ops::Range<usize>> {
         let glued = digit(j) || at(j) == Some(b'-') && digit(j + 1);
         // "120488 1437" is a CPR number only with "CPR" named before it (or when loose).
         let spaced = sep && at(i + 6) == Some(b' ');
-        let shape_ok = loose || !spaced || cpr_named_before(text, i);
+        let shape_ok = loose || !spaced || cpr_named_before(text, i, words);
         if n == 10 && !glued && valid_cpr_digits(&digits) && shape_ok {
-            if !excluded_by_context(text, i) {
+            if !excluded_by_context(text, i, words) {
                 out.push(i..j);
             }
             i = j;
@@ -168,28 +145,26 @@ fn preceding_words(text: &str, at: usize, n: usize) -> Vec<String> {
         .collect()
 }
 
-fn cpr_named_before(text: &str, at: usize) -> bool {
+fn cpr_named_before(text: &str, at: usize, words: &CprWords) -> bool {
     preceding_words(text, at, 4)
         .iter()
-        .any(|w| w.starts_with("cpr") || w == "personnummer")
+        .any(|w| words.named.matches(w))
 }
 
-fn excluded_by_context(text: &str, at: usize) -> bool {
+fn excluded_by_context(text: &str, at: usize, words: &CprWords) -> bool {
     // "Mit cpr nr er 140391-8012": a CPR word a few words back wins over "nr".
-    if cpr_named_before(text, at) {
+    if cpr_named_before(text, at, words) {
         return false;
     }
-    preceding_words(text, at, 2).iter().any(|w| {
-        NOT_CPR_CONTEXT
-            .iter()
-            .any(|c| w == c || (c.len() > 3 && w.starts_with(c)))
-    })
+    preceding_words(text, at, 2)
+        .iter()
+        .any(|w| words.not_cpr.matches(w))
 }
 
 /// Replaces every CPR number in `text`: those [`find_cpr`] finds, and also six and four
 /// digits written apart by a space or a dot with a valid date, "CPR" named before or not.
 pub fn redact(text: &str) -> String {
-    let found: Vec<Span> = scan_cpr(text, true)
+    let found: Vec<Span> = scan_cpr(text, true, &shipped().cpr)
         .into_iter()
         .map(|r| (r, CPR_REDACTED))
         .collect();
@@ -249,88 +224,14 @@ fn replace_spans(text: &str, mut spans: Vec<Span>) -> String {
     out
 }
 
-/// Proper nouns that are not people, so "Region Hovedstaden" is not a patient's name.
-const NOT_NAMES: &[&str] = &[
-    "zoom",
-    "region",
-    "regionh",
-    "hovedstaden",
-    "microsoft",
-    "teams",
-    "meetings",
-    "ku",
-    "københavns",
-    "universitet",
-    "softwareshoppen",
-    "cimt",
-    "servicedesk",
-    "it",
-    "hr",
-    "rigshospitalet",
-    "herlev",
-    "hvidovre",
-    "bispebjerg",
-    "gentofte",
-    "amager",
-    "glostrup",
-    "hillerød",
-    "nordsjællands",
-    "hospital",
-    "hospitalet",
-    "center",
-    "centre",
-    "afdeling",
-    "department",
-    "kommune",
-    "kommunes",
-    "municipality",
-    "klinik",
-    "clinic",
-    "university",
-    "outlook",
-    "windows",
-    "mac",
-    "iphone",
-    "ipad",
-    "android",
-    "e-learning",
-    "kol",
-    "copd",
-    // Days and months are capitalised in English ("Every Tuesday we ..."); May is also a
-    // first name, so it stays a name.
-    "monday",
-    "tuesday",
-    "wednesday",
-    "thursday",
-    "friday",
-    "saturday",
-    "sunday",
-    "january",
-    "february",
-    "march",
-    "april",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-];
-
 /// A capitalised word that can be part of a person's name: "Hansen", "Anne-Marie", "Kjær".
-fn is_name_word(w: &str) -> bool {
+fn is_name_word(w: &str, names: &NameWords) -> bool {
     w.split('-').all(|part| {
         let mut cs = part.chars();
         cs.next().is_some_and(char::is_uppercase)
             && part.chars().count() >= 2
             && cs.all(char::is_lowercase)
-    }) && !NOT_NAMES.contains(&w.to_lowercase().as_str())
-}
-
-/// Whether `w` is one of `list` (lower case), whatever its case.
-fn one_of(list: &[&str], w: &str) -> bool {
-    list.iter().any(|x| x.eq_ignore_ascii_case(w))
+    }) && !names.not_names.matches(&w.to_lowercase())
 }
 
 /// An abbreviation in capitals ("KOL", "AMI", "CRP"): kept, for diagnoses are written so.
@@ -348,27 +249,10 @@ fn words(sentence: &str) -> Vec<&str> {
         .collect()
 }
 
-/// Words that name a person by the surname that follows: "hr. Jensen", "Mrs Patel",
-/// "patient Hansen".
-const NAME_TITLES: &[&str] = &[
-    "hr",
-    "fru",
-    "frk",
-    "mr",
-    "mrs",
-    "ms",
-    "dr",
-    "pt",
-    "patient",
-    "patienten",
-    "borger",
-    "borgeren",
-];
-
 /// Where a person is named in full in a sentence: the positions of the name's words. A name
 /// is two or three capitalised words in a row (opening the sentence only when the first is
 /// no function word: "Kan Jette" is a question), or a title and a surname ("hr. Jensen").
-fn name_in(words: &[&str]) -> Option<Vec<usize>> {
+fn name_in(words: &[&str], names: &NameWords) -> Option<Vec<usize>> {
     let opens_with_name = |i: usize| {
         i > 0
             || !words
@@ -382,17 +266,17 @@ fn name_in(words: &[&str]) -> Option<Vec<usize>> {
             .find(|(i, pair)| matches!(pair, [a, b] if test(a, b)) && opens_with_name(*i))
             .map(|(i, _)| i)
     };
-    if let Some(at) = pair_at(&|a, b| is_name_word(a) && is_name_word(b)) {
+    let name_word = |w: &str| is_name_word(w, names);
+    if let Some(at) = pair_at(&|a, b| name_word(a) && name_word(b)) {
         let mut name = vec![at, at + 1];
-        if words.get(at + 2).is_some_and(|w| is_name_word(w)) {
+        if words.get(at + 2).is_some_and(|w| name_word(w)) {
             name.push(at + 2);
         }
         return Some(name);
     }
-    if let Some(at) = words
-        .windows(2)
-        .position(|pair| matches!(pair, [t, n] if one_of(NAME_TITLES, t) && is_name_word(n)))
-    {
+    if let Some(at) = words.windows(2).position(
+        |pair| matches!(pair, [t, n] if names.titles.matches_ignore_ascii_case(t) && name_word(n)),
+    ) {
         return Some(vec![at, at + 1]);
     }
     None
@@ -447,20 +331,13 @@ fn around(words: &[&str], name: &[usize]) -> String {
 /// say the person is one. Further away, the sentence is about patients in general.
 const NEAR: usize = 3;
 
-/// Titles before a name ("Mr. Peter Aagaard", "hr. Jensen") and abbreviations of clinical
-/// and office Danish ("afd. B4", "ca. 40", "evt. NIV"): their dot ends no sentence.
-const DOTTED: &[&str] = &[
-    "mr", "mrs", "ms", "dr", "prof", "hr", "fr", "frk", "pt", "afd", "ca", "evt", "pga", "mht",
-    "vedr", "inkl", "jf", "st", "stk", "nr", "kl", "tlf",
-];
-
 /// `text` with the dot after a title or abbreviation replaced by a space, so the title and
 /// the name (or the ward and the diagnosis) stay in one sentence.
-fn without_abbreviation_dots(text: &str) -> String {
+fn without_abbreviation_dots(text: &str, names: &NameWords) -> String {
     let mut out = String::with_capacity(text.len());
     let mut word = String::new();
     for c in text.chars() {
-        if c == '.' && DOTTED.contains(&word.to_lowercase().as_str()) {
+        if c == '.' && names.abbreviations.matches(&word.to_lowercase()) {
             out.push(' ');
         } else {
             out.push(c);
@@ -534,9 +411,6 @@ fn without_addresses(text: &str) -> String {
         .collect()
 }
 
-/// Pronouns that, opening a sentence, refer to the person named just before.
-const PRONOUNS: &[&str] = &["han", "hun", "he", "she"];
-
 /// What replaces a patient's name in a desk forward.
 pub const NAME_REDACTED: &str = "[navn fjernet]";
 /// What replaces a diagnosis, treatment or admission beside a patient's name.
@@ -545,20 +419,18 @@ pub const HEALTH_REDACTED: &str = "[helbredsoplysning fjernet]";
 /// Whether the mail holds a CPR number (in its subject, any text part, a display name or an
 /// attachment's file name) or details about a named patient (in any text part).
 pub fn is_sensitive(mail: &Mail, classifier: &Classifier) -> bool {
-    holds_cpr(mail) || !patient_details(&prepared(&mail.full_text), classifier, true).is_empty()
+    let vocabulary = &classifier.rules.vocabulary;
+    let text = prepared(&mail.full_text, &vocabulary.names);
+    found_in_mail(mail, |t| scan_cpr(t, false, &vocabulary.cpr))
+        || !patient_details(&text, classifier, true).is_empty()
 }
 
 /// Whether `find` finds anything anywhere the sensitive scan looks: subject, header text,
 /// text.
-fn found_in_mail(mail: &Mail, find: fn(&str) -> Vec<std::ops::Range<usize>>) -> bool {
+fn found_in_mail(mail: &Mail, find: impl Fn(&str) -> Vec<std::ops::Range<usize>>) -> bool {
     [&mail.subject, &mail.header_text, &mail.full_text]
         .iter()
         .any(|t| !find(t).is_empty())
-}
-
-/// Whether a CPR number is anywhere the sensitive scan looks: subject, header text, text.
-fn holds_cpr(mail: &Mail) -> bool {
-    found_in_mail(mail, find_cpr)
 }
 
 /// Whether anything [`redact`] would remove is anywhere the scan looks: then the mail is
@@ -570,8 +442,8 @@ pub fn holds_cpr_loosely(mail: &Mail) -> bool {
 /// `text` as the patient check reads it: addresses blanked, the dots of titles and
 /// abbreviations made spaces. Byte for byte as long as `text`, and equal to it outside
 /// what was blanked, so a word's range in the one is the same word's range in the other.
-fn prepared(text: &str) -> String {
-    without_abbreviation_dots(&without_addresses(text))
+fn prepared(text: &str, names: &NameWords) -> String {
+    without_abbreviation_dots(&without_addresses(text), names)
 }
 
 /// A sentence that names a patient together with a diagnosis or a patient word.
@@ -595,9 +467,35 @@ fn patient_details<'a>(
         .map(words)
         .filter(|w| w.len() >= 3)
         .collect();
-    // "... min kollega Jette Berg. Jette er indlagt med lungebetændelse": once named in
-    // full, a person is named by the first name alone, even opening a sentence.
-    let full_names: Vec<Option<Vec<usize>>> = sentences.iter().map(|w| name_in(w)).collect();
+    let name_words = &classifier.rules.vocabulary.names;
+    let names = named(&sentences, name_words);
+    let mut found = Vec::new();
+    // Each sentence with the name found in the sentence before it (if any).
+    let before = std::iter::once(&None).chain(names.iter());
+    for ((w, here), previous) in sentences.iter().zip(&names).zip(before) {
+        let Some((name, pronoun)) = who(w, here.as_ref(), previous.is_some(), name_words) else {
+            continue;
+        };
+        if names_a_patient(classifier, w, &name) {
+            found.push(Finding {
+                words: w.clone(),
+                name,
+                pronoun,
+            });
+            if first_only {
+                break;
+            }
+        }
+    }
+    found
+}
+
+/// Per sentence, the positions of the person it names, if any. "... min kollega Jette
+/// Berg. Jette er indlagt med lungebetændelse": once named in full, a person is named by
+/// the first name alone, even opening a sentence.
+fn named(sentences: &[Vec<&str>], name_words: &NameWords) -> Vec<Option<Vec<usize>>> {
+    let full_names: Vec<Option<Vec<usize>>> =
+        sentences.iter().map(|w| name_in(w, name_words)).collect();
     let first_names: Vec<&str> = sentences
         .iter()
         .zip(&full_names)
@@ -606,11 +504,9 @@ fn patient_details<'a>(
                 .filter(|n| n.len() >= 2)
                 .and_then(|n| w.get(*n.first()?).copied())
         })
-        .filter(|w| is_name_word(w) && !one_of(NAME_TITLES, w))
+        .filter(|w| is_name_word(w, name_words) && !name_words.titles.matches_ignore_ascii_case(w))
         .collect();
-    // "... Anne-Sofie Brandt off Thursday's course. She is on the ward with an AMI": a
-    // sentence that opens with "she" or "han" goes on about the person just named.
-    let names: Vec<Option<Vec<usize>>> = sentences
+    sentences
         .iter()
         .zip(full_names)
         .map(|(w, n)| {
@@ -619,42 +515,41 @@ fn patient_details<'a>(
                 Some(vec![at])
             })
         })
-        .collect();
-    let mut found = Vec::new();
-    // Each sentence with the name found in the sentence before it (if any).
-    let before = std::iter::once(&None).chain(names.iter());
-    for ((w, here), previous) in sentences.iter().zip(&names).zip(before) {
-        let pronoun = previous.is_some() && w.iter().take(2).any(|x| one_of(PRONOUNS, x));
-        let (name, by_pronoun) = match here {
-            Some(n) => (n.clone(), false),
-            None if pronoun => {
-                let at = w.iter().position(|x| one_of(PRONOUNS, x)).unwrap_or(0);
-                (vec![at], true)
-            }
-            None => continue,
-        };
-        // A diagnosis, treatment or admission anywhere in the sentence; "patient" only
-        // right beside the name.
-        let rest = classifier.tokenize(&rest_of(w, &name), Language::Da);
-        let near = classifier.tokenize(&around(w, &name), Language::Da);
-        if classifier
-            .medical_index
-            .any(&classifier.rules.medical_words, &rest)
-            || classifier
-                .patient_index
-                .any(&classifier.rules.patient_words, &near)
-        {
-            found.push(Finding {
-                words: w.clone(),
-                name,
-                pronoun: by_pronoun,
-            });
-            if first_only {
-                break;
-            }
-        }
+        .collect()
+}
+
+/// Who a sentence is about: the person it names (`here`), or, when the sentence before
+/// named someone, a pronoun among its first two words ("... Anne-Sofie Brandt off
+/// Thursday's course. She is on the ward with an AMI"). The positions, and whether by
+/// pronoun.
+fn who(
+    w: &[&str],
+    here: Option<&Vec<usize>>,
+    named_before: bool,
+    name_words: &NameWords,
+) -> Option<(Vec<usize>, bool)> {
+    if let Some(n) = here {
+        return Some((n.clone(), false));
     }
-    found
+    let is_pronoun = |x: &&str| name_words.pronouns.matches_ignore_ascii_case(x);
+    if named_before && w.iter().take(2).any(is_pronoun) {
+        let at = w.iter().position(is_pronoun).unwrap_or(0);
+        return Some((vec![at], true));
+    }
+    None
+}
+
+/// Whether the sentence `w` says the person at `name` is a patient: a diagnosis,
+/// treatment or admission anywhere in it; "patient" only right beside the name.
+fn names_a_patient(classifier: &Classifier, w: &[&str], name: &[usize]) -> bool {
+    let rest = classifier.tokenize(&rest_of(w, name), Language::Da);
+    let near = classifier.tokenize(&around(w, name), Language::Da);
+    classifier
+        .medical_index
+        .any(&classifier.rules.medical_words, &rest)
+        || classifier
+            .patient_index
+            .any(&classifier.rules.patient_words, &near)
 }
 
 /// Where `inner`, a slice of `outer`, starts in it.
@@ -673,14 +568,14 @@ const MAX_PATTERN_WORDS: usize = 3;
 /// "patient [navn fjernet], som er [helbredsoplysning fjernet] med [helbredsoplysning
 /// fjernet]". What a desk gets of a sensitive mail goes through this.
 pub fn redact_details(text: &str, classifier: &Classifier) -> String {
-    let scanned = prepared(text);
-    let mut spans: Vec<Span> = scan_cpr(text, true)
+    let vocabulary = &classifier.rules.vocabulary;
+    let scanned = prepared(text, &vocabulary.names);
+    let mut spans: Vec<Span> = scan_cpr(text, true, &vocabulary.cpr)
         .into_iter()
         .map(|r| (r, CPR_REDACTED))
         .collect();
     let findings = patient_details(&scanned, classifier, false);
     let mut names: Vec<&str> = Vec::new();
-    let mut words_at: Vec<std::ops::Range<usize>> = Vec::new();
     let range = |w: &str| offset_in(&scanned, w).map(|at| at..at + w.len());
     for f in &findings {
         if !f.pronoun {
@@ -688,51 +583,17 @@ pub fn redact_details(text: &str, classifier: &Classifier) -> String {
                 f.name
                     .iter()
                     .filter_map(|&i| f.words.get(i).copied())
-                    .filter(|w| is_name_word(w) && !one_of(NAME_TITLES, w)),
+                    .filter(|w| {
+                        is_name_word(w, &vocabulary.names)
+                            && !vocabulary.names.titles.matches_ignore_ascii_case(w)
+                    }),
             );
         }
-        // The medical words: each word of the rest alone, then runs of two or three that
-        // match only together ("heart failure", "sick leave").
-        let rest: Vec<usize> = rest_positions(&f.words, &f.name);
-        let medical = |ws: &[usize]| {
-            let joined = ws
-                .iter()
-                .filter_map(|&i| f.words.get(i).copied())
-                .collect::<Vec<_>>()
-                .join(" ");
-            let toks = classifier.tokenize(&joined, Language::Da);
-            classifier
-                .medical_index
-                .any(&classifier.rules.medical_words, &toks)
-        };
-        let mut marked = vec![false; f.words.len()];
-        let is_marked = |marked: &[bool], i: usize| marked.get(i).copied().unwrap_or(false);
-        for &i in &rest {
-            if medical(&[i]) {
-                if let Some(m) = marked.get_mut(i) {
-                    *m = true;
-                }
-            }
-        }
-        for n in 2..=MAX_PATTERN_WORDS {
-            for run in rest.windows(n) {
-                let consecutive = run.windows(2).all(|p| matches!(p, [a, b] if *b == *a + 1));
-                if consecutive && !run.iter().any(|&i| is_marked(&marked, i)) && medical(run) {
-                    for &i in run {
-                        if let Some(m) = marked.get_mut(i) {
-                            *m = true;
-                        }
-                    }
-                }
-            }
-        }
-        for (w, m) in f.words.iter().zip(&marked) {
-            if *m {
-                words_at.extend(range(w));
-            }
+        let medical = medical_words(f, classifier);
+        for (w, _) in f.words.iter().zip(&medical).filter(|(_, m)| **m) {
+            spans.extend(range(w).map(|r| (r, HEALTH_REDACTED)));
         }
     }
-    spans.extend(words_at.into_iter().map(|r| (r, HEALTH_REDACTED)));
     if !names.is_empty() {
         // The patient's name wherever it stands: "Poul Eriksen ... Poul har det bedre".
         for w in words(&scanned) {
@@ -751,6 +612,46 @@ pub fn redact_details(text: &str, classifier: &Classifier) -> String {
     replace_spans(text, spans)
 }
 
+/// Per word of a finding's sentence, whether it is medical: each word but the name alone,
+/// then runs of two or three that match only together ("heart failure", "sick leave").
+fn medical_words(f: &Finding<'_>, classifier: &Classifier) -> Vec<bool> {
+    let rest: Vec<usize> = rest_positions(&f.words, &f.name);
+    let medical = |ws: &[usize]| {
+        let joined = ws
+            .iter()
+            .filter_map(|&i| f.words.get(i).copied())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let toks = classifier.tokenize(&joined, Language::Da);
+        classifier
+            .medical_index
+            .any(&classifier.rules.medical_words, &toks)
+    };
+    let mut marked = vec![false; f.words.len()];
+    let mark = |marked: &mut Vec<bool>, i: usize| {
+        if let Some(m) = marked.get_mut(i) {
+            *m = true;
+        }
+    };
+    for &i in &rest {
+        if medical(&[i]) {
+            mark(&mut marked, i);
+        }
+    }
+    for n in 2..=MAX_PATTERN_WORDS {
+        for run in rest.windows(n) {
+            let consecutive = run.windows(2).all(|p| matches!(p, [a, b] if *b == *a + 1));
+            let any_marked = run.iter().any(|&i| marked.get(i).copied().unwrap_or(false));
+            if consecutive && !any_marked && medical(run) {
+                for &i in run {
+                    mark(&mut marked, i);
+                }
+            }
+        }
+    }
+    marked
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -758,7 +659,7 @@ mod tests {
     /// The rest of a sentence after taking out a person's name; `None` when it names nobody.
     fn without_a_name(sentence: &str) -> Option<String> {
         let words = words(sentence);
-        let name = name_in(&words)?;
+        let name = name_in(&words, &shipped().names)?;
         Some(rest_of(&words, &name))
     }
 
@@ -863,10 +764,13 @@ mod tests {
     #[test]
     fn a_title_dot_ends_no_sentence() {
         assert_eq!(
-            without_abbreviation_dots("Mr. Peter Aagaard and Dr. Li. Done."),
+            without_abbreviation_dots("Mr. Peter Aagaard and Dr. Li. Done.", &shipped().names),
             "Mr  Peter Aagaard and Dr  Li. Done."
         );
-        assert_eq!(without_abbreviation_dots("hr. Jensen"), "hr  Jensen");
+        assert_eq!(
+            without_abbreviation_dots("hr. Jensen", &shipped().names),
+            "hr  Jensen"
+        );
     }
 
     #[test]
@@ -960,5 +864,24 @@ mod tests {
             redact("a 180649-2231 b 0907884412."),
             format!("a {CPR_REDACTED} b {CPR_REDACTED}.")
         );
+    }
+
+    #[test]
+    fn the_words_before_a_number_are_the_rules_files() {
+        let shipped = include_str!("../../rules.toml");
+        let raw = "From: A <a@x.test>\r\nSubject: Zoom\r\n\r\nRing på tlf 0101901234 om Zoom.\r\n";
+        assert!(!is_sensitive(&mail(raw), &classifier()), "a phone number");
+        let edited = shipped.replace(r#""tlf", "telefon*""#, r#""telefon*""#);
+        assert_ne!(edited, shipped);
+        let c = Classifier::new(
+            super::super::rules::Rules::parse(std::path::Path::new("rules.toml"), &edited).unwrap(),
+            None,
+        );
+        assert!(
+            is_sensitive(&mail(raw), &c),
+            "tlf no longer says what the number is"
+        );
+        // The classifier-free functions read the shipped list.
+        assert!(find_cpr("tlf 0101901234").is_empty());
     }
 }

@@ -101,13 +101,9 @@ const BARE_QUESTION: usize = 6;
 pub fn tokenize(text: &str, lang: Language, stemmers: &Stemmers) -> Tokens {
     let folded = fold(text);
     let mut out = Tokens::default();
-    // Where the current sentence's tokens start; a '?' makes them a question.
-    let mut sentence_start = 0;
-    // Where the sentence before the current one starts, and where the current line does.
-    let mut told_start = 0;
+    let mut sentence = Sentence::default();
     // The text from the start of the current line on.
     let mut line = folded.as_str();
-    let mut questions: u16 = 0;
     let mut rest = folded.as_str();
     // Walk "words" separated by whitespace/punctuation; a word may contain hyphens.
     while !rest.is_empty() {
@@ -115,25 +111,7 @@ pub fn tokenize(text: &str, lang: Language, stemmers: &Stemmers) -> Tokens {
             .find(|c: char| !(c.is_alphanumeric() || c == '-'))
             .and_then(|end| rest.split_at_checked(end))
             .unwrap_or((rest, ""));
-        let parts: Vec<&str> = chunk.split('-').filter(|p| !p.is_empty()).collect();
-        for p in &parts {
-            out.tokens.push(Token {
-                word: (*p).to_string(),
-                stem: stemmers.stem(lang, p),
-            });
-            out.question.push(None);
-        }
-        if parts.len() > 1 {
-            let joined: String = parts.concat();
-            let first = out.tokens.len() - parts.len();
-            out.compounds.push((
-                first,
-                Token {
-                    stem: stemmers.stem(lang, &joined),
-                    word: joined,
-                },
-            ));
-        }
+        push_word(&mut out, chunk, lang, stemmers);
         let mut after = from_sep.chars();
         let Some(sep) = after.next() else {
             break;
@@ -148,30 +126,74 @@ pub fn tokenize(text: &str, lang: Language, stemmers: &Stemmers) -> Tokens {
             line = after.as_str();
         }
         if matches!(sep, '.' | '!' | '?') || ends_line {
-            if sep == '?' && sentence_start < out.tokens.len() {
-                // "Er det tilladt?": a bare question asks about what was just told.
-                let from = if out.tokens.len() - sentence_start <= BARE_QUESTION
-                    && sentence_start - told_start >= 3
-                    && out.question.get(told_start).is_some_and(Option::is_none)
-                {
-                    told_start
-                } else {
-                    sentence_start
-                };
-                out.question
-                    .iter_mut()
-                    .skip(from)
-                    .for_each(|q| *q = Some(questions));
-                questions = questions.saturating_add(1);
-            }
-            if sentence_start < out.tokens.len() {
-                told_start = sentence_start;
-            }
-            sentence_start = out.tokens.len();
+            sentence.end(&mut out, sep == '?');
         }
         rest = after.as_str();
     }
     out
+}
+
+/// A word of the text (letters, digits, hyphens) as tokens: each part between hyphens, and
+/// the parts joined as a compound.
+fn push_word(out: &mut Tokens, chunk: &str, lang: Language, stemmers: &Stemmers) {
+    let parts: Vec<&str> = chunk.split('-').filter(|p| !p.is_empty()).collect();
+    for p in &parts {
+        out.tokens.push(Token {
+            word: (*p).to_string(),
+            stem: stemmers.stem(lang, p),
+        });
+        out.question.push(None);
+    }
+    if parts.len() > 1 {
+        let joined: String = parts.concat();
+        let first = out.tokens.len() - parts.len();
+        out.compounds.push((
+            first,
+            Token {
+                stem: stemmers.stem(lang, &joined),
+                word: joined,
+            },
+        ));
+    }
+}
+
+/// Where the sentences being read start, and how many questions were asked.
+#[derive(Debug, Default)]
+struct Sentence {
+    /// Where the current sentence's tokens start; a '?' makes them a question.
+    start: usize,
+    /// Where the sentence before the current one starts.
+    told_start: usize,
+    questions: u16,
+}
+
+impl Sentence {
+    /// Ends the current sentence at the last token; a question (`asked`) marks its tokens.
+    fn end(&mut self, out: &mut Tokens, asked: bool) {
+        if asked && self.start < out.tokens.len() {
+            // "Er det tilladt?": a bare question asks about what was just told.
+            let from = if out.tokens.len() - self.start <= BARE_QUESTION
+                && self.start - self.told_start >= 3
+                && out
+                    .question
+                    .get(self.told_start)
+                    .is_some_and(Option::is_none)
+            {
+                self.told_start
+            } else {
+                self.start
+            };
+            out.question
+                .iter_mut()
+                .skip(from)
+                .for_each(|q| *q = Some(self.questions));
+            self.questions = self.questions.saturating_add(1);
+        }
+        if self.start < out.tokens.len() {
+            self.told_start = self.start;
+        }
+        self.start = out.tokens.len();
+    }
 }
 
 #[cfg(test)]

@@ -38,12 +38,18 @@ pub fn run(path: &Path, args: CheckArgs) -> anyhow::Result<i32> {
         }
     };
     match Rules::load(&config.rules) {
-        Ok(r) => ok(&format!(
-            "rules    {} ({} patterns)",
-            config.rules.display(),
-            r.categories.iter().map(|(_, p)| p.len()).sum::<usize>()
-                + r.desks.iter().map(|(_, p)| p.len()).sum::<usize>()
-        )),
+        Ok(r) => {
+            ok(&format!(
+                "rules    {} ({} patterns)",
+                config.rules.display(),
+                r.categories.iter().map(|(_, p)| p.len()).sum::<usize>()
+                    + r.desks.iter().map(|(_, p)| p.len()).sum::<usize>()
+            ));
+            // A list missing from an older rules file: it works, with the shipped list.
+            for note in &r.notes {
+                println!("note    {note}");
+            }
+        }
         Err(e) => problems.extend(e.problems()),
     }
     if let Some(dir) = &config.training {

@@ -147,13 +147,18 @@ impl Setup {
     }
 }
 
-/// Reads the configured rules file.
+/// Reads the configured rules file; its notes (lists taken from the shipped file) are
+/// logged.
 ///
 /// # Errors
 /// Its problems, each with file and line.
 pub(crate) fn load_rules(config: &Config) -> anyhow::Result<Rules> {
-    Rules::load(&config.rules)
-        .with_context(|| format!("rules file {} is not usable", config.rules.display()))
+    let rules = Rules::load(&config.rules)
+        .with_context(|| format!("rules file {} is not usable", config.rules.display()))?;
+    for note in &rules.notes {
+        tracing::info!(%note, "rules file");
+    }
+    Ok(rules)
 }
 
 /// Trains the learned model on the configured examples folder, if any.
