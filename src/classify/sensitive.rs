@@ -26,7 +26,8 @@
 //! classifier's; [`find_cpr`], [`find_cpr_loose`], [`redact`] and [`holds_cpr_loosely`],
 //! which are given no classifier, read the lists shipped in the binary.
 
-use super::vocabulary::{shipped, CprWords, NameWords};
+use super::rules::shipped;
+use super::vocabulary::{CprWords, NameWords};
 use super::Classifier;
 use crate::parse::{language, Language, Mail};
 
