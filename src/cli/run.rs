@@ -38,6 +38,11 @@ pub fn run(path: &Path, args: RunArgs) -> anyhow::Result<i32> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let config = Arc::new(setup.config);
+        // Every secret once before anything else: a missing variable or a failing token
+        // command stops here (exit 78), not at the first reply.
+        for (server, key, read) in super::check::read_secrets(&config).await {
+            read.with_context(|| format!("{server}.{key}"))?;
+        }
         let mut ledger = Ledger::open(&config.ledger)?;
         // Keep only the personal data needed: old outcomes (and sender hashes) go. Only with
         // IMAP, where the last UID keeps old mail from being read again; a Maildir's new/

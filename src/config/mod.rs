@@ -40,7 +40,7 @@ use raw::{
     RawResponses, RawSmtp,
 };
 pub use raw::{SentCopy, Tls};
-pub use secret::{Auth, PasswordSource, SecretError};
+pub use secret::{Auth, Login, PasswordSource, SecretError};
 use server::{validate_imap, validate_smtp, ServerSection};
 pub use server::{ImapConfig, Server, SmtpConfig};
 pub use values::MAILDIR_DEFAULT_MAX_SIZE;
