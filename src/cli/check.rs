@@ -75,8 +75,8 @@ pub fn run(path: &Path, args: CheckArgs) -> anyhow::Result<i32> {
         .block_on(read_secrets(&config))
         .into_iter()
         .filter_map(|(server, key, result)| match result {
-            Ok(from) => {
-                ok(&format!("{server} login: {from}: read"));
+            Ok(kind) => {
+                ok(&format!("{server}.{key}: {kind} read"));
                 None
             }
             Err(e) => {
@@ -119,17 +119,17 @@ fn logins(config: &Config) -> Vec<(&'static str, &Auth, Duration)> {
 }
 
 /// Reads every configured password and token once, as a login would (a token command runs):
-/// per login, the server, the config key naming the source, and where it came from or why
-/// it could not be read. The secrets themselves are dropped at once.
+/// per login, the server, the config key naming the source, and what was read (or why it
+/// could not be). The secrets themselves are dropped at once.
 pub(crate) async fn read_secrets(
     config: &Config,
-) -> Vec<(&'static str, &'static str, Result<String, SecretError>)> {
+) -> Vec<(&'static str, &'static str, Result<&'static str, SecretError>)> {
     let mut out = Vec::new();
     for (server, auth, timeout) in logins(config) {
-        let (Some(key), Some(from)) = (auth.key(), auth.describe()) else {
+        let (Some(key), Some(kind)) = (auth.key(), auth.kind()) else {
             continue;
         };
-        out.push((server, key, auth.fetch(timeout).await.map(|_| from)));
+        out.push((server, key, auth.fetch(timeout).await.map(|_| kind)));
     }
     out
 }

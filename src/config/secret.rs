@@ -224,14 +224,12 @@ impl Auth {
         }
     }
 
-    /// What kind of secret, from where: "password from environment variable X".
-    pub fn describe(&self) -> Option<String> {
+    /// What the secret is, for messages: "password" or "access token".
+    pub fn kind(&self) -> Option<&'static str> {
         match self {
             Auth::None => None,
-            Auth::Password { password, .. } => {
-                Some(format!("password from {}", password.describe()))
-            }
-            Auth::XOAuth2 { token, .. } => Some(format!("access token from {}", token.describe())),
+            Auth::Password { .. } => Some("password"),
+            Auth::XOAuth2 { .. } => Some("access token"),
         }
     }
 }
