@@ -71,20 +71,7 @@ pub fn run(path: &Path, args: CheckArgs) -> anyhow::Result<i32> {
         Err(e) => problems.extend(e.problems()),
     }
     let rt = runtime()?;
-    let failed: HashSet<&'static str> = rt
-        .block_on(read_secrets(&config))
-        .into_iter()
-        .filter_map(|(server, key, result)| match result {
-            Ok(kind) => {
-                ok(&format!("{server}.{key}: {kind} read"));
-                None
-            }
-            Err(e) => {
-                problems.push(format!("{server}.{key}: {e:#}"));
-                Some(server)
-            }
-        })
-        .collect();
+    let failed = secrets(&rt, &config, &mut problems);
     if !args.offline {
         problems.extend(environment(&rt, &config, &failed));
     }
@@ -98,6 +85,28 @@ pub fn run(path: &Path, args: CheckArgs) -> anyhow::Result<i32> {
         println!("\n{} problem(s)", problems.len());
         Ok(1)
     }
+}
+
+/// The secrets tier (`--offline` too: `run` would stop on these before anything else).
+/// Returns the servers whose secret could not be read.
+fn secrets(
+    rt: &tokio::runtime::Runtime,
+    config: &Config,
+    problems: &mut Vec<String>,
+) -> HashSet<&'static str> {
+    rt.block_on(read_secrets(config))
+        .into_iter()
+        .filter_map(|(server, key, result)| match result {
+            Ok(kind) => {
+                ok(&format!("{server}.{key}: {kind} read"));
+                None
+            }
+            Err(e) => {
+                problems.push(format!("{server}.{key}: {e:#}"));
+                Some(server)
+            }
+        })
+        .collect()
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -123,7 +132,11 @@ fn logins(config: &Config) -> Vec<(&'static str, &Auth, Duration)> {
 /// could not be). The secrets themselves are dropped at once.
 pub(crate) async fn read_secrets(
     config: &Config,
-) -> Vec<(&'static str, &'static str, Result<&'static str, SecretError>)> {
+) -> Vec<(
+    &'static str,
+    &'static str,
+    Result<&'static str, SecretError>,
+)> {
     let mut out = Vec::new();
     for (server, auth, timeout) in logins(config) {
         let (Some(key), Some(kind)) = (auth.key(), auth.kind()) else {

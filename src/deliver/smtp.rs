@@ -378,7 +378,8 @@ impl Smtp {
         }
     }
 
-    /// Connects, logs in if configured, says NOOP: for `autosvar check`.
+    /// Reads the secret, connects (TLS trust checked), logs in if configured, says NOOP:
+    /// for `autosvar check`.
     ///
     /// # Errors
     /// When the server cannot be reached or refuses.

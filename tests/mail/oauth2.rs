@@ -88,7 +88,10 @@ impl TokenService {
         let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
         assert!(head.starts_with("HTTP/1.1 200"), "GET /stats: {head}");
         let v: serde_json::Value = serde_json::from_str(body).expect("stats are JSON");
-        let n = |k: &str| v[k].as_u64().unwrap_or_else(|| panic!("stats lack {k}: {v}"));
+        let n = |k: &str| {
+            v[k].as_u64()
+                .unwrap_or_else(|| panic!("stats lack {k}: {v}"))
+        };
         Stats {
             issued: n("issued"),
             active: n("active"),

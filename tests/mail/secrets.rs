@@ -26,7 +26,10 @@ const TOKEN_TTL: u32 = 3;
 fn wait_until(what: &str, deadline: Duration, mut pred: impl FnMut() -> bool) {
     let start = Instant::now();
     while !pred() {
-        assert!(start.elapsed() < deadline, "{what}: not within {deadline:?}");
+        assert!(
+            start.elapsed() < deadline,
+            "{what}: not within {deadline:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -108,12 +111,18 @@ pub fn xoauth2_tokens_that_expire_are_fetched_anew_for_every_connection(s: &Serv
     let after = tokens.stats();
     println!("    token service: {before:?} -> {after:?}");
     assert_eq!(
-        (after.expired - before.expired, after.unknown - before.unknown),
+        (
+            after.expired - before.expired,
+            after.unknown - before.unknown
+        ),
         (0, 0),
         "a login presented an expired or unknown token"
     );
     let logins = (after.active - before.active) as usize;
-    assert!(logins >= 2 * ROUNDS, "{logins} token logins for {ROUNDS} rounds");
+    assert!(
+        logins >= 2 * ROUNDS,
+        "{logins} token logins for {ROUNDS} rounds"
+    );
     let dir = &s.dir;
     let imap_logins = count_lines(&dir.join("log/dovecot.log"), "method=XOAUTH2", hr);
     let smtp_logins = count_lines(&dir.join("log/postfix.log"), "sasl_method=XOAUTH2", hr);
@@ -142,18 +151,27 @@ fn assert_clean(log: &str, secrets: &[String], texts: &[String]) {
     for secret in secrets {
         assert!(!log.contains(secret.as_str()), "a secret is in the log");
         for form in base64_forms(secret) {
-            assert!(!log.contains(&form), "a secret's base64 form {form} is in the log");
+            assert!(
+                !log.contains(&form),
+                "a secret's base64 form {form} is in the log"
+            );
         }
     }
     for text in texts {
-        assert!(!log.contains(text.as_str()), "body text {text:?} is in the log");
+        assert!(
+            !log.contains(text.as_str()),
+            "body text {text:?} is in the log"
+        );
     }
 }
 
 /// The longest line of a message's body: text only the body has.
 fn body_line(m: &Msg) -> String {
     let text = m.text();
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
     let line = body.lines().max_by_key(|l| l.len()).unwrap_or_default();
     assert!(line.len() >= 20, "a body line to look for: {body:?}");
     line.to_string()
@@ -183,12 +201,13 @@ fn run_at_trace(setup: &Setup, password: &str) -> String {
 }
 
 pub fn nothing_secret_and_no_body_text_in_the_log_at_trace(s: &Servers) {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    // A password no log line could hold by chance (Dovecot's passwd-file takes it).
-    let password = format!("Pw{}q{nanos}Zx", std::process::id());
+    // Random per run (std's hasher keys are random), so no log line holds it by chance.
+    let salt = std::hash::BuildHasher::hash_one(
+        &std::collections::hash_map::RandomState::new(),
+        std::process::id(),
+    );
+    // Dovecot's passwd-file takes it for this user.
+    let password = format!("Pw{}q{salt}Zx", std::process::id());
     let (hr_pw, hr_tok) = ("hr-logpw@example.test", "hr-logtok@example.test");
     s.add_user(hr_pw, &password);
     let (imap, smtp) = xoauth2_lines(s, hr_tok, 600);
@@ -216,7 +235,7 @@ pub fn nothing_secret_and_no_body_text_in_the_log_at_trace(s: &Servers) {
             smtp_extra,
         );
         let from = format!("log{i}-ask@regionh.example");
-        let marker = format!("zebrafinke{i}x{nanos}");
+        let marker = format!("zebrafinke{i}x{salt}");
         smtp_send(
             s,
             &from,
@@ -240,7 +259,11 @@ pub fn nothing_secret_and_no_body_text_in_the_log_at_trace(s: &Servers) {
             .filter(|t| t.user == hr_tok)
             .map(|t| t.token)
             .collect();
-        assert!(i == 0 || tokens.len() >= 2, "tokens issued: {}", tokens.len());
+        assert!(
+            i == 0 || tokens.len() >= 2,
+            "tokens issued: {}",
+            tokens.len()
+        );
         let mut secrets = vec![
             password.clone(),
             format!("\0{hr_pw}\0{password}"),
@@ -295,7 +318,11 @@ pub fn an_untrusted_certificate_stops_the_daemon_with_78(s: &Servers) {
     ];
     for (i, (case, smtp_trusts, refused)) in cases.into_iter().enumerate() {
         let hr = format!("hr-ca-{case}@example.test");
-        let imap_trusts = if refused == "imap" { &s.other_ca } else { &s.ca };
+        let imap_trusts = if refused == "imap" {
+            &s.other_ca
+        } else {
+            &s.ca
+        };
         let smtp = match case {
             "smtps" => (s.smtps, "implicit"),
             _ => (s.smtp, "starttls"),
@@ -342,7 +369,10 @@ pub fn an_untrusted_certificate_stops_the_daemon_with_78(s: &Servers) {
                 .any(|l| l.starts_with(&format!("problem {refused} ")) && l.contains("certificate")),
             "{case}: {out}"
         );
-        assert!(messages(s, &from, "INBOX").is_empty(), "{case}: nothing sent");
+        assert!(
+            messages(s, &from, "INBOX").is_empty(),
+            "{case}: nothing sent"
+        );
         if refused == "smtp" {
             // Trusted again: the reply that waited in the ledger goes out, once.
             smtp_ca(&setup, smtp_trusts, &s.ca);
