@@ -229,9 +229,12 @@ impl Smtp {
             }
             conn.starttls(params.clone(), &self.hello)
                 .await
-                .map_err(|e| match is_trust_error(&e) {
-                    true => self.tls_failed(io::Error::other(e)),
-                    false => smtp(e),
+                .map_err(|e| {
+                    if is_trust_error(&e) {
+                        self.tls_failed(io::Error::other(e))
+                    } else {
+                        smtp(e)
+                    }
                 })?;
         }
         if let Some(login) = login {

@@ -85,7 +85,9 @@ impl Servers {
     }
 
     /// Lets `user` log in with `password` (besides "secret"): a line in Dovecot's
-    /// passwd-file, which it reads again when the file changes.
+    /// passwd-file. Dovecot looks at the file at most once a second, so this returns once
+    /// Dovecot's auth service accepts the password (`doveadm auth test`, which no IMAP or
+    /// SMTP login penalty counts).
     pub fn add_user(&self, user: &str, password: &str) {
         use std::io::Write;
         let mut users = std::fs::OpenOptions::new()
@@ -93,6 +95,24 @@ impl Servers {
             .open(self.dir.join("etc/users"))
             .expect("Dovecot's users file");
         writeln!(users, "{}:{{PLAIN}}{password}", user.to_lowercase()).expect("add a user");
+        let start = Instant::now();
+        loop {
+            let out = Command::new("doveadm")
+                .arg("-c")
+                .arg(self.dir.join("etc/dovecot.conf"))
+                .args(["auth", "test", user, password])
+                .output()
+                .expect("run doveadm auth test");
+            if out.status.success() {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "Dovecot does not take the password of {user}: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     fn script(&self, args: &[&str]) {
