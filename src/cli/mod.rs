@@ -2,6 +2,8 @@
 //!
 //! Commands load what they need through [`Setup`], which reports every problem of the
 //! config, the rules and the templates at once. `anyhow` lives here and in `main.rs` only.
+//! Here too: which errors mean exit 78, and the ceiling over `RUST_LOG` that keeps the mail
+//! libraries' wire logs (passwords, tokens, whole messages) out of every log.
 
 pub mod check;
 pub mod classify;
