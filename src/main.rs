@@ -1,5 +1,6 @@
 //! The `autosvar` binary: parse arguments, set up logging, run the command, and turn the
-//! result into an exit code (0 ok, 1 `check` found problems, 2 error, 78 bad config).
+//! result into an exit code (0 ok, 1 `check` found problems, 2 error, 78 a configuration
+//! or trust problem: see [`autosvar::cli::exit_code_for`]).
 
 use clap::Parser;
 

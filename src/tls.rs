@@ -2,6 +2,7 @@
 //!
 //! Trusted roots are the Mozilla set (webpki-roots), the system store, and the optional
 //! `ca-file` from the config (a private CA). There is no switch to turn verification off.
+//! [`is_trust_error`] tells a refused certificate (a setup problem) from a lost connection.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -68,4 +69,46 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+/// Whether a TLS failure came from TLS itself (rustls refused: an untrusted or invalid
+/// certificate, no common protocol, a plain-text server on a TLS port) rather than from the
+/// network. Retrying cannot mend the first kind. rustls errors reach us inside
+/// `io::Error`s, whose `source()` skips the error they wrap, so each is opened by hand.
+pub fn is_trust_error(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if e.is::<rustls::Error>() {
+            return true;
+        }
+        if let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            if is_trust_error(inner) {
+                return true;
+            }
+        }
+        next = e.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rustls_errors_are_trust_errors_and_network_errors_are_not() {
+        let refused = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        assert!(is_trust_error(&refused));
+        let wrapped = std::io::Error::other(refused);
+        assert!(is_trust_error(&wrapped));
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(!is_trust_error(&reset));
+        assert!(!is_trust_error(&std::io::Error::other("eof")));
+    }
 }

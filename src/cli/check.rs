@@ -1,14 +1,19 @@
 //! `autosvar check`: validates in tiers, like `vector validate`. First the config file's
-//! syntax and types, then the rules and every template (cross-references included), then,
-//! unless `--offline`, the environment: the mailbox can be read, the ledger written, the
-//! outbox or SMTP server reached. Every problem is listed; exit 0 when all is well, 1 if not.
+//! syntax and types, then the rules and every template (cross-references included), then
+//! the secrets (each password or token is read as a login would read it: the variable is
+//! set, the file readable, the command succeeds), then, unless `--offline`, the
+//! environment: the mailbox can be read (login, TLS trust, folder), the ledger written, the
+//! outbox or SMTP server reached (TLS trust, login). Every problem is listed; exit 0 when
+//! all is well, 1 if not. A secret is never printed, only where it comes from.
 
+use std::collections::HashSet;
 use std::path::Path;
+use std::time::Duration;
 
 use clap::Args;
 
 use crate::classify::Rules;
-use crate::config::{Config, DeliveryConfig, IntakeConfig};
+use crate::config::{Auth, Config, DeliveryConfig, IntakeConfig, SecretError};
 use crate::render::Templates;
 
 #[derive(Debug, Args)]
@@ -71,8 +76,10 @@ pub fn run(path: &Path, args: CheckArgs) -> anyhow::Result<i32> {
         )),
         Err(e) => problems.extend(e.problems()),
     }
+    let rt = runtime()?;
+    let failed = secrets(&rt, &config, &mut problems);
     if !args.offline {
-        problems.extend(environment(&config));
+        problems.extend(environment(&rt, &config, &failed));
     }
     for p in &problems {
         println!("problem {p}");
@@ -86,14 +93,73 @@ pub fn run(path: &Path, args: CheckArgs) -> anyhow::Result<i32> {
     }
 }
 
+/// The secrets tier (`--offline` too: `run` would stop on these before anything else).
+/// Returns the servers whose secret could not be read.
+fn secrets(
+    rt: &tokio::runtime::Runtime,
+    config: &Config,
+    problems: &mut Vec<String>,
+) -> HashSet<&'static str> {
+    rt.block_on(read_secrets(config))
+        .into_iter()
+        .filter_map(|(server, key, result)| match result {
+            Ok(kind) => {
+                ok(&format!("{server}.{key}: {kind} read"));
+                None
+            }
+            Err(e) => {
+                problems.push(format!("{server}.{key}: {e:#}"));
+                Some(server)
+            }
+        })
+        .collect()
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?)
 }
 
-/// The checks that touch the world outside the config folder.
-fn environment(config: &Config) -> Vec<String> {
+/// The logins the config has: the server (`imap`, `smtp`), its auth, its timeout.
+fn logins(config: &Config) -> Vec<(&'static str, &Auth, Duration)> {
+    let mut out = Vec::new();
+    if let IntakeConfig::Imap(imap) = &config.intake {
+        out.push(("imap", &imap.server.auth, imap.server.timeout));
+    }
+    if let DeliveryConfig::Smtp(smtp) = &config.delivery {
+        out.push(("smtp", &smtp.server.auth, smtp.server.timeout));
+    }
+    out
+}
+
+/// Reads every configured password and token once, as a login would (a token command runs):
+/// per login, the server, the config key naming the source, and what was read (or why it
+/// could not be). The secrets themselves are dropped at once.
+pub(crate) async fn read_secrets(
+    config: &Config,
+) -> Vec<(
+    &'static str,
+    &'static str,
+    Result<&'static str, SecretError>,
+)> {
+    let mut out = Vec::new();
+    for (server, auth, timeout) in logins(config) {
+        let (Some(key), Some(kind)) = (auth.key(), auth.kind()) else {
+            continue;
+        };
+        out.push((server, key, auth.fetch(timeout).await.map(|_| kind)));
+    }
+    out
+}
+
+/// The checks that touch the world outside the config folder. A server whose secret could
+/// not be read (`failed`) is not tried: that problem is listed already.
+fn environment(
+    rt: &tokio::runtime::Runtime,
+    config: &Config,
+    failed: &HashSet<&'static str>,
+) -> Vec<String> {
     let mut problems = Vec::new();
     match &config.intake {
         IntakeConfig::Maildir { path, .. } => {
@@ -105,17 +171,15 @@ fn environment(config: &Config) -> Vec<String> {
                 Err(e) => problems.push(format!("{e:#}: create it or fix maildir.path")),
             }
         }
+        IntakeConfig::Imap(_) if failed.contains("imap") => {}
         IntakeConfig::Imap(imap) => {
             let where_ = format!("imap {}:{}", imap.server.host, imap.server.port);
-            let result = runtime().and_then(|rt| {
-                rt.block_on(async {
-                    let mut client = crate::intake::imap::Imap::new(imap)?;
-                    let selected = client.open().await?;
-                    let sent = client.sent_folder().map(str::to_string);
-                    client.logout().await;
-                    Ok::<_, crate::intake::imap::ImapError>((selected, sent))
-                })
-                .map_err(anyhow::Error::new)
+            let result = rt.block_on(async {
+                let mut client = crate::intake::imap::Imap::new(imap)?;
+                let selected = client.open().await?;
+                let sent = client.sent_folder().map(str::to_string);
+                client.logout().await;
+                Ok::<_, crate::intake::imap::ImapError>((selected, sent))
             });
             match result {
                 Ok((s, sent)) => ok(&format!(
@@ -128,7 +192,7 @@ fn environment(config: &Config) -> Vec<String> {
                     },
                     sent.as_deref().unwrap_or("none found")
                 )),
-                Err(e) => problems.push(format!("{where_}: {e:#}")),
+                Err(e) => problems.push(format!("{where_}: {:#}", anyhow::Error::new(e))),
             }
         }
     }
@@ -141,18 +205,23 @@ fn environment(config: &Config) -> Vec<String> {
             Ok(_) => ok(&format!("outbox   {}", path.display())),
             Err(e) => problems.push(e.to_string()),
         },
+        DeliveryConfig::Smtp(_) if failed.contains("smtp") => {}
         DeliveryConfig::Smtp(smtp) => {
             let where_ = format!("smtp {}:{}", smtp.server.host, smtp.server.port);
-            let result = runtime().and_then(|rt| {
-                rt.block_on(async {
-                    let t = crate::deliver::smtp::Smtp::new(smtp, &config.from.domain())?;
-                    t.test_connection().await
-                })
-                .map_err(anyhow::Error::new)
+            let result = rt.block_on(async {
+                let t = crate::deliver::smtp::Smtp::new(smtp, &config.from.domain())?;
+                t.test_connection().await
             });
             match result {
-                Ok(()) => ok(&format!("{where_}: connected, EHLO and NOOP answered")),
-                Err(e) => problems.push(format!("{where_}: {e:#}")),
+                Ok(()) => ok(&format!(
+                    "{where_}: connected, {}EHLO and NOOP answered",
+                    if smtp.server.auth == Auth::None {
+                        ""
+                    } else {
+                        "logged in, "
+                    }
+                )),
+                Err(e) => problems.push(format!("{where_}: {:#}", anyhow::Error::new(e))),
             }
         }
     }

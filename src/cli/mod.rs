@@ -2,6 +2,8 @@
 //!
 //! Commands load what they need through [`Setup`], which reports every problem of the
 //! config, the rules and the templates at once. `anyhow` lives here and in `main.rs` only.
+//! Here too: which errors mean exit 78, and the ceiling over `RUST_LOG` that keeps the mail
+//! libraries' wire logs (passwords, tokens, whole messages) out of every log.
 
 pub mod check;
 pub mod classify;
@@ -58,16 +60,24 @@ pub enum Command {
     Ledger(ledger::LedgerArgs),
 }
 
-/// A config that failed validation: exit code 78 (EX_CONFIG).
+/// A configuration or trust problem: exit code 78 (EX_CONFIG). systemd does not restart
+/// on it (contrib/autosvar.service), since a restart would meet the same problem.
 pub const EXIT_CONFIG: i32 = 78;
 
-/// Maps an error to the process exit code.
+/// Maps an error to the process exit code: 78 for what only an operator can mend (the
+/// config, rules, templates or model; a secret that cannot be read; a refused login or
+/// certificate; a missing folder), 2 for anything else.
 pub fn exit_code_for(err: &anyhow::Error) -> i32 {
     if err.chain().any(|e| {
         e.is::<ConfigError>()
             || e.is::<crate::classify::rules::RulesError>()
             || e.is::<crate::render::TemplateError>()
             || e.is::<crate::classify::model::ModelError>()
+            || e.is::<crate::config::SecretError>()
+            || e.downcast_ref::<crate::deliver::DeliverError>()
+                .is_some_and(crate::deliver::DeliverError::is_fatal)
+            || e.downcast_ref::<crate::intake::imap::ImapError>()
+                .is_some_and(crate::intake::imap::ImapError::is_fatal)
     }) {
         EXIT_CONFIG
     } else {
@@ -75,8 +85,29 @@ pub fn exit_code_for(err: &anyhow::Error) -> i32 {
     }
 }
 
-/// Logs go to stderr; `RUST_LOG` filters (default: info for `run`, warnings otherwise).
+/// Crates that log the wire: lettre writes `AUTH PLAIN <base64 of the password>`, XOAUTH2
+/// tokens and whole messages at debug; async-imap writes `LOGIN` with the password and
+/// every fetched mail at trace. Never shown, whatever `RUST_LOG` says.
+const WIRE_LOGGERS: [&str; 3] = ["lettre", "async_imap", "imap_proto"];
+
+/// What may be logged at all, whatever `RUST_LOG` asks for: autosvar's own events (which
+/// never carry secrets or body text) at any level, the wire loggers never, every other
+/// library up to INFO (their DEBUG and TRACE are protocol detail nobody has vetted).
+pub fn log_ceiling() -> tracing_subscriber::filter::Targets {
+    use tracing_subscriber::filter::LevelFilter;
+    WIRE_LOGGERS.iter().fold(
+        tracing_subscriber::filter::Targets::new()
+            .with_default(LevelFilter::INFO)
+            .with_target("autosvar", LevelFilter::TRACE),
+        |t, target| t.with_target(*target, LevelFilter::OFF),
+    )
+}
+
+/// Logs go to stderr; `RUST_LOG` filters (default: info for `run`, warnings otherwise),
+/// under [`log_ceiling`].
 pub fn init_tracing(args: &Args) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let default = match &args.command {
         // `--once` prints a line per mail on stdout; the log adds nothing unless asked for.
         Command::Run(r) if !r.once => "autosvar=info",
@@ -84,12 +115,16 @@ pub fn init_tracing(args: &Args) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Colours for a person at a terminal; none in a log file or the journal.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
+    let _ = tracing_subscriber::registry()
+        .with(log_ceiling())
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                // Colours for a person at a terminal; none in a log file or the journal.
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_target(false),
+        )
         .try_init();
 }
 
@@ -170,4 +205,30 @@ fn load_model(config: &Config) -> anyhow::Result<Option<crate::classify::model::
     let model = crate::classify::model::Model::load(dir, &stemmers, config.default_language)
         .with_context(|| format!("training examples in {} are not usable", dir.display()))?;
     Ok(Some(model))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing_subscriber::filter::LevelFilter;
+
+    /// The wire loggers stay off and other libraries stop at INFO, whatever RUST_LOG says
+    /// (issue 11: `RUST_LOG=debug` printed `AUTH PLAIN <base64 password>`).
+    #[test]
+    fn the_log_ceiling_keeps_wire_logs_out() {
+        let ceiling = log_ceiling();
+        for target in [
+            "lettre::transport::smtp",
+            "async_imap::imap_stream",
+            "imap_proto",
+        ] {
+            for level in [tracing::Level::ERROR, tracing::Level::TRACE] {
+                assert!(!ceiling.would_enable(target, &level), "{target} at {level}");
+            }
+        }
+        assert!(ceiling.would_enable("autosvar::pipeline", &tracing::Level::TRACE));
+        assert!(ceiling.would_enable("rustls::client", &tracing::Level::INFO));
+        assert!(!ceiling.would_enable("rustls::client", &tracing::Level::DEBUG));
+        assert_eq!(ceiling.default_level(), Some(LevelFilter::INFO));
+    }
 }

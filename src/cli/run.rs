@@ -37,6 +37,11 @@ pub fn run(path: &Path, args: RunArgs) -> anyhow::Result<i32> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        // Every secret once before anything else: a missing variable or a failing token
+        // command stops here (exit 78), not at the first reply.
+        for (server, key, read) in super::check::read_secrets(&setup.config).await {
+            read.with_context(|| format!("{server}.{key}"))?;
+        }
         let (mut pipeline, intake) = wire(setup, args.dry_run)?;
         let (mode, shutdown) = if args.once {
             (Mode::Once, Either::Left(std::future::pending()))

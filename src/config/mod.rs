@@ -4,8 +4,8 @@
 //! does not hide the problems of the next), checks cross-references, and reports every
 //! problem in one pass as `config.toml:LINE:COL: key: what is wrong`. Relative paths are
 //! resolved against the config file's folder. Secrets are never read here: a
-//! [`PasswordSource`] says where to find one, and [`PasswordSource::resolve`] reads it when a
-//! connection needs it.
+//! [`PasswordSource`] says where to find one, and [`Auth::fetch`] reads it each time a
+//! connection is about to log in.
 //!
 //! By concern, in the order a file goes through them:
 //! - `raw`: the serde mirror of the file. serde rejects unknown keys (per section: `[imap]`
@@ -40,7 +40,7 @@ use raw::{
     RawResponses, RawSmtp,
 };
 pub use raw::{SentCopy, Tls};
-pub use secret::{Auth, PasswordSource, SecretError};
+pub use secret::{Auth, Login, PasswordSource, SecretError};
 use server::{validate_imap, validate_smtp, ServerSection};
 pub use server::{ImapConfig, Server, SmtpConfig};
 pub use values::MAILDIR_DEFAULT_MAX_SIZE;

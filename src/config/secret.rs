@@ -1,14 +1,19 @@
 //! Secrets: where a password or token comes from, and how a server logs in.
 //!
 //! The config file names a source (`password-env`, `password-file`, `password-command`,
-//! `token-command`); [`PasswordSource::resolve`] reads the value, into a
-//! [`SecretString`] whose `Debug` never shows it, only when a connection needs it. This
-//! module never reads a secret while validating, never puts one into an error message, and
-//! refuses a password written into `config.toml` itself.
+//! `token-command`); [`Auth::fetch`] reads it, into a [`SecretString`] whose `Debug` never
+//! shows it, every time a connection is about to log in (so an access token is always
+//! fresh). Files and commands are read off the async runtime and within a time limit; a
+//! command that overruns is killed with its whole process group. This module never reads a
+//! secret while validating, never puts one (or a command's output) into an error message,
+//! and refuses a password written into `config.toml` itself.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
 
+use secrecy::zeroize::Zeroize;
 use secrecy::SecretString;
 use toml::de::DeValue;
 use toml::Spanned;
@@ -26,47 +31,19 @@ pub enum PasswordSource {
 
 impl PasswordSource {
     /// Reads the secret: an environment variable, the first line of a file, or the first
-    /// line a shell command prints.
+    /// line a shell command prints, within `limit`. The file is read and the command run
+    /// off the async runtime; a command still running at `limit` is killed.
     ///
     /// # Errors
-    /// When the variable is unset, the file unreadable, or the command fails; the message
-    /// names the source but never contains the secret.
-    pub fn resolve(&self) -> Result<SecretString, SecretError> {
+    /// When the variable is unset, the file unreadable, the command fails or overruns, or
+    /// the value is empty; the message names the source but never contains the secret.
+    pub async fn resolve(&self, limit: Duration) -> Result<SecretString, SecretError> {
         let value = match self {
             PasswordSource::Env(var) => {
                 std::env::var(var).map_err(|_| SecretError::Env(var.clone()))?
             }
-            PasswordSource::File(path) => std::fs::read_to_string(path)
-                .map_err(|source| SecretError::File {
-                    path: path.clone(),
-                    source,
-                })?
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_string(),
-            PasswordSource::Command(cmd) => {
-                let out = std::process::Command::new("sh")
-                    .arg("-c")
-                    .arg(cmd)
-                    .stdin(std::process::Stdio::null())
-                    .output()
-                    .map_err(|source| SecretError::Spawn {
-                        command: cmd.clone(),
-                        source,
-                    })?;
-                if !out.status.success() {
-                    return Err(SecretError::Command {
-                        command: cmd.clone(),
-                        status: out.status.to_string(),
-                    });
-                }
-                String::from_utf8_lossy(&out.stdout)
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .to_string()
-            }
+            PasswordSource::File(path) => read_file(path, limit).await?,
+            PasswordSource::Command(cmd) => run_command(cmd, limit).await?,
         };
         if value.is_empty() {
             return Err(SecretError::Empty(self.describe()));
@@ -74,7 +51,8 @@ impl PasswordSource {
         Ok(SecretString::from(value))
     }
 
-    fn describe(&self) -> String {
+    /// Where the secret comes from, for messages: never the secret itself.
+    pub fn describe(&self) -> String {
         match self {
             PasswordSource::Env(v) => format!("environment variable {v}"),
             PasswordSource::File(p) => format!("file {}", p.display()),
@@ -83,7 +61,85 @@ impl PasswordSource {
     }
 }
 
-/// Why a secret could not be read.
+/// The first line of `text`; the rest, and the copy read, are wiped.
+fn first_line(mut text: String) -> String {
+    let line = text.lines().next().unwrap_or_default().to_string();
+    text.zeroize();
+    line
+}
+
+/// The first line of a file, read on a blocking thread.
+async fn read_file(path: &Path, limit: Duration) -> Result<String, SecretError> {
+    let owned = path.to_path_buf();
+    let read = tokio::task::spawn_blocking(move || std::fs::read_to_string(owned));
+    let file_error = |source| SecretError::File {
+        path: path.to_path_buf(),
+        source,
+    };
+    match tokio::time::timeout(limit, read).await {
+        Ok(Ok(Ok(text))) => Ok(first_line(text)),
+        Ok(Ok(Err(e))) => Err(file_error(e)),
+        Ok(Err(join)) => Err(file_error(std::io::Error::other(join.to_string()))),
+        Err(_) => Err(file_error(std::io::ErrorKind::TimedOut.into())),
+    }
+}
+
+/// The first line a shell command prints on stdout. Its stdin is empty and its stderr is
+/// dropped (a helper's chatter may hold a token); it runs in a process group of its own,
+/// killed as a whole when it overruns `limit`.
+async fn run_command(cmd: &str, limit: Duration) -> Result<String, SecretError> {
+    let child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| SecretError::Spawn {
+            command: cmd.to_string(),
+            source,
+        })?;
+    let group = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .and_then(rustix::process::Pid::from_raw);
+    let out = match tokio::time::timeout(limit, child.wait_with_output()).await {
+        Ok(Ok(out)) => out,
+        Ok(Err(source)) => {
+            return Err(SecretError::Spawn {
+                command: cmd.to_string(),
+                source,
+            })
+        }
+        Err(_) => {
+            // The shell is killed on drop; this takes whatever it started with it.
+            if let Some(group) = group {
+                let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+            }
+            return Err(SecretError::Timeout {
+                command: cmd.to_string(),
+                secs: limit.as_secs_f64(),
+            });
+        }
+    };
+    let mut stdout = out.stdout;
+    let text = String::from_utf8_lossy(&stdout).into_owned();
+    stdout.zeroize();
+    if !out.status.success() {
+        let mut text = text;
+        text.zeroize();
+        return Err(SecretError::Command {
+            command: cmd.to_string(),
+            status: out.status.to_string(),
+        });
+    }
+    Ok(first_line(text))
+}
+
+/// Why a secret could not be read. Every one of these is a configuration problem: the
+/// daemon stops (exit 78) rather than retry.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
     #[error("environment variable {0} is not set")]
@@ -94,16 +150,30 @@ pub enum SecretError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot run password command `{command}`")]
+    #[error("cannot run command `{command}`")]
     Spawn {
         command: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("password command `{command}` failed ({status})")]
+    #[error("command `{command}` failed ({status}; run it by hand to see its error output)")]
     Command { command: String, status: String },
+    #[error("command `{command}` did not finish within {secs} s and was killed")]
+    Timeout { command: String, secs: f64 },
     #[error("{0} gave an empty secret")]
     Empty(String),
+}
+
+/// A login with its secret in hand, read just before a connection uses it.
+pub enum Login {
+    Password {
+        user: String,
+        password: SecretString,
+    },
+    XOAuth2 {
+        user: String,
+        token: SecretString,
+    },
 }
 
 /// How to log in to a server.
@@ -118,6 +188,50 @@ pub enum Auth {
     },
     /// SASL XOAUTH2 with an access token printed by a command (Microsoft 365).
     XOAuth2 { user: String, token: PasswordSource },
+}
+
+impl Auth {
+    /// Reads the secret for one login; `None` when the server needs no login. Called for
+    /// every new connection, so a token command is asked each time (an access token lives
+    /// about an hour at Microsoft 365; the command is where caching belongs).
+    ///
+    /// # Errors
+    /// See [`PasswordSource::resolve`].
+    pub async fn fetch(&self, limit: Duration) -> Result<Option<Login>, SecretError> {
+        Ok(match self {
+            Auth::None => None,
+            Auth::Password { user, password } => Some(Login::Password {
+                user: user.clone(),
+                password: password.resolve(limit).await?,
+            }),
+            Auth::XOAuth2 { user, token } => Some(Login::XOAuth2 {
+                user: user.clone(),
+                token: token.resolve(limit).await?,
+            }),
+        })
+    }
+
+    /// The config key that names the secret's source (`password-env`, …, `token-command`).
+    pub fn key(&self) -> Option<&'static str> {
+        match self {
+            Auth::None => None,
+            Auth::Password { password, .. } => Some(match password {
+                PasswordSource::Env(_) => "password-env",
+                PasswordSource::File(_) => "password-file",
+                PasswordSource::Command(_) => "password-command",
+            }),
+            Auth::XOAuth2 { .. } => Some("token-command"),
+        }
+    }
+
+    /// What the secret is, for messages: "password" or "access token".
+    pub fn kind(&self) -> Option<&'static str> {
+        match self {
+            Auth::None => None,
+            Auth::Password { .. } => Some("password"),
+            Auth::XOAuth2 { .. } => Some("access token"),
+        }
+    }
 }
 
 /// Takes an inline `password` out of a server section, so that serde never sees it:
@@ -220,28 +334,121 @@ pub(super) fn login(c: &mut Checker<'_>, base: &Path, section: &str, raw: &RawCo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::ExposeSecret;
+
+    const LIMIT: Duration = Duration::from_secs(5);
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
 
     #[test]
     fn secrets_resolve_from_env_file_and_command() {
-        use secrecy::ExposeSecret;
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("pw");
-        std::fs::write(&f, "s3cret\nignored\n").unwrap();
-        assert_eq!(
-            PasswordSource::File(f).resolve().unwrap().expose_secret(),
-            "s3cret"
-        );
-        assert_eq!(
-            PasswordSource::Command("echo tok".into())
-                .resolve()
-                .unwrap()
-                .expose_secret(),
-            "tok"
-        );
-        let e = PasswordSource::Env("AUTOSVAR_SURELY_UNSET_VAR".into())
-            .resolve()
+        runtime().block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let f = dir.path().join("pw");
+            std::fs::write(&f, "s3cret\nignored\n").unwrap();
+            let got = PasswordSource::File(f).resolve(LIMIT).await.unwrap();
+            assert_eq!(got.expose_secret(), "s3cret");
+            let got = PasswordSource::Command("printf 'tok\\r\\nnext'".into())
+                .resolve(LIMIT)
+                .await
+                .unwrap();
+            assert_eq!(got.expose_secret(), "tok");
+            let e = PasswordSource::Env("AUTOSVAR_SURELY_UNSET_VAR".into())
+                .resolve(LIMIT)
+                .await
+                .unwrap_err();
+            assert!(e.to_string().contains("AUTOSVAR_SURELY_UNSET_VAR"));
+            let e = PasswordSource::File(dir.path().join("missing"))
+                .resolve(LIMIT)
+                .await
+                .unwrap_err();
+            assert!(matches!(e, SecretError::File { .. }), "{e}");
+            let e = PasswordSource::Command("true".into())
+                .resolve(LIMIT)
+                .await
+                .unwrap_err();
+            assert!(matches!(e, SecretError::Empty(_)), "{e}");
+        });
+    }
+
+    /// A failing command's output may be half a token: it never reaches the message.
+    #[test]
+    fn a_failing_command_is_reported_without_its_output() {
+        let e = runtime()
+            .block_on(
+                PasswordSource::Command(
+                    "printf '%s-%s\\n' leaked tok1; printf '%s-%s\\n' leaked tok2 >&2; exit 3"
+                        .into(),
+                )
+                .resolve(LIMIT),
+            )
             .unwrap_err();
-        assert!(e.to_string().contains("AUTOSVAR_SURELY_UNSET_VAR"));
-        assert!(PasswordSource::Command("false".into()).resolve().is_err());
+        let text = format!("{e:#} {e:?}");
+        assert!(matches!(e, SecretError::Command { .. }), "{text}");
+        assert!(text.contains("exit status: 3"), "{text}");
+        assert!(!text.contains("leaked-tok"), "{text}");
+    }
+
+    /// Whether a process is still running (a zombie has finished).
+    fn running(pid: u32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit(") ").next().map(|r| !r.starts_with(['Z', 'X'])))
+            .unwrap_or(false)
+    }
+
+    /// A command that hangs is killed at the limit, with what it started (issue 11).
+    #[test]
+    fn a_hanging_command_is_killed_with_its_children() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        let cmd = format!("sleep 60 & echo $! > {}; wait", pidfile.display());
+        let start = std::time::Instant::now();
+        let e = runtime()
+            .block_on(PasswordSource::Command(cmd).resolve(Duration::from_millis(300)))
+            .unwrap_err();
+        assert!(matches!(e, SecretError::Timeout { .. }), "{e}");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
+        let pid: u32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while running(pid) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the command's child {pid} is still running"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// A slow command leaves the runtime free: a timer on the same (single) thread fires
+    /// on time while it runs.
+    #[test]
+    fn a_slow_command_does_not_block_the_runtime() {
+        runtime().block_on(async {
+            let start = tokio::time::Instant::now();
+            let slow = PasswordSource::Command("sleep 0.5; echo tok".into());
+            let (got, ticked) = tokio::join!(slow.resolve(LIMIT), async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                start.elapsed()
+            });
+            assert_eq!(got.unwrap().expose_secret(), "tok");
+            assert!(
+                ticked < Duration::from_millis(300),
+                "timer late: {ticked:?}"
+            );
+        });
     }
 }

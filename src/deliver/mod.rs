@@ -46,15 +46,24 @@ pub enum DeliverError {
         #[source]
         source: lettre::transport::smtp::Error,
     },
+    /// AUTH was answered with a refusal (or the connection broke during it).
+    #[error("{what}")]
+    Login {
+        what: String,
+        #[source]
+        source: lettre::transport::smtp::Error,
+    },
 }
 
 impl DeliverError {
     /// Nothing about the message is wrong, the setup is: an untrusted certificate, a
-    /// refused login, an unreadable CA file. The daemon stops and says which, and the
-    /// message waits in the ledger.
+    /// refused login, an unreadable secret or CA file. The daemon stops and says which
+    /// (exit 78), and the message waits in the ledger.
     pub fn is_fatal(&self) -> bool {
         match self {
             DeliverError::Setup { .. } | DeliverError::Tls { .. } => true,
+            // RFC 4954 §6: 5xx refuses the credentials; 454 is a temporary failure.
+            DeliverError::Login { source, .. } => source.is_permanent(),
             DeliverError::Smtp { source } => source.status().is_some_and(|code| {
                 // RFC 4954: 530 auth required, 534 mechanism too weak, 535 bad credentials,
                 // 538 encryption required.
@@ -78,7 +87,9 @@ impl DeliverError {
             DeliverError::Setup { .. } | DeliverError::Recipient(_) | DeliverError::Tls { .. } => {
                 false
             }
-            DeliverError::Smtp { source } => !source.is_permanent(),
+            DeliverError::Smtp { source } | DeliverError::Login { source, .. } => {
+                !source.is_permanent()
+            }
         }
     }
 }

@@ -4,6 +4,10 @@
 //! and a configurable envelope sender (RFC 3834 §3.3's null sender `<>` by default;
 //! Microsoft 365 needs the mailbox's own address).
 //!
+//! The password or token is read anew for every connection it opens, before the TCP
+//! connect, and lives only as long as the login. A refused login or certificate is a
+//! setup problem ([`DeliverError::is_fatal`]), a broken connection is not.
+//!
 //! Why not lettre's pooled transport: it leaves Nagle's algorithm on, and the end of each
 //! DATA then waits for the server's delayed ACK (40 ms a message here, capping throughput
 //! near 20 mails/s). Opening the socket ourselves lets us set TCP_NODELAY, and TCP
@@ -21,6 +25,7 @@ use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{
     AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
 };
+use lettre::transport::smtp::commands::Auth as AuthCommand;
 use lettre::transport::smtp::extension::ClientId;
 use lettre::Address;
 use secrecy::ExposeSecret;
@@ -29,7 +34,8 @@ use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
 use super::DeliverError;
-use crate::config::{Auth, SmtpConfig, Tls};
+use crate::config::{Login, SmtpConfig, Tls};
+use crate::tls::is_trust_error;
 
 /// A TLS stream lettre can drive (it wants `peer_addr`).
 #[derive(Debug)]
@@ -75,7 +81,6 @@ pub struct Smtp {
     starttls: Option<TlsParameters>,
     /// For implicit TLS (our own handshake).
     rustls: Option<Arc<rustls::ClientConfig>>,
-    credentials: Option<(Credentials, Vec<Mechanism>)>,
     envelope_from: Option<Address>,
     /// Idle connections, with when each was last used.
     idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
@@ -97,10 +102,11 @@ fn setup(
 }
 
 impl Smtp {
-    /// Prepares the client; nothing is connected until the first message.
+    /// Prepares the client; nothing is connected (and no secret read) until the first
+    /// message.
     ///
     /// # Errors
-    /// When the CA file or a secret cannot be read, or an address is invalid.
+    /// When the CA file cannot be read, or an address is invalid.
     pub fn new(config: &SmtpConfig, hello: &str) -> Result<Smtp, DeliverError> {
         let s = &config.server;
         let (mut starttls, mut rustls_config) = (None, None);
@@ -132,27 +138,6 @@ impl Smtp {
                 );
             }
         }
-        let credentials = match &s.auth {
-            Auth::None => None,
-            Auth::Password { user, password } => Some((
-                user,
-                password,
-                vec![Mechanism::Plain, Mechanism::Login],
-                "cannot read the SMTP password",
-            )),
-            Auth::XOAuth2 { user, token } => Some((
-                user,
-                token,
-                vec![Mechanism::Xoauth2],
-                "cannot get an SMTP access token",
-            )),
-        }
-        .map(|(user, source, mechanisms, what)| {
-            let secret = source.resolve().map_err(|e| setup(what, e))?;
-            let credentials = Credentials::new(user.clone(), secret.expose_secret().to_string());
-            Ok::<_, DeliverError>((credentials, mechanisms))
-        })
-        .transpose()?;
         let envelope_from = match &config.envelope_from {
             None => None,
             Some(a) => Some(
@@ -165,7 +150,6 @@ impl Smtp {
             hello: ClientId::Domain(hello.to_string()),
             starttls,
             rustls: rustls_config,
-            credentials,
             envelope_from,
             idle: Mutex::new(Vec::new()),
         })
@@ -175,11 +159,19 @@ impl Smtp {
         self.config.server.timeout
     }
 
-    /// Opens a connection: TCP, TLS, EHLO, STARTTLS and login, bounded as a whole (a server
-    /// that stops answering mid-handshake must not hang delivery).
+    /// Opens a connection: the secret, then TCP, TLS, EHLO, STARTTLS and login, bounded as
+    /// a whole (a server that stops answering mid-handshake must not hang delivery).
     async fn connect(&self) -> Result<AsyncSmtpConnection, DeliverError> {
         let s = &self.config.server;
-        tokio::time::timeout(self.timeout() * 2, self.open())
+        // Read before connecting (and outside the handshake's bound): a slow token command
+        // must not keep a server waiting. Its own limit is the timeout.
+        let login = s.auth.fetch(self.timeout()).await.map_err(|e| {
+            setup(
+                format!("cannot read the secret for SMTP {}:{}", s.host, s.port),
+                e,
+            )
+        })?;
+        tokio::time::timeout(self.timeout() * 2, self.open(login))
             .await
             .unwrap_or_else(|_| {
                 Err(DeliverError::Connect {
@@ -189,7 +181,7 @@ impl Smtp {
             })
     }
 
-    async fn open(&self) -> Result<AsyncSmtpConnection, DeliverError> {
+    async fn open(&self, login: Option<Login>) -> Result<AsyncSmtpConnection, DeliverError> {
         let s = &self.config.server;
         let transient = |what: &str, e: io::Error| DeliverError::Connect {
             what: format!("{what} {}:{}", s.host, s.port),
@@ -221,13 +213,7 @@ impl Smtp {
                         io::ErrorKind::TimedOut.into(),
                     )
                 })?
-                .map_err(|e| DeliverError::Tls {
-                    what: format!(
-                        "TLS handshake with {}:{} failed (is the certificate trusted? see ca-file)",
-                        s.host, s.port
-                    ),
-                    source: e,
-                })?;
+                .map_err(|e| self.tls_failed(e))?;
                 AsyncSmtpConnection::connect_with_transport(Box::new(TlsStream(tls)), &self.hello)
                     .await
                     .map_err(smtp)?
@@ -245,12 +231,87 @@ impl Smtp {
             }
             conn.starttls(params.clone(), &self.hello)
                 .await
-                .map_err(smtp)?;
+                .map_err(|e| {
+                    if is_trust_error(&e) {
+                        self.tls_failed(io::Error::other(e))
+                    } else {
+                        smtp(e)
+                    }
+                })?;
         }
-        if let Some((credentials, mechanisms)) = &self.credentials {
-            conn.auth(mechanisms, credentials).await.map_err(smtp)?;
+        if let Some(login) = login {
+            self.authenticate(&mut conn, login).await?;
         }
         Ok(conn)
+    }
+
+    /// A failed TLS handshake: refused by TLS itself (fatal), or cut by the network.
+    fn tls_failed(&self, e: io::Error) -> DeliverError {
+        let s = &self.config.server;
+        if is_trust_error(&e) {
+            DeliverError::Tls {
+                what: format!(
+                    "TLS handshake with {}:{} failed (is the certificate trusted? see ca-file)",
+                    s.host, s.port
+                ),
+                source: e,
+            }
+        } else {
+            DeliverError::Connect {
+                what: format!("TLS handshake with {}:{} broken off", s.host, s.port),
+                source: e,
+            }
+        }
+    }
+
+    /// AUTH PLAIN or LOGIN with a password, or XOAUTH2 with a token.
+    async fn authenticate(
+        &self,
+        conn: &mut AsyncSmtpConnection,
+        login: Login,
+    ) -> Result<(), DeliverError> {
+        let s = &self.config.server;
+        let (user, secret, mechanisms) = match login {
+            Login::Password { user, password } => {
+                (user, password, &[Mechanism::Plain, Mechanism::Login][..])
+            }
+            Login::XOAuth2 { user, token } => (user, token, &[Mechanism::Xoauth2][..]),
+        };
+        let refused = |source| DeliverError::Login {
+            what: format!("SMTP login as {user} to {}:{} refused", s.host, s.port),
+            source,
+        };
+        if !mechanisms
+            .iter()
+            .any(|m| conn.server_info().supports_auth_mechanism(*m))
+        {
+            let names: Vec<String> = mechanisms.iter().map(ToString::to_string).collect();
+            return Err(DeliverError::Setup {
+                what: format!(
+                    "SMTP server {}:{} offers no AUTH {}",
+                    s.host,
+                    s.port,
+                    names.join(" or ")
+                ),
+                source: None,
+            });
+        }
+        let credentials = Credentials::new(user.clone(), secret.expose_secret().to_string());
+        if mechanisms != [Mechanism::Xoauth2] {
+            return conn
+                .auth(mechanisms, &credentials)
+                .await
+                .map(drop)
+                .map_err(refused);
+        }
+        // XOAUTH2 by hand: a refused token is answered with a 334 error challenge that
+        // wants an empty line before the final 535 (lettre would give up at the 334).
+        let first = AuthCommand::new(Mechanism::Xoauth2, credentials, None).map_err(refused)?;
+        let response = conn.command(first).await.map_err(refused)?;
+        if response.has_code(334) {
+            conn.command("\r\n").await.map_err(refused)?;
+        }
+        Ok(())
     }
 
     /// An idle connection that still works, else a new one.
@@ -322,7 +383,8 @@ impl Smtp {
         }
     }
 
-    /// Connects, logs in if configured, says NOOP: for `autosvar check`.
+    /// Reads the secret, connects (TLS trust checked), logs in if configured, says NOOP:
+    /// for `autosvar check`.
     ///
     /// # Errors
     /// When the server cannot be reached or refuses.

@@ -17,15 +17,15 @@ use std::time::Duration;
 use async_imap::extensions::idle::IdleResponse;
 use async_imap::types::{Flag, NameAttribute, UnsolicitedResponse};
 use futures::TryStreamExt;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
-use crate::config::{Auth, ImapConfig, SecretError, Tls};
-use crate::tls::{client_config, TlsError};
+use crate::config::{Auth, ImapConfig, Login, SecretError, Tls};
+use crate::tls::{client_config, is_trust_error, TlsError};
 
 /// A connection, plain (left) or TLS (right). (async-imap is generic over one stream
 /// type; tokio-util's `Either` forwards reads and writes to whichever side it holds.)
@@ -85,18 +85,21 @@ pub enum ImapError {
 }
 
 impl ImapError {
-    /// Trying again cannot help: wrong password, bad CA file, unknown folder. The daemon
-    /// stops and says which.
+    /// Trying again cannot help: wrong password, unreadable secret, bad CA file, a
+    /// certificate the config does not trust, unknown folder. The daemon stops and says
+    /// which (exit 78).
     pub fn is_fatal(&self) -> bool {
-        matches!(
-            self,
+        match self {
             ImapError::Login { .. }
-                | ImapError::TlsSetup(_)
-                | ImapError::ServerName(_)
-                | ImapError::Secret(_)
-                | ImapError::NoStartTls(_)
-                | ImapError::Select { .. }
-        )
+            | ImapError::TlsSetup(_)
+            | ImapError::ServerName(_)
+            | ImapError::Secret(_)
+            | ImapError::NoStartTls(_)
+            | ImapError::Select { .. } => true,
+            // A connection cut mid-handshake is worth a retry; a refused certificate is not.
+            ImapError::Handshake { source, .. } => is_trust_error(source),
+            _ => false,
+        }
     }
 }
 
@@ -234,7 +237,7 @@ fn quote(s: &str) -> String {
 /// error challenge that follows a refusal.
 struct XOAuth2 {
     user: String,
-    token: String,
+    token: SecretString,
     sent: bool,
 }
 
@@ -245,7 +248,11 @@ impl async_imap::Authenticator for &mut XOAuth2 {
             return String::new();
         }
         self.sent = true;
-        format!("user={}\x01auth=Bearer {}\x01\x01", self.user, self.token)
+        format!(
+            "user={}\x01auth=Bearer {}\x01\x01",
+            self.user,
+            self.token.expose_secret()
+        )
     }
 }
 
@@ -306,8 +313,10 @@ impl Imap {
     /// See [`ImapError::is_fatal`] for which errors are worth a retry.
     pub async fn open(&mut self) -> Result<Selected, ImapError> {
         self.session = None;
+        // The secret first: a slow token command must not keep a connection waiting.
+        let login = self.config.server.auth.fetch(self.limit()).await?;
         let client = self.greeted().await?;
-        let mut session = self.login(client).await?;
+        let mut session = self.login(client, login).await?;
         let caps = command("CAPABILITY", self.limit(), session.capabilities()).await?;
         self.idle_supported = self.config.idle && caps.has_str("IDLE");
         self.multiappend = caps.has_str("MULTIAPPEND") && caps.has_str("LITERAL+");
@@ -370,26 +379,26 @@ impl Imap {
         Ok(async_imap::Client::new(self.tls_wrap(tcp).await?))
     }
 
-    /// Logs in with the configured password or XOAUTH2 token, read from where the config
-    /// says at each login (a token refreshed on disk is used at the next reconnect).
-    async fn login(&self, client: Client) -> Result<Session, ImapError> {
+    /// Logs in with the password or XOAUTH2 token read for this connection (see
+    /// [`Auth::fetch`]: a token is fetched anew for every connection).
+    async fn login(&self, client: Client, login: Option<Login>) -> Result<Session, ImapError> {
         let limit = self.limit();
-        let (user, attempt) = match &self.config.server.auth {
-            Auth::Password { user, password } => {
-                let secret = password.resolve()?;
-                let login = client.login(user, secret.expose_secret());
-                (user, tokio::time::timeout(limit, login).await)
+        let (user, attempt) = match login {
+            Some(Login::Password { user, password }) => {
+                let login = client.login(&user, password.expose_secret());
+                let attempt = tokio::time::timeout(limit, login).await;
+                (user, attempt)
             }
-            Auth::XOAuth2 { user, token } => {
+            Some(Login::XOAuth2 { user, token }) => {
                 let mut auth = XOAuth2 {
                     user: user.clone(),
-                    token: token.resolve()?.expose_secret().to_string(),
+                    token,
                     sent: false,
                 };
                 let login = client.authenticate("XOAUTH2", &mut auth);
                 (user, tokio::time::timeout(limit, login).await)
             }
-            Auth::None => {
+            None => {
                 return Err(ImapError::Login {
                     user: String::new(),
                     source: async_imap::error::Error::Bad("no credentials configured".into()),
@@ -398,10 +407,7 @@ impl Imap {
         };
         match attempt {
             Ok(Ok(session)) => Ok(session),
-            Ok(Err((source, _))) => Err(ImapError::Login {
-                user: user.clone(),
-                source,
-            }),
+            Ok(Err((source, _))) => Err(ImapError::Login { user, source }),
             Err(_) => Err(ImapError::Timeout {
                 what: "login",
                 secs: limit.as_secs(),

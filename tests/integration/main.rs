@@ -7,6 +7,8 @@
 //! - `corpora`: public bounce and mail collections (fetched by tests/corpora/fetch): no
 //!   machine mail answered, no file panics or hangs
 //! - `maildir`: Maildir intake through the binary (files written in place, idle, size)
+//! - `secrets`: unreadable passwords and failing token commands: `check` lists them, `run`
+//!   exits 78
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -20,4 +22,5 @@ mod hostile;
 mod maildir;
 mod outgoing;
 mod quality;
+mod secrets;
 mod xoauth2;

@@ -1,7 +1,8 @@
 //! The test run's own Dovecot and Postfix, and small clients to talk to them.
 //!
 //! `Servers::start` installs the Debian packages when missing and starts both servers on
-//! free loopback ports in a fresh state folder (tests/servers/mailserver); dropping it stops
+//! free loopback ports in a fresh state folder (tests/servers/mailserver), and the OAuth2
+//! token service Dovecot asks about XOAUTH2 logins ([`crate::oauth2`]); dropping it stops
 //! them, by PID. Every test uses its own users, so tests never see each other's mail.
 //! [`Proxy`] stands between the daemon and a server for network faults (a NAT that forgets
 //! a connection without a word).
@@ -43,6 +44,8 @@ pub struct Servers {
     pub ca: PathBuf,
     pub other_ca: PathBuf,
     ports: HashMap<&'static str, u16>,
+    /// Issues the tokens XOAUTH2 logins present, and validates them for Dovecot.
+    pub oauth2: Option<crate::oauth2::TokenService>,
 }
 
 impl Servers {
@@ -60,10 +63,11 @@ impl Servers {
             "AUTOSVAR_TEST_IMAPS_PORT",
             "AUTOSVAR_TEST_SMTP_PORT",
             "AUTOSVAR_TEST_SMTPS_PORT",
+            "AUTOSVAR_TEST_OAUTH2_PORT",
         ] {
             ports.insert(name, free_port());
         }
-        let s = Servers {
+        let mut s = Servers {
             imap: ports["AUTOSVAR_TEST_IMAP_PORT"],
             imaps: ports["AUTOSVAR_TEST_IMAPS_PORT"],
             smtp: ports["AUTOSVAR_TEST_SMTP_PORT"],
@@ -72,9 +76,50 @@ impl Servers {
             other_ca: dir.join("tls/other-ca.pem"),
             dir,
             ports,
+            oauth2: None,
         };
         s.script(&["start"]);
+        s.oauth2 = Some(crate::oauth2::TokenService::start(
+            s.ports["AUTOSVAR_TEST_OAUTH2_PORT"],
+            &s.dir.join("log/oauth2.log"),
+        ));
         s
+    }
+
+    /// The token service (started with the servers).
+    pub fn tokens(&self) -> &crate::oauth2::TokenService {
+        self.oauth2.as_ref().expect("the token service runs")
+    }
+
+    /// Lets `user` log in with `password` (besides "secret"): a line in Dovecot's
+    /// passwd-file. Dovecot looks at the file at most once a second, so this returns once
+    /// Dovecot's auth service accepts the password (`doveadm auth test`, which no IMAP or
+    /// SMTP login penalty counts).
+    pub fn add_user(&self, user: &str, password: &str) {
+        use std::io::Write;
+        let mut users = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.join("etc/users"))
+            .expect("Dovecot's users file");
+        writeln!(users, "{}:{{PLAIN}}{password}", user.to_lowercase()).expect("add a user");
+        let start = Instant::now();
+        loop {
+            let out = Command::new("doveadm")
+                .arg("-c")
+                .arg(self.dir.join("etc/dovecot.conf"))
+                .args(["auth", "test", user, password])
+                .output()
+                .expect("run doveadm auth test");
+            if out.status.success() {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "Dovecot does not take the password of {user}: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     fn script(&self, args: &[&str]) {
@@ -122,6 +167,7 @@ impl Servers {
 
 impl Drop for Servers {
     fn drop(&mut self) {
+        self.oauth2 = None;
         self.script(&["stop"]);
         let _ = std::fs::remove_dir_all(&self.dir);
     }

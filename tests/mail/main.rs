@@ -7,6 +7,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod harness;
+mod oauth2;
+mod secrets;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -84,6 +86,18 @@ fn main() {
         (
             "kill_9_with_appended_sent_copies_answers_every_mail_at_most_once",
             kill_9_with_appended_sent_copies_answers_every_mail_at_most_once,
+        ),
+        (
+            "xoauth2_tokens_that_expire_are_fetched_anew_for_every_connection",
+            secrets::xoauth2_tokens_that_expire_are_fetched_anew_for_every_connection,
+        ),
+        (
+            "nothing_secret_and_no_body_text_in_the_log_at_trace",
+            secrets::nothing_secret_and_no_body_text_in_the_log_at_trace,
+        ),
+        (
+            "an_untrusted_certificate_stops_the_daemon_with_78",
+            secrets::an_untrusted_certificate_stops_the_daemon_with_78,
         ),
     ];
     let filter: Vec<String> = std::env::args()
