@@ -516,6 +516,14 @@ impl Pipeline {
         })
     }
 
+    /// A mail's Message-ID (without the angle brackets), read with the same parser and
+    /// containment as any mail; `None` when it has none or cannot be read.
+    pub fn message_id_of(&self, raw: &RawMail) -> Option<String> {
+        let language = self.config.default_language;
+        let mail = contained(|| parse::parse(&raw.bytes, language))?;
+        mail.message_id.map(|id| id.as_str().to_string())
+    }
+
     /// Whether the ledger was new (missing or empty) when it was opened.
     pub fn ledger_was_new(&self) -> bool {
         self.ledger.was_new()

@@ -260,26 +260,21 @@ impl Session<'_> {
         cursor: &mut Cursor,
     ) -> Result<(Vec<Decided>, Vec<crate::pipeline::Prepared>), SessionError> {
         let max_age = i64::try_from(self.config.max_age.as_secs()).unwrap_or(i64::MAX);
-        let mut decided = Vec::new();
-        let mut prepared = Vec::new();
+        let mut raws = Vec::new();
         for l in batch {
             if self.shutdown.is_cancelled() {
                 break;
             }
             cursor.last_uid = l.uid;
             // Gone (expunged) since it was listed: nothing to do.
-            let Some((bytes, truncated)) = bodies.remove(&l.uid) else {
-                continue;
-            };
-            let raw = RawMail {
-                source: Source::Imap {
-                    mailbox: self.mailbox.clone(),
-                    uid_validity: self.selected.uid_validity,
-                    uid: l.uid,
-                },
-                bytes,
-                truncated,
-            };
+            if let Some((bytes, truncated)) = bodies.remove(&l.uid) {
+                raws.push((self.raw(l.uid, bytes, truncated), l));
+            }
+        }
+        let answered = self.answered_in_sent(&raws).await?;
+        let mut decided = Vec::new();
+        let mut prepared = Vec::new();
+        for (raw, l) in raws {
             let t = now();
             // Only mail that was already waiting when autosvar first saw this folder can
             // be "old"; anything arriving later is answered.
@@ -288,7 +283,7 @@ impl Session<'_> {
                 && l.arrived.is_some_and(|a| unix_seconds(t) - a > max_age);
             // The mailbox is the second witness: a mail it shows answered or handled is
             // never answered again, whatever the ledger (lost, or new) says.
-            let outcome = if l.handled {
+            let outcome = if l.handled || answered.contains(&l.uid) {
                 Some(self.pipeline.record_handled(&raw, t)?)
             } else if old {
                 Some(self.pipeline.record_old(&raw, t)?)
@@ -302,6 +297,42 @@ impl Session<'_> {
             });
         }
         Ok((decided, prepared))
+    }
+
+    fn raw(&self, uid: u32, bytes: Vec<u8>, truncated: bool) -> RawMail {
+        RawMail {
+            source: Source::Imap {
+                mailbox: self.mailbox.clone(),
+                uid_validity: self.selected.uid_validity,
+                uid,
+            },
+            bytes,
+            truncated,
+        }
+    }
+
+    /// The UIDs of these mails that a reply in the Sent folder answers. Asked only with a
+    /// new ledger over a folder that keeps no keywords (Exchange): there a mail's flags may
+    /// not say all autosvar did, and the Sent folder is the mailbox's other record.
+    async fn answered_in_sent(
+        &mut self,
+        raws: &[(RawMail, &Listed)],
+    ) -> Result<HashSet<u32>, SessionError> {
+        if self.selected.keywords || !self.pipeline.ledger_was_new() {
+            return Ok(HashSet::new());
+        }
+        let ids: Vec<(u32, String)> = raws
+            .iter()
+            .filter(|(_, l)| !l.handled)
+            .filter_map(|(raw, l)| Some((l.uid, self.pipeline.message_id_of(raw)?)))
+            .collect();
+        let asked: Vec<String> = ids.iter().map(|(_, id)| id.clone()).collect();
+        let found = self.imap.answered_in_sent(&asked).await?;
+        Ok(ids
+            .into_iter()
+            .filter(|(_, id)| found.contains(id))
+            .map(|(uid, _)| uid)
+            .collect())
     }
 
     /// A new ledger over a folder with autosvar's marks: the ledger was lost or deleted. Said

@@ -675,6 +675,24 @@ impl Imap {
     /// # Errors
     /// On a lost connection or timeout.
     pub async fn in_sent(&mut self, ids: &[String]) -> Result<HashSet<String>, ImapError> {
+        self.search_sent("Message-ID", ids).await
+    }
+
+    /// Which of these Message-IDs a message in the Sent folder answers (its `In-Reply-To`):
+    /// the mailbox's own record of a reply, where the folder keeps no keywords.
+    ///
+    /// # Errors
+    /// On a lost connection or timeout.
+    pub async fn answered_in_sent(&mut self, ids: &[String]) -> Result<HashSet<String>, ImapError> {
+        self.search_sent("In-Reply-To", ids).await
+    }
+
+    /// Which of `ids` appear in `header` of a message in the Sent folder.
+    async fn search_sent(
+        &mut self,
+        header: &'static str,
+        ids: &[String],
+    ) -> Result<HashSet<String>, ImapError> {
         let mut found = HashSet::new();
         let Some(sent) = self.sent_folder.clone() else {
             return Ok(found);
@@ -694,7 +712,7 @@ impl Imap {
             let hits = command(
                 "UID SEARCH",
                 limit,
-                session.uid_search(format!("HEADER Message-ID \"{id_clean}\"")),
+                session.uid_search(format!("HEADER {header} \"{id_clean}\"")),
             )
             .await?;
             if !hits.is_empty() {

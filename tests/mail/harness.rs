@@ -405,6 +405,23 @@ pub fn messages(servers: &Servers, user: &str, folder: &str) -> Vec<Msg> {
 }
 
 /// Puts a message straight into a folder (as delivery would), bypassing SMTP.
+/// Takes `flag` off every message of `folder` (as a mail client, or a server that keeps
+/// fewer flags, might).
+pub fn remove_flag(servers: &Servers, user: &str, folder: &str, flag: &str) {
+    runtime().block_on(async {
+        let mut s = login(servers.imap, user).await;
+        s.select(folder).await.expect("select");
+        let _: Vec<_> = s
+            .uid_store("1:*", format!("-FLAGS.SILENT ({flag})"))
+            .await
+            .expect("store")
+            .try_collect()
+            .await
+            .expect("store every message");
+        s.logout().await.expect("logout");
+    });
+}
+
 pub fn append(servers: &Servers, user: &str, folder: &str, messages: &[Vec<u8>]) {
     let port = servers.imap;
     runtime().block_on(async {

@@ -80,6 +80,10 @@ fn main() {
             a_lost_ledger_answers_nothing_twice,
         ),
         (
+            "a_lost_ledger_over_a_folder_without_keywords_asks_the_sent_folder",
+            a_lost_ledger_over_a_folder_without_keywords_asks_the_sent_folder,
+        ),
+        (
             "kill_9_spread_over_a_backlog_answers_every_mail_exactly_once",
             kill_9_spread_over_a_backlog_answers_every_mail_exactly_once,
         ),
@@ -1022,6 +1026,32 @@ fn a_lost_ledger_answers_nothing_twice(s: &Servers) {
     assert!(!err.contains("was the ledger lost"), "{err}");
     s.wait_queue_empty(Duration::from_secs(60));
     assert_eq!(replies(), n, "no second reply to anyone");
+}
+
+fn a_lost_ledger_over_a_folder_without_keywords_asks_the_sent_folder(s: &Servers) {
+    let hr = "hr-w@example.test";
+    // No keywords (as on Exchange), and the \Answered flags gone too: the Sent folder's
+    // replies are all the mailbox has left to say which mails were answered.
+    let setup = Setup::default(s, hr, "keywords = false\nsent-copy = \"append\"");
+    let n = 6;
+    let sender = |i: usize| format!("w{i}@regionh.example");
+    let mails: Vec<Vec<u8>> = (0..n)
+        .map(|i| question(&sender(i), &sender(i), hr, "Pris", "Hvad koster Zoom?", ""))
+        .collect();
+    append(s, hr, "INBOX", &mails);
+    let (ok, out, err) = setup.run_once();
+    assert!(ok, "{err}");
+    assert_eq!(out.matches("\treplied").count(), n, "{out}");
+    harness::remove_flag(s, hr, "INBOX", "\\Answered");
+    assert!(messages(s, hr, "INBOX").iter().all(|m| m.flags.is_empty()));
+    lose_ledger(&setup);
+    let (ok, out, err) = setup.run_once();
+    assert!(ok, "{err}");
+    assert_eq!(out.matches("skipped already-handled").count(), n, "{out}");
+    s.wait_queue_empty(Duration::from_secs(60));
+    for i in 0..n {
+        assert_eq!(messages(s, &sender(i), "INBOX").len(), 1, "{}", sender(i));
+    }
 }
 
 fn has_flag(m: &harness::Msg, flag: &str) -> bool {
