@@ -1027,7 +1027,8 @@ impl Pipeline {
     ) -> Result<Cursor, PipelineError> {
         let (validity_key, last_key) = cursor_keys(mailbox);
         let known = self.ledger.meta(&validity_key)?;
-        let first_start = known.as_deref() != Some(uid_validity.to_string().as_str());
+        let first_start =
+            known.as_deref().and_then(|v| v.parse::<u32>().ok()) != Some(uid_validity);
         if first_start {
             if known.is_some() {
                 warn!(%mailbox, "UIDVALIDITY changed; rescanning (the ledger prevents duplicate replies)");

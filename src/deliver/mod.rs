@@ -67,7 +67,7 @@ impl DeliverError {
             DeliverError::Smtp { source } => source.status().is_some_and(|code| {
                 // RFC 4954: 530 auth required, 534 mechanism too weak, 535 bad credentials,
                 // 538 encryption required.
-                matches!(code.to_string().as_str(), "530" | "534" | "535" | "538")
+                matches!(u16::from(code), 530 | 534 | 535 | 538)
             }),
             _ => false,
         }
