@@ -121,8 +121,12 @@ pub fn init_tracing(args: &Args) {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
-                // Colours for a person at a terminal; none in a log file or the journal.
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                // Colours for a person at a terminal (unless NO_COLOR is set, no-color.org);
+                // none in a log file or the journal.
+                .with_ansi(
+                    std::io::IsTerminal::is_terminal(&std::io::stderr())
+                        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+                )
                 .with_target(false),
         )
         .try_init();

@@ -318,6 +318,17 @@ pub fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// Sends raw bytes over plain SMTP to the local Postfix.
+/// A new mail arriving through Postfix: `from` asks `to` what a licence costs (Message-ID
+/// `<id>`).
+pub fn ask_price(servers: &Servers, id: &str, from: &str, to: &str) {
+    smtp_send(
+        servers,
+        from,
+        to,
+        &question(id, from, to, "Pris", "Hvad koster en licens?", ""),
+    );
+}
+
 pub fn smtp_send(servers: &Servers, from: &str, to: &str, bytes: &[u8]) {
     use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
     let port = servers.smtp;

@@ -318,19 +318,7 @@ fn idle_answers_new_mail_at_once_and_sigterm_stops(s: &Servers) {
     daemon.wait_log(IDLE_BEGUN, 1, WAIT);
     let from = "b-ask@regionh.example";
     let start = Instant::now();
-    smtp_send(
-        s,
-        from,
-        hr,
-        &question(
-            "b1@regionh.example",
-            from,
-            hr,
-            "Pris",
-            "Hvad koster en licens?",
-            "",
-        ),
-    );
+    harness::ask_price(s, "b1@regionh.example", from, hr);
     wait_for(s, from, "INBOX", "reply under IDLE", WAIT, |m| m.len() == 1);
     let latency = start.elapsed();
     println!(
@@ -528,19 +516,7 @@ fn dovecot_restart_during_idle_is_survived(s: &Servers) {
     daemon.wait_log(IDLE_BEGUN, 1, WAIT);
     s.restart_dovecot();
     let from = "g-ask@regionh.example";
-    smtp_send(
-        s,
-        from,
-        hr,
-        &question(
-            "g1@regionh.example",
-            from,
-            hr,
-            "Pris",
-            "Hvad koster en licens?",
-            "",
-        ),
-    );
+    harness::ask_price(s, "g1@regionh.example", from, hr);
     wait_for(
         s,
         from,
@@ -583,19 +559,7 @@ fn a_silently_dropped_idle_connection_is_noticed_and_mail_answered(s: &Servers) 
     let from = "drop-ask@regionh.example";
     let start = Instant::now();
     // Straight to Postfix and Dovecot: only the daemon's connection is cut.
-    smtp_send(
-        s,
-        from,
-        hr,
-        &question(
-            "drop1@regionh.example",
-            from,
-            hr,
-            "Pris",
-            "Hvad koster en licens?",
-            "",
-        ),
-    );
+    harness::ask_price(s, "drop1@regionh.example", from, hr);
     wait_for(
         s,
         from,
@@ -646,19 +610,7 @@ fn an_idle_the_server_never_confirms_is_given_up(s: &Servers) {
     assert!(lost < log.find(IDLE_BEGUN).unwrap(), "{log}");
     assert_eq!(log.matches("connected").count(), 2, "{log}");
     let from = "noidle-ask@regionh.example";
-    smtp_send(
-        s,
-        from,
-        hr,
-        &question(
-            "noidle1@regionh.example",
-            from,
-            hr,
-            "Pris",
-            "Hvad koster en licens?",
-            "",
-        ),
-    );
+    harness::ask_price(s, "noidle1@regionh.example", from, hr);
     wait_for(s, from, "INBOX", "reply after the lost IDLE", WAIT, |m| {
         m.len() == 1
     });
@@ -688,19 +640,7 @@ fn mail_arriving_while_busy_is_answered_without_waiting_for_a_renewal(s: &Server
     let daemon = setup.spawn();
     daemon.wait_log("mail handled", 1, WAIT);
     let from = "busy-late@regionh.example";
-    smtp_send(
-        s,
-        from,
-        hr,
-        &question(
-            "busy-late@regionh.example",
-            from,
-            hr,
-            "Pris",
-            "Hvad koster en licens?",
-            "",
-        ),
-    );
+    harness::ask_price(s, "busy-late@regionh.example", from, hr);
     let log = std::fs::read_to_string(setup.log_path()).unwrap();
     assert!(
         !log.contains(IDLE_BEGUN),
@@ -1200,19 +1140,7 @@ fn polling_finds_new_mail_without_idle(s: &Servers) {
     let daemon = setup.spawn();
     daemon.wait_log("connected", 1, WAIT);
     let from = "j-ask@regionh.example";
-    smtp_send(
-        s,
-        from,
-        hr,
-        &question(
-            "j1@regionh.example",
-            from,
-            hr,
-            "Pris",
-            "Hvad koster en licens?",
-            "",
-        ),
-    );
+    harness::ask_price(s, "j1@regionh.example", from, hr);
     wait_for(s, from, "INBOX", "reply found by polling", WAIT, |m| {
         m.len() == 1
     });
