@@ -14,7 +14,8 @@
 //!   sensitive data), driven by the editable `rules.toml`. Pure.
 //! - [`render`]: the HR-owned templates in `responses/`, and [`render::compose`], which
 //!   builds the reply and the desk forward. Pure once loaded.
-//! - [`ledger`]: SQLite; what was done to every mail. The only module with SQL.
+//! - [`ledger`]: SQLite; what was done to every mail, and (IMAP) what the mailbox must
+//!   still be shown of it, journalled with each outcome. The only module with SQL.
 //! - [`deliver`]: the outbox folder (embedded default) or SMTP; [`tls`]: certificate checks;
 //!   [`net`]: TCP keepalive on the IMAP and SMTP sockets.
 //! - [`pipeline`]: runs one mail through the stages in its tracing span; keeps each IMAP
