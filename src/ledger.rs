@@ -499,7 +499,7 @@ fn journal_delivery(
     marking: Marking,
     key: &str,
     kind: MessageKind,
-    sent_copy: Option<&Vec<u8>>,
+    sent_copy: Option<&[u8]>,
     finished: bool,
 ) -> Result<(), LedgerError> {
     let (source, category): (Source, Option<Category>) = tx.query_row(
@@ -512,7 +512,7 @@ fn journal_delivery(
         MessageKind::Forward => Mark::Forwarded,
     };
     journal(tx, &source, &flag, None)?;
-    if let Some(bytes) = sent_copy.filter(|_| marking.sent_copies) {
+    if let Some(bytes) = sent_copy {
         journal(tx, &source, &Mark::SentCopy, Some(bytes))?;
     }
     if let Some(category) = category.filter(|_| finished && marking.category_folders) {
@@ -637,11 +637,14 @@ impl Ledger {
         now: SystemTime,
         sent_copy: bool,
     ) -> Result<(), LedgerError> {
+        // The message's bytes are read only when they are journalled for the Sent folder.
+        let copy = sent_copy && self.marking.is_some_and(|m| m.sent_copies);
         let tx = self.conn.transaction()?;
-        let row: Option<(String, MessageKind, Vec<u8>)> = tx
+        let row: Option<(String, MessageKind, Option<Vec<u8>>)> = tx
             .query_row(
-                "SELECT mail_key, kind, bytes FROM outgoing WHERE message_id = ?1",
-                [message_id],
+                "SELECT mail_key, kind, CASE WHEN ?2 THEN bytes END FROM outgoing
+                 WHERE message_id = ?1",
+                params![message_id, copy],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
@@ -653,7 +656,7 @@ impl Ledger {
                 params![key, unix_seconds(now)],
             )? > 0;
             if let Some(m) = self.marking {
-                journal_delivery(&tx, m, &key, kind, sent_copy.then_some(&bytes), finished)?;
+                journal_delivery(&tx, m, &key, kind, bytes.as_deref(), finished)?;
             }
         }
         tx.commit()?;
@@ -686,6 +689,23 @@ impl Ledger {
                 r.get(0)
             })
             .optional()?)
+    }
+
+    /// The Message-IDs of messages whose send started and was never confirmed (without
+    /// reading the messages).
+    pub fn in_doubt(&self) -> Result<Vec<String>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT message_id FROM outgoing WHERE attempts > 0")?;
+        let ids = stmt.query_map([], |r| r.get(0))?;
+        Ok(ids.collect::<Result<_, _>>()?)
+    }
+
+    /// Whether any message waits to be delivered (without reading them).
+    pub fn has_pending(&self) -> Result<bool, LedgerError> {
+        Ok(self
+            .conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM outgoing)", [], |r| r.get(0))?)
     }
 
     /// Messages written but not yet confirmed delivered, oldest mail first.

@@ -302,13 +302,7 @@ impl Pipeline {
     /// # Errors
     /// Only ledger errors.
     pub fn in_doubt(&self) -> Result<Vec<String>, PipelineError> {
-        Ok(self
-            .ledger
-            .pending()?
-            .into_iter()
-            .filter(|o| o.attempts > 0)
-            .map(|o| o.message.message_id.to_string())
-            .collect())
+        Ok(self.ledger.in_doubt()?)
     }
 
     /// Sends one prepared message, recording the attempt first and the delivery after.
@@ -317,28 +311,7 @@ impl Pipeline {
         o: &ledger::Pending,
         now: SystemTime,
     ) -> Result<Result<(), DeliverError>, PipelineError> {
-        let id = o.message.message_id.as_str();
-        // Logged before it is recorded: a log that says less than the ledger never hides
-        // a send in doubt (the kill tests count them from this line).
-        debug!(message_id = id, "send begun");
-        self.ledger.begin_send(id, now)?;
-        let sent = self
-            .transport
-            .send(id, &o.message.to, &o.message.bytes)
-            .await;
-        match sent {
-            Ok(()) => {
-                self.ledger.delivered(id, now, true)?;
-                debug!(message_id = id, ok = true, "send ended");
-                Ok(Ok(()))
-            }
-            Err(e) => {
-                // The server said no, or never took it: certainly not sent.
-                self.ledger.send_failed(id)?;
-                debug!(message_id = id, ok = false, "send ended");
-                Ok(Err(e))
-            }
-        }
+        send_recorded(&RefCell::new(&mut self.ledger), &self.transport, o, now).await
     }
 
     /// Counts a temporary refusal (4xx) of a mail's message; after `max-attempts` the mail
@@ -636,10 +609,8 @@ impl Pipeline {
     }
 
     /// Sends a batch's messages, [`SEND_CONCURRENCY`] at a time, each mail's in order
-    /// (after a failure the rest of that mail's wait). Each send is recorded as it happens:
-    /// `begin_send` right before its SMTP transaction, `delivered` (with what the mailbox
-    /// must show) right after the server took it, so a kill leaves in doubt only the
-    /// messages whose transaction it cut.
+    /// (after a failure the rest of that mail's wait), each recorded as it happens
+    /// ([`send_recorded`]).
     async fn send_batch(
         &mut self,
         batch: &[Prepared],
@@ -652,18 +623,7 @@ impl Pipeline {
         futures::stream::iter(batch.iter().map(|p| async move {
             let mut results = Vec::new();
             for o in &p.outgoing {
-                let id = o.message.message_id.as_str();
-                // Logged before it is recorded, as in send_one.
-                debug!(message_id = id, "send begun");
-                ledger.borrow_mut().begin_send(id, now)?;
-                let r = transport.send(id, &o.message.to, &o.message.bytes).await;
-                match &r {
-                    Ok(()) => ledger.borrow_mut().delivered(id, now, true)?,
-                    // Refused or never taken: certainly not sent.
-                    Err(_) => ledger.borrow_mut().send_failed(id)?,
-                }
-                // Logged after it is recorded: a kill in between counts as a cut send.
-                debug!(message_id = id, ok = r.is_ok(), "send ended");
+                let r = send_recorded(ledger, transport, o, now).await?;
                 let failed = r.is_err();
                 results.push(r);
                 if failed {
@@ -1010,7 +970,7 @@ impl Pipeline {
     /// # Errors
     /// Only ledger errors.
     pub fn has_pending(&self) -> Result<bool, PipelineError> {
-        Ok(!self.ledger.pending()?.is_empty())
+        Ok(self.ledger.has_pending()?)
     }
 
     /// Where reading the IMAP folder `mailbox` (`user@host/folder`) stands, now that it
@@ -1056,6 +1016,32 @@ impl Pipeline {
         let (_, last_key) = cursor_keys(mailbox);
         Ok(self.ledger.set_meta(&last_key, &last_uid.to_string())?)
     }
+}
+
+/// Sends one message, recorded as it happens: `begin_send` right before its SMTP
+/// transaction, `delivered` (with what the mailbox must show) or `send_failed` right after.
+/// A kill leaves in doubt only a message whose transaction it cut. The ledger is borrowed
+/// between awaits only, so sends on one task can share it.
+///
+/// "send begun" is logged before it is recorded and "send ended" after: a log that says
+/// less than the ledger never hides a send in doubt (the kill tests count them from it).
+async fn send_recorded(
+    ledger: &RefCell<&mut Ledger>,
+    transport: &Transport,
+    o: &ledger::Pending,
+    now: SystemTime,
+) -> Result<Result<(), DeliverError>, PipelineError> {
+    let id = o.message.message_id.as_str();
+    debug!(message_id = id, "send begun");
+    ledger.borrow_mut().begin_send(id, now)?;
+    let sent = transport.send(id, &o.message.to, &o.message.bytes).await;
+    match &sent {
+        Ok(()) => ledger.borrow_mut().delivered(id, now, true)?,
+        // The server said no, or never took it: certainly not sent.
+        Err(_) => ledger.borrow_mut().send_failed(id)?,
+    }
+    debug!(message_id = id, ok = sent.is_ok(), "send ended");
+    Ok(sent)
 }
 
 /// The ledger's record of a decided mail; the skip reason, desk and message ids are set

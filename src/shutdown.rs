@@ -4,16 +4,12 @@
 //! signal is left to the default handler of the runtime.
 
 /// Resolves on SIGTERM or SIGINT. The handlers are installed when it is first polled.
-pub async fn signal() {
-    wait_for_signal().await;
-}
-
 #[cfg(unix)]
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
+pub async fn signal() {
+    use tokio::signal::unix::{self, SignalKind};
     match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
+        unix::signal(SignalKind::terminate()),
+        unix::signal(SignalKind::interrupt()),
     ) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
@@ -27,7 +23,8 @@ async fn wait_for_signal() {
     }
 }
 
+/// Resolves on Ctrl-C.
 #[cfg(not(unix))]
-async fn wait_for_signal() {
+pub async fn signal() {
     let _ = tokio::signal::ctrl_c().await;
 }

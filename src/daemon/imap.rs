@@ -17,9 +17,11 @@ use super::backoff::{reconnecting, Attempt, Backoff, RetryTimer};
 use super::Report;
 use crate::clock::{now, unix_seconds};
 use crate::config::{ImapConfig, SentCopy};
-use crate::intake::imap::{Imap, ImapError, Listed, Selected, Wake};
+use crate::intake::imap::{
+    Imap, ImapError, Listed, Selected, Wake, FORWARDED, REPLIED, REVIEW, SKIPPED,
+};
 use crate::intake::{RawMail, FULL_FETCH_MAX, PARTIAL_BYTES};
-use crate::ledger::{Mark, Unshown};
+use crate::ledger::Mark;
 use crate::pipeline::{Cursor, Outcome, Pipeline, PipelineError};
 use crate::types::{Category, Source};
 
@@ -408,25 +410,24 @@ impl Session<'_> {
             return Ok(());
         }
         let validity = self.selected.uid_validity;
-        let (here, elsewhere): (Vec<Unshown>, Vec<Unshown>) = unshown
-            .into_iter()
-            .partition(|u| u.source.uid_in(&self.mailbox, validity).is_some());
-        // Marks for another folder, or for UIDs renumbered since: nothing to show them on.
-        let gone: Vec<i64> = elsewhere.iter().map(|u| u.id).collect();
-        self.pipeline.shown(&gone)?;
+        let (mut shown, mut gone) = (Vec::new(), Vec::new());
         let mut sent = Vec::new();
-        let mut flags: BTreeMap<&Mark, Vec<u32>> = BTreeMap::new();
+        let mut flags: BTreeMap<Mark, Vec<u32>> = BTreeMap::new();
         let mut moves: BTreeMap<Category, Vec<u32>> = BTreeMap::new();
-        for u in &here {
+        for u in unshown {
+            // Marks for another folder, or for UIDs renumbered since: nothing to show them on.
             let Some(uid) = u.source.uid_in(&self.mailbox, validity) else {
+                gone.push(u.id);
                 continue;
             };
-            match &u.mark {
-                Mark::SentCopy => sent.extend(u.bytes.clone()),
-                Mark::Move(category) => moves.entry(*category).or_default().push(uid),
+            shown.push(u.id);
+            match u.mark {
+                Mark::SentCopy => sent.extend(u.bytes),
+                Mark::Move(category) => moves.entry(category).or_default().push(uid),
                 mark => flags.entry(mark).or_default().push(uid),
             }
         }
+        self.pipeline.shown(&gone)?;
         self.imap.append_sent(&sent).await?;
         for (mark, uids) in &flags {
             self.imap.add_flags(uids, &self.flags_for(mark)).await?;
@@ -440,8 +441,7 @@ impl Session<'_> {
                 }
             }
         }
-        let ids: Vec<i64> = here.iter().map(|u| u.id).collect();
-        self.pipeline.shown(&ids)?;
+        self.pipeline.shown(&shown)?;
         Ok(())
     }
 
@@ -449,10 +449,11 @@ impl Session<'_> {
     /// keyword where the folder keeps keywords.
     fn flags_for(&self, mark: &Mark) -> Vec<&'static str> {
         let (system, keyword) = match mark {
-            Mark::Answered => (Some("\\Answered"), "$AutosvarReplied"),
-            Mark::Forwarded => (None, "$AutosvarForwarded"),
-            Mark::Review => (Some("\\Flagged"), "$AutosvarReview"),
-            Mark::Skipped | Mark::SentCopy | Mark::Move(_) => (None, "$AutosvarSkipped"),
+            Mark::Answered => (Some("\\Answered"), REPLIED),
+            Mark::Forwarded => (None, FORWARDED),
+            Mark::Review => (Some("\\Flagged"), REVIEW),
+            // Copies and moves are no flags; they never get here.
+            Mark::Skipped | Mark::SentCopy | Mark::Move(_) => (None, SKIPPED),
         };
         system
             .into_iter()

@@ -143,13 +143,15 @@ fn shows_handled<'a>(mut flags: impl Iterator<Item = Flag<'a>>) -> bool {
     })
 }
 
-/// The keywords autosvar sets; any of them on a message says autosvar handled it.
-pub const HANDLED_KEYWORDS: [&str; 4] = [
-    "$AutosvarReplied",
-    "$AutosvarForwarded",
-    "$AutosvarSkipped",
-    "$AutosvarReview",
-];
+/// The keywords autosvar sets where the folder keeps them: replied, forwarded to a desk,
+/// skipped, set aside for a person.
+pub const REPLIED: &str = "$AutosvarReplied";
+pub const FORWARDED: &str = "$AutosvarForwarded";
+pub const SKIPPED: &str = "$AutosvarSkipped";
+pub const REVIEW: &str = "$AutosvarReview";
+
+/// Any of these on a message says autosvar handled it.
+pub const HANDLED_KEYWORDS: [&str; 4] = [REPLIED, FORWARDED, SKIPPED, REVIEW];
 
 /// How waiting for new mail ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
