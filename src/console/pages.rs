@@ -51,6 +51,7 @@ pub(super) fn router(state: Shared) -> Router {
             "/assets/{name}",
             get(|Path(name): Path<String>| async move { views::asset(&name) }),
         )
+        .fallback(|| async { Error::NotFound })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             security::guard,
