@@ -19,6 +19,8 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::{from_unix_seconds, unix_seconds};
 use crate::parse::{hex, MailKey};
+pub mod console;
+
 use crate::types::{
     Action, Category, DeskKey, Language, MessageId, MessageKind, Outgoing, SkipReason, Source,
 };
@@ -366,6 +368,7 @@ impl Ledger {
         conn.pragma_update(None, "secure_delete", "ON")
             .map_err(open_err)?;
         conn.execute_batch(SCHEMA).map_err(open_err)?;
+        conn.execute_batch(console::SCHEMA).map_err(open_err)?;
         let was_new = conn
             .query_row(
                 "SELECT NOT EXISTS (SELECT 1 FROM mails) AND NOT EXISTS (SELECT 1 FROM meta)",
@@ -387,6 +390,7 @@ impl Ledger {
     pub fn in_memory() -> Result<Ledger, LedgerError> {
         let conn = Connection::open_in_memory()?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(console::SCHEMA)?;
         Ok(Ledger {
             conn,
             marking: None,

@@ -23,6 +23,9 @@
 //! - [`daemon`]: the order of things around the pipeline: read, run, show the outcome in
 //!   the mailbox, wait; reconnect and retry with backoff; reload templates. Takes its
 //!   shutdown as a future.
+//! - [`console`]: the HR console, a web page served by the daemon: templates (draft,
+//!   preview, publish, history), what autosvar did, and the mails that need a person.
+//!   Sits beside the CLI: it uses the stages, never the other way round.
 //! - [`eval`]: quality metrics against labelled mail, the arithmetic behind `autosvar eval`
 //!   ([`cli::eval`] reads the mail and prints them).
 //! - [`config`]: `config.toml`, validated once; [`cli`]: the subcommands (argument parsing
@@ -40,6 +43,7 @@ pub mod classify;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod daemon;
 pub mod decide;
 pub mod deliver;

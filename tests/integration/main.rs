@@ -4,6 +4,7 @@
 //! - `golden`: rendered replies and forwards compared byte for byte with tests/golden/
 //! - `outgoing`: every composed message decoded: no CPR number, header lines in bounds
 //! - `cli`: the `autosvar` binary on a copy of the embedded default
+//! - `console`: the HR console over HTTP on the running daemon
 //! - `corpora`: public bounce and mail collections (fetched by tests/corpora/fetch): no
 //!   machine mail answered, no file panics or hangs
 //! - `maildir`: Maildir intake through the binary (files written in place, idle, size)
@@ -14,6 +15,7 @@
 
 mod cli;
 mod common;
+mod console;
 mod corpora;
 mod daemon;
 mod fixtures;
