@@ -656,6 +656,15 @@ phone = "3532 3232"
             "{MINIMAL}\n[console]\nlisten = \"127.0.0.1:8025\"\ntrusted-header = \"X-Forwarded-Email\"\n"
         ));
         assert!(p.iter().any(|p| p.contains("go together")), "{p:?}");
+        let c = parse(&format!(
+            "{MINIMAL}\n[console]\nlisten = \"0.0.0.0:8443\"\ntls-cert = \"tls/cert.pem\"\ntls-key = \"tls/key.pem\"\n"
+        ))
+        .unwrap();
+        let (cert, key) = c.console.unwrap().tls.unwrap();
+        assert_eq!(
+            (cert.as_path(), key.as_path()),
+            (Path::new("dir/tls/cert.pem"), Path::new("dir/tls/key.pem"))
+        );
         let p = problems(&format!("{MINIMAL}\n[console]\nlisten = \"localhost\"\n"));
         assert!(
             p.iter().any(|p| p.contains("not an address and port")),

@@ -21,6 +21,7 @@
 //! atomically and swapping the running daemon's set; it never sends mail itself.
 
 mod auth;
+mod https;
 mod pages;
 mod security;
 mod views;
@@ -63,27 +64,28 @@ type Shared = Arc<State>;
 /// A bound console, ready to serve.
 pub struct Console {
     listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     state: Shared,
 }
 
 impl Console {
-    /// Binds the console's address and opens its connection to the ledger. Done before the
-    /// daemon starts, so a taken port is a clear error at start-up.
+    /// Binds the console's address, reads its certificate (when it serves TLS itself) and
+    /// opens its connection to the ledger. Done before the daemon starts, so a taken port
+    /// or a bad certificate is a clear error at start-up.
     ///
     /// # Errors
-    /// When the address cannot be bound or the ledger cannot be opened.
+    /// When the address cannot be bound, the certificate or key cannot be used, or the
+    /// ledger cannot be opened.
     pub async fn bind(
         config: Arc<Config>,
         settings: ConsoleConfig,
         templates: Arc<ArcSwap<Templates>>,
         classifier: Classifier,
     ) -> anyhow::Result<Console> {
-        if settings.tls.is_some() {
-            anyhow::bail!(
-                "console: serving HTTPS itself (tls-cert, tls-key) is not built yet; listen on \
-                 127.0.0.1 behind a reverse proxy that does TLS (see the README's operations section)"
-            );
-        }
+        let tls = match &settings.tls {
+            Some((cert, key)) => Some(https::acceptor(cert, key)?),
+            None => None,
+        };
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
             .map_err(|e| anyhow::anyhow!("console: cannot listen on {}: {e}", settings.listen))?;
@@ -99,7 +101,11 @@ impl Console {
             config,
             publishing: tokio::sync::Mutex::new(()),
         });
-        Ok(Console { listener, state })
+        Ok(Console {
+            listener,
+            tls,
+            state,
+        })
     }
 
     /// The address it listens on (the port, when the config said 0).
@@ -118,14 +124,28 @@ impl Console {
         if let Err(e) = pages::record_disk_version(&self.state).await {
             error!(error = ?e, "console: cannot record the templates on disk as a version");
         }
-        info!("console listening on http://{addr}");
-        let app = pages::router(self.state.clone());
-        let served = axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { stop.cancelled().await });
-        if let Err(e) = served.await {
+        let app =
+            pages::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let stopped = async move { stop.cancelled().await };
+        let served = match self.tls {
+            None => {
+                info!("console listening on http://{addr}");
+                axum::serve(self.listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            }
+            Some(acceptor) => match https::TlsListener::new(self.listener, acceptor) {
+                Ok(listener) => {
+                    info!("console listening on https://{addr}");
+                    use axum::serve::ListenerExt as _;
+                    axum::serve(listener.tap_io(|_| {}), app)
+                        .with_graceful_shutdown(stopped)
+                        .await
+                }
+                Err(e) => Err(e),
+            },
+        };
+        if let Err(e) = served {
             error!(error = %e, "console stopped");
         }
     }

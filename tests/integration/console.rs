@@ -67,7 +67,11 @@ impl Running {
         let deadline = Instant::now() + Duration::from_secs(30);
         let addr = loop {
             let log = std::fs::read_to_string(dir.path().join("log")).unwrap_or_default();
-            if let Some(rest) = log.split("console listening on http://").nth(1) {
+            let found = log
+                .split("console listening on http://")
+                .nth(1)
+                .or_else(|| log.split("console listening on https://").nth(1));
+            if let Some(rest) = found {
                 break rest.split_whitespace().next().unwrap().to_string();
             }
             assert!(Instant::now() < deadline, "no console within 30 s:\n{log}");
@@ -565,4 +569,66 @@ fn console_shows_file_text_as_text() {
         "{}",
         r.body
     );
+}
+
+#[test]
+fn console_serves_https_itself_with_a_secure_cookie() {
+    let fixtures = crate::common::fixtures().join("console-tls");
+    let (cert, key) = (fixtures.join("cert.pem"), fixtures.join("key.pem"));
+    let d = Running::start_with(|text| {
+        *text = text.replace(
+            "idle-timeout = \"30m\"\n",
+            &format!(
+                "idle-timeout = \"30m\"\ntls-cert = \"{}\"\ntls-key = \"{}\"\n",
+                cert.display(),
+                key.display()
+            ),
+        );
+    });
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_file_iter(fixtures.join("ca.pem")).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, TcpStream::connect(&d.addr).unwrap());
+    tls.sock
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        tls,
+        "GET /login HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        d.addr
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    // A server may close without close_notify; what was read is the answer.
+    let _ = tls.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let lower = text.to_ascii_lowercase();
+    assert!(
+        lower.contains("strict-transport-security: max-age="),
+        "{text}"
+    );
+    let cookie = lower
+        .lines()
+        .find(|l| l.starts_with("set-cookie:"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        cookie.contains("; secure") && cookie.contains("httponly"),
+        "{cookie}"
+    );
+    // Plain HTTP on the TLS port gets no page.
+    let r = std::panic::catch_unwind(|| d.browser().get("/login"));
+    assert!(r.is_err() || r.is_ok_and(|r| r.status != 200));
 }
