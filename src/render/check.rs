@@ -1242,7 +1242,19 @@ fn long_lines(
 fn translate(err: &minijinja::Error, name: &str, text: &str) -> Problem {
     let tags = scan(text).tags;
     let offset = err.range().map(|r| r.start);
-    let tag = offset.and_then(|o| tags.iter().find(|t| t.start <= o && o < t.end));
+    let detail = err.detail().unwrap_or_default();
+    let unclosed_quote = detail.contains("end of string");
+    let tag = if unclosed_quote {
+        // minijinja reads the string on to the end of the file: blame the tag whose
+        // quotation marks do not pair up.
+        tags.iter().find(|t| {
+            let inner = text.get(t.start..t.end).unwrap_or_default();
+            t.kind != TagKind::Comment
+                && (inner.matches('"').count() % 2 == 1 || inner.matches('\'').count() % 2 == 1)
+        })
+    } else {
+        offset.and_then(|o| tags.iter().find(|t| t.start <= o && o < t.end))
+    };
     let written = tag
         .and_then(|t| text.get(t.start..t.end))
         .or_else(|| err.range().and_then(|r| text.get(r)))
@@ -1253,19 +1265,18 @@ fn translate(err: &minijinja::Error, name: &str, text: &str) -> Problem {
         .and_then(|r| text.get(r))
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
-    let detail = err.detail().unwrap_or_default();
     let slip = match err.kind() {
-        minijinja::ErrorKind::SyntaxError if detail.contains("end of string") => {
-            Slip::UnclosedQuote { written }
-        }
+        minijinja::ErrorKind::SyntaxError if unclosed_quote => Slip::UnclosedQuote { written },
         minijinja::ErrorKind::SyntaxError => match tag.map(|t| t.kind) {
             Some(TagKind::Var) => {
                 let inner = written.trim_start_matches('{').trim_end_matches('}').trim();
                 let joined = inner.split_whitespace().collect::<Vec<_>>().join("_");
-                Slip::BadPlaceholder {
-                    suggest: suggest(&joined),
-                    written,
-                }
+                let suggest = if PLACEHOLDERS.contains(&joined.as_str()) {
+                    Some(joined)
+                } else {
+                    suggest(&joined)
+                };
+                Slip::BadPlaceholder { suggest, written }
             }
             Some(TagKind::Block) => Slip::BadInstruction { written },
             _ => Slip::NotUnderstood { written },
@@ -1337,4 +1348,592 @@ fn edits(a: &str, b: &str) -> usize {
         }
     }
     row.last().copied().unwrap_or_default()
+}
+
+#[cfg(test)]
+#[allow(clippy::string_slice, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::render::Context;
+
+    fn desks() -> BTreeMap<DeskKey, Desk> {
+        let mut m = BTreeMap::new();
+        for (k, n, p) in [
+            ("cimt", "CIMT Servicedesk", "3864 8080"),
+            ("kuit", "KU-IT", "3532 3232"),
+        ] {
+            m.insert(
+                k.into(),
+                Desk {
+                    key: k.into(),
+                    name: n.into(),
+                    email: format!("{k}@example.test"),
+                    phone: p.into(),
+                },
+            );
+        }
+        m
+    }
+
+    fn shipped_dir() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("responses")
+    }
+
+    /// The shipped templates, name -> text.
+    fn shipped() -> BTreeMap<String, String> {
+        catalogue()
+            .into_iter()
+            .map(|e| {
+                let text = std::fs::read_to_string(shipped_dir().join(&e.name)).unwrap();
+                (e.name, text)
+            })
+            .collect()
+    }
+
+    /// The shipped set with one file replaced.
+    fn with(name: &str, text: &str) -> Checked {
+        let mut files = shipped();
+        files.insert(name.into(), text.into());
+        check_set(&files, &desks())
+    }
+
+    /// The only problem of a check, or a failure listing them all.
+    fn only(c: &Checked) -> &Problem {
+        assert_eq!(c.problems.len(), 1, "{:#?}", c.problems);
+        &c.problems[0]
+    }
+
+    /// No message or hint in either language speaks the parser's language.
+    fn plain(p: &Problem) {
+        for lang in Language::ALL {
+            let text = format!("{} {}", p.message(lang), p.hint(lang).unwrap_or_default());
+            for word in [
+                "unexpected",
+                "expected",
+                "syntax",
+                "identifier",
+                "variable block",
+                "end of input",
+                "statement",
+                "undefined",
+            ] {
+                assert!(!text.contains(word), "{word:?} in {text}");
+            }
+        }
+        assert_ne!(p.message(Language::Da), p.message(Language::En));
+    }
+
+    #[test]
+    fn the_shipped_set_has_no_error_and_no_warning() {
+        let c = check_dir(&shipped_dir(), &desks()).unwrap();
+        assert!(c.problems.is_empty(), "{:#?}", c.problems);
+        assert!(c.templates.is_some());
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_left_out_with_a_warning() {
+        let sig = format!("\u{feff}{}", shipped()["signature.da.txt"]);
+        let c = with("signature.da.txt", &sig);
+        let p = only(&c).clone();
+        assert_eq!(
+            (p.slip.clone(), p.severity(), p.line),
+            (Slip::ByteOrderMark, Severity::Warning, Some(1))
+        );
+        plain(&p);
+        let t = c.templates.expect("a warning does not stop the set");
+        assert_eq!(t.warnings(), std::slice::from_ref(&p));
+        let ctx = sample_context(Category::Pricing, Language::Da, None, &desks(), false, true);
+        let reply = t.render_reply(Category::Pricing, ctx).unwrap();
+        assert!(!reply.contains('\u{feff}'), "{reply:?}");
+        assert!(reply.contains("Venlig hilsen"));
+    }
+
+    #[test]
+    fn single_braces_that_look_like_a_placeholder_are_errors_at_their_place() {
+        let base = shipped()["pricing.da.txt"].clone();
+        let line = base.lines().count() + 2;
+        for (written, col) in [
+            ("{ mailbox }", 7),
+            ("{mailbox}", 7),
+            ("{{ mailbox }", 7),
+            ("{mailbox}}", 7),
+            ("{ desks.cimt.phone }", 7),
+        ] {
+            let c = with(
+                "pricing.da.txt",
+                &format!("{base}\nSkriv {written} i dag.\n"),
+            );
+            let p = only(&c);
+            assert!(c.templates.is_none(), "{written}");
+            assert_eq!(
+                (p.file.as_str(), p.line, p.column),
+                ("pricing.da.txt", Some(line), Some(col)),
+                "{written}"
+            );
+            assert!(matches!(p.slip, Slip::LoneBrace { .. }), "{written}: {p:?}");
+            assert!(p.message(Language::En).contains(written), "{p:?}");
+            let name = written.trim_matches(['{', '}', ' ']);
+            assert_eq!(
+                p.hint(Language::En).unwrap(),
+                format!("write {{{{ {name} }}}}")
+            );
+            assert_eq!(
+                p.hint(Language::Da).unwrap(),
+                format!("skriv {{{{ {name} }}}}")
+            );
+            plain(p);
+        }
+        // Braces around something that is no name are text.
+        let c = with(
+            "pricing.da.txt",
+            &format!("{base}\nSe {{ 1, 2 }} og {{}}.\n"),
+        );
+        assert!(c.problems.is_empty(), "{:#?}", c.problems);
+    }
+
+    #[test]
+    fn a_closing_without_its_opening_is_an_error() {
+        let c = with(
+            "terms.en.txt",
+            "Hello mailbox }}\n{{ sensitive_notice }}\n{ % if desk %}x\n{{ signature }}\n",
+        );
+        let got: Vec<_> = c
+            .problems
+            .iter()
+            .map(|p| (p.line, p.column, p.message(Language::En)))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    Some(1),
+                    Some(15),
+                    "`}}` without a `{{` before it".to_string()
+                ),
+                (
+                    Some(3),
+                    Some(13),
+                    "`%}` without a `{%` before it".to_string()
+                ),
+            ]
+        );
+        c.problems.iter().for_each(plain);
+    }
+
+    #[test]
+    fn an_unclosed_placeholder_is_reported_on_its_own_line() {
+        let c = with(
+            "pricing.en.txt",
+            "Hello {{ first_name\n{{ sensitive_notice }}\n\nText\nmore text\n\n{{ signature }}\n",
+        );
+        let p = only(&c);
+        assert_eq!((p.line, p.column), (Some(1), Some(7)));
+        assert_eq!(
+            p.message(Language::En),
+            "`{{` begun here is never closed with `}}`"
+        );
+        assert_eq!(
+            p.message(Language::Da),
+            "`{{`, der begynder her, bliver aldrig lukket med `}}`"
+        );
+        plain(p);
+        // At the end of the file too: minijinja would blame the last line.
+        let c = with(
+            "pricing.en.txt",
+            "Hi\n{{ sensitive_notice }}\n{{ signature\n\nBye\n",
+        );
+        let p = only(&c);
+        assert_eq!((p.line, p.column), (Some(3), Some(1)), "{p:?}");
+    }
+
+    #[test]
+    fn a_missing_endif_is_reported_at_its_if() {
+        let text = "Hej\n{% if first_name %}\nHej {{ first_name }}\n{% if desk %}x{% endif %}\n\
+                    {{ sensitive_notice }}\n{{ signature }}\n";
+        let c = with("other.da.txt", text);
+        let p = only(&c);
+        assert_eq!((p.line, p.column), (Some(2), Some(1)), "{p:?}");
+        assert_eq!(
+            p.message(Language::En),
+            "`{% if %}` here has no `{% endif %}`"
+        );
+        assert_eq!(
+            p.message(Language::Da),
+            "`{% if %}` her mangler sit `{% endif %}`"
+        );
+        plain(p);
+        // Inside a block that is ended: the inner one is reported.
+        let text = "{% if desk %}\n{% for d in desks %}\n{% endif %}\n{{ sensitive_notice }}{{ signature }}";
+        let p = only(&with("other.da.txt", text)).clone();
+        assert_eq!(
+            (p.line, p.slip),
+            (
+                Some(2),
+                Slip::MissingEnd {
+                    start: "for".into(),
+                    end: "endfor".into()
+                }
+            )
+        );
+    }
+
+    #[test]
+    fn an_end_or_else_without_its_if_is_reported_where_it_is() {
+        let c = with(
+            "other.en.txt",
+            "Hi\n{{ sensitive_notice }}\n{% else %}\nx\n{% endif %}\n{{ signature }}\n",
+        );
+        let got: Vec<_> = c
+            .problems
+            .iter()
+            .map(|p| (p.line, p.slip.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    Some(3),
+                    Slip::Misplaced {
+                        word: "else".into()
+                    }
+                ),
+                (
+                    Some(5),
+                    Slip::EndWithoutStart {
+                        end: "endif".into(),
+                        start: "if".into()
+                    }
+                ),
+            ]
+        );
+        c.problems.iter().for_each(plain);
+    }
+
+    #[test]
+    fn an_unknown_instruction_is_named_with_a_suggestion() {
+        let c = with(
+            "other.en.txt",
+            "Hi\n{{ sensitive_notice }}\n{% iff desk %}x{% endif %}\n{{ signature }}\n",
+        );
+        let p = &c.problems[0];
+        assert_eq!((p.line, p.column), (Some(3), Some(1)));
+        assert_eq!(
+            p.message(Language::En),
+            "`{% iff %}` is not an instruction autosvar knows"
+        );
+        assert_eq!(p.hint(Language::En).unwrap(), "did you mean {% if ... %}?");
+        c.problems.iter().for_each(plain);
+    }
+
+    #[test]
+    fn unknown_placeholders_and_filters_are_named_plainly() {
+        let cases = [
+            (
+                "{{ naem }}",
+                "unknown placeholder {{ naem }}",
+                "did you mean {{ name }}?",
+            ),
+            (
+                "{{ fornavn }}",
+                "unknown placeholder {{ fornavn }}",
+                "did you mean {{ first_name }}?",
+            ),
+            (
+                "{{ first name }}",
+                "cannot read the placeholder `{{ first name }}`",
+                "did you mean {{ first_name }}?",
+            ),
+            (
+                "{{ name | upcase }}",
+                "unknown filter `| upcase`",
+                "remove it",
+            ),
+            (
+                "{{ desk.phone }}",
+                "{{ desk.phone }} is only known in technical replies and forward.txt",
+                "write {{ desks.cimt.phone }} or {{ desks.kuit.phone }}",
+            ),
+            (
+                "{% if secondary == \"terms %}x{% endif %}",
+                "a quotation mark in `{% if secondary == \"terms %}` is not closed",
+                "text in an instruction goes between",
+            ),
+            (
+                "{% if secondary = \"terms\" %}x{% endif %}",
+                "cannot read the instruction `{% if secondary = \"terms\" %}`",
+                "compare with the examples",
+            ),
+        ];
+        for (bad, message, hint) in cases {
+            let c = with(
+                "pricing.da.txt",
+                &format!(
+                    "Hej\n{{{{ sensitive_notice }}}}\nRing til {bad} nu.\n{{{{ signature }}}}\n"
+                ),
+            );
+            let p = only(&c);
+            assert_eq!((p.line, p.column), (Some(3), Some(10)), "{bad}: {p:?}");
+            assert_eq!(p.message(Language::En), message, "{bad}");
+            assert!(
+                p.hint(Language::En).unwrap().starts_with(hint),
+                "{bad}: {p:?}"
+            );
+            plain(p);
+        }
+    }
+
+    #[test]
+    fn an_empty_signature_or_one_that_hides_the_automation_is_an_error() {
+        for text in [
+            "",
+            "\n\n  \n",
+            "{% if false %}Sendt automatisk{% endif %}\n",
+        ] {
+            let c = with("signature.da.txt", text);
+            assert_eq!(only(&c).slip, Slip::EmptySignature, "{text:?}");
+            assert!(c.templates.is_none());
+        }
+        let c = with(
+            "signature.en.txt",
+            "Kind regards\n\nE-learning, Centre for HR and Education\n",
+        );
+        let p = only(&c);
+        assert_eq!(
+            (p.file.as_str(), p.slip.clone()),
+            ("signature.en.txt", Slip::SignatureNotAutomatic)
+        );
+        assert!(p
+            .hint(Language::Da)
+            .unwrap()
+            .contains("Dette svar er sendt automatisk."));
+        plain(p);
+        for ok in [
+            "Venlig hilsen\nE-learning\n\nSvaret er automatisk\ngenereret.\n",
+            "Hilsen\nDette er et AUTOSVAR.\n",
+            "Regards\nThis is an automated reply.\n",
+            "Regards\nThis reply was sent\nautomatically.\n",
+        ] {
+            let c = with("signature.da.txt", ok);
+            assert!(c.problems.is_empty(), "{ok:?}: {:#?}", c.problems);
+        }
+    }
+
+    #[test]
+    fn a_long_line_is_a_warning_measured_as_it_is_sent() {
+        let base = shipped()["terms.en.txt"].clone();
+        let long = "word ".repeat(16);
+        let c = with("terms.en.txt", &format!("{base}\n{long}\n"));
+        let p = only(&c);
+        assert_eq!(p.severity(), Severity::Warning);
+        assert_eq!(p.slip, Slip::LongLine { chars: 80 });
+        assert_eq!(
+            (p.line, p.column),
+            (Some(base.lines().count() + 2), Some(79))
+        );
+        assert!(c.templates.is_some(), "a long line does not stop the set");
+        plain(p);
+        // Placeholders count as rendered, instructions not at all: 85 characters as written.
+        let fits =
+            "- Login: {{ desks.kuit.name }}, tlf. {{ desks.kuit.phone }}{% if desk %}!{% endif %}";
+        assert!(fits.chars().count() > MAX_LINE);
+        let c = with("terms.en.txt", &format!("{base}\n{fits}\n"));
+        assert!(c.problems.is_empty(), "{:#?}", c.problems);
+    }
+
+    #[test]
+    fn stray_files_in_the_folder_are_ignored_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in shipped() {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        std::fs::write(dir.path().join("README.md"), "# notes").unwrap();
+        let strays = [
+            "pricing.da - Kopi.txt",
+            "pricing.da.txt~",
+            ".pricing.da.txt.swp",
+            "#foo#",
+            "Thumbs.db",
+            ".DS_Store",
+            "Pricing.da.txt",
+        ];
+        for name in strays {
+            // Broken on purpose: a stray file is never read.
+            std::fs::write(dir.path().join(name), "{{ broken").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("old")).unwrap();
+        let c = check_dir(dir.path(), &desks()).unwrap();
+        assert!(c.templates.is_some(), "{:#?}", c.problems);
+        let mut got: Vec<&str> = c.problems.iter().map(|p| p.file.as_str()).collect();
+        let mut want: Vec<&str> = strays.to_vec();
+        want.push("old");
+        got.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(got, want);
+        for p in &c.problems {
+            assert_eq!(p.severity(), Severity::Warning, "{p:?}");
+            plain(p);
+        }
+        let case = c
+            .problems
+            .iter()
+            .find(|p| p.file == "Pricing.da.txt")
+            .unwrap();
+        assert!(case
+            .hint(Language::En)
+            .unwrap()
+            .starts_with("did you mean pricing.da.txt?"));
+        let copy = c
+            .problems
+            .iter()
+            .find(|p| p.file == "pricing.da - Kopi.txt")
+            .unwrap();
+        assert_eq!(
+            copy.diagnostic(Path::new("responses")).to_string(),
+            "responses/pricing.da - Kopi.txt: not a template; the file is not used; a copy or a \
+             backup? autosvar reads only the file names in responses/README.md; move it out of \
+             the folder when you no longer need it"
+        );
+        // In memory, the same names are the same warnings.
+        let mut files = shipped();
+        files.insert("pricing.da - Kopi.txt".into(), String::new());
+        let c = check_set(&files, &desks());
+        assert!(c.templates.is_some());
+        assert_eq!(only(&c).file, "pricing.da - Kopi.txt");
+    }
+
+    #[test]
+    fn a_file_not_saved_as_utf8_is_an_error_at_its_first_bad_character() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in shipped() {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        // "Venlig hilsen\n\nPå gensyn" in Latin-1, as Notepad's "ANSI" saves it.
+        std::fs::write(
+            dir.path().join("signature.da.txt"),
+            b"Venlig hilsen\n\nP\xe5 gensyn, sendt automatisk\n",
+        )
+        .unwrap();
+        let mut utf16 = vec![0xFF, 0xFE];
+        utf16.extend("Hi\n".encode_utf16().flat_map(u16::to_le_bytes));
+        std::fs::write(dir.path().join("signature.en.txt"), utf16).unwrap();
+        let c = check_dir(dir.path(), &desks()).unwrap();
+        let got: Vec<_> = c
+            .problems
+            .iter()
+            .map(|p| (p.file.as_str(), p.line, p.column, p.slip.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "signature.da.txt",
+                    Some(3),
+                    Some(2),
+                    Slip::NotUtf8 { utf16: false }
+                ),
+                (
+                    "signature.en.txt",
+                    Some(1),
+                    Some(1),
+                    Slip::NotUtf8 { utf16: true }
+                ),
+            ]
+        );
+        c.problems.iter().for_each(plain);
+    }
+
+    #[test]
+    fn every_listed_placeholder_exists() {
+        let all: String = PLACEHOLDERS
+            .iter()
+            .map(|p| format!("{{{{ {p} }}}}\n"))
+            .collect();
+        let c = with(FORWARD_COPY, &all);
+        assert!(
+            c.problems
+                .iter()
+                .all(|p| matches!(p.slip, Slip::LongLine { .. })),
+            "{:#?}",
+            c.problems
+        );
+        // And `Context` has no field the list forgets.
+        let ctx = sample_context(
+            Category::Technical,
+            Language::Da,
+            None,
+            &desks(),
+            false,
+            true,
+        );
+        let value = serde_json::to_value(&ctx).unwrap();
+        for key in value.as_object().unwrap().keys() {
+            assert!(PLACEHOLDERS.contains(&key.as_str()), "{key}");
+        }
+        let _: &Context = &ctx;
+    }
+
+    #[test]
+    fn the_catalogue_names_every_required_file_once_and_says_what_it_is() {
+        let c = catalogue();
+        assert_eq!(c.len(), 16);
+        let names: std::collections::BTreeSet<_> = c.iter().map(|e| e.name.clone()).collect();
+        assert_eq!(names.len(), 16);
+        assert!(names.contains("signature.en.txt") && names.contains("forward-copy.txt"));
+        for lang in Language::ALL {
+            let said: std::collections::BTreeSet<_> = c.iter().map(|e| e.describe(lang)).collect();
+            assert_eq!(said.len(), 16, "{lang}: {said:?}");
+        }
+        let pricing = c.iter().find(|e| e.name == "pricing.en.txt").unwrap();
+        assert_eq!(
+            pricing.purpose,
+            Purpose::Reply {
+                category: Category::Pricing,
+                language: Language::En
+            }
+        );
+        assert_eq!(
+            pricing.describe(Language::Da),
+            "svar, engelsk: pris og licenser"
+        );
+    }
+
+    #[test]
+    fn says_automatic_in_both_languages() {
+        for yes in [
+            "Dette svar er sendt automatisk.",
+            "AUTOMATISKE svar",
+            "This reply was sent automatically.",
+            "an auto-reply",
+        ] {
+            assert!(says_automatic(yes), "{yes}");
+        }
+        for no in [
+            "Venlig hilsen",
+            "Kind regards, the e-learning team",
+            "autonomt",
+        ] {
+            assert!(!says_automatic(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn a_problem_prints_as_a_diagnostic_with_its_place_and_hint() {
+        let c = with(
+            "pricing.da.txt",
+            "Hej { mailbox }\n{{ sensitive_notice }}{{ signature }}\n",
+        );
+        assert_eq!(
+            only(&c).diagnostic(Path::new("responses")).to_string(),
+            "responses/pricing.da.txt:1:5: `{ mailbox }` is not a placeholder: a placeholder \
+             has two curly braces on each side; write {{ mailbox }}"
+        );
+    }
+
+    #[test]
+    fn edits_counts_characters() {
+        assert_eq!(edits("naem", "name"), 2);
+        assert_eq!(edits("fornavn", "fornavn"), 0);
+        assert_eq!(edits("", "abc"), 3);
+        assert_eq!(edits("æøå", "aøå"), 1);
+    }
 }
