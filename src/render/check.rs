@@ -786,11 +786,16 @@ fn check_files(
         };
         let scan = scan(text);
         let broken = !scan.problems.is_empty();
-        problems.extend(
-            scan.problems
-                .iter()
-                .map(|(at, slip)| Problem::new(name, slip.clone()).placed(text, *at)),
-        );
+        let places = Places::new(text);
+        problems.extend(scan.problems.iter().map(|(at, slip)| {
+            let (line, column) = places.of(*at);
+            Problem {
+                file: name.clone(),
+                line: Some(line),
+                column: Some(column),
+                slip: slip.clone(),
+            }
+        }));
         let ctx = sample_for(name, desks);
         problems.extend(long_lines(name, text, &scan.tags, |tag| {
             lenient
@@ -824,14 +829,7 @@ fn check_files(
         }
         templates = Some(t);
     }
-    problems.sort_by(|a, b| {
-        (&a.file, a.line, a.column, a.message(Language::En)).cmp(&(
-            &b.file,
-            b.line,
-            b.column,
-            b.message(Language::En),
-        ))
-    });
+    problems.sort_by_cached_key(|p| (p.file.clone(), p.line, p.column, p.message(Language::En)));
     problems.dedup();
     let templates = if errors(&problems) {
         None
@@ -844,6 +842,36 @@ fn check_files(
     Checked {
         templates,
         problems,
+    }
+}
+
+/// Line and column of byte offsets in one text, as [`place`] counts them, without walking
+/// the text again for each (a draft may hold thousands of problems).
+struct Places<'a> {
+    text: &'a str,
+    /// Byte offset of each line's first character.
+    starts: Vec<usize>,
+}
+
+impl<'a> Places<'a> {
+    fn new(text: &'a str) -> Places<'a> {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Places { text, starts }
+    }
+
+    fn of(&self, offset: usize) -> (usize, usize) {
+        let line = self.starts.partition_point(|&s| s <= offset).max(1);
+        let start = self.starts.get(line - 1).copied().unwrap_or_default();
+        let before = self
+            .text
+            .get(start..)
+            .unwrap_or_default()
+            .char_indices()
+            .take_while(|&(i, _)| start + i < offset)
+            .count();
+        (line, before + 1)
     }
 }
 
@@ -984,18 +1012,19 @@ fn scan(text: &str) -> Scan {
     while let Some((open, kind)) = next_opener(text, pos) {
         lone_braces(text, pos, open, &mut out.problems);
         let body = open + 2;
-        let close = text
-            .get(body..)
-            .and_then(|r| r.find(kind.close()))
-            .map(|i| body + i);
         // A comment may hold anything; another tag's opening before this one's close
-        // means this one was never closed.
+        // means this one was never closed. Looking for the close only up to that opening
+        // keeps the scan linear however many openings are left unclosed.
         let next = match kind {
             TagKind::Comment => None,
             _ => next_opener(text, body).map(|(i, _)| i),
         };
+        let close = text
+            .get(body..next.unwrap_or(text.len()))
+            .and_then(|r| r.find(kind.close()))
+            .map(|i| body + i);
         match close {
-            Some(c) if next.is_none_or(|n| c < n) => {
+            Some(c) => {
                 out.tags.push(Tag {
                     kind,
                     start: open,
@@ -1025,6 +1054,11 @@ fn scan(text: &str) -> Scan {
                     },
                 };
                 out.problems.push((open, slip));
+                if kind == TagKind::Comment {
+                    // Everything after an unclosed note is inside it.
+                    pos = text.len();
+                    break;
+                }
                 pos = line_end;
             }
         }
@@ -1197,7 +1231,7 @@ fn long_lines(
 ) -> Vec<Problem> {
     let mut out = Vec::new();
     let mut start = 0;
-    for raw in text.split_inclusive('\n') {
+    for (line_no, raw) in (1..).zip(text.split_inclusive('\n')) {
         let end = start + raw.len();
         let line = raw.trim_end_matches(['\n', '\r']);
         let mut chars = 0;
@@ -1208,7 +1242,12 @@ fn long_lines(
             if at < skip_to {
                 continue;
             }
-            let width = match tags.iter().find(|t| t.start == at && t.end <= end) {
+            let tag = tags
+                .binary_search_by_key(&at, |t| t.start)
+                .ok()
+                .and_then(|i| tags.get(i))
+                .filter(|t| t.end <= end);
+            let width = match tag {
                 Some(t) => {
                     skip_to = t.end;
                     let written = text.get(t.start..t.end).unwrap_or_default();
@@ -1225,7 +1264,6 @@ fn long_lines(
             }
         }
         if chars > MAX_LINE {
-            let (line_no, _) = place(text, start);
             out.push(Problem {
                 file: name.to_string(),
                 line: Some(line_no),
@@ -1927,6 +1965,48 @@ mod tests {
             "responses/pricing.da.txt:1:5: `{ mailbox }` is not a placeholder: a placeholder \
              has two curly braces on each side; write {{ mailbox }}"
         );
+    }
+
+    #[test]
+    fn windows_line_ends_change_nothing() {
+        let files: BTreeMap<String, String> = shipped()
+            .into_iter()
+            .map(|(n, t)| (n, t.replace('\n', "\r\n")))
+            .collect();
+        let c = check_set(&files, &desks());
+        assert!(c.problems.is_empty(), "{:#?}", c.problems);
+        let c = with(
+            "pricing.da.txt",
+            "Hej {{ first_name\r\n{{ sensitive_notice }}\r\n{{ signature }}\r\n",
+        );
+        assert_eq!((only(&c).line, only(&c).column), (Some(1), Some(5)));
+    }
+
+    /// A draft full of openings never closed, or of notes, is checked in one linear pass:
+    /// every unclosed `{{` is reported, an unclosed note once.
+    #[test]
+    fn many_unclosed_openings_are_each_reported_once() {
+        let text = "{{ x\n".repeat(20_000);
+        let c = with("other.da.txt", &text);
+        assert_eq!(c.problems.len(), 20_000);
+        assert!(c
+            .problems
+            .iter()
+            .all(|p| matches!(p.slip, Slip::Unclosed { .. })));
+        let text = "{# note\n".repeat(20_000);
+        let c = with("other.da.txt", &text);
+        assert_eq!(only(&c).line, Some(1));
+    }
+
+    #[test]
+    fn places_agree_with_the_diagnostic_place() {
+        let text = "a {{\nnavn = \"Ærø\" x\n\nz";
+        let places = Places::new(text);
+        for offset in 0..=text.len() + 2 {
+            if text.is_char_boundary(offset.min(text.len())) {
+                assert_eq!(places.of(offset), place(text, offset), "{offset}");
+            }
+        }
     }
 
     #[test]
