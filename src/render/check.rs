@@ -8,7 +8,8 @@
 //! slips a template parser would misplace or word in its own terms (an unclosed `{{`, a
 //! missing `{% endif %}`, `{ mailbox }` in single braces) are found by a scan of our own
 //! before minijinja compiles the file; what minijinja still finds is translated, never
-//! shown in its words. Only [`check_dir`] touches the disk, and only to read.
+//! shown in its words. Only [`check_dir`] touches the disk, and only to read: the check
+//! never writes, moves or deletes a file, and never reads a file that is no template name.
 
 use std::collections::BTreeMap;
 use std::path::Path;
