@@ -813,33 +813,28 @@ fn check_files(
         }
     }
     let errors = |p: &[Problem]| p.iter().any(|p| p.severity() == Severity::Error);
-    let mut templates = None;
+    let t = Templates {
+        env,
+        warnings: Vec::new(),
+    };
+    // The signatures are checked whatever else is wrong (a signature that does not compile
+    // or render is reported as such, not here), so every slip shows in one pass.
+    let signatures = signature_slips(&t, desks);
     if !errors(&problems) {
-        let t = Templates {
-            env,
-            warnings: Vec::new(),
-        };
         let (marks, failures) = t.test_render(desks);
         problems.extend(marks);
         for (name, e) in failures {
             let text = sources.get(&name).map_or("", String::as_str);
             problems.push(translate(&e, &name, text));
         }
-        if !errors(&problems) {
-            problems.extend(signature_slips(&t, desks));
-        }
-        templates = Some(t);
     }
+    problems.extend(signatures);
     problems.sort_by_cached_key(|p| (p.file.clone(), p.line, p.column, p.message(Language::En)));
     problems.dedup();
-    let templates = if errors(&problems) {
-        None
-    } else {
-        templates.map(|mut t| {
-            t.warnings = problems.clone();
-            t
-        })
-    };
+    let templates = (!errors(&problems)).then(|| Templates {
+        warnings: problems.clone(),
+        ..t
+    });
     Checked {
         templates,
         problems,
@@ -1755,6 +1750,32 @@ mod tests {
             let c = with("signature.da.txt", ok);
             assert!(c.problems.is_empty(), "{ok:?}: {:#?}", c.problems);
         }
+    }
+
+    #[test]
+    fn a_silent_signature_is_reported_beside_other_errors() {
+        let mut files = shipped();
+        files.insert("signature.en.txt".into(), "Kind regards\n".into());
+        files.insert("other.da.txt".into(), "Hej {{ first_name\n".into());
+        let c = check_set(&files, &desks());
+        let got: Vec<_> = c
+            .problems
+            .iter()
+            .map(|p| (p.file.as_str(), p.slip.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "other.da.txt",
+                    Slip::Unclosed {
+                        open: "{{".into(),
+                        close: "}}".into()
+                    }
+                ),
+                ("signature.en.txt", Slip::SignatureNotAutomatic),
+            ]
+        );
     }
 
     #[test]
