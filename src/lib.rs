@@ -12,8 +12,9 @@
 //!   (RFC 3834); [`decide::decide`] applies the per-sender rate limit. Pure.
 //! - [`classify`]: `Mail` -> [`classify::Classification`] (category, desk, confidence,
 //!   sensitive data), driven by the editable `rules.toml`. Pure.
-//! - [`render`]: the HR-owned templates in `responses/`, and [`render::compose`], which
-//!   builds the reply and the desk forward. Pure once loaded.
+//! - [`render`]: the HR-owned templates in `responses/`, checked by [`render::check`] (on
+//!   disk or a draft in memory; problems in Danish and English at their line), and
+//!   [`render::compose`], which builds the reply and the desk forward. Pure once loaded.
 //! - [`ledger`]: SQLite; what was done to every mail, and (IMAP) what the mailbox must
 //!   still be shown of it, journalled with each outcome. The only module with SQL.
 //! - [`deliver`]: the outbox folder (embedded default) or SMTP; [`tls`]: certificate checks;

@@ -170,6 +170,9 @@ impl Setup {
         let templates = Templates::load(&config.responses, &config.desks).with_context(|| {
             format!("templates in {} are not usable", config.responses.display())
         })?;
+        for w in templates.warnings() {
+            tracing::warn!(problem = %w.diagnostic(&config.responses), "template warning");
+        }
         let model = load_model(&config)?;
         Ok(Setup {
             config,
