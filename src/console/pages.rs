@@ -29,10 +29,9 @@ use super::views::{self, word, Lang};
 use super::{Error, Shared};
 use crate::classify::Category;
 use crate::cli::preview::{preview, Wanted, SAMPLE};
-use crate::diagnostic::Diagnostic;
 use crate::ledger::console::Draft;
 use crate::parse::Language;
-use crate::render::{required_files, TemplateError, Templates};
+use crate::render::{catalogue, check_set, required_files, Problem, Severity, Templates};
 
 pub(super) fn router(state: Shared) -> Router {
     Router::new()
@@ -198,50 +197,19 @@ async fn logout(
 
 /// What a template is for, in words an HR officer uses.
 fn what(name: &str, lang: &str) -> String {
-    let en = lang == "en";
-    let mut parts = name.trim_end_matches(".txt").split('.');
-    let kind = parts.next().unwrap_or_default();
-    let language = match parts.next() {
-        Some("da") => {
-            if en {
-                " (Danish)"
-            } else {
-                " (dansk)"
-            }
-        }
-        Some("en") => {
-            if en {
-                " (English)"
-            } else {
-                " (engelsk)"
-            }
-        }
-        _ => "",
-    };
-    let text = match (kind, en) {
-        ("pricing", false) => "Svar på spørgsmål om pris og licenser",
-        ("pricing", true) => "Reply to questions about price and licences",
-        ("terms", false) => "Svar på spørgsmål om, hvad Zoom må bruges til",
-        ("terms", true) => "Reply to questions about what Zoom may be used for",
-        ("eligibility", false) => "Svar på spørgsmål om, hvem der må bruge Zoom",
-        ("eligibility", true) => "Reply to questions about who may use Zoom",
-        ("technical", false) => {
-            "Svar på tekniske problemer (mailen sendes også videre til en servicedesk)"
-        }
-        ("technical", true) => "Reply to technical problems (the mail is also forwarded to a desk)",
-        ("other", false) => "Svar på alt andet",
-        ("other", true) => "Reply to anything else",
-        ("signature", false) => "Underskrift under hvert svar",
-        ("signature", true) => "Signature under every reply",
-        ("sensitive", false) => "Besked, når en mail indeholdt følsomme oplysninger",
-        ("sensitive", true) => "Notice when a mail held sensitive data",
-        ("forward", false) => "Følgebrev til servicedesken",
-        ("forward", true) => "Cover note to the desk",
-        ("forward-copy", false) => "Overskrift over den tekstkopi, en servicedesk får",
-        ("forward-copy", true) => "Heading of the text copy a desk gets",
-        _ => "",
-    };
-    format!("{text}{language}")
+    catalogue()
+        .into_iter()
+        .find(|e| e.name == name)
+        .map(|e| e.describe(language(lang)))
+        .unwrap_or_default()
+}
+
+fn language(lang: &str) -> Language {
+    if lang == "en" {
+        Language::En
+    } else {
+        Language::Da
+    }
 }
 
 /// The template's own category and language, for its preview.
@@ -284,18 +252,19 @@ fn normalise(text: &str) -> String {
     text.replace("\r\n", "\n")
 }
 
-/// Checks a whole set as the daemon's reload does.
-fn check(state: &Shared, files: &BTreeMap<String, String>) -> Result<Templates, Vec<Diagnostic>> {
-    Templates::from_sources(
-        &state.responses_dir(),
-        files.clone(),
-        &state.config.desks,
-        Vec::new(),
-    )
-    .map_err(|e| match e {
-        TemplateError::Invalid { problems } => problems,
-        other => vec![Diagnostic::new(state.responses_dir(), other.to_string())],
-    })
+/// Checks a whole set as the daemon's reload does: the set (when it has no error) and
+/// every problem, errors and warnings.
+fn check(state: &Shared, files: &BTreeMap<String, String>) -> (Option<Templates>, Vec<Problem>) {
+    let checked = check_set(files, &state.config.desks);
+    (checked.templates, checked.problems)
+}
+
+fn errors(problems: &[Problem]) -> Vec<Problem> {
+    problems
+        .iter()
+        .filter(|p| p.severity() == Severity::Error)
+        .cloned()
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -306,8 +275,17 @@ struct Entry {
     missing: bool,
 }
 
-fn plain(d: &Diagnostic) -> String {
-    d.to_string()
+/// A problem in the page's language: `file:line: message; hint`.
+fn plain(p: &Problem, lang: &str) -> String {
+    let lang = language(lang);
+    let place = match p.line {
+        Some(l) => format!("{}:{l}", p.file),
+        None => p.file.clone(),
+    };
+    match p.hint(lang) {
+        Some(h) => format!("{place}: {}; {h}", p.message(lang)),
+        None => format!("{place}: {}", p.message(lang)),
+    }
 }
 
 async fn templates_page(
@@ -319,10 +297,11 @@ async fn templates_page(
     let lang = Lang::of(&headers).code();
     let drafts = state.db(|l| l.drafts()).await?;
     let disk = read_disk(&state);
-    let problems: Vec<String> = match check(&state, &disk) {
-        Ok(_) => Vec::new(),
-        Err(p) => p.iter().map(plain).collect(),
-    };
+    let problems: Vec<String> = check(&state, &disk)
+        .1
+        .iter()
+        .map(|p| plain(p, lang))
+        .collect();
     let entries: Vec<Entry> = required_files()
         .into_iter()
         .map(|name| Entry {
@@ -367,7 +346,7 @@ struct EditorView {
     base: String,
     has_draft: bool,
     notice: Option<String>,
-    problems: Vec<Diagnostic>,
+    problems: Vec<Problem>,
     conflict: Option<Vec<Line>>,
     wanted: Wanted,
 }
@@ -445,22 +424,30 @@ fn wanted_from(form: &EditForm, name: &str) -> Wanted {
     }
 }
 
-/// The mail as it would go out with `files` as the set, or the problems that stop it.
+/// The mail as it would go out with `files` as the set, and every problem of the set
+/// (the mail is empty when an error stops it).
 fn render_preview(
     state: &Shared,
     files: &BTreeMap<String, String>,
     wanted: &Wanted,
-) -> Result<String, Vec<Diagnostic>> {
-    let set = check(state, files)?;
-    preview(
+) -> (String, Vec<Problem>) {
+    let (set, problems) = check(state, files);
+    let Some(set) = set else {
+        return (String::new(), problems);
+    };
+    match preview(
         &state.config,
         &state.classifier,
         &set,
         wanted,
         SAMPLE.as_bytes(),
-    )
-    .map(|bytes| String::from_utf8_lossy(&bytes).replace("\r\n", "\n"))
-    .map_err(|e| vec![Diagnostic::new(state.responses_dir(), format!("{e:#}"))])
+    ) {
+        Ok(bytes) => (
+            String::from_utf8_lossy(&bytes).replace("\r\n", "\n"),
+            problems,
+        ),
+        Err(e) => (format!("{e:#}"), problems),
+    }
 }
 
 fn known(name: &str) -> Result<(), Error> {
@@ -513,43 +500,39 @@ fn editor(
         files.insert(n.clone(), d.text.clone());
     }
     files.insert(name.to_string(), view.text.clone());
-    let preview = match render_preview(state, &files, &view.wanted) {
-        Ok(p) => p,
-        Err(problems) => {
-            if view.problems.is_empty() {
-                view.problems = problems;
-            }
-            String::new()
-        }
-    };
-    let this_file = state.responses_dir().join(name);
+    let (preview, found) = render_preview(state, &files, &view.wanted);
+    if view.problems.is_empty() {
+        view.problems = found;
+    }
+    let language = language(lang);
     #[derive(Serialize)]
-    struct Problem {
+    struct Shown {
         line: Option<usize>,
         file: Option<String>,
+        warning: bool,
         message: String,
     }
-    let problems: Vec<Problem> = view
+    let problems: Vec<Shown> = view
         .problems
         .iter()
-        .map(|d| {
-            let mine = d.file == this_file;
-            Problem {
-                line: d.line.filter(|_| mine),
-                file: (!mine).then(|| {
-                    d.file
-                        .file_name()
-                        .map(|f| f.to_string_lossy().into_owned())
-                        .unwrap_or_default()
-                }),
-                message: match &d.hint {
-                    Some(h) => format!("{}; {h}", d.message),
-                    None => d.message.clone(),
+        .map(|p| {
+            let mine = p.file == name;
+            Shown {
+                line: p.line.filter(|_| mine),
+                file: (!mine).then(|| p.file.clone()),
+                warning: p.severity() == Severity::Warning,
+                message: match p.hint(language) {
+                    Some(h) => format!("{}; {h}", p.message(language)),
+                    None => p.message(language),
                 },
             }
         })
         .collect();
-    let bad_lines: Vec<usize> = problems.iter().filter_map(|p| p.line).collect();
+    let bad_lines: Vec<usize> = problems
+        .iter()
+        .filter(|p| !p.warning)
+        .filter_map(|p| p.line)
+        .collect();
     let lines = view.text.lines().count().max(1);
     let numbers: Vec<usize> = (1..=lines).collect();
     let categories: Vec<&str> = Category::ALL.iter().map(|c| c.name()).collect();
@@ -659,6 +642,7 @@ async fn editor_post(
 /// The live preview's answer: the mail as plain text, or the problems, one per line.
 async fn live_preview(
     AxState(state): AxState<Shared>,
+    headers: HeaderMap,
     _user: User,
     Path(name): Path<String>,
     Form(form): Form<EditForm>,
@@ -670,9 +654,16 @@ async fn live_preview(
         files.insert(n, d.text);
     }
     files.insert(name.clone(), normalise(&form.text));
-    let text = match render_preview(&state, &files, &wanted_from(&form, &name)) {
-        Ok(p) => p,
-        Err(problems) => problems.iter().map(plain).collect::<Vec<_>>().join("\n"),
+    let lang = Lang::of(&headers).code();
+    let (preview, problems) = render_preview(&state, &files, &wanted_from(&form, &name));
+    let text = if errors(&problems).is_empty() {
+        preview
+    } else {
+        errors(&problems)
+            .iter()
+            .map(|p| plain(p, lang))
+            .collect::<Vec<_>>()
+            .join("\n")
     };
     Ok((
         [(
@@ -701,7 +692,7 @@ async fn publish_all(
     match publish(&state, &user, &drafts, &form.comment).await? {
         Published::Done(_) => Ok(Redirect::to("/templates?done=published").into_response()),
         Published::Refused(problems) => {
-            let list: Vec<String> = problems.iter().map(plain).collect();
+            let list: Vec<String> = problems.iter().map(|p| plain(p, lang)).collect();
             let ctx = context! {
                 lang, title => word(lang, "templates"), section => "templates",
                 user => user.name, csrf => user.csrf,
@@ -720,7 +711,7 @@ async fn publish_all(
 
 enum Published {
     Done(i64),
-    Refused(Vec<Diagnostic>),
+    Refused(Vec<Problem>),
     Conflict { name: String, disk: String },
 }
 
@@ -771,8 +762,9 @@ async fn publish(
         files.insert(name.clone(), d.text.clone());
     }
     let set = match check(state, &files) {
-        Ok(set) => set,
-        Err(problems) => {
+        (Some(set), _) => set,
+        (None, problems) => {
+            let problems = errors(&problems);
             let detail = format!("{} problem(s)", problems.len());
             let who = user.name.clone();
             state
@@ -950,7 +942,7 @@ async fn restore(
         }
         Published::Refused(problems) => {
             let versions: Vec<VersionRow> = Vec::new();
-            let problems: Vec<String> = problems.iter().map(plain).collect();
+            let problems: Vec<String> = problems.iter().map(|p| plain(p, lang)).collect();
             let ctx = context! {
                 lang, title => word(lang, "history"), section => "history",
                 user => user.name, csrf => user.csrf, versions => Serde(versions),

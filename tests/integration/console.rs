@@ -492,6 +492,14 @@ fn console_publishes_to_the_running_daemon_refuses_a_broken_set_and_restores() {
     );
     assert_eq!(r.status, 422, "{}", r.body);
     assert!(r.body.contains("Not published"), "{}", r.body);
+    // The missing {% endif %} is reported at its {% if %}, in plain words.
+    let if_line = original.lines().count() + 2;
+    assert!(
+        r.body.contains(&format!("href=\"#L{if_line}\"")),
+        "line {if_line}: {}",
+        r.body
+    );
+    assert!(!r.body.contains("unexpected"), "parser words: {}", r.body);
     assert_eq!(read(&file), original);
     let reply = d.ask("before", "Hvad koster en enterprise-licens?");
     assert!(!reply.contains("Ny tekst fra konsollen"));
