@@ -355,7 +355,6 @@ CREATE INDEX IF NOT EXISTS mails_sender ON mails(sender_hash, category, updated)
 CREATE INDEX IF NOT EXISTS mails_seen ON mails(first_seen, key, category, state, action);
 CREATE INDEX IF NOT EXISTS mails_sender_seen ON mails(sender_hash, first_seen, key);
 CREATE INDEX IF NOT EXISTS mails_category_seen ON mails(category, first_seen, key);
-CREATE INDEX IF NOT EXISTS mails_state_seen ON mails(state, action, first_seen, key);
 CREATE INDEX IF NOT EXISTS sent_mail ON sent(mail_key);
 ";
 
@@ -378,6 +377,10 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         }
     }
     tx.execute_batch(INDEXES)?;
+    tx.execute_batch(&format!(
+        "CREATE INDEX IF NOT EXISTS mails_outcome_seen ON mails(({}), first_seen, key);",
+        activity::OUTCOME_SQL
+    ))?;
     tx.execute_batch(&activity::review_index())?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()
@@ -1219,6 +1222,145 @@ mod tests {
             attempts: 0,
             started: None,
         }
+    }
+
+    /// The schema of the ledgers written before version 1, as they were.
+    const SCHEMA_V0: &str = "
+CREATE TABLE IF NOT EXISTS mails (
+    key          TEXT PRIMARY KEY,
+    source       TEXT NOT NULL,
+    first_seen   INTEGER NOT NULL,
+    updated      INTEGER NOT NULL,
+    state        TEXT NOT NULL,
+    action       TEXT,
+    category     TEXT,
+    desk         TEXT,
+    language     TEXT,
+    sensitive    INTEGER NOT NULL DEFAULT 0,
+    confidence   REAL,
+    skip_reason  TEXT,
+    sender_hash  TEXT,
+    reply_id     TEXT,
+    forward_id   TEXT,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    error        TEXT
+);
+CREATE INDEX IF NOT EXISTS mails_sender ON mails(sender_hash, category, updated);
+CREATE TABLE IF NOT EXISTS outgoing (
+    message_id   TEXT PRIMARY KEY,
+    mail_key     TEXT NOT NULL REFERENCES mails(key),
+    kind         TEXT NOT NULL,
+    envelope_to  TEXT NOT NULL,
+    bytes        BLOB NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    started      INTEGER
+);
+CREATE TABLE IF NOT EXISTS unshown (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    source       TEXT NOT NULL,
+    mark         TEXT NOT NULL,
+    bytes        BLOB
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS read_before (
+    source   TEXT NOT NULL,
+    digest   TEXT NOT NULL,
+    mail_key TEXT NOT NULL,
+    PRIMARY KEY (source, digest)
+) WITHOUT ROWID;
+";
+
+    #[test]
+    fn an_old_ledger_is_migrated_when_opened_and_keeps_its_mails() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite");
+        {
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(SCHEMA_V0).unwrap();
+            old.execute(
+                "INSERT INTO mails (key, source, first_seen, updated, state, action, category,
+                                    sender_hash, reply_id)
+                 VALUES ('old@x', 'new/1', 100, 100, 'done', 'reply', 'pricing', ?1, 'r-old')",
+                [sender_hash("bo@x.example")],
+            )
+            .unwrap();
+            old.execute(
+                "INSERT INTO outgoing (message_id, mail_key, kind, envelope_to, bytes)
+                 VALUES ('f-old', 'old@x', 'forward', 'desk@x', x'00')",
+                [],
+            )
+            .unwrap();
+        }
+        for round in 0..2 {
+            // Twice: the migration is idempotent.
+            let mut l = Ledger::open(&path).unwrap();
+            let version: i64 = l
+                .conn
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(version, SCHEMA_VERSION);
+            let rows = l
+                .activity(&ActivityQuery {
+                    limit: 10,
+                    ..ActivityQuery::default()
+                })
+                .unwrap();
+            let oldest = rows.last().unwrap();
+            assert_eq!(
+                (oldest.key.as_str(), oldest.subject.as_deref()),
+                ("old@x", None)
+            );
+            assert_eq!(l.pending().unwrap().len(), 1 - round);
+            // What was sending before the upgrade is delivered after it.
+            l.delivered("f-old", from_unix_seconds(200), false).unwrap();
+            let mut r = rec("new");
+            r.subject = Some("Pris?".into());
+            l.record_done(&r, from_unix_seconds(300)).unwrap();
+            assert_eq!(
+                l.mail("new").unwrap().unwrap().row.subject.as_deref(),
+                Some("Pris?")
+            );
+        }
+    }
+
+    #[test]
+    fn a_subject_and_explanation_are_kept_on_one_line_and_bounded() {
+        let mut l = Ledger::in_memory().unwrap();
+        let mut r = rec("s");
+        r.subject = Some(format!("\u{1b}[31mRed\r\nBcc: x{}", "é".repeat(500)));
+        r.explain = Some(format!("a\nb\u{7}{}", "ø".repeat(MAX_EXPLAIN)));
+        l.record_done(&r, from_unix_seconds(1)).unwrap();
+        let d = l.mail("s").unwrap().unwrap();
+        let subject = d.row.subject.unwrap();
+        assert!(
+            subject.starts_with(" [31mRed  Bcc: x") || subject.starts_with("[31mRed  Bcc: x"),
+            "{subject}"
+        );
+        assert!(!subject.chars().any(char::is_control));
+        assert_eq!(subject.chars().count(), MAX_SUBJECT);
+        assert!(subject.ends_with('…'));
+        let explanation = d.explanation.unwrap();
+        assert!(explanation.starts_with("a\nb"));
+        assert!(!explanation.contains('\u{7}'));
+        assert!(explanation.len() <= MAX_EXPLAIN);
+        assert!(explanation.ends_with('…'));
+    }
+
+    #[test]
+    fn mask_addresses_hides_every_spelling_of_the_sender_only() {
+        assert_eq!(
+            mask_addresses(
+                b"To: <Bo@X.example>, bo@x.example; ann@x.example",
+                &["bo@x.example"]
+            ),
+            b"To: <[afsender]>, [afsender]; ann@x.example"
+        );
+        // Only what looks like an address is masked.
+        assert_eq!(mask_addresses(b"a b", &["", "a"]), b"a b");
+        assert_eq!(mask_addresses(b"", &["bo@x"]), b"");
     }
 
     #[test]

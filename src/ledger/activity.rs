@@ -95,18 +95,13 @@ impl Outcome {
             _ => Outcome::SetAside,
         }
     }
-
-    /// The SQL condition that selects it (on `state` and `action`, which an index holds).
-    fn condition(self) -> &'static str {
-        match self {
-            Outcome::Replied => "state = 'done' AND action = 'reply'",
-            Outcome::Skipped => "state = 'done' AND (action IS NULL OR action != 'reply')",
-            Outcome::SetAside => "state = 'set-aside'",
-            Outcome::Failed => "state = 'failed'",
-            Outcome::Sending => "state = 'sending'",
-        }
-    }
 }
+
+/// A mail's [`Outcome`] name as SQL over `state` and `action`; an index holds it
+/// (`mails_outcome_seen`), so a filter must use this very text.
+pub(super) const OUTCOME_SQL: &str =
+    "CASE WHEN state = 'done' AND action = 'reply' THEN 'replied' \
+     WHEN state = 'done' THEN 'skipped' ELSE state END";
 
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -283,7 +278,8 @@ impl Ledger {
             conditions.push(format!("category = ?{}", values.len()));
         }
         if let Some(o) = q.outcome {
-            conditions.push(format!("({})", o.condition()));
+            values.push(Value::Text(o.name().into()));
+            conditions.push(format!("{OUTCOME_SQL} = ?{}", values.len()));
         }
         self.page(conditions, values, q.before.as_ref(), q.limit)
     }
@@ -428,5 +424,421 @@ impl Ledger {
             "UPDATE mails SET reviewed = ?2 WHERE key = ?1 AND reviewed IS NULL",
             params![key, unix_seconds(now)],
         )? > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{sender_hash, Pending, Record, SENDER_MASK};
+    use crate::types::{Action, MessageId, Outgoing, Source};
+
+    fn at(secs: i64) -> SystemTime {
+        from_unix_seconds(secs)
+    }
+
+    fn rec(key: &str, category: Category, sender: &str) -> Record {
+        Record {
+            key: key.into(),
+            source: Source::from_stored(&format!("new/{key}")),
+            action: Action::Reply,
+            category: Some(category),
+            desk: None,
+            language: Some(Language::Da),
+            sensitive: false,
+            confidence: Some(0.9),
+            skip_reason: None,
+            sender_hash: Some(sender_hash(sender)),
+            reply_id: Some(format!("r-{key}")),
+            forward_id: None,
+            subject: Some(format!("subject of {key}")),
+            explain: Some(format!("decision:   reply\ncategory:   {category}")),
+            sender_addresses: vec![sender.into()],
+        }
+    }
+
+    fn message(key: &str, kind: MessageKind, to: &str, bytes: &str) -> Pending {
+        Pending {
+            message: Outgoing {
+                message_id: MessageId::from_stored(format!("{kind}-{key}")),
+                kind,
+                to: to.into(),
+                bytes: bytes.as_bytes().to_vec(),
+            },
+            mail_key: key.into(),
+            attempts: 0,
+            started: None,
+        }
+    }
+
+    /// A replied mail (reply delivered) at `t`.
+    fn replied(l: &mut Ledger, key: &str, category: Category, sender: &str, t: i64) {
+        let r = rec(key, category, sender);
+        let reply = message(key, MessageKind::Reply, sender, "To: x\r\n\r\nsvar");
+        l.record_intent(&r, &[reply], at(t)).unwrap();
+        l.delivered(&format!("reply-{key}"), at(t), false).unwrap();
+    }
+
+    fn skipped(l: &mut Ledger, key: &str, sender: &str, t: i64) {
+        let r = Record {
+            action: Action::Skip,
+            category: Some(Category::Other),
+            skip_reason: Some(SkipReason::AutoReply),
+            reply_id: None,
+            ..rec(key, Category::Other, sender)
+        };
+        l.record_done(&r, at(t)).unwrap();
+    }
+
+    fn keys(rows: &[ActivityRow]) -> Vec<&str> {
+        rows.iter().map(|r| r.key.as_str()).collect()
+    }
+
+    fn query(limit: u32) -> ActivityQuery {
+        ActivityQuery {
+            limit,
+            ..ActivityQuery::default()
+        }
+    }
+
+    #[test]
+    fn activity_pages_newest_first_by_cursor_without_gaps_or_repeats() {
+        let mut l = Ledger::in_memory().unwrap();
+        // Two mails share a second: the key orders them.
+        for (key, t) in [
+            ("a", 10),
+            ("b", 20),
+            ("c", 20),
+            ("d", 30),
+            ("e", 40),
+            ("f", 50),
+        ] {
+            replied(&mut l, key, Category::Pricing, "bo@x.example", t);
+        }
+        let mut seen = Vec::new();
+        let mut q = query(4);
+        loop {
+            let page = l.activity(&q).unwrap();
+            assert!(page.len() <= 4);
+            let Some(last) = page.last() else { break };
+            // The cursor survives the trip through a URL as text.
+            q.before = Some(last.cursor().to_string().parse().unwrap());
+            seen.extend(page.iter().map(|r| r.key.clone()));
+        }
+        assert_eq!(seen, ["f", "e", "d", "c", "b", "a"]);
+        let first = &l.activity(&query(1)).unwrap()[0];
+        assert_eq!(
+            (first.at, first.outcome, first.category),
+            (at(50), Outcome::Replied, Some(Category::Pricing))
+        );
+        assert_eq!(first.subject.as_deref(), Some("subject of f"));
+        // A limit is clamped, never unbounded or zero.
+        assert_eq!(l.activity(&query(0)).unwrap().len(), 1);
+        assert!("x".parse::<ActivityCursor>().is_err());
+        assert!("12:".parse::<ActivityCursor>().is_err());
+        assert_eq!(
+            "12:a:b".parse::<ActivityCursor>().unwrap(),
+            ActivityCursor {
+                at: 12,
+                key: "a:b".into()
+            }
+        );
+    }
+
+    #[test]
+    fn activity_filters_by_sender_category_and_outcome() {
+        let mut l = Ledger::in_memory().unwrap();
+        replied(&mut l, "p1", Category::Pricing, "bo@x.example", 1);
+        replied(&mut l, "t1", Category::Technical, "eve@y.example", 2);
+        skipped(&mut l, "s1", "Bo@X.example", 3);
+        l.record_intent(
+            &rec("a1", Category::Terms, "bo@x.example"),
+            &[message("a1", MessageKind::Reply, "bo@x.example", "x")],
+            at(4),
+        )
+        .unwrap();
+        l.set_aside(
+            &crate::parse::MailKey::from_stored("a1".into()),
+            "refused",
+            at(5),
+        )
+        .unwrap();
+        let find = |q: ActivityQuery| -> Vec<String> {
+            keys(&l.activity(&ActivityQuery { limit: 50, ..q }).unwrap())
+                .into_iter()
+                .map(String::from)
+                .collect()
+        };
+        // Typed in another case, hashed the same way.
+        let bo = Some(sender_hash(" BO@x.example "));
+        assert_eq!(
+            find(ActivityQuery {
+                sender_hash: bo.clone(),
+                ..query(0)
+            }),
+            ["a1", "s1", "p1"]
+        );
+        assert_eq!(
+            find(ActivityQuery {
+                sender_hash: bo,
+                outcome: Some(Outcome::Replied),
+                ..query(0)
+            }),
+            ["p1"]
+        );
+        assert_eq!(
+            find(ActivityQuery {
+                category: Some(Category::Technical),
+                ..query(0)
+            }),
+            ["t1"]
+        );
+        assert_eq!(
+            find(ActivityQuery {
+                outcome: Some(Outcome::Skipped),
+                ..query(0)
+            }),
+            ["s1"]
+        );
+        let aside = l
+            .activity(&ActivityQuery {
+                outcome: Some(Outcome::SetAside),
+                ..query(5)
+            })
+            .unwrap();
+        assert_eq!(keys(&aside), ["a1"]);
+        assert_eq!(aside[0].why.as_deref(), Some("refused"));
+        assert!(find(ActivityQuery {
+            sender_hash: Some(sender_hash("nobody@x.example")),
+            ..query(0)
+        })
+        .is_empty());
+    }
+
+    #[test]
+    fn a_mail_opens_with_its_explanation_and_messages_as_sent_without_the_address() {
+        let mut l = Ledger::in_memory().unwrap();
+        let mut r = rec("m", Category::Technical, "bo@x.example");
+        r.desk = Some("cimt".into());
+        r.forward_id = Some("forward-m".into());
+        // Reply-To differs from From: both are masked.
+        r.sender_addresses = vec!["bo@x.example".into(), "Bo.Private@Home.example".into()];
+        let reply = message(
+            "m",
+            MessageKind::Reply,
+            "bo.private@home.example",
+            "To: Bo <bo.private@home.example>\r\n\r\nHej Bo",
+        );
+        let forward = message(
+            "m",
+            MessageKind::Forward,
+            "cimt@desk.example",
+            "To: cimt@desk.example\r\nReply-To: BO.PRIVATE@HOME.EXAMPLE\r\n\r\nFrom: bo@x.example",
+        );
+        l.record_intent(&r, &[reply, forward], at(100)).unwrap();
+        l.delivered("reply-m", at(101), false).unwrap();
+        let d = l.mail("m").unwrap().unwrap();
+        assert_eq!(d.row.outcome, Outcome::Sending);
+        assert_eq!(
+            d.explanation.as_deref(),
+            Some("decision:   reply\ncategory:   technical")
+        );
+        assert_eq!(d.sent.len(), 2);
+        assert_eq!(
+            (d.sent[0].kind, d.sent[0].sent),
+            (MessageKind::Reply, Some(at(101)))
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&d.sent[0].bytes),
+            format!("To: Bo <{SENDER_MASK}>\r\n\r\nHej Bo")
+        );
+        // The desk's address stays: only the sender's are hidden.
+        assert_eq!(
+            String::from_utf8_lossy(&d.sent[1].bytes),
+            format!("To: cimt@desk.example\r\nReply-To: {SENDER_MASK}\r\n\r\nFrom: {SENDER_MASK}")
+        );
+        assert_eq!(
+            (d.sent[1].kind, d.sent[1].sent),
+            (MessageKind::Forward, None)
+        );
+        l.delivered("forward-m", at(102), false).unwrap();
+        let d = l.mail("m").unwrap().unwrap();
+        assert_eq!(d.row.outcome, Outcome::Replied);
+        assert_eq!(d.sent[1].sent, Some(at(102)));
+        assert_eq!(d.row.desk.as_deref(), Some("cimt"));
+        assert!(l.mail("nothing").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_message_never_sent_is_not_kept_and_a_pruned_mail_takes_its_messages() {
+        let mut l = Ledger::in_memory().unwrap();
+        let r = rec("n", Category::Pricing, "bo@x.example");
+        l.record_intent(
+            &r,
+            &[message("n", MessageKind::Reply, "bo@x.example", "x")],
+            at(1),
+        )
+        .unwrap();
+        l.set_aside(
+            &crate::parse::MailKey::from_stored("n".into()),
+            "why",
+            at(2),
+        )
+        .unwrap();
+        assert!(l.mail("n").unwrap().unwrap().sent.is_empty());
+        replied(&mut l, "old", Category::Pricing, "bo@x.example", 3);
+        assert_eq!(l.mail("old").unwrap().unwrap().sent.len(), 1);
+        l.prune(at(10)).unwrap();
+        assert!(l.mail("old").unwrap().is_none());
+        let left: u32 = l
+            .conn
+            .query_row("SELECT COUNT(*) FROM sent", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
+    }
+
+    #[test]
+    fn counts_group_by_utc_day_and_monday_week_and_outcome() {
+        let mut l = Ledger::in_memory().unwrap();
+        const DAY: i64 = 86_400;
+        // Monday 2 March 2026, 00:00 UTC.
+        let monday = 1_772_409_600;
+        replied(&mut l, "a", Category::Pricing, "a@x.example", monday + 10);
+        replied(
+            &mut l,
+            "b",
+            Category::Pricing,
+            "b@x.example",
+            monday + DAY - 1,
+        );
+        replied(&mut l, "c", Category::Pricing, "c@x.example", monday + DAY);
+        skipped(&mut l, "d", "d@x.example", monday + 6 * DAY + 5);
+        replied(
+            &mut l,
+            "e",
+            Category::Terms,
+            "e@x.example",
+            monday + 7 * DAY,
+        );
+        replied(&mut l, "old", Category::Terms, "e@x.example", monday - 1);
+        let row = |b: i64, c: Category, o: Outcome, n: u64| CountRow {
+            bucket_start: at(b),
+            category: Some(c),
+            outcome: o,
+            n,
+        };
+        assert_eq!(
+            l.counts(at(monday), Bucket::Day).unwrap(),
+            [
+                row(monday, Category::Pricing, Outcome::Replied, 2),
+                row(monday + DAY, Category::Pricing, Outcome::Replied, 1),
+                row(monday + 6 * DAY, Category::Other, Outcome::Skipped, 1),
+                row(monday + 7 * DAY, Category::Terms, Outcome::Replied, 1),
+            ]
+        );
+        assert_eq!(
+            l.counts(at(monday), Bucket::Week).unwrap(),
+            [
+                row(monday, Category::Pricing, Outcome::Replied, 3),
+                row(monday, Category::Other, Outcome::Skipped, 1),
+                row(monday + 7 * DAY, Category::Terms, Outcome::Replied, 1),
+            ]
+        );
+        // The mail a second before Monday is in the week before.
+        let all = l.counts(at(0), Bucket::Week).unwrap();
+        assert_eq!(
+            all[0],
+            row(monday - 7 * DAY, Category::Terms, Outcome::Replied, 1)
+        );
+    }
+
+    #[test]
+    fn the_review_queue_holds_what_needs_a_person_until_closed() {
+        let mut l = Ledger::in_memory().unwrap();
+        replied(&mut l, "sure", Category::Pricing, "a@x.example", 1);
+        skipped(&mut l, "machine", "b@x.example", 2);
+        replied(&mut l, "other", Category::Other, "c@x.example", 3);
+        let mut unsure = rec("unsure", Category::Terms, "d@x.example");
+        unsure.confidence = Some(LOW_CONFIDENCE - 0.01);
+        l.record_done(&unsure, at(4)).unwrap();
+        let mut cpr = rec("cpr", Category::Pricing, "e@x.example");
+        cpr.sensitive = true;
+        cpr.action = Action::Skip;
+        l.record_done(&cpr, at(5)).unwrap();
+        let key = crate::parse::MailKey::from_stored("aside".into());
+        l.record_failure(&key, &Source::from_stored("new/9"), "boom", at(6))
+            .unwrap();
+        l.set_aside(&key, "boom", at(6)).unwrap();
+        let failing = crate::parse::MailKey::from_stored("failing".into());
+        l.record_failure(&failing, &Source::from_stored("new/10"), "later", at(7))
+            .unwrap();
+        let queue = l.review_queue(None, 50).unwrap();
+        assert_eq!(keys(&queue), ["aside", "cpr", "unsure", "other"]);
+        // Pages like the activity list.
+        let second = l.review_queue(Some(&queue[1].cursor()), 2).unwrap();
+        assert_eq!(keys(&second), ["unsure", "other"]);
+        assert!(l.mark_reviewed("cpr", at(8)).unwrap());
+        assert!(!l.mark_reviewed("cpr", at(9)).unwrap());
+        assert_eq!(
+            keys(&l.review_queue(None, 50).unwrap()),
+            ["aside", "unsure", "other"]
+        );
+        let closed = l.mail("cpr").unwrap().unwrap().row;
+        assert_eq!(closed.reviewed, Some(at(8)));
+    }
+
+    /// Every query the console makes walks an index in its order: no full scan of `mails`,
+    /// no sort of all its rows.
+    #[test]
+    fn every_console_query_uses_an_index_in_its_order() {
+        let l = Ledger::in_memory().unwrap();
+        let plan = |sql: &str| -> String {
+            let mut stmt = l
+                .conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap();
+            let rows = stmt.query_map([], |r| r.get::<_, String>(3)).unwrap();
+            rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
+        };
+        let page = |filter: &str| {
+            format!(
+                "SELECT {ROW_COLUMNS} FROM mails WHERE {filter}
+                 ORDER BY first_seen DESC, key DESC LIMIT 50"
+            )
+        };
+        let cursor = "(first_seen, key) < (5, 'k')";
+        for (what, sql, index) in [
+            ("newest", page("1"), "mails_seen"),
+            ("page 2", page(cursor), "mails_seen"),
+            (
+                "sender",
+                page(&format!("sender_hash = 'h' AND {cursor}")),
+                "mails_sender_seen",
+            ),
+            (
+                "category",
+                page("category = 'terms'"),
+                "mails_category_seen",
+            ),
+            (
+                "set aside",
+                page(&format!("{OUTCOME_SQL} = 'set-aside'")),
+                "mails_outcome_seen",
+            ),
+            ("review", page(&needs_review()), "mails_review"),
+            (
+                "counts",
+                "SELECT first_seen - first_seen % 86400 AS b, category, state, action, COUNT(*)
+                 FROM mails WHERE first_seen >= 5 GROUP BY b, category, state, action"
+                    .into(),
+                "COVERING INDEX mails_seen",
+            ),
+        ] {
+            let p = plan(&sql);
+            assert!(p.contains(index), "{what}: {p}");
+            if what != "counts" {
+                assert!(!p.contains("TEMP B-TREE"), "{what} sorts: {p}");
+            }
+        }
     }
 }
