@@ -359,7 +359,7 @@ CREATE INDEX IF NOT EXISTS sent_mail ON sent(mail_key);
 ";
 
 /// The schema version this code writes (`PRAGMA user_version`): 1 added the activity
-/// columns, the `sent` table and the indexes.
+/// columns, the `sent` table, the indexes and the `tally` of mails per day.
 const SCHEMA_VERSION: i64 = 1;
 
 /// Brings a ledger of any earlier version to this one: tables, then missing columns, then
@@ -378,9 +378,17 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     }
     tx.execute_batch(INDEXES)?;
     tx.execute_batch(&format!(
-        "CREATE INDEX IF NOT EXISTS mails_outcome_seen ON mails(({}), first_seen, key);",
-        activity::OUTCOME_SQL
+        "CREATE INDEX IF NOT EXISTS mails_outcome_seen ON mails(({o}), first_seen, key);
+         CREATE INDEX IF NOT EXISTS mails_category_outcome_seen
+            ON mails(category, ({o}), first_seen, key);",
+        o = activity::OUTCOME_SQL
     ))?;
+    let tallied: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'tally')",
+        [],
+        |r| r.get(0),
+    )?;
+    tx.execute_batch(&activity::tally_schema(!tallied))?;
     tx.execute_batch(&activity::review_index())?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()
@@ -1308,6 +1316,16 @@ CREATE TABLE IF NOT EXISTS read_before (
                     ..ActivityQuery::default()
                 })
                 .unwrap();
+            // The tally of mails per day is filled from the old mails too.
+            let counted = l.counts(from_unix_seconds(0), Bucket::Day).unwrap();
+            assert_eq!(
+                (counted[0].bucket_start, counted[0].category, counted[0].n),
+                (
+                    from_unix_seconds(0),
+                    Some(Category::Pricing),
+                    1 + round as u64
+                )
+            );
             let oldest = rows.last().unwrap();
             assert_eq!(
                 (oldest.key.as_str(), oldest.subject.as_deref()),
