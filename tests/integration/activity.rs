@@ -139,9 +139,15 @@ fn the_ledger_keeps_what_was_done_without_cpr_numbers_or_the_address() {
             autosvar::ledger::SENDER_MASK,
             "bo.bang.4711@outside.example",
         );
+        // The outbox file starts with the envelope recipient, which was not sent.
+        let sent = String::from_utf8_lossy(sent);
+        let sent = match sent.split_once("\r\n") {
+            Some((first, rest)) if first.starts_with("X-Autosvar-Envelope-To:") => rest,
+            _ => &sent,
+        };
         assert_eq!(
             unmasked.to_lowercase(),
-            String::from_utf8_lossy(sent).to_lowercase(),
+            sent.to_lowercase(),
             "{} is not kept as sent",
             m.message_id
         );
