@@ -16,7 +16,9 @@
 //!   disk or a draft in memory; problems in Danish and English at their line), and
 //!   [`render::compose`], which builds the reply and the desk forward. Pure once loaded.
 //! - [`ledger`]: SQLite; what was done to every mail, and (IMAP) what the mailbox must
-//!   still be shown of it, journalled with each outcome. The only module with SQL.
+//!   still be shown of it, journalled with each outcome; read back for the console
+//!   (activity, one mail with its messages as sent, counts, the review queue). The only
+//!   module with SQL.
 //! - [`deliver`]: the outbox folder (embedded default) or SMTP; [`tls`]: certificate checks;
 //!   [`net`]: TCP keepalive on the IMAP and SMTP sockets.
 //! - [`pipeline`]: runs one mail through the stages in its tracing span; keeps each IMAP

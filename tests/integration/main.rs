@@ -3,6 +3,7 @@
 //! - `fixtures`: every fixture folder under tests/fixtures, each file's path holding its answer
 //! - `golden`: rendered replies and forwards compared byte for byte with tests/golden/
 //! - `outgoing`: every composed message decoded: no CPR number, header lines in bounds
+//! - `activity`: what the ledger keeps for the console (no CPR number, no address in clear)
 //! - `cli`: the `autosvar` binary on a copy of the embedded default
 //! - `console`: the HR console over HTTP on the running daemon
 //! - `corpora`: public bounce and mail collections (fetched by tests/corpora/fetch): no
@@ -13,6 +14,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod activity;
 mod cli;
 mod common;
 mod console;
