@@ -20,6 +20,7 @@
 //! the daemon's writes). It publishes templates by writing the files in `responses/`
 //! atomically and swapping the running daemon's set; it never sends mail itself.
 
+mod activity;
 mod auth;
 mod https;
 mod pages;

@@ -46,6 +46,8 @@ pub(super) fn router(state: Shared) -> Router {
         .route("/history/diff", get(diff_page))
         .route("/history/{id}/restore", post(restore))
         .route("/audit", get(audit_page))
+        .route("/activity", get(super::activity::list))
+        .route("/activity/mail", get(super::activity::mail))
         .route(
             "/assets/{name}",
             get(|Path(name): Path<String>| async move { views::asset(&name) }),

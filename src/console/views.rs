@@ -117,6 +117,27 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("detail", "Detaljer", "Detail"),
     ("back", "Tilbage", "Back"),
     ("lines_long", "Linjen er over 78 tegn", "The line is over 78 characters"),
+    ("per_day", "Pr. dag", "Per day"),
+    ("per_week", "Pr. uge", "Per week"),
+    ("as_table", "Tallene som tabel", "The numbers as a table"),
+    ("find", "Søg", "Find"),
+    ("find_sender", "Afsenderens mailadresse", "Sender's e-mail address"),
+    ("sender_hint", "Adressen gemmes ikke; autosvar sammenligner kun en hash af den.", "The address is not stored; autosvar compares only a hash of it."),
+    ("all", "Alle", "All"),
+    ("outcome", "Udfald", "Outcome"),
+    ("subject", "Emne", "Subject"),
+    ("confidence", "Sikkerhed", "Confidence"),
+    ("no_subject", "intet emne", "no subject"),
+    ("sensitive", "Følsom", "Sensitive"),
+    ("nothing_yet", "Ingen mails her endnu.", "No mails here yet."),
+    ("older", "Ældre mails", "Older mails"),
+    ("mail", "Mail", "Mail"),
+    ("why", "Hvorfor det blev besluttet", "Why it was decided"),
+    ("reply_as_sent", "Svaret, som det blev sendt", "The reply as sent"),
+    ("forward_as_sent", "Videresendelsen, som den blev sendt", "The forward as sent"),
+    ("not_sent_yet", "ikke sendt endnu", "not sent yet"),
+    ("yes", "Ja", "Yes"),
+    ("no", "Nej", "No"),
 ];
 
 /// The word for `key` in `lang`; the key itself when there is none (a missing word shows
@@ -154,6 +175,7 @@ impl Views {
                 .unwrap_or_default();
             word(&lang, key)
         });
+        env.add_filter("urlencode", |v: &str| -> String { percent_encode(v) });
         view!(env, "layout.html");
         view!(env, "login.html");
         view!(env, "templates.html");
@@ -161,6 +183,8 @@ impl Views {
         view!(env, "history.html");
         view!(env, "diff.html");
         view!(env, "audit.html");
+        view!(env, "activity.html");
+        view!(env, "mail.html");
         Views { env }
     }
 
@@ -170,8 +194,22 @@ impl Views {
             .get_template(name)
             .and_then(|t| t.render(ctx))
             .map(Html)
-            .map_err(|e| Error::Internal(format!("view {name}: {e:#}")))
+            // `{e}`, not `{e:#}`: the alternate form dumps the page's values into the log.
+            .map_err(|e| Error::Internal(format!("view {name}: {e}")))
     }
+}
+
+/// Everything but the unreserved characters of RFC 3986 as `%XX`: safe in a query value.
+fn percent_encode(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 const CSS: &str = include_str!("assets/console.css");
@@ -221,6 +259,8 @@ mod tests {
             "history.html",
             "diff.html",
             "audit.html",
+            "activity.html",
+            "mail.html",
         ] {
             assert!(v.env.get_template(name).is_ok(), "{name}");
         }
@@ -229,5 +269,9 @@ mod tests {
         }
         assert_eq!(word("en", "publish"), "Publish");
         assert_eq!(word("da", "publish"), "Udgiv");
+        assert_eq!(
+            percent_encode("<a&b=c d>@x.dk"),
+            "%3Ca%26b%3Dc%20d%3E%40x.dk"
+        );
     }
 }

@@ -104,8 +104,12 @@ impl Running {
 
     /// Drops a mail into the Maildir and returns the reply's text, waiting to a deadline.
     fn ask(&self, id: &str, body: &str) -> String {
+        self.ask_with(id, "Pris", body)
+    }
+
+    fn ask_with(&self, id: &str, subject: &str, body: &str) -> String {
         let mail = format!(
-            "From: Ida <ida-{id}@regionh.example>\r\nTo: e-learning@example.test\r\nSubject: Pris\r\nMessage-ID: <{id}@regionh.example>\r\n\r\n{body}\r\n"
+            "From: Ida <ida-{id}@regionh.example>\r\nTo: e-learning@example.test\r\nSubject: {subject}\r\nMessage-ID: <{id}@regionh.example>\r\n\r\n{body}\r\n"
         );
         let tmp = self.path(&format!("demo/Maildir/tmp/{id}"));
         std::fs::write(&tmp, mail).unwrap();
@@ -639,4 +643,64 @@ fn console_serves_https_itself_with_a_secure_cookie() {
     // Plain HTTP on the TLS port gets no page.
     let r = std::panic::catch_unwind(|| d.browser().get("/login"));
     assert!(r.is_err() || r.is_ok_and(|r| r.status != 200));
+}
+
+#[test]
+fn console_activity_shows_mail_text_as_text_and_finds_a_sender_by_address() {
+    let d = Running::start();
+    let reply = d.ask_with(
+        "xss",
+        "<script>alert(1)</script> 010203-1234",
+        "Hvad koster en enterprise-licens?",
+    );
+    assert!(reply.contains("X-Autosvar-Category: pricing"));
+    let mut c = d.signed_in();
+    let page = c.get("/activity");
+    assert_eq!(page.status, 200);
+    assert!(
+        !page.body.contains("<script>alert(1)"),
+        "raw script in the page"
+    );
+    assert!(
+        page.body.contains("&lt;script&gt;alert(1)"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("010203-1234"),
+        "a CPR number on the page"
+    );
+    assert!(page.body.contains("<svg"), "the chart");
+    let found = c.get("/activity?sender=Ida-XSS%40regionh.example");
+    assert!(
+        found.body.contains("&lt;script&gt;alert(1)"),
+        "found by address, any case"
+    );
+    let other = c.get("/activity?sender=someone.else%40regionh.example");
+    assert!(!other.body.contains("alert(1)"), "{}", other.body);
+    let key = page
+        .body
+        .split("/activity/mail?key=")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    let mail = c.get(&format!("/activity/mail?key={key}"));
+    assert_eq!(mail.status, 200);
+    assert!(mail.body.contains("The reply as sent"), "{}", mail.body);
+    assert!(mail.body.contains("X-Autosvar-Category: pricing"));
+    assert!(
+        mail.body.contains("category:   pricing"),
+        "the explanation: {}",
+        mail.body
+    );
+    assert!(
+        !mail.body.contains("ida-xss@regionh.example"),
+        "the address masked"
+    );
+    let log = std::fs::read_to_string(d.path("log")).unwrap();
+    assert!(
+        !log.to_lowercase().contains("ida-xss@regionh.example"),
+        "the searched address logged"
+    );
 }
