@@ -4,8 +4,9 @@
 //!
 //!     cargo bench --bench activity
 //!
-//! The filled ledger is kept in target/bench-activity/ and reused (delete it to fill again;
-//! filling takes about a minute). The target: each query well under 100 ms, the page budget.
+//! The filled ledger (a year of mail up to the day it is filled) is kept in
+//! target/bench-activity/ and reused that day (filling takes about a minute and a half).
+//! `scripts/bench/console` times the console's pages over the same ledger. The target: each query well under 100 ms, the page budget.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -22,9 +23,14 @@ use criterion::{criterion_group, criterion_main, Criterion};
 
 const MAILS: u64 = 100_000;
 const SENDERS: u64 = 20_000;
-/// 1 March 2026, the end of the year of mail.
-const END: i64 = 1_772_323_200;
 const YEAR: i64 = 365 * 86_400;
+
+/// The end of the year of mail: midnight UTC of the day the ledger is filled, so the
+/// console's "last 30 days" chart has mail in it. The file's name carries it.
+fn end_of_today() -> i64 {
+    let now = autosvar::clock::unix_seconds(autosvar::clock::now());
+    now - now % 86_400
+}
 
 /// A small deterministic generator (no dependency, same ledger every time).
 struct Lcg(u64);
@@ -106,14 +112,14 @@ fn message(key: &str, kind: MessageKind, to: &str, body_len: usize, seed: u64) -
     }
 }
 
-fn fill(path: &Path) {
+fn fill(path: &Path, end: i64) {
     let started = Instant::now();
     let mut l = Ledger::open(path).expect("ledger");
     let mut rng = Lcg(4711);
     for i in 0..MAILS {
         let key = format!("sha256:{i:016x}");
         let sender = address(rng.below(SENDERS));
-        let t = END - YEAR + (i as i64 * YEAR) / MAILS as i64;
+        let t = end - YEAR + (i as i64 * YEAR) / MAILS as i64;
         let now = from_unix_seconds(t);
         let category = match rng.below(100) {
             0..=29 => Category::Pricing,
@@ -176,22 +182,31 @@ fn fill(path: &Path) {
     );
 }
 
-fn ledger() -> PathBuf {
+/// The filled ledger (filled now if there is none of today) and the end of its year.
+fn ledger() -> (PathBuf, i64) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-activity");
-    let path = dir.join(format!("ledger-v1-{MAILS}.sqlite"));
+    let end = end_of_today();
+    let path = dir.join(format!("ledger-v1-{MAILS}-{end}.sqlite"));
     if !path.exists() {
         let partial = dir.join("filling.sqlite");
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", partial.display()));
         }
-        fill(&partial);
+        // Yesterday's and older fills go: each is half a gigabyte.
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("ledger-v1-") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        fill(&partial, end);
         std::fs::rename(&partial, &path).expect("rename");
     }
-    path
+    (path, end)
 }
 
 fn bench(c: &mut Criterion) {
-    let path = ledger();
+    let (path, end) = ledger();
     eprintln!(
         "ledger: {:.1} MB",
         std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) as f64 / 1e6
@@ -219,8 +234,8 @@ fn bench(c: &mut Criterion) {
     }
     let someone = sender_hash(&address(4242));
     let a_key = format!("sha256:{:016x}", 70_001);
-    let since = from_unix_seconds(END - YEAR);
-    let month = from_unix_seconds(END - 30 * 86_400);
+    let since = from_unix_seconds(end - YEAR);
+    let month = from_unix_seconds(end - 30 * 86_400);
     let mut g = c.benchmark_group("console at 100,000 mails");
     g.measurement_time(Duration::from_secs(3));
     g.warm_up_time(Duration::from_millis(500));
