@@ -704,3 +704,42 @@ fn console_activity_shows_mail_text_as_text_and_finds_a_sender_by_address() {
         "the searched address logged"
     );
 }
+
+#[test]
+fn user_add_refuses_a_short_password_and_keeps_only_a_hash() {
+    let dir = empty_embedded_default();
+    let add = |password: &str| {
+        let mut child = bin()
+            .current_dir(dir.path())
+            .args(["user", "add", "jens"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let short = add("kort");
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 10 characters"));
+    let ok = add("et langt kodeord");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let list = bin()
+        .current_dir(dir.path())
+        .args(["user", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&list.stdout), "jens\n");
+    let ledger = std::fs::read(dir.path().join("var/autosvar.sqlite")).unwrap();
+    let text = String::from_utf8_lossy(&ledger);
+    assert!(
+        !text.contains("et langt kodeord"),
+        "the password in the ledger"
+    );
+    assert!(text.contains("$argon2id$"), "the hash");
+}
