@@ -35,6 +35,8 @@ pub(super) struct ListQuery {
     before: Option<String>,
     #[serde(default)]
     chart: Option<String>,
+    #[serde(default)]
+    by: Option<String>,
 }
 
 /// One row as the page shows it: every text escaped by the view.
@@ -130,7 +132,12 @@ pub(super) async fn list(
         .then(|| rows.last().map(|r| r.cursor().to_string()))
         .flatten();
     let shown: Vec<Row> = rows.iter().map(row).collect();
-    let chart = chart(&counts, bucket, since, lang);
+    let by = if q.by.as_deref() == Some("outcome") {
+        By::Outcome
+    } else {
+        By::Category
+    };
+    let chart = chart(&counts, bucket, by, since, lang);
     // The filters as a query string for the "older" link (the cursor added by the view).
     let mut keep = Vec::new();
     if let Some(s) = &sender {
@@ -145,6 +152,9 @@ pub(super) async fn list(
     if bucket == Bucket::Week {
         keep.push(("chart", "week".to_string()));
     }
+    if by == By::Outcome {
+        keep.push(("by", "outcome".to_string()));
+    }
     let ctx = context! {
         lang, title => word(lang, "activity"), section => "activity",
         user => user.name, csrf => user.csrf,
@@ -155,6 +165,7 @@ pub(super) async fn list(
         categories => Category::ALL.iter().map(|c| c.name()).collect::<Vec<_>>(),
         outcomes => Outcome::ALL.iter().map(|o| o.name()).collect::<Vec<_>>(),
         week => bucket == Bucket::Week,
+        by_outcome => by == By::Outcome,
         chart => Serde(chart),
     };
     Ok(state.views.page("activity.html", ctx)?.into_response())
@@ -234,21 +245,42 @@ struct Legend {
     x: u32,
 }
 
-/// Category colours, distinguishable and at least 3:1 against white (WCAG 1.4.11).
-fn fill(c: Option<Category>) -> &'static str {
-    match c {
-        Some(Category::Pricing) => "#0b4f8a",
-        Some(Category::Terms) => "#7a4a00",
-        Some(Category::Eligibility) => "#1d6b2f",
-        Some(Category::Technical) => "#a4000f",
-        Some(Category::Other) => "#5a4a8a",
-        None => "#595959",
+/// What the bars are split by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum By {
+    Category,
+    Outcome,
+}
+
+/// Series colours, distinguishable and at least 3:1 against white (WCAG 1.4.11).
+const FILLS: [&str; 6] = [
+    "#0b4f8a", "#7a4a00", "#1d6b2f", "#a4000f", "#5a4a8a", "#595959",
+];
+
+/// The series of a chart (name, colour) and which series a count belongs to.
+fn series(by: By) -> Vec<(&'static str, &'static str)> {
+    let names: Vec<&'static str> = match by {
+        By::Category => Category::ALL
+            .iter()
+            .map(|c| c.name())
+            .chain(std::iter::once("?"))
+            .collect(),
+        By::Outcome => Outcome::ALL.iter().map(|o| o.name()).collect(),
+    };
+    names.into_iter().zip(FILLS).collect()
+}
+
+fn series_of(by: By, c: &crate::ledger::CountRow) -> &'static str {
+    match by {
+        By::Category => c.category.map_or("?", |c| c.name()),
+        By::Outcome => c.outcome.name(),
     }
 }
 
 fn chart(
     counts: &[crate::ledger::CountRow],
     bucket: Bucket,
+    by: By,
     since: SystemTime,
     lang: &str,
 ) -> Chart {
@@ -261,17 +293,17 @@ fn chart(
         Bucket::Week => 27,
     };
     let start = crate::clock::unix_seconds(since) / step * step;
-    let kinds: Vec<Option<Category>> = Category::ALL
-        .into_iter()
-        .map(Some)
-        .chain(std::iter::once(None))
-        .collect();
-    // bucket index -> category -> n
-    let mut grid: BTreeMap<i64, BTreeMap<Option<Category>, u64>> = BTreeMap::new();
+    let kinds = series(by);
+    // bucket index -> series -> n
+    let mut grid: BTreeMap<i64, BTreeMap<&'static str, u64>> = BTreeMap::new();
     for c in counts {
         let at = crate::clock::unix_seconds(c.bucket_start);
         let i = ((at - start) / step).clamp(0, slots - 1);
-        *grid.entry(i).or_default().entry(c.category).or_default() += c.n;
+        *grid
+            .entry(i)
+            .or_default()
+            .entry(series_of(by, c))
+            .or_default() += c.n;
     }
     let (width, height, left, bottom, top_pad) = (760u32, 260u32, 40u32, 30u32, 10u32);
     let plot = height - bottom - top_pad;
@@ -290,7 +322,7 @@ fn chart(
         let cell = grid.get(&i);
         let mut y = height - bottom;
         let mut row = Vec::new();
-        for k in &kinds {
+        for (k, colour) in &kinds {
             let n = cell.and_then(|m| m.get(k)).copied().unwrap_or(0);
             row.push(n);
             if n == 0 {
@@ -305,8 +337,8 @@ fn chart(
                 y,
                 w: slot_w.saturating_sub(2).max(1),
                 h,
-                fill: fill(*k),
-                label: format!("{label}: {} {n}", k.map_or("?", |c| c.name())),
+                fill: colour,
+                label: format!("{label}: {k} {n}"),
             });
         }
         if row.iter().any(|n| *n > 0) {
@@ -316,9 +348,9 @@ fn chart(
     let legend = kinds
         .iter()
         .enumerate()
-        .map(|(i, k)| Legend {
-            name: k.map_or("?", |c| c.name()),
-            fill: fill(*k),
+        .map(|(i, (k, colour))| Legend {
+            name: k,
+            fill: colour,
             x: left + u32::try_from(i).unwrap_or(0) * 120,
         })
         .collect();
@@ -337,10 +369,7 @@ fn chart(
         bars,
         legend,
         top: max,
-        columns: kinds
-            .iter()
-            .map(|k| k.map_or("?", |c| c.name()).to_string())
-            .collect(),
+        columns: kinds.iter().map(|(k, _)| k.to_string()).collect(),
         table,
         summary,
     }

@@ -24,6 +24,7 @@ mod activity;
 mod auth;
 mod https;
 mod pages;
+mod samples;
 mod security;
 mod views;
 

@@ -28,7 +28,7 @@ use super::security::{self, set_cookie};
 use super::views::{self, word, Lang};
 use super::{Error, Shared};
 use crate::classify::Category;
-use crate::cli::preview::{preview, Wanted, SAMPLE};
+use crate::cli::preview::{preview, Wanted};
 use crate::ledger::console::Draft;
 use crate::parse::Language;
 use crate::render::{catalogue, check_set, required_files, Problem, Severity, Templates};
@@ -340,6 +340,9 @@ struct EditForm {
     sensitive: Option<String>,
     #[serde(default)]
     comment: String,
+    /// Which mail the preview answers (see `samples`).
+    #[serde(default)]
+    sample: Option<String>,
 }
 
 /// Everything the editor page shows.
@@ -351,6 +354,8 @@ struct EditorView {
     problems: Vec<Problem>,
     conflict: Option<Vec<Line>>,
     wanted: Wanted,
+    /// The chosen sample's id, and every sample to choose from.
+    sample: String,
 }
 
 #[derive(Serialize, Clone)]
@@ -432,18 +437,13 @@ fn render_preview(
     state: &Shared,
     files: &BTreeMap<String, String>,
     wanted: &Wanted,
+    sample: &[u8],
 ) -> (String, Vec<Problem>) {
     let (set, problems) = check(state, files);
     let Some(set) = set else {
         return (String::new(), problems);
     };
-    match preview(
-        &state.config,
-        &state.classifier,
-        &set,
-        wanted,
-        SAMPLE.as_bytes(),
-    ) {
+    match preview(&state.config, &state.classifier, &set, wanted, sample) {
         Ok(bytes) => (
             String::from_utf8_lossy(&bytes).replace("\r\n", "\n"),
             problems,
@@ -484,11 +484,21 @@ async fn editor_page(
         problems: Vec::new(),
         conflict: None,
         wanted: wanted_from(&EditForm::default(), &name),
+        sample: default_sample(&name),
     };
-    editor(&state, lang, &user, &name, view, &drafts)
+    editor(&state, lang, &user, &name, view, &drafts).await
 }
 
-fn editor(
+/// The sample a template's preview starts with: the shipped mail in its language.
+fn default_sample(name: &str) -> String {
+    if name.contains(".en.") {
+        "shipped:en".into()
+    } else {
+        "shipped:da".into()
+    }
+}
+
+async fn editor(
     state: &Shared,
     lang: &str,
     user: &User,
@@ -502,7 +512,16 @@ fn editor(
         files.insert(n.clone(), d.text.clone());
     }
     files.insert(name.to_string(), view.text.clone());
-    let (preview, found) = render_preview(state, &files, &view.wanted);
+    let chosen = view.sample.clone();
+    let (samples, sample_bytes) = state
+        .db(move |l| {
+            Ok((
+                super::samples::list(l, 10)?,
+                super::samples::mail(l, &chosen)?,
+            ))
+        })
+        .await?;
+    let (preview, found) = render_preview(state, &files, &view.wanted, &sample_bytes);
     if view.problems.is_empty() {
         view.problems = found;
     }
@@ -551,6 +570,8 @@ fn editor(
         preview_lang => view.wanted.lang.map_or("da", |l| l.code()),
         desk => view.wanted.desk.clone().unwrap_or_else(|| "cimt".into()),
         sensitive => view.wanted.sensitive,
+        sample => view.sample,
+        samples => samples.iter().map(|s| (s.id.clone(), s.label.clone())).collect::<Vec<_>>(),
     };
     Ok(state.views.page("editor.html", ctx)?.into_response())
 }
@@ -598,8 +619,9 @@ async fn editor_post(
                         problems,
                         conflict: None,
                         wanted,
+                        sample: form.sample.clone().unwrap_or_else(|| default_sample(&name)),
                     };
-                    let mut r = editor(&state, lang, &user, &name, view, &drafts)?;
+                    let mut r = editor(&state, lang, &user, &name, view, &drafts).await?;
                     *r.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
                     Ok(r)
                 }
@@ -612,8 +634,9 @@ async fn editor_post(
                         notice: Some(format!("{n}: {}", word(lang, "conflict"))),
                         problems: Vec::new(),
                         wanted,
+                        sample: form.sample.clone().unwrap_or_else(|| default_sample(&name)),
                     };
-                    let mut r = editor(&state, lang, &user, &name, view, &drafts)?;
+                    let mut r = editor(&state, lang, &user, &name, view, &drafts).await?;
                     *r.status_mut() = axum::http::StatusCode::CONFLICT;
                     Ok(r)
                 }
@@ -635,8 +658,9 @@ async fn editor_post(
                 problems: Vec::new(),
                 conflict: None,
                 wanted,
+                sample: form.sample.clone().unwrap_or_else(|| default_sample(&name)),
             };
-            editor(&state, lang, &user, &name, view, &drafts)
+            editor(&state, lang, &user, &name, view, &drafts).await
         }
     }
 }
@@ -657,7 +681,9 @@ async fn live_preview(
     }
     files.insert(name.clone(), normalise(&form.text));
     let lang = Lang::of(&headers).code();
-    let (preview, problems) = render_preview(&state, &files, &wanted_from(&form, &name));
+    let chosen = form.sample.clone().unwrap_or_else(|| default_sample(&name));
+    let sample = state.db(move |l| super::samples::mail(l, &chosen)).await?;
+    let (preview, problems) = render_preview(&state, &files, &wanted_from(&form, &name), &sample);
     let text = if errors(&problems).is_empty() {
         preview
     } else {

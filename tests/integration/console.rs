@@ -698,6 +698,32 @@ fn console_activity_shows_mail_text_as_text_and_finds_a_sender_by_address() {
         !mail.body.contains("ida-xss@regionh.example"),
         "the address masked"
     );
+    // The preview can answer that recent mail (rebuilt from the CPR-free subject) or a
+    // shipped sample.
+    let editor = c.get("/templates/pricing.da.txt");
+    assert!(editor.body.contains("value=\"recent:"), "{}", editor.body);
+    let text = read(&d.path("responses/pricing.da.txt"));
+    let decoded_key = key.replace("%40", "@").replace("%23", "#");
+    let sample = format!("recent:{decoded_key}");
+    let p = c.post(
+        "/templates/pricing.da.txt/preview",
+        &[("text", &text), ("sample", &sample)],
+    );
+    assert_eq!(p.status, 200);
+    assert!(
+        p.body.contains("Subject: Re: <script>alert(1)</script>"),
+        "{}",
+        p.body
+    );
+    assert!(!p.body.contains("010203-1234"));
+    let p = c.post(
+        "/templates/pricing.en.txt/preview",
+        &[
+            ("text", &read(&d.path("responses/pricing.en.txt"))),
+            ("sample", "shipped:en"),
+        ],
+    );
+    assert!(p.body.contains("John"), "{}", p.body);
     let log = std::fs::read_to_string(d.path("log")).unwrap();
     assert!(
         !log.to_lowercase().contains("ida-xss@regionh.example"),
