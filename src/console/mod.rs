@@ -126,6 +126,15 @@ impl Console {
         if let Err(e) = pages::record_disk_version(&self.state).await {
             error!(error = ?e, "console: cannot record the templates on disk as a version");
         }
+        if self.state.settings.proxy.is_none()
+            && self
+                .state
+                .db(|l| l.users())
+                .await
+                .is_ok_and(|u| u.is_empty())
+        {
+            info!("the console has no users yet: create one with `autosvar user add NAME`");
+        }
         let app =
             pages::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let stopped = async move { stop.cancelled().await };

@@ -81,7 +81,17 @@ async fn login_page(
 ) -> Response {
     let lang = Lang::of(&headers);
     let csrf = id.session.map(|s| s.csrf).unwrap_or_default();
-    login_view(&state, lang, &csrf, None, "")
+    // A newcomer on the embedded default has no user yet: the page says how to make one.
+    let no_users = state.db(|l| l.users()).await.is_ok_and(|u| u.is_empty());
+    let mut r = login_view(&state, lang, &csrf, None, "");
+    if no_users {
+        let ctx = context! {
+            lang => lang.code(), title => word(lang.code(), "log_in"), csrf, typed => "",
+            notice => word(lang.code(), "no_users"),
+        };
+        r = state.views.page("login.html", ctx).into_response();
+    }
+    r
 }
 
 fn login_view(

@@ -75,6 +75,7 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("login_failed", "Forkert brugernavn eller adgangskode.", "Wrong user name or password."),
     ("login_wait", "For mange forkerte forsøg. Vent et øjeblik, og prøv igen.", "Too many failed attempts. Wait a moment and try again."),
     ("main_nav", "Hovedmenu", "Main menu"),
+    ("no_users", "Der er ingen brugere endnu. Opret en på serveren med: autosvar user add DIT-NAVN", "There are no users yet. Create one on the server with: autosvar user add YOUR-NAME"),
     ("template", "Skabelon", "Template"),
     ("what", "Hvad", "What"),
     ("state", "Tilstand", "State"),

@@ -356,6 +356,8 @@ fn console_pages_need_a_session_and_carry_the_security_headers() {
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
         "{cookie}"
     );
+    let login = d.browser().get("/login");
+    assert!(!login.body.contains("no users yet"), "mette exists");
     let mut c = d.signed_in();
     let r = c.get("/templates");
     assert_eq!(r.status, 200);
@@ -768,4 +770,43 @@ fn user_add_refuses_a_short_password_and_keeps_only_a_hash() {
         "the password in the ledger"
     );
     assert!(text.contains("$argon2id$"), "the hash");
+}
+
+#[test]
+fn a_console_without_users_says_how_to_make_one() {
+    let dir = empty_embedded_default();
+    let log = std::fs::File::create(dir.path().join("log")).unwrap();
+    let mut child = bin()
+        .current_dir(dir.path())
+        .args(["run"])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let addr = loop {
+        let log = std::fs::read_to_string(dir.path().join("log")).unwrap_or_default();
+        if let Some(rest) = log.split("console listening on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+        assert!(Instant::now() < deadline, "no console: {log}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut c = Client {
+        addr: addr.clone(),
+        cookie: None,
+        csrf: None,
+        origin: format!("http://{addr}"),
+        headers: Vec::new(),
+    };
+    let page = c.get("/login");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        page.body.contains("autosvar user add YOUR-NAME"),
+        "{}",
+        page.body
+    );
+    let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    assert!(log.contains("no users yet"), "{log}");
 }
