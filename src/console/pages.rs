@@ -46,6 +46,7 @@ pub(super) fn router(state: Shared) -> Router {
         .route("/history/diff", get(diff_page))
         .route("/history/{id}/restore", post(restore))
         .route("/audit", get(audit_page))
+        .merge(super::review::routes())
         .route(
             "/assets/{name}",
             get(|Path(name): Path<String>| async move { views::asset(&name) }),

@@ -124,6 +124,7 @@ const WORDS: &[(&str, &str, &str)] = &[
 pub(super) fn word(lang: &str, key: &str) -> String {
     WORDS
         .iter()
+        .chain(super::review::WORDS)
         .find(|(k, _, _)| *k == key)
         .map_or(key, |(_, da, en)| if lang == "en" { en } else { da })
         .to_string()
@@ -161,6 +162,7 @@ impl Views {
         view!(env, "history.html");
         view!(env, "diff.html");
         view!(env, "audit.html");
+        view!(env, "review.html");
         Views { env }
     }
 
@@ -221,6 +223,7 @@ mod tests {
             "history.html",
             "diff.html",
             "audit.html",
+            "review.html",
         ] {
             assert!(v.env.get_template(name).is_ok(), "{name}");
         }
