@@ -48,6 +48,7 @@ pub(super) fn router(state: Shared) -> Router {
         .route("/audit", get(audit_page))
         .route("/activity", get(super::activity::list))
         .route("/activity/mail", get(super::activity::mail))
+        .merge(super::review::routes())
         .route(
             "/assets/{name}",
             get(|Path(name): Path<String>| async move { views::asset(&name) }),

@@ -149,6 +149,7 @@ const WORDS: &[(&str, &str, &str)] = &[
 pub(super) fn word(lang: &str, key: &str) -> String {
     WORDS
         .iter()
+        .chain(super::review::WORDS)
         .find(|(k, _, _)| *k == key)
         .map_or(key, |(_, da, en)| if lang == "en" { en } else { da })
         .to_string()
@@ -189,6 +190,7 @@ impl Views {
         view!(env, "audit.html");
         view!(env, "activity.html");
         view!(env, "mail.html");
+        view!(env, "review.html");
         Views { env }
     }
 
@@ -265,6 +267,7 @@ mod tests {
             "audit.html",
             "activity.html",
             "mail.html",
+            "review.html",
         ] {
             assert!(v.env.get_template(name).is_ok(), "{name}");
         }

@@ -22,7 +22,7 @@ fn bin() -> std::process::Command {
 const PASSWORD: &str = "korrekt hest batteri";
 
 /// The daemon with its console, stopped (by PID) on drop.
-struct Running {
+pub(crate) struct Running {
     dir: tempfile::TempDir,
     child: Child,
     addr: String,
@@ -42,6 +42,11 @@ impl Running {
 
     /// Starts on a fresh copy of the embedded default after `edit` changed its config text.
     fn start_with(edit: impl FnOnce(&mut String)) -> Running {
+        Running::start_env(edit, &[])
+    }
+
+    /// As [`Running::start_with`], with `env` set for the daemon.
+    pub(crate) fn start_env(edit: impl FnOnce(&mut String), env: &[(&str, &str)]) -> Running {
         let dir = empty_embedded_default();
         let cfg = dir.path().join("config.toml");
         let mut text = std::fs::read_to_string(&cfg).unwrap();
@@ -59,6 +64,7 @@ impl Running {
         let log = std::fs::File::create(dir.path().join("log")).unwrap();
         let child = bin()
             .current_dir(dir.path())
+            .envs(env.iter().copied())
             .args(["run"])
             .stdout(Stdio::null())
             .stderr(log)
@@ -80,7 +86,7 @@ impl Running {
         Running { dir, child, addr }
     }
 
-    fn path(&self, p: &str) -> PathBuf {
+    pub(crate) fn path(&self, p: &str) -> PathBuf {
         self.dir.path().join(p)
     }
 
@@ -94,7 +100,7 @@ impl Running {
         }
     }
 
-    fn signed_in(&self) -> Client {
+    pub(crate) fn signed_in(&self) -> Client {
         let mut c = self.browser();
         let r = c.login("mette", PASSWORD);
         assert_eq!(r.status, 303, "{}", r.body);
@@ -131,14 +137,14 @@ impl Running {
     }
 }
 
-struct Response {
-    status: u16,
+pub(crate) struct Response {
+    pub(crate) status: u16,
     headers: Vec<(String, String)>,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Response {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -147,7 +153,7 @@ impl Response {
 }
 
 /// A minimal HTTP/1.1 client with one cookie, as a browser without JavaScript is.
-struct Client {
+pub(crate) struct Client {
     addr: String,
     cookie: Option<String>,
     /// The CSRF token of the last page that had a form.
@@ -248,12 +254,12 @@ impl Client {
         }
     }
 
-    fn get(&mut self, path: &str) -> Response {
+    pub(crate) fn get(&mut self, path: &str) -> Response {
         self.request("GET", path, None, false)
     }
 
     /// Posts a form the way the page's own form does: with its CSRF token and our Origin.
-    fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Response {
+    pub(crate) fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Response {
         let csrf = self.csrf.clone().unwrap_or_default();
         let mut all: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
         all.extend_from_slice(fields);
