@@ -31,7 +31,7 @@ use crate::classify::Category;
 use crate::cli::preview::{preview, Wanted};
 use crate::ledger::console::Draft;
 use crate::parse::Language;
-use crate::render::{catalogue, check_set, required_files, Problem, Severity, Templates};
+use crate::render::{catalogue, check_dir, check_set, required_files, Problem, Severity, Templates};
 
 pub(super) fn router(state: Shared) -> Router {
     Router::new()
@@ -310,11 +310,12 @@ async fn templates_page(
     let lang = Lang::of(&headers).code();
     let drafts = state.db(|l| l.drafts()).await?;
     let disk = read_disk(&state);
-    let problems: Vec<String> = check(&state, &disk)
-        .1
-        .iter()
-        .map(|p| plain(p, lang))
-        .collect();
+    // The folder as the daemon reads it: stray files (a backup copy, an editor's swap
+    // file) show here as warnings too.
+    let problems: Vec<String> = match check_dir(&state.responses_dir(), &state.config.desks) {
+        Ok(checked) => checked.problems.iter().map(|p| plain(p, lang)).collect(),
+        Err(e) => vec![e.to_string()],
+    };
     let entries: Vec<Entry> = required_files()
         .into_iter()
         .map(|name| Entry {

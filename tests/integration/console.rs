@@ -368,6 +368,11 @@ fn console_pages_need_a_session_and_carry_the_security_headers() {
     let r = c.get("/templates");
     assert_eq!(r.status, 200);
     assert!(r.body.contains("pricing.da.txt") && r.body.contains("forward-copy.txt"));
+    // A Windows backup copy in responses/ is a warning on the list, not a broken console.
+    std::fs::write(d.path("responses/pricing.da - Kopi.txt"), "gammel tekst").unwrap();
+    let r = c.get("/templates");
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("pricing.da - Kopi.txt"), "{}", r.body);
     // Signing out ends the session on the server, not only in the browser.
     let old = c.cookie.clone();
     assert_eq!(c.post("/logout", &[]).status, 303);
