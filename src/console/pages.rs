@@ -31,7 +31,9 @@ use crate::classify::Category;
 use crate::cli::preview::{preview, Wanted};
 use crate::ledger::console::Draft;
 use crate::parse::Language;
-use crate::render::{catalogue, check_dir, check_set, required_files, Problem, Severity, Templates};
+use crate::render::{
+    catalogue, check_dir, check_set, required_files, Problem, Severity, Templates,
+};
 
 pub(super) fn router(state: Shared) -> Router {
     Router::new()
