@@ -1154,27 +1154,6 @@ pub fn explain_summary(a: &Assessment) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_kept_subject_has_no_cpr_number_no_control_character_and_a_bound() {
-        assert_eq!(
-            kept_subject("Zoom\r\n virker ikke, cpr 010190-1234\u{7}"),
-            "Zoom   virker ikke, cpr [CPR-nummer fjernet]"
-        );
-        // A number right at the bound is masked, never left cut in half.
-        for pad in 180..=205 {
-            let s = kept_subject(&format!("{} 0101901234 tak", "x".repeat(pad)));
-            assert!(s.chars().count() <= ledger::MAX_SUBJECT, "{pad}");
-            assert!(!s.contains("010190") && !s.contains("1234"), "{pad}: {s}");
-        }
-        let long = kept_subject(&"å".repeat(1000));
-        assert_eq!(long.chars().count(), ledger::MAX_SUBJECT);
-        assert!(long.ends_with('…'));
-    }
-}
 /// The reply (and forward) as messages waiting to be sent for the mail `record` describes,
 /// their Message-IDs noted in it; returns the reply's Message-ID too. The composed messages
 /// are not needed after this: their bytes move.
@@ -1196,4 +1175,26 @@ fn to_send(
         })
         .collect();
     (reply_id, outgoing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kept_subject_has_no_cpr_number_no_control_character_and_a_bound() {
+        assert_eq!(
+            kept_subject("Zoom\r\n virker ikke, cpr 010190-1234\u{7}"),
+            "Zoom   virker ikke, cpr [CPR-nummer fjernet]"
+        );
+        // A number right at the bound is masked, never left cut in half.
+        for pad in 180..=205 {
+            let s = kept_subject(&format!("{} 0101901234 tak", "x".repeat(pad)));
+            assert!(s.chars().count() <= ledger::MAX_SUBJECT, "{pad}");
+            assert!(!s.contains("010190") && !s.contains("1234"), "{pad}: {s}");
+        }
+        let long = kept_subject(&"å".repeat(1000));
+        assert_eq!(long.chars().count(), ledger::MAX_SUBJECT);
+        assert!(long.ends_with('…'));
+    }
 }
