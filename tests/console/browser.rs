@@ -119,9 +119,10 @@ impl Driver {
         driver
     }
 
-    /// A new browser session with a fresh profile.
-    pub fn browser(&self) -> Browser {
-        Browser::start(self)
+    /// A new browser session with a fresh profile, asking for pages in `lang` first (the
+    /// Accept-Language a person's browser sends: "en-GB", "da").
+    pub fn browser(&self, lang: &str) -> Browser {
+        Browser::start(self, lang)
     }
 }
 
@@ -194,7 +195,7 @@ pub struct Browser {
 }
 
 impl Browser {
-    fn start(driver: &Driver) -> Browser {
+    fn start(driver: &Driver, lang: &str) -> Browser {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -213,12 +214,16 @@ impl Browser {
             "--disable-sync".to_string(),
             "--disable-dev-shm-usage".to_string(),
             "--window-size=1280,900".to_string(),
-            "--lang=en-GB".to_string(),
+            format!("--lang={lang}"),
             format!("--user-data-dir={}", profile.path().display()),
         ];
         let caps = json!({
             "browserName": "chrome",
-            "goog:chromeOptions": { "binary": driver.chromium, "args": args },
+            "goog:chromeOptions": {
+                "binary": driver.chromium,
+                "args": args,
+                "prefs": { "intl": { "accept_languages": lang } },
+            },
         });
         let caps = match caps {
             Value::Object(m) => m,
@@ -440,6 +445,39 @@ impl Browser {
                 vec![]
             )
         );
+    }
+
+    /// The page's language as it declares it (`<html lang>`), what a screen reader reads
+    /// it in.
+    pub fn page_lang(&self) -> String {
+        self.js("return document.documentElement.lang;", vec![])
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Fails unless the focused element shows that it has the focus (WCAG 2.4.7): an
+    /// outline or a box shadow that it does not have once the focus has left it.
+    pub fn assert_focus_visible(&self) {
+        let seen = self.js(
+            "const el = document.activeElement;
+             if (!el || el === document.body) return 'nothing has the focus';
+             const look = () => { const s = getComputedStyle(el);
+               return [s.outlineStyle, s.outlineWidth, s.outlineColor, s.boxShadow,
+                       s.borderColor, s.backgroundColor].join('|'); };
+             const s = getComputedStyle(el);
+             const ring = (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0)
+                          || s.boxShadow !== 'none';
+             const focused = look();
+             el.blur();
+             const blurred = look();
+             el.focus({ focusVisible: true });
+             if (!ring && focused === blurred)
+               return 'no visible focus on ' + el.outerHTML.slice(0, 120);
+             return 'ok';",
+            vec![],
+        );
+        assert_eq!(seen, json!("ok"), "on {}", self.url());
     }
 
     // -- axe-core and screenshots ------------------------------------------------------

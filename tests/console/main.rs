@@ -18,7 +18,30 @@ use browser::{failure_screenshot, Browser, Driver, Tools};
 use daemon::{Console, PASSWORD, USER};
 use fantoccini::key::Key;
 
-type Test = (&'static str, fn(&Browser));
+/// A test: its name, the language its browser asks for, and what it does.
+struct Test {
+    name: &'static str,
+    lang: &'static str,
+    run: fn(&Browser),
+}
+
+/// A test in a browser that asks for English.
+fn en(name: &'static str, run: fn(&Browser)) -> Test {
+    Test {
+        name,
+        lang: "en-GB",
+        run,
+    }
+}
+
+/// A test in a browser that asks for Danish (the console follows the browser's language).
+fn da(name: &'static str, run: fn(&Browser)) -> Test {
+    Test {
+        name,
+        lang: "da",
+        run,
+    }
+}
 
 /// Every page of the console, as a person reaches it after logging in. The template
 /// editor is reached from the list (its name is whatever the first link says).
@@ -27,46 +50,65 @@ const PAGES: &[&str] = &["/templates", "/activity", "/review", "/audit", "/histo
 fn main() {
     let tests: Vec<Test> = vec![
         // The harness itself, on pages of its own (file://): no console needed.
-        (
+        en(
             "harness_renders_a_page_and_takes_a_screenshot",
             harness_renders_a_page_and_takes_a_screenshot,
         ),
-        (
+        en(
             "harness_axe_fails_an_image_without_alt",
             harness_axe_fails_an_image_without_alt,
         ),
-        (
+        en(
             "harness_axe_passes_an_accessible_page",
             harness_axe_passes_an_accessible_page,
         ),
-        (
+        en(
             "harness_submits_a_form_with_the_keyboard_alone",
             harness_submits_a_form_with_the_keyboard_alone,
         ),
-        ("harness_rewrites_the_console_port", |_| {
+        en("harness_asks_for_the_language_given", |b| {
+            harness_asks_for_the_language_given(b, "en-GB")
+        }),
+        da("harness_asks_for_the_language_given_da", |b| {
+            harness_asks_for_the_language_given(b, "da")
+        }),
+        en("harness_rewrites_the_console_port", |_| {
             daemon::self_check_config_rewrite()
         }),
         // The console.
-        (
+        en(
             "logs_in_with_the_keyboard_and_sees_the_templates",
             logs_in_with_the_keyboard_and_sees_the_templates,
         ),
-        (
+        en(
             "a_page_without_a_session_goes_to_login",
             a_page_without_a_session_goes_to_login,
         ),
-        (
+        en(
             "a_wrong_password_stays_on_login",
             a_wrong_password_stays_on_login,
         ),
-        // axe-core, page by page: one line each.
-        ("axe_login", |b| axe_logged_out(b, "/login")),
-        ("axe_templates", |b| axe_page(b, "/templates")),
-        ("axe_template_editor", axe_template_editor),
-        ("axe_activity", |b| axe_page(b, "/activity")),
-        ("axe_review", |b| axe_page(b, "/review")),
-        ("axe_audit", |b| axe_page(b, "/audit")),
-        ("axe_history", |b| axe_page(b, "/history")),
+        en("pages_declare_english", |b| {
+            pages_declare_the_language(b, "en")
+        }),
+        da("pages_declare_danish", |b| {
+            pages_declare_the_language(b, "da")
+        }),
+        // axe-core, page by page, in both languages: one line each.
+        en("axe_login", |b| axe_logged_out(b, "/login")),
+        en("axe_templates", |b| axe_page(b, "/templates")),
+        en("axe_template_editor", axe_template_editor),
+        en("axe_activity", |b| axe_page(b, "/activity")),
+        en("axe_review", |b| axe_page(b, "/review")),
+        en("axe_audit", |b| axe_page(b, "/audit")),
+        en("axe_history", |b| axe_page(b, "/history")),
+        da("axe_da_login", |b| axe_logged_out(b, "/login")),
+        da("axe_da_templates", |b| axe_page(b, "/templates")),
+        da("axe_da_template_editor", axe_template_editor),
+        da("axe_da_activity", |b| axe_page(b, "/activity")),
+        da("axe_da_review", |b| axe_page(b, "/review")),
+        da("axe_da_audit", |b| axe_page(b, "/audit")),
+        da("axe_da_history", |b| axe_page(b, "/history")),
     ];
     let filter: Vec<String> = std::env::args()
         .skip(1)
@@ -74,7 +116,7 @@ fn main() {
         .collect();
     let selected: Vec<Test> = tests
         .into_iter()
-        .filter(|(name, _)| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str())))
+        .filter(|t| filter.is_empty() || filter.iter().any(|f| t.name.contains(f.as_str())))
         .collect();
     if selected.is_empty() {
         println!("\nconsole: 0 passed, 0 failed");
@@ -90,12 +132,12 @@ fn main() {
         run_start.elapsed().as_secs_f64()
     );
     let (mut passed, mut failed) = (0, 0);
-    for (name, test) in selected {
+    for Test { name, lang, run } in selected {
         let start = Instant::now();
         let mut browser = None;
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let b = browser.insert(driver.browser());
-            test(b);
+            let b = browser.insert(driver.browser(lang));
+            run(b);
         }));
         match result {
             Ok(()) => {
@@ -205,16 +247,8 @@ fn harness_axe_fails_an_image_without_alt(b: &Browser) {
         "{:?}",
         alt.nodes
     );
-    // And axe() fails the test, naming the rule (its expected panic not printed).
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let failure = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.axe()));
-    std::panic::set_hook(hook);
-    let failure = failure.expect_err("axe() passed a page with a critical violation");
-    let message = failure
-        .downcast_ref::<String>()
-        .cloned()
-        .unwrap_or_default();
+    // And axe() fails the test, naming the rule.
+    let message = expect_failure("axe() on a critical violation", || b.axe());
     assert!(message.contains("image-alt"), "{message}");
 }
 
@@ -237,6 +271,7 @@ fn harness_submits_a_form_with_the_keyboard_alone(b: &Browser) {
     let dir = pages(&[("form.html", form), ("done.html", &done)]);
     b.goto(&file_url(&dir, "form.html"));
     b.tab_to("#user", 5);
+    b.assert_focus_visible();
     b.type_text("alice");
     b.press(&[Key::Tab]);
     assert!(b.has_focus("#password"), "Tab did not move to the password");
@@ -245,6 +280,77 @@ fn harness_submits_a_form_with_the_keyboard_alone(b: &Browser) {
     b.wait_for_text("h1", "Done");
     let url = b.url();
     assert!(url.contains("user=alice&password=s3cret"), "{url}");
+
+    // A field whose focus does not show fails the focus check.
+    let hidden = form.replace(
+        "</title>",
+        "</title><style>input:focus { outline: none }</style>",
+    );
+    let dir = pages(&[("hidden.html", &hidden)]);
+    b.goto(&file_url(&dir, "hidden.html"));
+    b.tab_to("#user", 5);
+    let message = expect_failure("the focus check on outline: none", || {
+        b.assert_focus_visible()
+    });
+    assert!(message.contains("no visible focus"), "{message}");
+}
+
+/// The browser asks for `lang`: the Accept-Language header a server sees (a one-request
+/// server of the test's own on loopback echoes it), and `navigator.languages`.
+fn harness_asks_for_the_language_given(b: &Browser, lang: &str) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accept");
+        let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+        let mut accept_language = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).expect("read request") == 0 || line == "\r\n" {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                if k.eq_ignore_ascii_case("accept-language") {
+                    accept_language = v.trim().to_string();
+                }
+            }
+        }
+        let body = CLEAN_PAGE.replace("Rendered text", &accept_language);
+        let mut stream = stream;
+        write!(
+            stream,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("respond");
+        accept_language
+    });
+    b.goto(&format!("http://127.0.0.1:{port}/"));
+    let header = server.join().expect("the server thread");
+    assert!(header.starts_with(lang), "Accept-Language: {header:?}");
+    assert_eq!(b.text("p"), header);
+    assert_eq!(
+        b.js("return navigator.languages[0];", vec![]),
+        serde_json::json!(lang)
+    );
+}
+
+/// Runs `f`, which must fail; returns its panic message (the panic not printed).
+fn expect_failure(what: &str, f: impl FnOnce()) -> String {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(hook);
+    let failure = result
+        .err()
+        .unwrap_or_else(|| panic!("{what} did not fail"));
+    failure
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| failure.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
 }
 
 // -- the console ---------------------------------------------------------------------------
@@ -261,9 +367,13 @@ fn logs_in_with_the_keyboard_and_sees_the_templates(b: &Browser) {
     b.open("/login");
     b.wait_for("#user");
     b.tab_to("#user", 10);
+    b.assert_focus_visible();
     b.type_text(USER);
     b.tab_to("#password", 3);
+    b.assert_focus_visible();
     b.type_text(PASSWORD);
+    b.tab_to("button[type=submit]", 3);
+    b.assert_focus_visible();
     b.press(&[Key::Enter]);
     b.wait_for_path("/templates");
     let h1 = b.text("h1");
@@ -297,6 +407,30 @@ fn a_wrong_password_stays_on_login(b: &Browser) {
     );
     b.open("/templates");
     b.wait_for_path("/login");
+}
+
+/// Every page says which language it is in (`<html lang>`), and it is the one the browser
+/// asked for: a screen reader reads Danish text with Danish pronunciation.
+fn pages_declare_the_language(b: &Browser, lang: &str) {
+    let _c = console(b);
+    b.open("/login");
+    b.wait_for("h1");
+    assert!(
+        b.page_lang().starts_with(lang),
+        "/login: lang={:?}",
+        b.page_lang()
+    );
+    b.login(USER, PASSWORD);
+    for page in PAGES {
+        b.open(page);
+        b.wait_for_path(page);
+        b.wait_for("h1");
+        assert!(
+            b.page_lang().starts_with(lang),
+            "{page}: lang={:?}",
+            b.page_lang()
+        );
+    }
 }
 
 /// axe on a page that needs no session.
