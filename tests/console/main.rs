@@ -94,6 +94,10 @@ fn main() {
         da("pages_declare_danish", |b| {
             pages_declare_the_language(b, "da")
         }),
+        en(
+            "screenshots_of_the_templates_and_activity_pages",
+            screenshots_of_the_templates_and_activity_pages,
+        ),
         // axe-core, page by page, in both languages: one line each.
         en("axe_login", |b| axe_logged_out(b, "/login")),
         en("axe_templates", |b| axe_page(b, "/templates")),
@@ -458,4 +462,22 @@ fn axe_template_editor(b: &Browser) {
     b.wait_for("textarea#text");
     b.wait_for("#preview");
     b.axe();
+}
+
+/// The README's pictures: target/console-screenshots/{templates,activity}.png, taken after
+/// the daemon has answered the demo mails (so the activity page has rows).
+fn screenshots_of_the_templates_and_activity_pages(b: &Browser) {
+    let _c = console(b);
+    b.login(USER, PASSWORD);
+    for page in ["/templates", "/activity"] {
+        b.open(page);
+        b.wait_for_path(page);
+        b.wait_for("h1");
+        let path = browser::root()
+            .join("target/console-screenshots")
+            .join(format!("{}.png", page.trim_start_matches('/')));
+        b.screenshot(&path);
+        assert!(std::fs::metadata(&path).expect("screenshot").len() > 1000);
+        println!("  screenshot: {}", path.display());
+    }
 }
