@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::browser::{free_port, root};
+use crate::browser::{free_port, poll, root};
 
 /// How long the daemon may take to start (it trains the model from training/ first).
 const START: Duration = Duration::from_secs(60);
@@ -117,6 +117,15 @@ impl Console {
     /// `http://127.0.0.1:PORT` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Waits until the outbox (var/outbox, the embedded default's) holds at least `n` mails.
+    pub fn wait_outbox(&self, n: usize) {
+        let outbox = self.dir.path().join("var/outbox");
+        poll(&format!("{n} mails in {}", outbox.display()), START, || {
+            let count = std::fs::read_dir(&outbox).ok()?.count();
+            (count >= n).then_some(())
+        });
     }
 
     pub fn log_path(&self) -> PathBuf {

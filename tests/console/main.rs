@@ -467,7 +467,8 @@ fn axe_template_editor(b: &Browser) {
 /// The README's pictures: target/console-screenshots/{templates,activity}.png, taken after
 /// the daemon has answered the demo mails (so the activity page has rows).
 fn screenshots_of_the_templates_and_activity_pages(b: &Browser) {
-    let _c = console(b);
+    let c = console(b);
+    c.wait_outbox(1);
     b.login(USER, PASSWORD);
     for page in ["/templates", "/activity"] {
         b.open(page);
