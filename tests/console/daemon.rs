@@ -2,11 +2,14 @@
 //! (config.toml, rules.toml, responses/, training/, demo/) with the console on a free
 //! loopback port, and the HR users it knows.
 //!
-//! Started per test, so no test sees another's ledger or templates; stopped by its PID
+//! [`Console::start`] gives a test a daemon of its own (for tests that change templates,
+//! the ledger or the login throttle); [`shared_url`] one daemon for the whole run, for tests
+//! that only look (a fresh browser profile each, so no session is shared). Stopped by PID
 //! (SIGTERM, then SIGKILL) when dropped. When a test fails, the end of its log is printed.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::browser::{free_port, poll, root};
@@ -137,6 +140,42 @@ impl Console {
     }
 }
 
+/// The run's shared daemon; `None` until a test asks for it.
+static SHARED: Mutex<Option<Console>> = Mutex::new(None);
+
+/// The base URL of the run's shared daemon, started on first use (and again if it has
+/// exited). Only for tests that change nothing a later test could see.
+pub fn shared_url() -> String {
+    let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    let alive = shared
+        .as_mut()
+        .is_some_and(|c| c.child.try_wait().ok().flatten().is_none());
+    if !alive {
+        if let Some(dead) = shared.take() {
+            eprintln!("the shared daemon had exited:\n{}", dead.log());
+        }
+        *shared = Some(Console::start());
+    }
+    shared.as_ref().expect("started above").url("")
+}
+
+/// The end of the shared daemon's log, when it runs (printed when a test fails).
+pub fn shared_log_tail() -> Option<String> {
+    let shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    shared.as_ref().map(|c| tail(&c.log(), 20))
+}
+
+/// Stops the shared daemon (at the end of the run).
+pub fn stop_shared() {
+    let console = SHARED.lock().unwrap_or_else(|e| e.into_inner()).take();
+    drop(console);
+}
+
+fn tail(log: &str, n: usize) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
 /// `autosvar` in `dir` (its config.toml), with no stray configuration from the environment.
 fn command(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_autosvar"));
@@ -191,13 +230,10 @@ impl Drop for Console {
         }
         let _ = self.child.wait();
         if std::thread::panicking() {
-            let log = self.log();
-            let lines: Vec<&str> = log.lines().collect();
-            let tail = &lines[lines.len().saturating_sub(40)..];
             eprintln!(
                 "daemon log ({}), last lines:\n{}",
                 self.log_path().display(),
-                tail.join("\n")
+                tail(&self.log(), 40)
             );
         }
     }

@@ -2,8 +2,9 @@
 //! every page, the keyboard alone for what a person must be able to do.
 //!
 //! A custom harness (`harness = false`): chromedriver starts once for the run; each test
-//! gets a fresh browser session and, when it needs the console, its own daemon
-//! ([`daemon::Console`]). Arguments that are not flags filter tests by name. A failed test
+//! gets a fresh browser session (its own profile: no cookies from another test) and, when
+//! it needs the console, either the run's shared daemon ([`shared`], for tests that only
+//! look) or one of its own ([`own`], for tests that change something). Arguments that are not flags filter tests by name. A failed test
 //! leaves a screenshot in target/console-screenshots/<test>.png. The last line is
 //! "console: N passed, N failed". Needs root once, to install chromium (tests/console/install).
 
@@ -158,9 +159,13 @@ fn main() {
                     let shot = save_failure_screenshot(b, name);
                     println!("  screenshot: {shot}");
                 }
+                if let Some(log) = daemon::shared_log_tail() {
+                    println!("  the shared daemon's log, last lines:\n{log}");
+                }
             }
         }
     }
+    daemon::stop_shared();
     drop(driver);
     println!(
         "\nconsole: {passed} passed, {failed} failed ({:.1} s)",
@@ -359,15 +364,21 @@ fn expect_failure(what: &str, f: impl FnOnce()) -> String {
 
 // -- the console ---------------------------------------------------------------------------
 
-/// Starts the daemon with the console, and points the browser at it.
-fn console(b: &Browser) -> Console {
+/// Points the browser at the run's shared daemon: for tests that change nothing.
+fn shared(b: &Browser) {
+    b.set_base(&daemon::shared_url());
+}
+
+/// Starts a daemon of the test's own and points the browser at it: for tests that change
+/// templates, the ledger, or the login throttle.
+fn own(b: &Browser) -> Console {
     let c = Console::start();
     b.set_base(&c.url(""));
     c
 }
 
 fn logs_in_with_the_keyboard_and_sees_the_templates(b: &Browser) {
-    let _c = console(b);
+    shared(b);
     b.open("/login");
     b.wait_for("#user");
     b.tab_to("#user", 10);
@@ -388,7 +399,7 @@ fn logs_in_with_the_keyboard_and_sees_the_templates(b: &Browser) {
 }
 
 fn a_page_without_a_session_goes_to_login(b: &Browser) {
-    let _c = console(b);
+    shared(b);
     for page in PAGES.iter().copied().chain(["/templates/pricing.da"]) {
         b.open(page);
         b.wait_for_path("/login");
@@ -397,7 +408,8 @@ fn a_page_without_a_session_goes_to_login(b: &Browser) {
 }
 
 fn a_wrong_password_stays_on_login(b: &Browser) {
-    let _c = console(b);
+    // Its own: failed logins slow down later ones for the same user.
+    let _c = own(b);
     b.open("/login");
     b.fill("#user", USER);
     b.fill("#password", "not the password");
@@ -416,7 +428,7 @@ fn a_wrong_password_stays_on_login(b: &Browser) {
 /// Every page says which language it is in (`<html lang>`), and it is the one the browser
 /// asked for: a screen reader reads Danish text with Danish pronunciation.
 fn pages_declare_the_language(b: &Browser, lang: &str) {
-    let _c = console(b);
+    shared(b);
     b.open("/login");
     b.wait_for("h1");
     assert!(
@@ -439,7 +451,7 @@ fn pages_declare_the_language(b: &Browser, lang: &str) {
 
 /// axe on a page that needs no session.
 fn axe_logged_out(b: &Browser, page: &str) {
-    let _c = console(b);
+    shared(b);
     b.open(page);
     b.wait_for("h1");
     b.axe();
@@ -447,7 +459,7 @@ fn axe_logged_out(b: &Browser, page: &str) {
 
 /// Logs in, opens `page`, runs axe.
 fn axe_page(b: &Browser, page: &str) {
-    let _c = console(b);
+    shared(b);
     b.login(USER, PASSWORD);
     b.open(page);
     b.wait_for_path(page);
@@ -456,7 +468,7 @@ fn axe_page(b: &Browser, page: &str) {
 }
 
 fn axe_template_editor(b: &Browser) {
-    let _c = console(b);
+    shared(b);
     b.login(USER, PASSWORD);
     b.click("a[href^='/templates/']");
     b.wait_for("textarea#text");
@@ -467,7 +479,7 @@ fn axe_template_editor(b: &Browser) {
 /// The README's pictures: target/console-screenshots/{templates,activity}.png, taken after
 /// the daemon has answered the demo mails (so the activity page has rows).
 fn screenshots_of_the_templates_and_activity_pages(b: &Browser) {
-    let c = console(b);
+    let c = own(b);
     c.wait_outbox(1);
     b.login(USER, PASSWORD);
     for page in ["/templates", "/activity"] {
