@@ -271,6 +271,35 @@ impl Browser {
             .unwrap_or_else(|e| panic!("open {url}: {e}"));
     }
 
+    /// The HTTP status of the page now shown (Navigation Timing's `responseStatus`; 0 for
+    /// a page that came from no HTTP response).
+    pub fn status(&self) -> u64 {
+        self.js(
+            "const n = performance.getEntriesByType('navigation')[0];
+             return n ? n.responseStatus : 0;",
+            vec![],
+        )
+        .as_u64()
+        .unwrap_or(0)
+    }
+
+    /// Opens `path` and fails at once unless it answers 200 at that same path (no redirect,
+    /// no error page), with a heading.
+    pub fn open_page(&self, path: &str) {
+        self.open(path);
+        let (status, now) = (self.status(), self.path());
+        assert!(
+            status == 200 && now == path,
+            "GET {path} answered {status} at {now}: {}",
+            self.try_text("body")
+                .unwrap_or_default()
+                .chars()
+                .take(300)
+                .collect::<String>()
+        );
+        self.wait_for("h1");
+    }
+
     /// Makes [`Browser::open`] and [`Browser::login`] go to the server at `base`.
     pub fn set_base(&self, base: &str) {
         *self.base.borrow_mut() = base.trim_end_matches('/').to_string();

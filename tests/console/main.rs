@@ -402,7 +402,12 @@ fn a_page_without_a_session_goes_to_login(b: &Browser) {
     shared(b);
     for page in PAGES.iter().copied().chain(["/templates/pricing.da"]) {
         b.open(page);
-        b.wait_for_path("/login");
+        // goto returns once the page has loaded, after the redirect.
+        assert_eq!(
+            (b.path(), b.status()),
+            ("/login".to_string(), 200),
+            "GET {page} without a session"
+        );
         b.wait_for("#user");
     }
 }
@@ -438,9 +443,7 @@ fn pages_declare_the_language(b: &Browser, lang: &str) {
     );
     b.login(USER, PASSWORD);
     for page in PAGES {
-        b.open(page);
-        b.wait_for_path(page);
-        b.wait_for("h1");
+        b.open_page(page);
         assert!(
             b.page_lang().starts_with(lang),
             "{page}: lang={:?}",
@@ -461,9 +464,7 @@ fn axe_logged_out(b: &Browser, page: &str) {
 fn axe_page(b: &Browser, page: &str) {
     shared(b);
     b.login(USER, PASSWORD);
-    b.open(page);
-    b.wait_for_path(page);
-    b.wait_for("h1");
+    b.open_page(page);
     b.axe();
 }
 
@@ -483,9 +484,7 @@ fn screenshots_of_the_templates_and_activity_pages(b: &Browser) {
     c.wait_outbox(1);
     b.login(USER, PASSWORD);
     for page in ["/templates", "/activity"] {
-        b.open(page);
-        b.wait_for_path(page);
-        b.wait_for("h1");
+        b.open_page(page);
         let path = browser::root()
             .join("target/console-screenshots")
             .join(format!("{}.png", page.trim_start_matches('/')));
