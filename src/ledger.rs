@@ -5,8 +5,10 @@
 //! `outgoing`); each message is deleted from `outgoing` once delivered, and the mail becomes
 //! `done`. After a crash, what is still in `outgoing` is exactly what may not have gone out,
 //! so a restart finishes it instead of answering again. A mail in the ledger is never
-//! answered twice. Only what is needed is kept: no bodies once sent, and the sender only as
-//! a hash (for the rate limit). Which bytes from which source were which mail is noted
+//! answered twice. Only what is needed is kept: the sender only as a hash (for the rate limit
+//! and to find a person's mails), the subject without CPR numbers, the classifier's short
+//! explanation, and a copy of each message as sent (`sent`, the sender's address masked),
+//! until the mail is pruned; never the mail's own bytes or body. Which bytes from which source were which mail is noted
 //! (`read_before`: source, a digest of the bytes, the key), so a restart can tell a mail it
 //! has finished from its bytes alone, without parsing it again.
 
@@ -19,6 +21,13 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::{from_unix_seconds, unix_seconds};
 use crate::parse::{hex, MailKey};
+mod activity;
+pub mod console;
+pub use activity::{
+    ActivityCursor, ActivityQuery, ActivityRow, Bucket, CountRow, MailDetail, Outcome, SentMessage,
+    LOW_CONFIDENCE, MAX_PAGE,
+};
+
 use crate::types::{
     Action, Category, DeskKey, Language, MessageId, MessageKind, Outgoing, SkipReason, Source,
 };
@@ -99,7 +108,23 @@ pub struct Record {
     pub forward_id: Option<String>,
     /// Hash of the lowercased reply address.
     pub sender_hash: Option<String>,
+    /// The subject as the console shows it: CPR numbers already removed by the caller; the
+    /// ledger strips control characters and cuts it to [`MAX_SUBJECT`] characters.
+    pub subject: Option<String>,
+    /// Why it was decided (`autosvar classify --explain`'s summary, no body text); cut to
+    /// [`MAX_EXPLAIN`] bytes.
+    pub explain: Option<String>,
+    /// Never stored: the sender's own addresses (From, Reply-To). Every occurrence in the
+    /// kept copy of a sent message is replaced by [`SENDER_MASK`].
+    pub sender_addresses: Vec<String>,
 }
+
+/// The longest subject kept, in characters.
+pub const MAX_SUBJECT: usize = 200;
+/// The longest explanation kept, in bytes.
+pub const MAX_EXPLAIN: usize = 4096;
+/// What a sender's address is replaced with in the kept copy of a sent message.
+pub const SENDER_MASK: &str = "[afsender]";
 
 /// The typed values the ledger stores are stored as their names (`reply`, `forward`,
 /// `pricing`, `rate-limited`, ...), the text they were stored as before they were typed, so
@@ -275,9 +300,11 @@ CREATE TABLE IF NOT EXISTS mails (
     reply_id     TEXT,
     forward_id   TEXT,
     attempts     INTEGER NOT NULL DEFAULT 0,
-    error        TEXT
+    error        TEXT,
+    subject      TEXT,
+    explanation  TEXT,
+    reviewed     INTEGER
 );
-CREATE INDEX IF NOT EXISTS mails_sender ON mails(sender_hash, category, updated);
 CREATE TABLE IF NOT EXISTS outgoing (
     message_id   TEXT PRIMARY KEY,
     mail_key     TEXT NOT NULL REFERENCES mails(key),
@@ -293,6 +320,13 @@ CREATE TABLE IF NOT EXISTS unshown (
     mark         TEXT NOT NULL,
     bytes        BLOB
 );
+CREATE TABLE IF NOT EXISTS sent (
+    message_id   TEXT PRIMARY KEY,
+    mail_key     TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    sent         INTEGER,
+    bytes        BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -304,6 +338,63 @@ CREATE TABLE IF NOT EXISTS read_before (
     PRIMARY KEY (source, digest)
 ) WITHOUT ROWID;
 ";
+
+/// Columns added since the first ledgers, added to an older file when it is opened (each
+/// as the `CREATE TABLE` above has it).
+const ADDED_COLUMNS: [(&str, &str); 3] = [
+    ("subject", "TEXT"),
+    ("explanation", "TEXT"),
+    ("reviewed", "INTEGER"),
+];
+
+/// The indexes, created after [`ADDED_COLUMNS`] exist. Newest first is `first_seen DESC,
+/// key DESC`; every list the console shows walks one of these in that order and stops at
+/// its page. `mails_review` holds only the mails that need a person
+/// ([`activity::NEEDS_REVIEW`]).
+const INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS mails_sender ON mails(sender_hash, category, updated);
+CREATE INDEX IF NOT EXISTS mails_seen ON mails(first_seen, key, category, state, action);
+CREATE INDEX IF NOT EXISTS mails_sender_seen ON mails(sender_hash, first_seen, key);
+CREATE INDEX IF NOT EXISTS mails_category_seen ON mails(category, first_seen, key);
+CREATE INDEX IF NOT EXISTS sent_mail ON sent(mail_key);
+";
+
+/// The schema version this code writes (`PRAGMA user_version`): 1 added the activity
+/// columns, the `sent` table, the indexes and the `tally` of mails per day.
+const SCHEMA_VERSION: i64 = 1;
+
+/// Brings a ledger of any earlier version to this one: tables, then missing columns, then
+/// indexes, in one write transaction (the daemon and the console may open it at once).
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute_batch(SCHEMA)?;
+    tx.execute_batch(console::SCHEMA)?;
+    let have: Vec<String> = tx
+        .prepare("SELECT name FROM pragma_table_info('mails')")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for (name, kind) in ADDED_COLUMNS {
+        if !have.iter().any(|h| h == name) {
+            tx.execute_batch(&format!("ALTER TABLE mails ADD COLUMN {name} {kind};"))?;
+        }
+    }
+    tx.execute_batch(INDEXES)?;
+    tx.execute_batch(&format!(
+        "CREATE INDEX IF NOT EXISTS mails_outcome_seen ON mails(({o}), first_seen, key);
+         CREATE INDEX IF NOT EXISTS mails_category_outcome_seen
+            ON mails(category, ({o}), first_seen, key);",
+        o = activity::OUTCOME_SQL
+    ))?;
+    let tallied: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'tally')",
+        [],
+        |r| r.get(0),
+    )?;
+    tx.execute_batch(&activity::tally_schema(!tallied))?;
+    tx.execute_batch(&activity::review_index())?;
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()
+}
 
 /// The meta key of the mail in hand (see [`Ledger::set_in_hand`]).
 const IN_HAND: &str = "in-hand";
@@ -365,7 +456,8 @@ impl Ledger {
         // page for anyone who copies the file.
         conn.pragma_update(None, "secure_delete", "ON")
             .map_err(open_err)?;
-        conn.execute_batch(SCHEMA).map_err(open_err)?;
+        let mut conn = conn;
+        migrate(&mut conn).map_err(open_err)?;
         let was_new = conn
             .query_row(
                 "SELECT NOT EXISTS (SELECT 1 FROM mails) AND NOT EXISTS (SELECT 1 FROM meta)",
@@ -385,8 +477,8 @@ impl Ledger {
     /// # Errors
     /// Only if SQLite cannot allocate.
     pub fn in_memory() -> Result<Ledger, LedgerError> {
-        let conn = Connection::open_in_memory()?;
-        conn.execute_batch(SCHEMA)?;
+        let mut conn = Connection::open_in_memory()?;
+        migrate(&mut conn)?;
         Ok(Ledger {
             conn,
             marking: None,
@@ -449,15 +541,18 @@ fn upsert(
 ) -> Result<(), LedgerError> {
     tx.execute(
             "INSERT INTO mails (key, source, first_seen, updated, state, action, category, desk, language,
-                                sensitive, confidence, skip_reason, sender_hash, reply_id, forward_id)
-             VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                                sensitive, confidence, skip_reason, sender_hash, reply_id, forward_id,
+                                subject, explanation)
+             VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
              ON CONFLICT(key) DO UPDATE SET
                 source = excluded.source, updated = excluded.updated, state = excluded.state,
                 action = excluded.action, category = excluded.category, desk = excluded.desk,
                 language = excluded.language, sensitive = excluded.sensitive,
                 confidence = excluded.confidence, skip_reason = excluded.skip_reason,
                 sender_hash = excluded.sender_hash, reply_id = excluded.reply_id,
-                forward_id = excluded.forward_id, error = NULL",
+                forward_id = excluded.forward_id, error = NULL,
+                subject = COALESCE(excluded.subject, subject),
+                explanation = COALESCE(excluded.explanation, explanation)",
             params![
                 r.key,
                 r.source,
@@ -472,10 +567,80 @@ fn upsert(
                 r.skip_reason,
                 r.sender_hash,
                 r.reply_id,
-                r.forward_id
+                r.forward_id,
+                r.subject.as_deref().map(kept_subject),
+                r.explain.as_deref().map(kept_explanation),
             ],
         )?;
     Ok(())
+}
+
+/// A subject as kept: one line, no control characters, at most [`MAX_SUBJECT`] characters.
+fn kept_subject(subject: &str) -> String {
+    let line: String = subject
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    cut_chars(line.trim(), MAX_SUBJECT)
+}
+
+/// An explanation as kept: lines, no other control characters, at most [`MAX_EXPLAIN`]
+/// bytes (cut at a character boundary, ending in "…").
+fn kept_explanation(explain: &str) -> String {
+    let text: String = explain
+        .chars()
+        .filter(|c| *c == '\n' || !c.is_control())
+        .collect();
+    if text.len() <= MAX_EXPLAIN {
+        return text;
+    }
+    let end = text
+        .char_indices()
+        .map(|(i, _)| i)
+        .take_while(|i| *i <= MAX_EXPLAIN - '…'.len_utf8())
+        .last()
+        .unwrap_or(0);
+    format!("{}…", &text[..end])
+}
+
+/// At most `max` characters of `text`, the last an "…" when it was cut.
+fn cut_chars(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// `bytes` with every occurrence of each address (ASCII case ignored) replaced by
+/// [`SENDER_MASK`]. Only what looks like an address (it has an `@`) is masked.
+pub fn mask_addresses(bytes: &[u8], addresses: &[&str]) -> Vec<u8> {
+    let needles: Vec<Vec<u8>> = addresses
+        .iter()
+        .map(|a| a.trim().to_ascii_lowercase().into_bytes())
+        .filter(|a| a.len() >= 3 && a.contains(&b'@'))
+        .collect();
+    if needles.is_empty() {
+        return bytes.to_vec();
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    'outer: while i < bytes.len() {
+        for n in &needles {
+            if bytes.len() - i >= n.len()
+                && bytes[i].to_ascii_lowercase() == n[0]
+                && bytes[i..i + n.len()].eq_ignore_ascii_case(n)
+            {
+                out.extend_from_slice(SENDER_MASK.as_bytes());
+                i += n.len();
+                continue 'outer;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    out
 }
 
 /// Notes a mark the mailbox must still show.
@@ -602,6 +767,31 @@ impl Ledger {
         Ok(())
     }
 
+    /// Notes what is known about a mail that was not decided (it failed or was set aside
+    /// before its outcome was recorded): category, desk, language, confidence, sensitive
+    /// flag, sender hash, subject and explanation, for the console; its state, action and
+    /// messages stay as they are. Nothing happens when the ledger has no such mail.
+    pub fn describe(&mut self, r: &Record) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "UPDATE mails SET category = ?2, desk = ?3, language = ?4, sensitive = ?5,
+                confidence = ?6, sender_hash = COALESCE(?7, sender_hash),
+                subject = COALESCE(?8, subject), explanation = COALESCE(?9, explanation)
+             WHERE key = ?1",
+            params![
+                r.key,
+                r.category,
+                r.desk,
+                r.language,
+                r.sensitive,
+                r.confidence,
+                r.sender_hash,
+                r.subject.as_deref().map(kept_subject),
+                r.explain.as_deref().map(kept_explanation),
+            ],
+        )?;
+        Ok(())
+    }
+
     /// Records the decision and every message to send, atomically, before sending.
     pub fn record_intent(
         &mut self,
@@ -621,6 +811,22 @@ impl Ledger {
                     o.message.kind,
                     o.message.to,
                     o.message.bytes
+                ],
+            )?;
+            // The copy kept for the console, without the sender's address; it counts as
+            // sent once delivered.
+            let mut hide: Vec<&str> = r.sender_addresses.iter().map(String::as_str).collect();
+            if o.message.kind == MessageKind::Reply {
+                hide.push(&o.message.to);
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO sent (message_id, mail_key, kind, sent, bytes)
+                 VALUES (?1, ?2, ?3, NULL, ?4)",
+                params![
+                    o.message.message_id.as_str(),
+                    o.mail_key,
+                    o.message.kind,
+                    mask_addresses(&o.message.bytes, &hide)
                 ],
             )?;
         }
@@ -649,6 +855,10 @@ impl Ledger {
             )
             .optional()?;
         tx.execute("DELETE FROM outgoing WHERE message_id = ?1", [message_id])?;
+        tx.execute(
+            "UPDATE sent SET sent = ?2 WHERE message_id = ?1 AND sent IS NULL",
+            params![message_id, unix_seconds(now)],
+        )?;
         if let Some((key, kind, bytes)) = row {
             let finished = tx.execute(
                 "UPDATE mails SET state = 'done', updated = ?2
@@ -767,6 +977,10 @@ impl Ledger {
             params![key.as_str(), why, unix_seconds(now)],
         )?;
         tx.execute("DELETE FROM outgoing WHERE mail_key = ?1", [key.as_str()])?;
+        tx.execute(
+            "DELETE FROM sent WHERE mail_key = ?1 AND sent IS NULL",
+            [key.as_str()],
+        )?;
         if self.marking.is_some() {
             let source: Option<Source> = tx
                 .query_row(
@@ -795,6 +1009,10 @@ impl Ledger {
         self.conn.execute(
             "DELETE FROM read_before
              WHERE NOT EXISTS (SELECT 1 FROM mails WHERE key = read_before.mail_key)",
+            [],
+        )?;
+        self.conn.execute(
+            "DELETE FROM sent WHERE NOT EXISTS (SELECT 1 FROM mails WHERE key = sent.mail_key)",
             [],
         )?;
         Ok(pruned)
@@ -901,6 +1119,7 @@ impl Ledger {
                 "DELETE FROM mails WHERE key = ?1 AND state = 'set-aside'",
                 [&m.key],
             )?;
+            tx.execute("DELETE FROM sent WHERE mail_key = ?1", [&m.key])?;
             tx.execute(
                 "DELETE FROM meta WHERE key = ?1",
                 [format!("{SUSPECT}{}", m.key)],
@@ -995,6 +1214,9 @@ mod tests {
             sender_hash: Some(sender_hash("Bo@X.example")),
             reply_id: Some(format!("r-{key}")),
             forward_id: None,
+            subject: None,
+            explain: None,
+            sender_addresses: Vec::new(),
         }
     }
 
@@ -1010,6 +1232,155 @@ mod tests {
             attempts: 0,
             started: None,
         }
+    }
+
+    /// The schema of the ledgers written before version 1, as they were.
+    const SCHEMA_V0: &str = "
+CREATE TABLE IF NOT EXISTS mails (
+    key          TEXT PRIMARY KEY,
+    source       TEXT NOT NULL,
+    first_seen   INTEGER NOT NULL,
+    updated      INTEGER NOT NULL,
+    state        TEXT NOT NULL,
+    action       TEXT,
+    category     TEXT,
+    desk         TEXT,
+    language     TEXT,
+    sensitive    INTEGER NOT NULL DEFAULT 0,
+    confidence   REAL,
+    skip_reason  TEXT,
+    sender_hash  TEXT,
+    reply_id     TEXT,
+    forward_id   TEXT,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    error        TEXT
+);
+CREATE INDEX IF NOT EXISTS mails_sender ON mails(sender_hash, category, updated);
+CREATE TABLE IF NOT EXISTS outgoing (
+    message_id   TEXT PRIMARY KEY,
+    mail_key     TEXT NOT NULL REFERENCES mails(key),
+    kind         TEXT NOT NULL,
+    envelope_to  TEXT NOT NULL,
+    bytes        BLOB NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    started      INTEGER
+);
+CREATE TABLE IF NOT EXISTS unshown (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    source       TEXT NOT NULL,
+    mark         TEXT NOT NULL,
+    bytes        BLOB
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS read_before (
+    source   TEXT NOT NULL,
+    digest   TEXT NOT NULL,
+    mail_key TEXT NOT NULL,
+    PRIMARY KEY (source, digest)
+) WITHOUT ROWID;
+";
+
+    #[test]
+    fn an_old_ledger_is_migrated_when_opened_and_keeps_its_mails() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite");
+        {
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(SCHEMA_V0).unwrap();
+            old.execute(
+                "INSERT INTO mails (key, source, first_seen, updated, state, action, category,
+                                    sender_hash, reply_id)
+                 VALUES ('old@x', 'new/1', 100, 100, 'done', 'reply', 'pricing', ?1, 'r-old')",
+                [sender_hash("bo@x.example")],
+            )
+            .unwrap();
+            old.execute(
+                "INSERT INTO outgoing (message_id, mail_key, kind, envelope_to, bytes)
+                 VALUES ('f-old', 'old@x', 'forward', 'desk@x', x'00')",
+                [],
+            )
+            .unwrap();
+        }
+        for round in 0..2 {
+            // Twice: the migration is idempotent.
+            let mut l = Ledger::open(&path).unwrap();
+            let version: i64 = l
+                .conn
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(version, SCHEMA_VERSION);
+            let rows = l
+                .activity(&ActivityQuery {
+                    limit: 10,
+                    ..ActivityQuery::default()
+                })
+                .unwrap();
+            // The tally of mails per day is filled from the old mails too.
+            let counted = l.counts(from_unix_seconds(0), Bucket::Day).unwrap();
+            assert_eq!(
+                (counted[0].bucket_start, counted[0].category, counted[0].n),
+                (
+                    from_unix_seconds(0),
+                    Some(Category::Pricing),
+                    1 + round as u64
+                )
+            );
+            let oldest = rows.last().unwrap();
+            assert_eq!(
+                (oldest.key.as_str(), oldest.subject.as_deref()),
+                ("old@x", None)
+            );
+            assert_eq!(l.pending().unwrap().len(), 1 - round);
+            // What was sending before the upgrade is delivered after it.
+            l.delivered("f-old", from_unix_seconds(200), false).unwrap();
+            let mut r = rec("new");
+            r.subject = Some("Pris?".into());
+            l.record_done(&r, from_unix_seconds(300)).unwrap();
+            assert_eq!(
+                l.mail("new").unwrap().unwrap().row.subject.as_deref(),
+                Some("Pris?")
+            );
+        }
+    }
+
+    #[test]
+    fn a_subject_and_explanation_are_kept_on_one_line_and_bounded() {
+        let mut l = Ledger::in_memory().unwrap();
+        let mut r = rec("s");
+        r.subject = Some(format!("\u{1b}[31mRed\r\nBcc: x{}", "é".repeat(500)));
+        r.explain = Some(format!("a\nb\u{7}{}", "ø".repeat(MAX_EXPLAIN)));
+        l.record_done(&r, from_unix_seconds(1)).unwrap();
+        let d = l.mail("s").unwrap().unwrap();
+        let subject = d.row.subject.unwrap();
+        assert!(
+            subject.starts_with(" [31mRed  Bcc: x") || subject.starts_with("[31mRed  Bcc: x"),
+            "{subject}"
+        );
+        assert!(!subject.chars().any(char::is_control));
+        assert_eq!(subject.chars().count(), MAX_SUBJECT);
+        assert!(subject.ends_with('…'));
+        let explanation = d.explanation.unwrap();
+        assert!(explanation.starts_with("a\nb"));
+        assert!(!explanation.contains('\u{7}'));
+        assert!(explanation.len() <= MAX_EXPLAIN);
+        assert!(explanation.ends_with('…'));
+    }
+
+    #[test]
+    fn mask_addresses_hides_every_spelling_of_the_sender_only() {
+        assert_eq!(
+            mask_addresses(
+                b"To: <Bo@X.example>, bo@x.example; ann@x.example",
+                &["bo@x.example"]
+            ),
+            b"To: <[afsender]>, [afsender]; ann@x.example"
+        );
+        // Only what looks like an address is masked.
+        assert_eq!(mask_addresses(b"a b", &["", "a"]), b"a b");
+        assert_eq!(mask_addresses(b"", &["bo@x"]), b"");
     }
 
     #[test]
@@ -1316,34 +1687,55 @@ mod tests {
 
     #[cfg(unix)]
     #[test]
-    fn the_ledger_is_private_and_forgets_delivered_bodies() {
+    fn the_ledger_is_private_and_keeps_a_sent_body_only_until_its_mail_is_pruned() {
         use std::os::unix::fs::PermissionsExt as _;
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("var/ledger.sqlite");
         let now = crate::clock::from_unix_seconds(1_800_000_000);
         let mut l = Ledger::open(&path).unwrap();
-        let body = b"Subject: x\r\n\r\nQUITE-UNIQUE-BODY-TEXT-4711".repeat(20);
+        let body =
+            b"To: Bo <BO@x.example>\r\nSubject: x\r\n\r\nQUITE-UNIQUE-BODY-TEXT-4711".repeat(20);
         let mut o = out("a");
         o.message.bytes = body.clone();
         l.record_intent(&rec("a"), &[o], now).unwrap();
         l.delivered("r-a", now, false).unwrap();
-        l.conn
-            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
-            .unwrap();
+        let checkpoint = |l: &Ledger| {
+            l.conn
+                .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+                .unwrap()
+        };
+        checkpoint(&l);
         assert_eq!(mode(&dir.path().join("var")), 0o700);
         for f in ["ledger.sqlite", "ledger.sqlite-wal", "ledger.sqlite-shm"] {
             assert_eq!(mode(&dir.path().join("var").join(f)), 0o600, "{f}");
         }
+        let files = || -> Vec<u8> {
+            ["ledger.sqlite", "ledger.sqlite-wal"]
+                .iter()
+                .flat_map(|f| std::fs::read(dir.path().join("var").join(f)).unwrap_or_default())
+                .collect()
+        };
+        let holds = |bytes: &[u8], needle: &[u8]| {
+            bytes
+                .windows(needle.len())
+                .any(|w| w.eq_ignore_ascii_case(needle))
+        };
+        // Kept for the console as sent, but for the recipient's address.
+        let kept = files();
+        assert!(holds(&kept, b"QUITE-UNIQUE-BODY-TEXT-4711"));
+        assert!(
+            !holds(&kept, b"bo@x.example"),
+            "the address is kept in clear"
+        );
+        // Pruned with its mail, and overwritten (secure_delete), not left in a free page.
+        assert_eq!(l.prune(now + std::time::Duration::from_secs(1)).unwrap(), 1);
+        checkpoint(&l);
         drop(l);
-        let needle = b"QUITE-UNIQUE-BODY-TEXT-4711";
-        for f in ["ledger.sqlite", "ledger.sqlite-wal"] {
-            let bytes = std::fs::read(dir.path().join("var").join(f)).unwrap_or_default();
-            assert!(
-                !bytes.windows(needle.len()).any(|w| w == needle),
-                "a delivered body lingers in {f}"
-            );
-        }
+        assert!(
+            !holds(&files(), b"QUITE-UNIQUE-BODY-TEXT-4711"),
+            "a pruned body lingers"
+        );
         // A ledger an older version left readable by all is made private when opened.
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let _l = Ledger::open(&path).unwrap();

@@ -12,10 +12,13 @@
 //!   (RFC 3834); [`decide::decide`] applies the per-sender rate limit. Pure.
 //! - [`classify`]: `Mail` -> [`classify::Classification`] (category, desk, confidence,
 //!   sensitive data), driven by the editable `rules.toml`. Pure.
-//! - [`render`]: the HR-owned templates in `responses/`, and [`render::compose`], which
-//!   builds the reply and the desk forward. Pure once loaded.
+//! - [`render`]: the HR-owned templates in `responses/`, checked by [`render::check`] (on
+//!   disk or a draft in memory; problems in Danish and English at their line), and
+//!   [`render::compose`], which builds the reply and the desk forward. Pure once loaded.
 //! - [`ledger`]: SQLite; what was done to every mail, and (IMAP) what the mailbox must
-//!   still be shown of it, journalled with each outcome. The only module with SQL.
+//!   still be shown of it, journalled with each outcome; read back for the console
+//!   (activity, one mail with its messages as sent, counts, the review queue). The only
+//!   module with SQL.
 //! - [`deliver`]: the outbox folder (embedded default) or SMTP; [`tls`]: certificate checks;
 //!   [`net`]: TCP keepalive on the IMAP and SMTP sockets.
 //! - [`pipeline`]: runs one mail through the stages in its tracing span; keeps each IMAP
@@ -23,6 +26,9 @@
 //! - [`daemon`]: the order of things around the pipeline: read, run, show the outcome in
 //!   the mailbox, wait; reconnect and retry with backoff; reload templates. Takes its
 //!   shutdown as a future.
+//! - [`console`]: the HR console, a web page served by the daemon: templates (draft,
+//!   preview, publish, history), what autosvar did, and the mails that need a person.
+//!   Sits beside the CLI: it uses the stages, never the other way round.
 //! - [`eval`]: quality metrics against labelled mail, the arithmetic behind `autosvar eval`
 //!   ([`cli::eval`] reads the mail and prints them).
 //! - [`config`]: `config.toml`, validated once; [`cli`]: the subcommands (argument parsing
@@ -40,6 +46,7 @@ pub mod classify;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod daemon;
 pub mod decide;
 pub mod deliver;

@@ -480,7 +480,10 @@ impl Pipeline {
             skip_reason: Some(reason),
             reply_id: None,
             forward_id: None,
-            sender_hash: None,
+            sender_hash: mail.reply_address().map(|s| ledger::sender_hash(&s.email)),
+            subject: Some(kept_subject(&mail.subject)),
+            explain: None,
+            sender_addresses: Vec::new(),
         };
         self.ledger.record_done(&record, now)?;
         Ok(Outcome::Skipped {
@@ -785,7 +788,7 @@ impl Pipeline {
         }
         let c = &a.classification;
         let decision = self.decision(a, sender.as_deref(), now)?;
-        let mut record = new_record(raw, a, decision.action(), sender);
+        let mut record = new_record(raw, a, decision.action(), sender, &self.classifier);
         let desk = match decision {
             Decision::Skip(reason) => {
                 let outcome = self.skip(record, reason, c.category, now)?;
@@ -808,6 +811,7 @@ impl Pipeline {
                 let why = format!("cannot compose reply: {e}");
                 self.ledger
                     .record_failure(&a.mail.key, &raw.source, &why, now)?;
+                self.ledger.describe(&record)?;
                 self.set_aside(a.mail.key.as_str(), &why, now)?;
                 Ok((Outcome::SetAside { why }, Vec::new()))
             }
@@ -1045,9 +1049,17 @@ async fn send_recorded(
 }
 
 /// The ledger's record of a decided mail; the skip reason, desk and message ids are set
-/// once known, before it is written.
-fn new_record(raw: &RawMail, a: &Assessment, action: Action, sender: Option<String>) -> Record {
+/// once known, before it is written. The subject and explanation are kept without CPR
+/// numbers or patient details; the sender's addresses only to be masked in what is kept.
+fn new_record(
+    raw: &RawMail,
+    a: &Assessment,
+    action: Action,
+    sender: Option<String>,
+    classifier: &Classifier,
+) -> Record {
     let c = &a.classification;
+    let m = &a.mail;
     Record {
         key: a.mail.key.as_str().to_string(),
         source: raw.source.clone(),
@@ -1061,5 +1073,106 @@ fn new_record(raw: &RawMail, a: &Assessment, action: Action, sender: Option<Stri
         reply_id: None,
         forward_id: None,
         sender_hash: sender,
+        subject: Some(crate::classify::sensitive::redact_details(
+            &kept_subject(&m.subject),
+            classifier,
+        )),
+        explain: Some(crate::classify::sensitive::redact(&explain_summary(a))),
+        sender_addresses: [&m.from, &m.reply_to]
+            .into_iter()
+            .flatten()
+            .map(|a| a.email.clone())
+            .collect(),
+    }
+}
+
+/// A subject as the ledger keeps it: on one line, without CPR numbers, at most
+/// [`ledger::MAX_SUBJECT`] characters (cut before the CPR numbers are looked for, at a
+/// character boundary, so a number cut in two is masked too).
+pub fn kept_subject(subject: &str) -> String {
+    let line: String = subject
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(ledger::MAX_SUBJECT + 32)
+        .collect();
+    let masked = crate::classify::sensitive::redact(line.trim());
+    let mut out: String = masked.chars().take(ledger::MAX_SUBJECT).collect();
+    if masked.chars().count() > ledger::MAX_SUBJECT {
+        out.pop();
+        out.push('…');
+    }
+    out
+}
+
+/// Why a mail was classified and decided as it was, the lines `autosvar classify
+/// --explain` prints between the language and the text considered: the decision, the
+/// category with its confidence, desk and second topic, the sensitive flag, the scores and
+/// the rules that scored. No text of the mail's own but the rule patterns that matched.
+pub fn explain_summary(a: &Assessment) -> String {
+    use std::fmt::Write as _;
+    let c = &a.classification;
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = match a.guard {
+        Some(r) => writeln!(out, "decision:   skip ({r})"),
+        None => writeln!(out, "decision:   reply"),
+    };
+    let _ = writeln!(
+        out,
+        "category:   {} (confidence {:.2}){}{}",
+        c.category,
+        c.confidence,
+        c.desk
+            .as_ref()
+            .map(|d| format!(", desk {d}"))
+            .unwrap_or_default(),
+        c.secondary
+            .map(|s| format!(", also about {s}"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(out, "sensitive:  {}", c.sensitive);
+    let scores: Vec<String> = c
+        .scores
+        .iter()
+        .map(|(k, s)| format!("{k} {s:.1}"))
+        .collect();
+    let _ = writeln!(out, "scores:     {}", scores.join(", "));
+    let _ = writeln!(out, "rules that scored:");
+    if c.hits.is_empty() {
+        let _ = writeln!(out, "  (none)");
+    }
+    for h in &c.hits {
+        let field = match h.field {
+            crate::classify::Field::Subject => "subject",
+            crate::classify::Field::Body => "body",
+        };
+        let _ = writeln!(
+            out,
+            "  {:<12} {:>+6.1}  {:<8} {:?}",
+            h.target, h.points, field, h.pattern
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kept_subject_has_no_cpr_number_no_control_character_and_a_bound() {
+        assert_eq!(
+            kept_subject("Zoom\r\n virker ikke, cpr 010190-1234\u{7}"),
+            "Zoom   virker ikke, cpr [CPR-nummer fjernet]"
+        );
+        // A number right at the bound is masked, never left cut in half.
+        for pad in 180..=205 {
+            let s = kept_subject(&format!("{} 0101901234 tak", "x".repeat(pad)));
+            assert!(s.chars().count() <= ledger::MAX_SUBJECT, "{pad}");
+            assert!(!s.contains("010190") && !s.contains("1234"), "{pad}: {s}");
+        }
+        let long = kept_subject(&"å".repeat(1000));
+        assert_eq!(long.chars().count(), ledger::MAX_SUBJECT);
+        assert!(long.ends_with('…'));
     }
 }

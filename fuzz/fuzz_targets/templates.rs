@@ -1,7 +1,8 @@
 //! Arbitrary text as one template file among the shipped `responses/` (the first byte picks
-//! which: its place among the required names, sorted) -> `Templates::from_sources`, as if
-//! read from a folder that does not exist; a set that loads then renders every category's
-//! reply and the desk forward (its cover note and the lines above its text copy).
+//! which: its place among the required names, sorted) -> `render::check_set`, the check the
+//! folder, `autosvar check` and the console share; every problem is told in both languages,
+//! and a set that loads then renders every category's reply and the desk forward (its cover
+//! note and the lines above its text copy).
 #![no_main]
 
 use std::collections::BTreeMap;
@@ -9,7 +10,7 @@ use std::sync::OnceLock;
 
 use autosvar::classify::Category;
 use autosvar::parse::Language;
-use autosvar::render::{required_files, sample_context, sample_copy_context, Templates};
+use autosvar::render::{check_set, required_files, sample_context, sample_copy_context};
 use libfuzzer_sys::fuzz_target;
 
 /// The shipped template sources, name -> text.
@@ -45,7 +46,11 @@ fuzz_target!(
         files.insert(name.clone(), String::from_utf8_lossy(rest).into_owned());
         let desks = &autosvar_fuzz::config().desks;
         let dir = autosvar_fuzz::fake_path("responses");
-        let Ok(t) = Templates::from_sources(&dir, files, desks, Vec::new()) else {
+        let checked = check_set(&files, desks);
+        for p in &checked.problems {
+            let _ = (p.message(Language::Da), p.hint(Language::Da), p.diagnostic(&dir));
+        }
+        let Some(t) = checked.templates else {
             return;
         };
         for lang in Language::ALL {

@@ -4,7 +4,8 @@
 //! set, the file readable, the command succeeds), then, unless `--offline`, the
 //! environment: the mailbox can be read (login, TLS trust, folder), the ledger written, the
 //! outbox or SMTP server reached (TLS trust, login). Every problem is listed; exit 0 when
-//! all is well, 1 if not. A secret is never printed, only where it comes from.
+//! all is well or there are only warnings (a stray file in `responses/`, a long line), 1 if
+//! not. A secret is never printed, only where it comes from.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -14,7 +15,7 @@ use clap::Args;
 
 use crate::classify::Rules;
 use crate::config::{Auth, Config, DeliveryConfig, IntakeConfig, SecretError};
-use crate::render::Templates;
+use crate::render::{check_dir, Severity};
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -68,12 +69,24 @@ pub fn run(path: &Path, args: CheckArgs) -> anyhow::Result<i32> {
             Err(e) => problems.push(format!("{e:#}")),
         }
     }
-    match Templates::load(&config.responses, &config.desks) {
-        Ok(_) => ok(&format!(
-            "templates {} ({} files, all rendered)",
-            config.responses.display(),
-            crate::render::required_files().len()
-        )),
+    let mut warnings = Vec::new();
+    match check_dir(&config.responses, &config.desks) {
+        Ok(checked) => {
+            for p in &checked.problems {
+                let line = p.diagnostic(&config.responses).to_string();
+                match p.severity() {
+                    Severity::Error => problems.push(line),
+                    Severity::Warning => warnings.push(line),
+                }
+            }
+            if checked.templates.is_some() {
+                ok(&format!(
+                    "templates {} ({} files, all rendered)",
+                    config.responses.display(),
+                    crate::render::required_files().len()
+                ));
+            }
+        }
         Err(e) => problems.extend(e.problems()),
     }
     let rt = runtime()?;
@@ -81,11 +94,17 @@ pub fn run(path: &Path, args: CheckArgs) -> anyhow::Result<i32> {
     if !args.offline {
         problems.extend(environment(&rt, &config, &failed));
     }
+    for w in &warnings {
+        println!("warning {w}");
+    }
     for p in &problems {
         println!("problem {p}");
     }
-    if problems.is_empty() {
+    if problems.is_empty() && warnings.is_empty() {
         println!("\nall checks passed");
+        Ok(0)
+    } else if problems.is_empty() {
+        println!("\nall checks passed, {} warning(s)", warnings.len());
         Ok(0)
     } else {
         println!("\n{} problem(s)", problems.len());

@@ -8,7 +8,6 @@ use anyhow::Context as _;
 use clap::Args;
 use serde::Serialize;
 
-use crate::classify::Field;
 use crate::pipeline::{assess, Assessment};
 
 #[derive(Debug, Args)]
@@ -127,48 +126,11 @@ pub fn run(config: &Path, args: ClassifyArgs) -> anyhow::Result<i32> {
 }
 
 fn explain(out: &mut impl Write, file: &Path, a: &Assessment) -> anyhow::Result<()> {
-    let c = &a.classification;
     writeln!(out, "{}", file.display())?;
     writeln!(out, "  subject:    {}", a.mail.subject)?;
     writeln!(out, "  language:   {}", a.mail.language)?;
-    match a.guard {
-        Some(r) => writeln!(out, "  decision:   skip ({r})")?,
-        None => writeln!(out, "  decision:   reply")?,
-    }
-    writeln!(
-        out,
-        "  category:   {} (confidence {:.2}){}{}",
-        c.category,
-        c.confidence,
-        c.desk
-            .as_ref()
-            .map(|d| format!(", desk {d}"))
-            .unwrap_or_default(),
-        c.secondary
-            .map(|s| format!(", also about {s}"))
-            .unwrap_or_default()
-    )?;
-    writeln!(out, "  sensitive:  {}", c.sensitive)?;
-    let scores: Vec<String> = c
-        .scores
-        .iter()
-        .map(|(k, s)| format!("{k} {s:.1}"))
-        .collect();
-    writeln!(out, "  scores:     {}", scores.join(", "))?;
-    writeln!(out, "  rules that scored:")?;
-    if c.hits.is_empty() {
-        writeln!(out, "    (none)")?;
-    }
-    for h in &c.hits {
-        let field = match h.field {
-            Field::Subject => "subject",
-            Field::Body => "body",
-        };
-        writeln!(
-            out,
-            "    {:<12} {:>+6.1}  {:<8} {:?}",
-            h.target, h.points, field, h.pattern
-        )?;
+    for line in crate::pipeline::explain_summary(a).lines() {
+        writeln!(out, "  {line}")?;
     }
     writeln!(
         out,

@@ -12,6 +12,7 @@ pub mod ledger;
 pub mod preview;
 pub mod release;
 pub mod run;
+pub mod user;
 
 use std::path::{Path, PathBuf};
 
@@ -58,6 +59,8 @@ pub enum Command {
     Release(release::ReleaseArgs),
     /// Rebuild the ledger from the IMAP folder's marks (after it was lost).
     Ledger(ledger::LedgerArgs),
+    /// Add, remove or list the HR console's users.
+    User(user::UserArgs),
 }
 
 /// A configuration or trust problem: exit code 78 (EX_CONFIG). systemd does not restart
@@ -145,6 +148,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         Command::Eval(a) => eval::run(&args.config, a),
         Command::Release(a) => release::run(&args.config, a),
         Command::Ledger(a) => ledger::run(&args.config, a),
+        Command::User(a) => user::run(&args.config, a),
     }
 }
 
@@ -166,6 +170,9 @@ impl Setup {
         let templates = Templates::load(&config.responses, &config.desks).with_context(|| {
             format!("templates in {} are not usable", config.responses.display())
         })?;
+        for w in templates.warnings() {
+            tracing::warn!(problem = %w.diagnostic(&config.responses), "template warning");
+        }
         let model = load_model(&config)?;
         Ok(Setup {
             config,

@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::Args;
 
-use crate::classify::{Category, Classification, DeskKey};
+use crate::classify::{Category, Classification, Classifier, DeskKey};
+use crate::config::Config;
 use crate::parse::Language;
 use crate::render::compose;
+use crate::render::Templates;
 
 #[derive(Debug, Args)]
 pub struct PreviewArgs {
@@ -51,7 +53,8 @@ impl clap::ValueEnum for Language {
     }
 }
 
-const SAMPLE: &str = "From: Mette Jensen <mette.jensen@regionh.example>\r\n\
+/// The mail a preview answers when none is given.
+pub const SAMPLE: &str = "From: Mette Jensen <mette.jensen@regionh.example>\r\n\
 To: e-learning@example.test\r\n\
 Subject: Zoom\r\n\
 Message-ID: <sample.preview@regionh.example>\r\n\
@@ -61,67 +64,94 @@ Hej, jeg har et spørgsmål om Zoom.\r\n";
 
 pub fn run(config: &Path, args: PreviewArgs) -> anyhow::Result<i32> {
     let setup = super::Setup::load(config)?;
-    let category = args.category;
     let bytes = match &args.eml {
         Some(p) => std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
         None => SAMPLE.as_bytes().to_vec(),
     };
-    let mut mail = crate::parse::parse(&bytes, setup.config.default_language);
-    if let Some(l) = args.lang {
+    let shown = preview(
+        &setup.config,
+        &setup.classifier,
+        &setup.templates,
+        &Wanted {
+            category: args.category,
+            lang: args.lang,
+            desk: args.desk,
+            sensitive: args.sensitive,
+        },
+        &bytes,
+    )?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(&shown)?;
+    writeln!(out)?;
+    Ok(0)
+}
+
+/// What to preview: a category's reply, in a language, for a desk, with or without the
+/// sensitive notice.
+#[derive(Debug, Clone)]
+pub struct Wanted {
+    pub category: Category,
+    /// `None`: the mail's own language.
+    pub lang: Option<Language>,
+    /// For technical: the desk key (default: the classifier's choice, else cimt).
+    pub desk: Option<String>,
+    pub sensitive: bool,
+}
+
+/// The reply (and, for technical mail, the desk forward after a separator line) exactly
+/// as autosvar would send them in answer to `mail` (a mail's bytes; [`SAMPLE`] when none).
+/// The console's preview is this function too.
+///
+/// # Errors
+/// An unknown desk, or a template that cannot render this mail.
+pub fn preview(
+    config: &Config,
+    classifier: &Classifier,
+    templates: &Templates,
+    wanted: &Wanted,
+    bytes: &[u8],
+) -> anyhow::Result<Vec<u8>> {
+    let category = wanted.category;
+    let mut mail = crate::parse::parse(bytes, config.default_language);
+    if let Some(l) = wanted.lang {
         mail.language = l;
     }
-    let found = setup.classifier.classify(&mail);
+    let found = classifier.classify(&mail);
     let desk = (category == Category::Technical).then(|| {
-        args.desk
+        wanted
+            .desk
             .clone()
             .or(found.desk.clone().map(String::from))
             .unwrap_or_else(|| "cimt".into())
     });
     if let Some(d) = &desk {
         anyhow::ensure!(
-            setup.config.desks.contains_key(d.as_str()),
+            config.desks.contains_key(d.as_str()),
             "unknown desk {d:?}; the config has {}",
-            setup
-                .config
-                .desks
-                .keys()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
+            config.desks.keys().cloned().collect::<Vec<_>>().join(", ")
         );
     }
     let c = Classification {
         category,
         desk: desk.clone().map(DeskKey::from),
-        sensitive: args.sensitive || found.sensitive,
+        sensitive: wanted.sensitive || found.sensitive,
         ..found
     };
     let now = crate::clock::now();
-    let reply = compose::reply(&mail, &c, &setup.config, &setup.templates, now)?;
-    let mut out = std::io::stdout().lock();
-    out.write_all(&reply.bytes)?;
-    if let Some(d) = desk
-        .as_ref()
-        .and_then(|d| setup.config.desks.get(d.as_str()))
-    {
+    let reply = compose::reply(&mail, &c, config, templates, now)?;
+    let mut out = reply.bytes;
+    if let Some(d) = desk.as_ref().and_then(|d| config.desks.get(d.as_str())) {
         let fwd = compose::forward(
-            &mail,
-            &bytes,
-            false,
-            &c,
-            d,
-            &setup.config,
-            &setup.templates,
-            &setup.classifier,
-            now,
+            &mail, bytes, false, &c, d, config, templates, classifier, now,
         )?;
-        writeln!(
-            out,
-            "\n\n======== forward to {} <{}> ========\n",
-            d.name, d.email
-        )?;
-        out.write_all(&fwd.bytes)?;
+        out.extend_from_slice(
+            format!(
+                "\n\n======== forward to {} <{}> ========\n",
+                d.name, d.email
+            )
+            .as_bytes(),
+        );
+        out.extend_from_slice(&fwd.bytes);
     }
-    writeln!(out)?;
-    Ok(0)
+    Ok(out)
 }

@@ -42,7 +42,27 @@ pub fn run(path: &Path, args: RunArgs) -> anyhow::Result<i32> {
         for (server, key, read) in super::check::read_secrets(&setup.config).await {
             read.with_context(|| format!("{server}.{key}"))?;
         }
+        let console_settings = setup.config.console.clone().filter(|_| !args.once);
+        let console_rules = match &console_settings {
+            Some(_) => Some(super::load_rules(&setup.config)?),
+            None => None,
+        };
         let (mut pipeline, intake) = wire(setup, args.dry_run)?;
+        // The HR console, in this process: a publish swaps the running daemon's templates.
+        let console_stop = tokio_util::sync::CancellationToken::new();
+        let console = match (console_settings, console_rules) {
+            (Some(settings), Some(rules)) => {
+                let console = crate::console::Console::bind(
+                    pipeline.config().clone(),
+                    settings,
+                    pipeline.templates(),
+                    crate::classify::Classifier::new(rules, None),
+                )
+                .await?;
+                Some(tokio::spawn(console.serve(console_stop.clone())))
+            }
+            _ => None,
+        };
         let (mode, shutdown) = if args.once {
             (Mode::Once, Either::Left(std::future::pending()))
         } else {
@@ -50,6 +70,10 @@ pub fn run(path: &Path, args: RunArgs) -> anyhow::Result<i32> {
         };
         let mut report = Report::new(args.once);
         let result = crate::daemon::run(&mut pipeline, intake, mode, &mut report, shutdown).await;
+        console_stop.cancel();
+        if let Some(served) = console {
+            let _ = served.await;
+        }
         pipeline.close().await;
         result?;
         if args.once {

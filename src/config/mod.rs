@@ -18,6 +18,7 @@
 //! - this file: [`Config`], the sections read one by one and put together.
 
 mod checker;
+mod console;
 pub mod raw;
 mod secret;
 mod server;
@@ -35,6 +36,7 @@ use toml::Spanned;
 
 use crate::diagnostic::Diagnostic;
 use checker::Checker;
+pub use console::{ConsoleConfig, TrustedProxy};
 use raw::{
     RawClassify, RawDesk, RawImap, RawLanguage, RawLedger, RawMaildir, RawOutbox, RawReply,
     RawResponses, RawSmtp,
@@ -103,6 +105,8 @@ pub struct Config {
     pub training: Option<PathBuf>,
     pub responses: PathBuf,
     pub desks: BTreeMap<crate::types::DeskKey, Desk>,
+    /// The HR console; `None`: off.
+    pub console: Option<ConsoleConfig>,
 }
 
 /// Why the configuration cannot be used.
@@ -173,6 +177,8 @@ impl Config {
             smtp,
             desks,
             desks_span,
+            console,
+            console_span,
         } = sections;
         let reply = reply_settings(&mut c, reply);
         // Intake: [imap] wins over [maildir] (the contract tools rely on).
@@ -180,6 +186,10 @@ impl Config {
         let delivery = delivery(&mut c, &base, smtp, outbox);
         let files = files(&mut c, &base, ledger, classify, responses);
         let desks = desks_of(&mut c, desks, desks_span);
+        let console = match console {
+            Section::Read(raw) => console::console(&mut c, &base, Some(raw), console_span),
+            Section::Absent | Section::Broken => None,
+        };
 
         match (reply.from, intake, delivery, c.problems.is_empty()) {
             (Some(from), Some(intake), Some(delivery), true) => Ok(Config {
@@ -197,6 +207,7 @@ impl Config {
                 training: files.training,
                 responses: files.responses,
                 desks,
+                console,
             }),
             _ => Err(ConfigError::Invalid {
                 problems: c.problems,
@@ -241,6 +252,8 @@ struct Sections {
     smtp: Section<ServerSection<RawSmtp>>,
     desks: BTreeMap<String, Spanned<RawDesk>>,
     desks_span: Option<Range<usize>>,
+    console: Section<console::RawConsole>,
+    console_span: Option<Range<usize>>,
 }
 
 /// Parses the TOML and deserialises each section, recording every problem; `None` on a
@@ -265,6 +278,8 @@ fn read_sections(c: &mut Checker<'_>, text: &str) -> Option<Sections> {
         smtp: Section::Absent,
         desks: BTreeMap::new(),
         desks_span: None,
+        console: Section::Absent,
+        console_span: None,
     };
     for (key, value) in root.into_inner() {
         let name = key.get_ref().to_string();
@@ -276,6 +291,10 @@ fn read_sections(c: &mut Checker<'_>, text: &str) -> Option<Sections> {
             "ledger" => s.ledger = Section::from_read(c.section("ledger", value)),
             "classify" => s.classify = Section::from_read(c.section("classify", value)),
             "responses" => s.responses = Section::from_read(c.section("responses", value)),
+            "console" => {
+                s.console_span = Some(key_span.clone());
+                s.console = Section::from_read(c.section("console", value));
+            }
             "imap" => s.imap = read_server(c, "imap", key_span, value),
             "smtp" => s.smtp = read_server(c, "smtp", key_span, value),
             "desks" => {
@@ -287,7 +306,7 @@ fn read_sections(c: &mut Checker<'_>, text: &str) -> Option<Sections> {
                 other,
                 "unknown section",
                 "expected one of reply, maildir, outbox, ledger, classify, responses, desks, \
-                 imap, smtp",
+                 imap, smtp, console",
             ),
         }
     }
@@ -600,6 +619,57 @@ phone = "3532 3232"
             Ok(_) => panic!("expected problems"),
             Err(e) => e.problems(),
         }
+    }
+
+    #[test]
+    fn the_console_is_off_by_default_and_on_loopback_as_written() {
+        assert!(parse(MINIMAL).unwrap().console.is_none());
+        let c = parse(&format!(
+            "{MINIMAL}\n[console]\nlisten = \"127.0.0.1:8025\"\n"
+        ))
+        .unwrap();
+        let console = c.console.unwrap();
+        assert_eq!(console.listen.port(), 8025);
+        assert_eq!(console.idle_timeout, Duration::from_secs(1800));
+        assert!(console.proxy.is_none() && console.tls.is_none());
+    }
+
+    #[test]
+    fn a_console_on_the_network_needs_tls_or_a_trusted_proxy() {
+        let p = problems(&format!(
+            "{MINIMAL}\n[console]\nlisten = \"0.0.0.0:8025\"\n"
+        ));
+        assert!(
+            p.iter().any(|p| p.contains("console.listen")
+                && p.contains("in clear")
+                && p.contains(":18:")),
+            "{p:?}"
+        );
+        let c = parse(&format!(
+            "{MINIMAL}\n[console]\nlisten = \"0.0.0.0:8025\"\ntrusted-header = \"X-Forwarded-Email\"\ntrusted-proxy = \"10.0.0.5\"\n"
+        ))
+        .unwrap();
+        let proxy = c.console.unwrap().proxy.unwrap();
+        assert_eq!(proxy.header, "x-forwarded-email");
+        assert_eq!(proxy.from, "10.0.0.5".parse::<std::net::IpAddr>().unwrap());
+        let p = problems(&format!(
+            "{MINIMAL}\n[console]\nlisten = \"127.0.0.1:8025\"\ntrusted-header = \"X-Forwarded-Email\"\n"
+        ));
+        assert!(p.iter().any(|p| p.contains("go together")), "{p:?}");
+        let c = parse(&format!(
+            "{MINIMAL}\n[console]\nlisten = \"0.0.0.0:8443\"\ntls-cert = \"tls/cert.pem\"\ntls-key = \"tls/key.pem\"\n"
+        ))
+        .unwrap();
+        let (cert, key) = c.console.unwrap().tls.unwrap();
+        assert_eq!(
+            (cert.as_path(), key.as_path()),
+            (Path::new("dir/tls/cert.pem"), Path::new("dir/tls/key.pem"))
+        );
+        let p = problems(&format!("{MINIMAL}\n[console]\nlisten = \"localhost\"\n"));
+        assert!(
+            p.iter().any(|p| p.contains("not an address and port")),
+            "{p:?}"
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 pub use backoff::{reconnecting, Attempt, Backoff, RetryTimer};
 pub use imap::Rebuilt;
@@ -29,7 +29,7 @@ pub use imap::Rebuilt;
 use crate::config::{Desk, ImapConfig};
 use crate::intake::maildir::Maildir;
 use crate::pipeline::{Outcome, Pipeline};
-use crate::render::Templates;
+use crate::render::{Severity, Templates};
 use crate::types::{DeskKey, Source};
 
 /// Where mail comes from, with how to wait for it.
@@ -191,10 +191,26 @@ fn watch_templates(
             // Let the editor finish writing, then take all events of this save at once.
             tokio::time::sleep(Duration::from_millis(200)).await;
             while watch.try_next().is_some() {}
-            match Templates::load(&dir, &desks) {
-                Ok(t) => {
-                    live.store(Arc::new(t));
-                    info!("templates reloaded");
+            match crate::render::check_dir(&dir, &desks) {
+                Ok(checked) => {
+                    for w in checked.warnings() {
+                        warn!(problem = %w.diagnostic(&dir), "template warning");
+                    }
+                    match checked.templates {
+                        Some(t) => {
+                            live.store(Arc::new(t));
+                            info!("templates reloaded");
+                        }
+                        None => {
+                            for p in checked
+                                .problems
+                                .iter()
+                                .filter(|p| p.severity() == Severity::Error)
+                            {
+                                error!(problem = %p.diagnostic(&dir), "template change refused; keeping the previous templates");
+                            }
+                        }
+                    }
                 }
                 Err(e) => {
                     for p in e.problems() {

@@ -1,9 +1,10 @@
 //! Render: the reply templates HR staff own in `responses/`, and the messages built from them.
 //!
-//! [`Templates::load`] reads every file, compiles it in strict mode (an undefined placeholder
-//! is an error, never a blank in a sent mail) and test-renders every category in every
-//! language, with and without a desk and sensitive data. Either the whole set passes or
-//! nothing of it is used: each problem comes back as `responses/<file>:<line>: <what>`.
+//! [`Templates::load`] reads every file and goes through [`check`]: each file is compiled in
+//! strict mode (an undefined placeholder is an error, never a blank in a sent mail) and
+//! every category is test-rendered in every language, with and without a desk and
+//! sensitive data. Either the whole set passes or nothing of it is used: each problem
+//! comes back as `responses/<file>:<line>:<column>: <what>; <hint>`, in plain words.
 //! [`compose`] turns a decision into finished RFC 5322 messages. What a message says to a
 //! person or a desk comes from these files (`forward.txt` is the desk's cover note,
 //! `forward-copy.txt` heads the text copy a desk gets instead of the original); the code
@@ -15,6 +16,7 @@
 // Every byte of a mail is hostile: no slicing or indexing that could panic on it.
 #![deny(clippy::string_slice, clippy::indexing_slicing)]
 
+pub mod check;
 pub mod compose;
 
 use std::collections::BTreeMap;
@@ -28,6 +30,9 @@ use crate::config::Desk;
 use crate::diagnostic::Diagnostic;
 use crate::parse::Language;
 use crate::types::DeskKey;
+pub use check::{
+    catalogue, check_dir, check_set, Checked, Entry, Problem, Purpose, Severity, Slip,
+};
 
 /// Files that are not category replies.
 const SIGNATURE: &str = "signature";
@@ -109,39 +114,36 @@ pub struct CopyContext {
 /// A compiled, tested set of templates.
 pub struct Templates {
     env: Environment<'static>,
-    dir: PathBuf,
+    /// What the check found that does not stop the set (stray files, a byte-order mark,
+    /// long lines).
+    warnings: Vec<Problem>,
 }
 
 impl std::fmt::Debug for Templates {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Templates").field("dir", &self.dir).finish()
+        f.debug_struct("Templates")
+            .field("warnings", &self.warnings.len())
+            .finish_non_exhaustive()
     }
 }
 
-/// The file names a complete set needs.
+/// The file names a complete set needs (the names of [`catalogue`]).
 pub fn required_files() -> Vec<String> {
-    let mut names = Vec::new();
-    for lang in Language::ALL {
-        for c in Category::ALL {
-            names.push(format!("{}.{}.txt", c.name(), lang.code()));
-        }
-        names.push(format!("{SIGNATURE}.{}.txt", lang.code()));
-        names.push(format!("{SENSITIVE}.{}.txt", lang.code()));
-    }
-    names.push(FORWARD.to_string());
-    names.push(FORWARD_COPY.to_string());
-    names
+    catalogue().into_iter().map(|e| e.name).collect()
 }
 
-/// How to mend a missing file.
-fn missing_hint(name: &str) -> &'static str {
-    if name == FORWARD_COPY {
-        "copy forward-copy.txt from the responses/ folder that comes with autosvar: it holds \
-         the lines above the text copy a desk gets of a sensitive or large mail (see \
-         responses/README.md)"
-    } else {
-        "every category needs a da and an en reply"
-    }
+/// An environment with the templates' syntax, in strict mode.
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // trim_blocks: a line holding only `{% if %}` leaves no blank line behind.
+    let syntax = minijinja::syntax::SyntaxConfig::builder()
+        .trim_blocks(true)
+        .keep_trailing_newline(true)
+        .build()
+        .expect("the default delimiters are valid");
+    env.set_syntax(syntax);
+    env
 }
 
 /// Guesses a first name from a display name: "Bredahl, Natasja" and "Natasja Bredahl" both
@@ -186,125 +188,30 @@ fn tidy(text: &str) -> String {
     format!("{trimmed}\n")
 }
 
-fn describe(err: &minijinja::Error, source: &str) -> String {
-    let mut msg = match err.kind() {
-        minijinja::ErrorKind::UndefinedError => {
-            let what = err
-                .range()
-                .and_then(|r| source.get(r))
-                .map(|s| s.trim().to_string());
-            match what {
-                Some(w) if !w.is_empty() => format!(
-                    "undefined placeholder \"{w}\"; see responses/README.md for the placeholders"
-                ),
-                _ => "undefined placeholder; see responses/README.md for the placeholders".into(),
-            }
-        }
-        _ => match err.detail() {
-            Some(d) => format!("{}: {d}", err.kind()),
-            None => err.kind().to_string(),
-        },
-    };
-    if msg.is_empty() {
-        msg = err.to_string();
-    }
-    msg
-}
-
 impl Templates {
-    /// Loads, compiles and test-renders the whole folder.
+    /// Loads, compiles and test-renders the whole folder ([`check_dir`]); warnings (stray
+    /// files, a byte-order mark, long lines) are kept in [`Templates::warnings`].
     ///
     /// # Errors
-    /// [`TemplateError::Invalid`] listing every missing file, syntax error, undefined
-    /// placeholder and template that does not show the signature or sensitive notice.
+    /// [`TemplateError::ReadDir`] when the folder cannot be listed; else
+    /// [`TemplateError::Invalid`] listing every error: missing files, syntax, undefined
+    /// placeholders, single braces, a template that does not show the signature or
+    /// sensitive notice, a signature that does not say it was sent automatically.
     pub fn load(dir: &Path, desks: &BTreeMap<DeskKey, Desk>) -> Result<Templates, TemplateError> {
-        let entries = std::fs::read_dir(dir).map_err(|source| TemplateError::ReadDir {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        let mut files = BTreeMap::new();
-        let mut problems = Vec::new();
-        let required = required_files();
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if !name.ends_with(".txt") {
-                continue;
-            }
-            if !required.contains(&name) {
-                problems.push(Diagnostic::new(dir.join(&name), "unknown template").with_hint(
-                    "expected <category>.<da|en>.txt with category one of pricing, terms, eligibility, technical, other (or signature, sensitive, forward, forward-copy)",
-                ));
-                continue;
-            }
-            match std::fs::read_to_string(entry.path()) {
-                Ok(text) => {
-                    files.insert(name, text);
-                }
-                Err(e) => {
-                    problems.push(Diagnostic::new(
-                        dir.join(&name),
-                        format!("cannot read: {e}"),
-                    ));
-                }
-            }
-        }
-        Templates::from_sources(dir, files, desks, problems)
+        check_dir(dir, desks)?.into_result(dir)
     }
 
-    /// Builds a set from in-memory sources (name -> text), as if read from `dir`.
-    ///
-    /// # Errors
-    /// As [`Templates::load`].
-    pub fn from_sources(
-        dir: &Path,
-        files: BTreeMap<String, String>,
-        desks: &BTreeMap<DeskKey, Desk>,
-        mut problems: Vec<Diagnostic>,
-    ) -> Result<Templates, TemplateError> {
-        for name in required_files() {
-            if !files.contains_key(&name) {
-                problems.push(
-                    Diagnostic::new(dir.join(&name), "missing").with_hint(missing_hint(&name)),
-                );
-            }
-        }
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        // trim_blocks: a line holding only `{% if %}` leaves no blank line behind.
-        let syntax = minijinja::syntax::SyntaxConfig::builder()
-            .trim_blocks(true)
-            .keep_trailing_newline(true)
-            .build()
-            .expect("the default delimiters are valid");
-        env.set_syntax(syntax);
-        for (name, text) in &files {
-            if let Err(e) = env.add_template_owned(name.clone(), text.clone()) {
-                problems.push(
-                    Diagnostic::new(dir.join(name), describe(&e, text))
-                        .at_line(e.line().unwrap_or(1)),
-                );
-            }
-        }
-        let t = Templates {
-            env,
-            dir: dir.to_path_buf(),
-        };
-        if problems.is_empty() {
-            problems.extend(t.test_render(&files, desks));
-        }
-        if problems.is_empty() {
-            Ok(t)
-        } else {
-            Err(TemplateError::Invalid { problems })
-        }
+    /// What the check found that does not stop the set, ordered by file and place.
+    pub fn warnings(&self) -> &[Problem] {
+        &self.warnings
     }
 
-    /// Renders every template against sample contexts; returns the problems found.
+    /// Renders every template against sample contexts; returns the replies that do not
+    /// show the signature or notice, and every render error with its file's name.
     fn test_render(
         &self,
-        files: &BTreeMap<String, String>,
         desks: &BTreeMap<DeskKey, Desk>,
-    ) -> Vec<Diagnostic> {
+    ) -> (Vec<Problem>, Vec<(String, minijinja::Error)>) {
         let mut problems = Vec::new();
         let mut errors: Vec<(String, minijinja::Error)> = Vec::new();
         for lang in Language::ALL {
@@ -320,19 +227,7 @@ impl Templates {
                 }
             }
         }
-        for (name, e) in errors {
-            problems.push(
-                Diagnostic::new(
-                    self.dir.join(&name),
-                    describe(&e, files.get(&name).map_or("", String::as_str)),
-                )
-                .at_line(e.line().unwrap_or(1)),
-            );
-        }
-        // Sorted and deduplicated as printed, as they always were.
-        problems.sort_by_cached_key(ToString::to_string);
-        problems.dedup_by(|a, b| a.to_string() == b.to_string());
-        problems
+        (problems, errors)
     }
 
     /// Renders what one sample context reaches: the signature and notice of its language,
@@ -342,7 +237,7 @@ impl Templates {
         &self,
         category: Category,
         mut ctx: Context,
-        problems: &mut Vec<Diagnostic>,
+        problems: &mut Vec<Problem>,
         errors: &mut Vec<(String, minijinja::Error)>,
     ) {
         let mut report = |name: &str, e: minijinja::Error| errors.push((name.to_string(), e));
@@ -361,7 +256,7 @@ impl Templates {
         };
         let name = format!("{}.{lang}.txt", category.name());
         match self.render_raw(&name, &ctx) {
-            Ok(out) => problems.extend(self.missing_marks(&name, &out, ctx.sensitive)),
+            Ok(out) => problems.extend(Templates::missing_marks(&name, &out, ctx.sensitive)),
             Err(e) => report(&name, e),
         }
         if category == Category::Technical {
@@ -376,21 +271,23 @@ impl Templates {
 
     /// A reply rendered with the marks in place that does not show the signature (or, for
     /// sensitive mail, the notice).
-    fn missing_marks(&self, name: &str, out: &str, sensitive: bool) -> Vec<Diagnostic> {
+    fn missing_marks(name: &str, out: &str, sensitive: bool) -> Vec<Problem> {
         let mut problems = Vec::new();
         if !out.contains(SIGNATURE_MARK) {
-            problems.push(
-                Diagnostic::new(self.dir.join(name), "does not show {{ signature }}")
-                    .at_line(1)
-                    .with_hint("add it where the signature goes"),
-            );
+            problems.push(Problem {
+                file: name.into(),
+                line: Some(1),
+                column: None,
+                slip: Slip::NoSignatureShown,
+            });
         }
         if sensitive && !out.contains(NOTICE_MARK) {
-            problems.push(
-                Diagnostic::new(self.dir.join(name), "does not show {{ sensitive_notice }}")
-                    .at_line(1)
-                    .with_hint("add it after the greeting"),
-            );
+            problems.push(Problem {
+                file: name.into(),
+                line: Some(1),
+                column: None,
+                slip: Slip::NoNoticeShown,
+            });
         }
         problems
     }
@@ -536,17 +433,23 @@ mod tests {
         m
     }
 
+    /// The set as `Templates::load` would build it from a folder `responses`.
+    fn load(files: BTreeMap<String, String>) -> Result<Templates, TemplateError> {
+        check_set(&files, &desks()).into_result(Path::new("responses"))
+    }
+
     fn minimal() -> BTreeMap<String, String> {
         required_files()
             .into_iter()
             .map(|n| {
-                let body =
-                    if n.starts_with("signature") || n.starts_with("sensitive") || n == FORWARD {
-                        "text {{ name }}\n".to_string()
-                    } else {
-                        "Hej {{ first_name }}\n{{ sensitive_notice }}\n\nBody\n\n{{ signature }}\n"
-                            .to_string()
-                    };
+                let body = if n.starts_with("signature") {
+                    "Sent automatically {{ name }}\n".to_string()
+                } else if n.starts_with("sensitive") || n == FORWARD {
+                    "text {{ name }}\n".to_string()
+                } else {
+                    "Hej {{ first_name }}\n{{ sensitive_notice }}\n\nBody\n\n{{ signature }}\n"
+                        .to_string()
+                };
                 (n, body)
             })
             .collect()
@@ -554,7 +457,7 @@ mod tests {
 
     #[test]
     fn a_complete_set_loads() {
-        Templates::from_sources(Path::new("responses"), minimal(), &desks(), vec![]).unwrap();
+        load(minimal()).unwrap();
     }
 
     #[test]
@@ -564,11 +467,13 @@ mod tests {
             "pricing.da.txt".into(),
             "Hej\n\n{{ naem }}\n{{ sensitive_notice }}{{ signature }}".into(),
         );
-        let e = Templates::from_sources(Path::new("responses"), f, &desks(), vec![]).unwrap_err();
+        let e = load(f).unwrap_err();
         let p = e.problems();
         assert_eq!(p.len(), 1, "{p:?}");
         assert!(
-            p[0].starts_with("responses/pricing.da.txt:3: undefined placeholder \"naem\""),
+            p[0].starts_with(
+                "responses/pricing.da.txt:3:1: unknown placeholder {{ naem }}; did you mean {{ name }}?"
+            ),
             "{p:?}"
         );
     }
@@ -581,12 +486,10 @@ mod tests {
             "other.da.txt".into(),
             "Hej\n{% if sensitive %}\n{{ signature }}".into(),
         );
-        let p = Templates::from_sources(Path::new("responses"), f, &desks(), vec![])
-            .unwrap_err()
-            .problems();
+        let p = load(f).unwrap_err().problems();
         assert!(
             p.iter()
-                .any(|l| l.starts_with("responses/terms.en.txt: missing")),
+                .any(|l| l.starts_with("responses/terms.en.txt: the file is missing")),
             "{p:?}"
         );
         assert!(
@@ -599,9 +502,7 @@ mod tests {
     fn a_template_without_signature_or_notice_is_refused() {
         let mut f = minimal();
         f.insert("terms.da.txt".into(), "Hej\n{{ signature }}".into());
-        let p = Templates::from_sources(Path::new("responses"), f, &desks(), vec![])
-            .unwrap_err()
-            .problems();
+        let p = load(f).unwrap_err().problems();
         assert!(
             p.iter()
                 .any(|l| l.contains("terms.da.txt") && l.contains("sensitive_notice")),
@@ -613,13 +514,11 @@ mod tests {
     fn a_set_without_forward_copy_names_the_file_and_the_fix() {
         let mut f = minimal();
         f.remove(FORWARD_COPY);
-        let p = Templates::from_sources(Path::new("responses"), f, &desks(), vec![])
-            .unwrap_err()
-            .problems();
+        let p = load(f).unwrap_err().problems();
         assert_eq!(p.len(), 1, "{p:?}");
         assert!(
-            p[0].starts_with("responses/forward-copy.txt: missing")
-                && p[0].contains("copy forward-copy.txt from the responses/ folder"),
+            p[0].starts_with("responses/forward-copy.txt: the file is missing")
+                && p[0].contains("copy the missing one from the responses/ folder"),
             "{p:?}"
         );
     }
@@ -628,23 +527,22 @@ mod tests {
     fn a_misspelt_placeholder_in_forward_copy_is_refused() {
         let mut f = minimal();
         f.insert(FORWARD_COPY.into(), "Fra: {{ from_mail }}\n".into());
-        let p = Templates::from_sources(Path::new("responses"), f, &desks(), vec![])
-            .unwrap_err()
-            .problems();
+        let p = load(f).unwrap_err().problems();
         assert!(
             p.iter().any(|l| l
-                .starts_with("responses/forward-copy.txt:1: undefined placeholder \"from_mail\"")),
+                .starts_with("responses/forward-copy.txt:1:6: unknown placeholder {{ from_mail }}; did you mean {{ from_email }}?")),
             "{p:?}"
         );
     }
 
     /// The shipped `forward-copy.txt` writes, byte for byte, the lines the code wrote
-    /// before they became HR's text.
+    /// before they became HR's text (the note about attachments now wrapped).
     #[test]
     fn the_shipped_copy_lines_are_the_lines_the_code_wrote() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("responses");
         let t = Templates::load(&dir, &desks()).unwrap();
-        let note = "(Vedhæftede filer er ikke sendt med; den oprindelige mail ligger i \
+        // Wrapped before 78 characters since the code wrote it on one line.
+        let note = "(Vedhæftede filer er ikke sendt med; den oprindelige mail ligger i\n\
                     e-learning-postkassen.)\n";
         for name in ["Anne Hansen", ""] {
             for email in ["anne@x.test", ""] {

@@ -124,8 +124,81 @@ fn a_broken_template_is_refused_with_its_line() {
     let o = run_in(dir.path(), &["check", "--offline"]);
     assert_eq!(o.status.code(), Some(1));
     let line = text.lines().count() + 2;
-    let want = format!("pricing.da.txt:{line}: undefined placeholder \"fornavn\"");
+    let want = format!(
+        "pricing.da.txt:{line}:1: unknown placeholder {{{{ fornavn }}}}; did you mean {{{{ first_name }}}}?"
+    );
     assert!(stdout(&o).contains(&want), "want {want} in\n{}", stdout(&o));
+    let o = run_in(dir.path(), &["run", "--once"]);
+    assert_eq!(o.status.code(), Some(78), "a broken set never sends");
+    assert!(outbox(dir.path()).is_empty());
+}
+
+/// HR's slips that are no reason to stop (issue 12): a Windows copy beside the templates and
+/// a file saved with a byte-order mark are warnings; check passes and the daemon answers.
+#[test]
+fn a_copy_and_a_byte_order_mark_are_warnings_and_nothing_stops() {
+    let dir = embedded_default();
+    let responses = dir.path().join("responses");
+    std::fs::copy(
+        responses.join("pricing.da.txt"),
+        responses.join("pricing.da - Kopi.txt"),
+    )
+    .unwrap();
+    let terms = responses.join("terms.da.txt");
+    let text = std::fs::read_to_string(&terms).unwrap();
+    std::fs::write(&terms, format!("\u{feff}{text}")).unwrap();
+    let o = run_in(dir.path(), &["check", "--offline"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("warning ")
+            && out
+                .contains("responses/pricing.da - Kopi.txt: not a template; the file is not used"),
+        "{out}"
+    );
+    assert!(
+        out.contains("responses/terms.da.txt:1: the file begins with an invisible byte-order mark"),
+        "{out}"
+    );
+    assert!(!out.contains("problem "), "{out}");
+    assert!(out.contains("all checks passed, 2 warning(s)"), "{out}");
+    let o = run_in(dir.path(), &["run", "--once"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        stdout(&o).matches("\treplied ").count(),
+        4,
+        "{}",
+        stdout(&o)
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("template warning") && err.contains("Kopi"),
+        "{err}"
+    );
+    for reply in outbox(dir.path()) {
+        let bytes = std::fs::read(&reply).unwrap();
+        assert!(
+            !bytes.windows(3).any(|w| w == [0xEF, 0xBB, 0xBF]),
+            "a byte-order mark went out in {}",
+            reply.display()
+        );
+    }
+}
+
+/// `{ mailbox }` in single braces would go out as it stands: refused, with file and line.
+#[test]
+fn single_braces_are_refused_with_file_and_line() {
+    let dir = embedded_default();
+    let tpl = dir.path().join("responses/pricing.da.txt");
+    let text = std::fs::read_to_string(&tpl).unwrap();
+    std::fs::write(&tpl, format!("{text}\nSkriv til {{ mailbox }}.\n")).unwrap();
+    let o = run_in(dir.path(), &["check", "--offline"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let line = text.lines().count() + 2;
+    let want =
+        format!("problem responses/pricing.da.txt:{line}:11: `{{ mailbox }}` is not a placeholder");
+    assert!(stdout(&o).contains(&want), "want {want} in\n{}", stdout(&o));
+    assert!(stdout(&o).contains("write {{ mailbox }}"), "{}", stdout(&o));
     let o = run_in(dir.path(), &["run", "--once"]);
     assert_eq!(o.status.code(), Some(78), "a broken set never sends");
     assert!(outbox(dir.path()).is_empty());
@@ -353,6 +426,17 @@ fn template_changes_apply_without_restart_and_broken_ones_never_send() {
         );
         n += 1;
     }
+    // A backup copy saved beside the templates is logged, never refused.
+    std::fs::write(dir.path().join("responses/pricing.da - Kopi.txt"), &good).unwrap();
+    wait_log("template warning");
+    wait_log("pricing.da - Kopi.txt: not a template");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !logged
+            .lines()
+            .any(|l| l.contains("refused") && l.contains("Kopi")),
+        "{logged}"
+    );
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

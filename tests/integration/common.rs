@@ -68,6 +68,11 @@ pub fn embedded_default() -> tempfile::TempDir {
     for d in ["responses", "training", "demo"] {
         copy_tree(&root().join(d), &dir.path().join(d));
     }
+    // The console on a free port: tests run side by side.
+    let cfg = dir.path().join("config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(text.contains("listen = \"127.0.0.1:8025\""));
+    std::fs::write(&cfg, text.replace("127.0.0.1:8025", "127.0.0.1:0")).unwrap();
     dir
 }
 

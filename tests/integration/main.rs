@@ -3,7 +3,9 @@
 //! - `fixtures`: every fixture folder under tests/fixtures, each file's path holding its answer
 //! - `golden`: rendered replies and forwards compared byte for byte with tests/golden/
 //! - `outgoing`: every composed message decoded: no CPR number, header lines in bounds
+//! - `activity`: what the ledger keeps for the console (no CPR number, no address in clear)
 //! - `cli`: the `autosvar` binary on a copy of the embedded default
+//! - `console`: the HR console over HTTP on the running daemon
 //! - `corpora`: public bounce and mail collections (fetched by tests/corpora/fetch): no
 //!   machine mail answered, no file panics or hangs
 //! - `maildir`: Maildir intake through the binary (files written in place, idle, size)
@@ -12,8 +14,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod activity;
 mod cli;
 mod common;
+mod console;
 mod corpora;
 mod daemon;
 mod fixtures;

@@ -781,7 +781,24 @@ fn chaos(s: &Servers, hr: &str, sent_copy: &str, n: usize, kills: usize) {
          proves too little"
     );
     let daemon = setup.spawn();
-    // Every mail is answered, or set aside because its delivery was cut.
+    let index = |m: &harness::Msg| -> Option<usize> {
+        m.header("From")?
+            .rsplit('-')
+            .next()?
+            .split('@')
+            .next()?
+            .parse()
+            .ok()
+    };
+    // Every mail is answered, or set aside because its delivery was cut; a technical one is
+    // also forwarded. The reply and the forward are two messages with marks of their own: a
+    // forward whose delivery a kill cut waits out `sent-copy-grace` before it is sent again,
+    // so its mail may show `\Answered` some seconds before `$AutosvarForwarded`.
+    let done = |m: &harness::Msg| {
+        let technical = index(m).is_some_and(|i| i % topics.len() == 1 || i % topics.len() == 3);
+        has_flag(m, "$AutosvarReview")
+            || (marked(m) && (!technical || has_flag(m, "$AutosvarForwarded")))
+    };
     let all_marked = std::panic::catch_unwind(|| {
         wait_for(
             s,
@@ -789,7 +806,7 @@ fn chaos(s: &Servers, hr: &str, sent_copy: &str, n: usize, kills: usize) {
             "INBOX",
             "every mail marked",
             Duration::from_secs(120),
-            |m| m.len() == n && m.iter().all(marked),
+            |m| m.len() == n && m.iter().all(done),
         )
     });
     if let Err(e) = all_marked {
@@ -797,7 +814,7 @@ fn chaos(s: &Servers, hr: &str, sent_copy: &str, n: usize, kills: usize) {
         let tail: Vec<&str> = log.lines().rev().take(60).collect();
         let unmarked: Vec<String> = messages(s, hr, "INBOX")
             .iter()
-            .filter(|m| !marked(m))
+            .filter(|m| !done(m))
             .map(|m| format!("{:?} {:?}", m.header("From"), m.flags))
             .take(10)
             .collect();
@@ -830,10 +847,7 @@ fn chaos(s: &Servers, hr: &str, sent_copy: &str, n: usize, kills: usize) {
         );
     }
     for m in &inbox {
-        let i: usize = m
-            .header("From")
-            .and_then(|f| f.rsplit('-').next()?.split('@').next()?.parse().ok())
-            .expect("a sender of the backlog");
+        let i = index(m).expect("a sender of the backlog");
         let doubted = has_flag(m, "$AutosvarReview");
         let got = messages(s, &sender(i), "INBOX").len();
         if doubted {
