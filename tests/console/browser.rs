@@ -365,11 +365,25 @@ impl Browser {
         )
     }
 
-    /// Waits until the current URL's path is `path`.
+    /// Waits until the current URL's path is `path`; on a timeout, says where the browser
+    /// is instead and what that page says.
     pub fn wait_for_path(&self, path: &str) {
-        poll(&format!("the page {path}"), WAIT, || {
-            (self.path() == path).then_some(())
-        });
+        let start = Instant::now();
+        while self.path() != path {
+            if start.elapsed() > WAIT {
+                panic!(
+                    "waited {WAIT:?} for the page {path}; the browser shows {} ({}): {}",
+                    self.path(),
+                    self.status(),
+                    self.try_text("body")
+                        .unwrap_or_default()
+                        .chars()
+                        .take(300)
+                        .collect::<String>()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
     }
 
     /// Waits until the element's text contains `want`; returns the whole text.
