@@ -523,6 +523,46 @@ impl Browser {
         assert_eq!(seen, json!("ok"), "on {}", self.url());
     }
 
+    /// Walks the page with Tab from the top, as a keyboard user does: every element that
+    /// takes the focus must show it ([`Browser::assert_focus_visible`]), and the walk must
+    /// come out at the end (no element keeps the focus: no keyboard trap, WCAG 2.1.2).
+    /// Returns a short description of each element in the order Tab reached them.
+    pub fn tab_through(&self, max: usize) -> Vec<String> {
+        self.js(
+            "document.activeElement && document.activeElement.blur();",
+            vec![],
+        );
+        let mut order: Vec<String> = Vec::new();
+        for _ in 0..max {
+            self.press(&[Key::Tab]);
+            let here = self.js(
+                "const a = document.activeElement;
+                 if (!a || a === document.body) return null;
+                 const label = (a.getAttribute('aria-label') || a.innerText || a.value
+                                || a.name || a.id || '').trim().slice(0, 40);
+                 return a.tagName.toLowerCase() + (a.id ? '#' + a.id : '') + ' ' + label;",
+                vec![],
+            );
+            let Some(here) = here.as_str().map(str::to_string) else {
+                return order; // past the last element: the focus left the page
+            };
+            assert!(
+                order.last() != Some(&here),
+                "Tab did not move on from {here} on {} (a keyboard trap); the order so far: {order:#?}",
+                self.url()
+            );
+            if order.first() == Some(&here) {
+                return order; // round again from the top
+            }
+            self.assert_focus_visible();
+            order.push(here);
+        }
+        panic!(
+            "{max} presses of Tab did not get through {}: {order:#?}",
+            self.url()
+        );
+    }
+
     // -- axe-core and screenshots ------------------------------------------------------
 
     /// Runs axe-core (injected into the page) and returns every violation it finds.

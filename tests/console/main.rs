@@ -99,6 +99,15 @@ fn main() {
             "screenshots_of_the_templates_and_activity_pages",
             screenshots_of_the_templates_and_activity_pages,
         ),
+        // The keyboard alone, page by page: every focusable element shows its focus, and
+        // Tab gets through the page.
+        en("keyboard_login", |b| keyboard_logged_out(b, "/login")),
+        en("keyboard_templates", |b| keyboard_page(b, "/templates")),
+        en("keyboard_template_editor", keyboard_template_editor),
+        en("keyboard_activity", |b| keyboard_page(b, "/activity")),
+        en("keyboard_review", |b| keyboard_page(b, "/review")),
+        en("keyboard_audit", |b| keyboard_page(b, "/audit")),
+        en("keyboard_history", |b| keyboard_page(b, "/history")),
         // axe-core, page by page, in both languages: one line each.
         en("axe_login", |b| axe_logged_out(b, "/login")),
         en("axe_templates", |b| axe_page(b, "/templates")),
@@ -302,6 +311,30 @@ fn harness_submits_a_form_with_the_keyboard_alone(b: &Browser) {
         b.assert_focus_visible()
     });
     assert!(message.contains("no visible focus"), "{message}");
+
+    // Tab through the form: each stop in order, then out of the page.
+    let dir = pages(&[("form.html", form)]);
+    b.goto(&file_url(&dir, "form.html"));
+    let order = b.tab_through(20);
+    assert_eq!(
+        order
+            .iter()
+            .map(|e| e.split(' ').next().unwrap_or(""))
+            .collect::<Vec<_>>(),
+        ["input#user", "input#password", "button"],
+        "{order:?}"
+    );
+    // A field that keeps the focus on Tab is a keyboard trap.
+    let trap = form.replace(
+        r#"<input name="user" id="user">"#,
+        r#"<input name="user" id="user" onkeydown="if (event.key === 'Tab') event.preventDefault()">"#,
+    );
+    let dir = pages(&[("trap.html", &trap)]);
+    b.goto(&file_url(&dir, "trap.html"));
+    let message = expect_failure("tab_through on a trap", || {
+        b.tab_through(20);
+    });
+    assert!(message.contains("keyboard trap"), "{message}");
 }
 
 /// The browser asks for `lang`: the Accept-Language header a server sees (a one-request
@@ -492,4 +525,38 @@ fn screenshots_of_the_templates_and_activity_pages(b: &Browser) {
         assert!(std::fs::metadata(&path).expect("screenshot").len() > 1000);
         println!("  screenshot: {}", path.display());
     }
+}
+
+/// Tab through a page that needs no session.
+fn keyboard_logged_out(b: &Browser, page: &str) {
+    shared(b);
+    b.open_page(page);
+    let order = b.tab_through(200);
+    assert!(!order.is_empty(), "nothing on {page} takes the focus");
+}
+
+/// Logs in, opens `page`, tabs through it. The first stop is the link that skips to the
+/// content, when the page has one.
+fn keyboard_page(b: &Browser, page: &str) {
+    shared(b);
+    b.login(USER, PASSWORD);
+    b.open_page(page);
+    let order = b.tab_through(300);
+    assert!(order.len() > 1, "only {order:?} on {page} takes the focus");
+}
+
+fn keyboard_template_editor(b: &Browser) {
+    shared(b);
+    b.login(USER, PASSWORD);
+    b.click("a[href^='/templates/']");
+    b.wait_for("textarea#text");
+    let order = b.tab_through(300);
+    assert!(
+        order.iter().any(|e| e.starts_with("textarea#text")),
+        "Tab never reached the text: {order:#?}"
+    );
+    assert!(
+        order.iter().any(|e| e.starts_with("button")),
+        "Tab never reached a button: {order:#?}"
+    );
 }
