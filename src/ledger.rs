@@ -23,10 +23,12 @@ use crate::clock::{from_unix_seconds, unix_seconds};
 use crate::parse::{hex, MailKey};
 mod activity;
 pub mod console;
+mod requests;
 pub use activity::{
     ActivityCursor, ActivityQuery, ActivityRow, Bucket, CountRow, MailDetail, Outcome, SentMessage,
     LOW_CONFIDENCE, MAX_PAGE,
 };
+pub use requests::{Asked, Refusal, Request, RequestAction, RequestState};
 
 use crate::types::{
     Action, Category, DeskKey, Language, MessageId, MessageKind, Outgoing, SkipReason, Source,
@@ -369,6 +371,7 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     tx.execute_batch(SCHEMA)?;
     tx.execute_batch(console::SCHEMA)?;
+    tx.execute_batch(requests::SCHEMA)?;
     let have: Vec<String> = tx
         .prepare("SELECT name FROM pragma_table_info('mails')")?
         .query_map([], |r| r.get(0))?
@@ -531,6 +534,47 @@ impl Ledger {
         )?;
         Ok(t.map(from_unix_seconds))
     }
+}
+
+/// [`Ledger::record_intent`]'s writes, in the caller's transaction: the mail `sending`,
+/// each message in `outgoing`, and the copy kept for the console in `sent`.
+fn write_intent(
+    tx: &rusqlite::Transaction<'_>,
+    r: &Record,
+    outgoing: &[Pending],
+    now: SystemTime,
+) -> Result<(), LedgerError> {
+    upsert(tx, r, State::Sending, unix_seconds(now))?;
+    for o in outgoing {
+        tx.execute(
+            "INSERT OR REPLACE INTO outgoing (message_id, mail_key, kind, envelope_to, bytes)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                o.message.message_id.as_str(),
+                o.mail_key,
+                o.message.kind,
+                o.message.to,
+                o.message.bytes
+            ],
+        )?;
+        // The copy kept for the console, without the sender's address; it counts as
+        // sent once delivered.
+        let mut hide: Vec<&str> = r.sender_addresses.iter().map(String::as_str).collect();
+        if o.message.kind == MessageKind::Reply {
+            hide.push(&o.message.to);
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO sent (message_id, mail_key, kind, sent, bytes)
+             VALUES (?1, ?2, ?3, NULL, ?4)",
+            params![
+                o.message.message_id.as_str(),
+                o.mail_key,
+                o.message.kind,
+                mask_addresses(&o.message.bytes, &hide)
+            ],
+        )?;
+    }
+    Ok(())
 }
 
 fn upsert(
@@ -800,36 +844,7 @@ impl Ledger {
         now: SystemTime,
     ) -> Result<(), LedgerError> {
         let tx = self.conn.transaction()?;
-        upsert(&tx, r, State::Sending, unix_seconds(now))?;
-        for o in outgoing {
-            tx.execute(
-                "INSERT OR REPLACE INTO outgoing (message_id, mail_key, kind, envelope_to, bytes)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    o.message.message_id.as_str(),
-                    o.mail_key,
-                    o.message.kind,
-                    o.message.to,
-                    o.message.bytes
-                ],
-            )?;
-            // The copy kept for the console, without the sender's address; it counts as
-            // sent once delivered.
-            let mut hide: Vec<&str> = r.sender_addresses.iter().map(String::as_str).collect();
-            if o.message.kind == MessageKind::Reply {
-                hide.push(&o.message.to);
-            }
-            tx.execute(
-                "INSERT OR REPLACE INTO sent (message_id, mail_key, kind, sent, bytes)
-                 VALUES (?1, ?2, ?3, NULL, ?4)",
-                params![
-                    o.message.message_id.as_str(),
-                    o.mail_key,
-                    o.message.kind,
-                    mask_addresses(&o.message.bytes, &hide)
-                ],
-            )?;
-        }
+        write_intent(&tx, r, outgoing, now)?;
         tx.commit()?;
         Ok(())
     }

@@ -17,8 +17,9 @@
 //!   [`render::compose`], which builds the reply and the desk forward. Pure once loaded.
 //! - [`ledger`]: SQLite; what was done to every mail, and (IMAP) what the mailbox must
 //!   still be shown of it, journalled with each outcome; read back for the console
-//!   (activity, one mail with its messages as sent, counts, the review queue). The only
-//!   module with SQL.
+//!   (activity, one mail with its messages as sent, counts, the review queue); the
+//!   console's requests to the daemon (answer, teach), refused there when a mail has or
+//!   may have a reply. The only module with SQL.
 //! - [`deliver`]: the outbox folder (embedded default) or SMTP; [`tls`]: certificate checks;
 //!   [`net`]: TCP keepalive on the IMAP and SMTP sockets.
 //! - [`pipeline`]: runs one mail through the stages in its tracing span; keeps each IMAP
@@ -28,7 +29,10 @@
 //!   shutdown as a future.
 //! - [`console`]: the HR console, a web page served by the daemon: templates (draft,
 //!   preview, publish, history), what autosvar did, and the mails that need a person.
-//!   Sits beside the CLI: it uses the stages, never the other way round.
+//!   Sits beside the CLI: it uses the stages, never the other way round. It sends no mail:
+//!   "answer" and "teach" are ledger requests; it rings the pipeline's bell
+//!   ([`pipeline::Bell`]) and the daemon carries them out ([`pipeline::Pipeline::carry_out`]),
+//!   swapping in a retrained model between mails.
 //! - [`eval`]: quality metrics against labelled mail, the arithmetic behind `autosvar eval`
 //!   ([`cli::eval`] reads the mail and prints them).
 //! - [`config`]: `config.toml`, validated once; [`cli`]: the subcommands (argument parsing

@@ -39,6 +39,9 @@ use crate::render::compose;
 use crate::render::Templates;
 use crate::types::{Action, DeskKey, Source};
 
+mod manual;
+pub use manual::{Bell, Done};
+
 /// Everything decided about a mail without touching the ledger or a transport: what
 /// `classify` prints and what `run` acts on.
 #[derive(Debug, Clone)]
@@ -196,6 +199,11 @@ pub struct Pipeline {
     /// once when the ledger was asked which mail was in hand at the last death (`None`
     /// before). Only that start adds to them, so a mail not among them needs no ledger query.
     poisoned: Option<HashSet<String>>,
+    /// Rung by the console when it writes a request, and by a finished retraining: the
+    /// daemon's wait ends at once ([`Pipeline::bell`]).
+    bell: Arc<tokio::sync::Notify>,
+    /// A retrained model waiting to be swapped in between mails, with its generation.
+    retrained: manual::Retrained,
 }
 
 /// Where reading an IMAP folder stands (see [`Pipeline::open_mailbox`]).
@@ -264,6 +272,8 @@ impl Pipeline {
             transport,
             dry_run,
             poisoned: None,
+            bell: Arc::new(tokio::sync::Notify::new()),
+            retrained: manual::Retrained::default(),
         }
     }
 
@@ -529,6 +539,7 @@ impl Pipeline {
         raw: &RawMail,
         now: SystemTime,
     ) -> Result<Prepared, PipelineError> {
+        self.adopt_model();
         let span = info_span!(
             "mail",
             source = %raw.source,

@@ -133,6 +133,11 @@ impl Classifier {
         }
     }
 
+    /// Replaces the learned model (retrained on a changed training folder); the rules stay.
+    pub fn set_model(&mut self, model: Option<model::Model>) {
+        self.model = model;
+    }
+
     /// Classifies a mail on its subject and new text.
     pub fn classify(&self, mail: &Mail) -> Classification {
         let read = self.read(mail);

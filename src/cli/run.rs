@@ -57,6 +57,7 @@ pub fn run(path: &Path, args: RunArgs) -> anyhow::Result<i32> {
                     settings,
                     pipeline.templates(),
                     crate::classify::Classifier::new(rules, None),
+                    pipeline.bell(),
                 )
                 .await?;
                 Some(tokio::spawn(console.serve(console_stop.clone())))

@@ -18,12 +18,15 @@
 //!
 //! The console has its own connection to the ledger (SQLite in WAL mode lets it read beside
 //! the daemon's writes). It publishes templates by writing the files in `responses/`
-//! atomically and swapping the running daemon's set; it never sends mail itself.
+//! atomically and swapping the running daemon's set; it never sends mail itself. What
+//! needs the mail (answer it, teach with it) is written to the ledger as a request that
+//! the daemon carries out; the console rings the daemon's bell after writing one.
 
 mod activity;
 mod auth;
 mod https;
 mod pages;
+mod review;
 mod samples;
 mod security;
 mod views;
@@ -59,6 +62,8 @@ pub(crate) struct State {
     views: views::Views,
     /// Serialises publishing, so two publishes never interleave their file writes.
     publishing: tokio::sync::Mutex<()>,
+    /// Rung after a request for the daemon is written (answer, teach): its wait ends.
+    bell: crate::pipeline::Bell,
 }
 
 type Shared = Arc<State>;
@@ -83,6 +88,7 @@ impl Console {
         settings: ConsoleConfig,
         templates: Arc<ArcSwap<Templates>>,
         classifier: Classifier,
+        bell: crate::pipeline::Bell,
     ) -> anyhow::Result<Console> {
         let tls = match &settings.tls {
             Some((cert, key)) => Some(https::acceptor(cert, key)?),
@@ -102,6 +108,7 @@ impl Console {
             settings,
             config,
             publishing: tokio::sync::Mutex::new(()),
+            bell,
         });
         Ok(Console {
             listener,
@@ -125,6 +132,15 @@ impl Console {
             .map_or_else(|_| "?".into(), |a| a.to_string());
         if let Err(e) = pages::record_disk_version(&self.state).await {
             error!(error = ?e, "console: cannot record the templates on disk as a version");
+        }
+        if self.state.settings.proxy.is_none()
+            && self
+                .state
+                .db(|l| l.users())
+                .await
+                .is_ok_and(|u| u.is_empty())
+        {
+            info!("the console has no users yet: create one with `autosvar user add NAME`");
         }
         let app =
             pages::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();

@@ -31,7 +31,9 @@ use crate::classify::Category;
 use crate::cli::preview::{preview, Wanted};
 use crate::ledger::console::Draft;
 use crate::parse::Language;
-use crate::render::{catalogue, check_set, required_files, Problem, Severity, Templates};
+use crate::render::{
+    catalogue, check_dir, check_set, required_files, Problem, Severity, Templates,
+};
 
 pub(super) fn router(state: Shared) -> Router {
     Router::new()
@@ -48,6 +50,7 @@ pub(super) fn router(state: Shared) -> Router {
         .route("/audit", get(audit_page))
         .route("/activity", get(super::activity::list))
         .route("/activity/mail", get(super::activity::mail))
+        .merge(super::review::routes())
         .route(
             "/assets/{name}",
             get(|Path(name): Path<String>| async move { views::asset(&name) }),
@@ -81,7 +84,17 @@ async fn login_page(
 ) -> Response {
     let lang = Lang::of(&headers);
     let csrf = id.session.map(|s| s.csrf).unwrap_or_default();
-    login_view(&state, lang, &csrf, None, "")
+    // A newcomer on the embedded default has no user yet: the page says how to make one.
+    let no_users = state.db(|l| l.users()).await.is_ok_and(|u| u.is_empty());
+    let mut r = login_view(&state, lang, &csrf, None, "");
+    if no_users {
+        let ctx = context! {
+            lang => lang.code(), title => word(lang.code(), "log_in"), csrf, typed => "",
+            notice => word(lang.code(), "no_users"),
+        };
+        r = state.views.page("login.html", ctx).into_response();
+    }
+    r
 }
 
 fn login_view(
@@ -299,11 +312,12 @@ async fn templates_page(
     let lang = Lang::of(&headers).code();
     let drafts = state.db(|l| l.drafts()).await?;
     let disk = read_disk(&state);
-    let problems: Vec<String> = check(&state, &disk)
-        .1
-        .iter()
-        .map(|p| plain(p, lang))
-        .collect();
+    // The folder as the daemon reads it: stray files (a backup copy, an editor's swap
+    // file) show here as warnings too.
+    let problems: Vec<String> = match check_dir(&state.responses_dir(), &state.config.desks) {
+        Ok(checked) => checked.problems.iter().map(|p| plain(p, lang)).collect(),
+        Err(e) => vec![e.to_string()],
+    };
     let entries: Vec<Entry> = required_files()
         .into_iter()
         .map(|name| Entry {

@@ -75,6 +75,7 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("login_failed", "Forkert brugernavn eller adgangskode.", "Wrong user name or password."),
     ("login_wait", "For mange forkerte forsøg. Vent et øjeblik, og prøv igen.", "Too many failed attempts. Wait a moment and try again."),
     ("main_nav", "Hovedmenu", "Main menu"),
+    ("no_users", "Der er ingen brugere endnu. Opret en på serveren med: autosvar user add DIT-NAVN", "There are no users yet. Create one on the server with: autosvar user add YOUR-NAME"),
     ("template", "Skabelon", "Template"),
     ("what", "Hvad", "What"),
     ("state", "Tilstand", "State"),
@@ -148,6 +149,7 @@ const WORDS: &[(&str, &str, &str)] = &[
 pub(super) fn word(lang: &str, key: &str) -> String {
     WORDS
         .iter()
+        .chain(super::review::WORDS)
         .find(|(k, _, _)| *k == key)
         .map_or(key, |(_, da, en)| if lang == "en" { en } else { da })
         .to_string()
@@ -188,6 +190,7 @@ impl Views {
         view!(env, "audit.html");
         view!(env, "activity.html");
         view!(env, "mail.html");
+        view!(env, "review.html");
         Views { env }
     }
 
@@ -264,6 +267,7 @@ mod tests {
             "audit.html",
             "activity.html",
             "mail.html",
+            "review.html",
         ] {
             assert!(v.env.get_template(name).is_ok(), "{name}");
         }

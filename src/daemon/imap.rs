@@ -208,12 +208,14 @@ impl Session<'_> {
                 return Ok(());
             }
             self.retry_undelivered().await?;
+            self.carry_out_requests().await?;
             if self.once {
                 return Ok(());
             }
+            let bell = self.pipeline.bell();
             let wake = self
                 .imap
-                .wait(self.shutdown, self.retry.until_next())
+                .wait(self.shutdown, &bell, self.retry.until_next())
                 .await?;
             if wake == Wake::Stop {
                 return Ok(());
@@ -366,6 +368,41 @@ impl Session<'_> {
             }
         }
         self.show_marks().await
+    }
+
+    /// The console's requests, each mail fetched again by its UID while the folder's
+    /// UIDVALIDITY is the one it was recorded under; then what the mailbox must show.
+    async fn carry_out_requests(&mut self) -> Result<(), SessionError> {
+        let (mailbox, validity) = (self.mailbox.clone(), self.selected.uid_validity);
+        let imap = &mut *self.imap;
+        let finished = super::requests::carry_out(
+            &mut *self.pipeline,
+            &mut *self.report,
+            async |source: &Source| {
+                let Some(uid) = source.uid_in(&mailbox, validity) else {
+                    return Ok::<_, SessionError>(Err(
+                        "the mail is not in this folder as it was (another folder, or its UIDs were renumbered)".into(),
+                    ));
+                };
+                let Some(mut bytes) = imap.fetch(uid, Some(FULL_FETCH_MAX)).await? else {
+                    return Ok(Err("the mail is no longer in the folder".into()));
+                };
+                let truncated = bytes.len() >= FULL_FETCH_MAX as usize;
+                if truncated {
+                    bytes.truncate(PARTIAL_BYTES as usize);
+                }
+                Ok(Ok(RawMail {
+                    source: source.clone(),
+                    bytes,
+                    truncated,
+                }))
+            },
+        )
+        .await?;
+        if finished > 0 {
+            self.show_marks().await?;
+        }
+        Ok(())
     }
 
     /// Messages that could not be delivered (SMTP down, a 4xx) are tried again with

@@ -16,6 +16,7 @@ use super::{watch, Report};
 use crate::clock::now;
 use crate::intake::maildir::{changes, Change, Maildir};
 use crate::pipeline::{Outcome, Pipeline};
+use crate::types::Source;
 
 /// `--once` waits this long at most for files still being written in new/.
 const ONCE_SETTLE_MAX: Duration = Duration::from_secs(10);
@@ -36,8 +37,10 @@ pub(super) async fn run(
         watch
     };
     let mut settle_until: Option<Instant> = None;
+    let bell = pipeline.bell();
     loop {
         scan(pipeline, &mut maildir, once, shutdown, report).await?;
+        carry_out_requests(pipeline, &maildir, report).await?;
         // A file being written in place is looked at again once it may be complete.
         let next_look = maildir.next_look();
         if once {
@@ -56,10 +59,34 @@ pub(super) async fn run(
             }
         }
         let wait = next_look.map_or(poll_interval, |d| d.min(poll_interval));
-        if !wait_for_change(&mut maildir, &mut watch, wait, shutdown).await {
+        if !wait_for_change(&mut maildir, &mut watch, wait, shutdown, &bell).await {
             return Ok(());
         }
     }
+}
+
+/// The console's requests, each mail read again from `new/`.
+async fn carry_out_requests(
+    pipeline: &mut Pipeline,
+    maildir: &Maildir,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let label = maildir.label();
+    super::requests::carry_out(pipeline, report, async |source: &Source| {
+        let Source::File { mailbox, name } = source else {
+            return Ok::<_, anyhow::Error>(Err("the mail came from an IMAP folder".into()));
+        };
+        if *mailbox != label {
+            return Ok(Err(format!("the mail is in another Maildir ({mailbox})")));
+        }
+        Ok(match maildir.read_again(name) {
+            Ok(Some(raw)) => Ok(raw),
+            Ok(None) => Err("the mail file is no longer in the Maildir's new/".into()),
+            Err(e) => Err(format!("cannot read the mail file: {e}")),
+        })
+    })
+    .await?;
+    Ok(())
 }
 
 /// Only what says a file arrived or changed wakes the loop: the events a scan's own reads
@@ -111,6 +138,7 @@ async fn wait_for_change(
     watch: &mut Option<watch::Watch<Change>>,
     wait: Duration,
     shutdown: &CancellationToken,
+    bell: &tokio::sync::Notify,
 ) -> bool {
     let deadline = tokio::time::Instant::now() + wait;
     loop {
@@ -122,6 +150,8 @@ async fn wait_for_change(
         };
         let got = tokio::select! {
             _ = shutdown.cancelled() => return false,
+            // A request from the console, or a retrained model: carried out at once.
+            () = bell.notified() => return true,
             got = changes => got,
             _ = tokio::time::sleep_until(deadline) => return true,
         };

@@ -11,6 +11,7 @@
 mod backoff;
 mod imap;
 mod maildir;
+mod requests;
 mod watch;
 
 use std::collections::BTreeMap;

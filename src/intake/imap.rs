@@ -747,11 +747,13 @@ impl Imap {
     pub async fn wait(
         &mut self,
         shutdown: &CancellationToken,
+        bell: &tokio::sync::Notify,
         at_most: Duration,
     ) -> Result<Wake, ImapError> {
         if !self.idle_supported {
             return Ok(tokio::select! {
                 _ = shutdown.cancelled() => Wake::Stop,
+                () = bell.notified() => Wake::Look,
                 _ = tokio::time::sleep(self.config.poll_interval.min(at_most)) => Wake::Look,
             });
         }
@@ -781,7 +783,7 @@ impl Imap {
                 return Ok(Wake::Look);
             }
             let period = self.config.idle_renew.min(left);
-            match self.idle(shutdown, period, first, &news).await? {
+            match self.idle(shutdown, bell, period, first, &news).await? {
                 Idled::Renew => first = false,
                 Idled::Changed => return Ok(Wake::Look),
                 Idled::Stop => return Ok(Wake::Stop),
@@ -795,6 +797,7 @@ impl Imap {
     async fn idle(
         &mut self,
         shutdown: &CancellationToken,
+        bell: &tokio::sync::Notify,
         period: Duration,
         first: bool,
         news: &impl Fn() -> bool,
@@ -820,6 +823,8 @@ impl Imap {
                     Err(source) => Err(ImapError::Command { what: "IDLE", source }),
                 },
                 _ = shutdown.cancelled() => Ok(Idled::Stop),
+                // The console asked for something: end IDLE and look.
+                () = bell.notified() => Ok(Idled::Changed),
                 // The server's keepalives ("* OK Still here") restart async-imap's own
                 // timer: bound the whole IDLE here.
                 _ = tokio::time::sleep(period) => Ok(Idled::Renew),

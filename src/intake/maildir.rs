@@ -383,6 +383,41 @@ impl Maildir {
         Look::Ready(bytes, truncated)
     }
 
+    /// The mail file `name` of `new/` read again, bounded as a scan reads it (for a
+    /// request from the console about a mail handled before). `Ok(None)`: no such file
+    /// (gone, or a name that is no plain file name).
+    ///
+    /// # Errors
+    /// When the file is there but cannot be read.
+    pub fn read_again(&self, name: &str) -> std::io::Result<Option<RawMail>> {
+        let plain = !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\', '\0']);
+        if !plain {
+            return Ok(None);
+        }
+        let file = match (self.open)(&self.new_dir().join(name)) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let len = file.metadata()?.len();
+        let truncated = len > self.max_size;
+        let limit = if truncated {
+            u64::from(PARTIAL_BYTES).min(self.max_size)
+        } else {
+            self.max_size
+        };
+        let mut bytes = Vec::new();
+        file.take(limit).read_to_end(&mut bytes)?;
+        Ok(Some(RawMail {
+            source: Source::File {
+                mailbox: self.label(),
+                name: name.to_string(),
+            },
+            bytes,
+            truncated,
+        }))
+    }
+
     /// Forgets a file so the next scan offers it again (after a transient failure).
     pub fn retry_later(&mut self, id: &str) {
         self.seen.remove(id);

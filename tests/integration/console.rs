@@ -22,7 +22,7 @@ fn bin() -> std::process::Command {
 const PASSWORD: &str = "korrekt hest batteri";
 
 /// The daemon with its console, stopped (by PID) on drop.
-struct Running {
+pub(crate) struct Running {
     dir: tempfile::TempDir,
     child: Child,
     addr: String,
@@ -42,6 +42,11 @@ impl Running {
 
     /// Starts on a fresh copy of the embedded default after `edit` changed its config text.
     fn start_with(edit: impl FnOnce(&mut String)) -> Running {
+        Running::start_env(edit, &[])
+    }
+
+    /// As [`Running::start_with`], with `env` set for the daemon.
+    pub(crate) fn start_env(edit: impl FnOnce(&mut String), env: &[(&str, &str)]) -> Running {
         let dir = empty_embedded_default();
         let cfg = dir.path().join("config.toml");
         let mut text = std::fs::read_to_string(&cfg).unwrap();
@@ -59,6 +64,7 @@ impl Running {
         let log = std::fs::File::create(dir.path().join("log")).unwrap();
         let child = bin()
             .current_dir(dir.path())
+            .envs(env.iter().copied())
             .args(["run"])
             .stdout(Stdio::null())
             .stderr(log)
@@ -80,7 +86,7 @@ impl Running {
         Running { dir, child, addr }
     }
 
-    fn path(&self, p: &str) -> PathBuf {
+    pub(crate) fn path(&self, p: &str) -> PathBuf {
         self.dir.path().join(p)
     }
 
@@ -94,7 +100,7 @@ impl Running {
         }
     }
 
-    fn signed_in(&self) -> Client {
+    pub(crate) fn signed_in(&self) -> Client {
         let mut c = self.browser();
         let r = c.login("mette", PASSWORD);
         assert_eq!(r.status, 303, "{}", r.body);
@@ -131,14 +137,14 @@ impl Running {
     }
 }
 
-struct Response {
-    status: u16,
+pub(crate) struct Response {
+    pub(crate) status: u16,
     headers: Vec<(String, String)>,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Response {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -147,7 +153,7 @@ impl Response {
 }
 
 /// A minimal HTTP/1.1 client with one cookie, as a browser without JavaScript is.
-struct Client {
+pub(crate) struct Client {
     addr: String,
     cookie: Option<String>,
     /// The CSRF token of the last page that had a form.
@@ -248,12 +254,12 @@ impl Client {
         }
     }
 
-    fn get(&mut self, path: &str) -> Response {
+    pub(crate) fn get(&mut self, path: &str) -> Response {
         self.request("GET", path, None, false)
     }
 
     /// Posts a form the way the page's own form does: with its CSRF token and our Origin.
-    fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Response {
+    pub(crate) fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Response {
         let csrf = self.csrf.clone().unwrap_or_default();
         let mut all: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
         all.extend_from_slice(fields);
@@ -356,10 +362,17 @@ fn console_pages_need_a_session_and_carry_the_security_headers() {
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
         "{cookie}"
     );
+    let login = d.browser().get("/login");
+    assert!(!login.body.contains("no users yet"), "mette exists");
     let mut c = d.signed_in();
     let r = c.get("/templates");
     assert_eq!(r.status, 200);
     assert!(r.body.contains("pricing.da.txt") && r.body.contains("forward-copy.txt"));
+    // A Windows backup copy in responses/ is a warning on the list, not a broken console.
+    std::fs::write(d.path("responses/pricing.da - Kopi.txt"), "gammel tekst").unwrap();
+    let r = c.get("/templates");
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("pricing.da - Kopi.txt"), "{}", r.body);
     // Signing out ends the session on the server, not only in the browser.
     let old = c.cookie.clone();
     assert_eq!(c.post("/logout", &[]).status, 303);
@@ -768,4 +781,43 @@ fn user_add_refuses_a_short_password_and_keeps_only_a_hash() {
         "the password in the ledger"
     );
     assert!(text.contains("$argon2id$"), "the hash");
+}
+
+#[test]
+fn a_console_without_users_says_how_to_make_one() {
+    let dir = empty_embedded_default();
+    let log = std::fs::File::create(dir.path().join("log")).unwrap();
+    let mut child = bin()
+        .current_dir(dir.path())
+        .args(["run"])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let addr = loop {
+        let log = std::fs::read_to_string(dir.path().join("log")).unwrap_or_default();
+        if let Some(rest) = log.split("console listening on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+        assert!(Instant::now() < deadline, "no console: {log}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut c = Client {
+        addr: addr.clone(),
+        cookie: None,
+        csrf: None,
+        origin: format!("http://{addr}"),
+        headers: Vec::new(),
+    };
+    let page = c.get("/login");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        page.body.contains("autosvar user add YOUR-NAME"),
+        "{}",
+        page.body
+    );
+    let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    assert!(log.contains("no users yet"), "{log}");
 }

@@ -6,6 +6,7 @@
 //! - `activity`: what the ledger keeps for the console (no CPR number, no address in clear)
 //! - `cli`: the `autosvar` binary on a copy of the embedded default
 //! - `console`: the HR console over HTTP on the running daemon
+//! - `review`: the console's review page: answer (exactly once), close, teach, on the daemon
 //! - `corpora`: public bounce and mail collections (fetched by tests/corpora/fetch): no
 //!   machine mail answered, no file panics or hangs
 //! - `maildir`: Maildir intake through the binary (files written in place, idle, size)
@@ -26,5 +27,6 @@ mod hostile;
 mod maildir;
 mod outgoing;
 mod quality;
+mod review;
 mod secrets;
 mod xoauth2;

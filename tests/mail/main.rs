@@ -64,6 +64,10 @@ fn main() {
             a_poisoned_mail_is_flagged_and_the_rest_answered,
         ),
         (
+            "an_answer_asked_in_the_console_is_sent_once_over_imap",
+            an_answer_asked_in_the_console_is_sent_once_over_imap,
+        ),
+        (
             "a_silently_dropped_idle_connection_is_noticed_and_mail_answered",
             a_silently_dropped_idle_connection_is_noticed_and_mail_answered,
         ),
@@ -1084,6 +1088,72 @@ fn refused_replies_set_mails_aside_and_never_block_the_rest(s: &Servers) {
 
 /// Issue 9: a mail that panics the pipeline, and one that kills the process every time it is
 /// read, are set aside (`\\Flagged`, never answered), and the mails behind them answered.
+/// The console's "answer with pricing" on a mail set aside in an IMAP folder: the request
+/// is written to the ledger as the console writes it; the daemon fetches the mail again by
+/// its UID, sends one reply over SMTP and flags the mail \Answered. Asked again: refused,
+/// and still one reply.
+fn an_answer_asked_in_the_console_is_sent_once_over_imap(s: &Servers) {
+    use autosvar::ledger::{Asked, Ledger, Refusal};
+    let hr = "hr-ask@example.test";
+    let who = "ask@regionh.example";
+    let setup = Setup::default(s, hr, "");
+    append(
+        s,
+        hr,
+        "INBOX",
+        &[question(
+            "ask1@regionh.example",
+            who,
+            hr,
+            "Pris PANICS-HERE",
+            "Hvad koster en licens?",
+            "",
+        )],
+    );
+    let run = || {
+        let o = setup
+            .cmd()
+            .env("AUTOSVAR_FAULT", "panic:PANICS-HERE")
+            .args(["run", "--once"])
+            .output()
+            .expect("run --once");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let out = run();
+    assert!(out.contains("set-aside"), "{out}");
+    let ledger_path = setup.dir.path().join("var/ledger.sqlite");
+    let key = {
+        let l = Ledger::open(&ledger_path).expect("ledger");
+        let queue = l.review_queue(None, 10).expect("queue");
+        assert_eq!(queue.len(), 1);
+        queue[0].key.clone()
+    };
+    let ask = || {
+        let mut l = Ledger::open(&ledger_path).expect("ledger");
+        l.ask_answer(
+            &key,
+            autosvar::types::Category::Pricing,
+            None,
+            "mette",
+            autosvar::clock::now(),
+        )
+        .expect("ask")
+    };
+    assert!(matches!(ask(), Asked::Queued(_)));
+    let out = run();
+    assert!(out.contains("replied pricing"), "{out}");
+    let replies = wait_for(s, who, "INBOX", "the reply", WAIT, |m| m.len() == 1);
+    let text = replies[0].text();
+    assert!(text.contains("X-Autosvar-Category: pricing"), "{text}");
+    wait_for(s, hr, "INBOX", "the mail shown answered", WAIT, |m| {
+        m.len() == 1 && has_flag(&m[0], "Answered")
+    });
+    assert_eq!(ask(), Asked::Refused(Refusal::Replied));
+    run();
+    assert_eq!(messages(s, who, "INBOX").len(), 1, "one reply only");
+}
+
 fn a_poisoned_mail_is_flagged_and_the_rest_answered(s: &Servers) {
     let hr = "hr-p@example.test";
     let setup = Setup::default(s, hr, "");
