@@ -499,6 +499,25 @@ impl Browser {
             .to_string()
     }
 
+    /// Elements whose whole text is a program's word for nothing ("None", "null",
+    /// "undefined", "NaN"): a value a template printed instead of leaving out.
+    pub fn leaked_nothings(&self) -> Vec<String> {
+        let found = self.js(
+            "const words = ['None', 'null', 'undefined', 'NaN', 'Some(', 'Option<'];
+             const out = [];
+             for (const el of document.body.querySelectorAll('*')) {
+               if (el.children.length > 0) continue;
+               const t = (el.innerText || '').trim();
+               if (words.some(w => t === w || (w.endsWith('(') || w.endsWith('<')) && t.includes(w)))
+                 out.push(el.tagName.toLowerCase() + (el.className ? '.' + el.className : '')
+                          + ': ' + t.slice(0, 60));
+             }
+             return out;",
+            vec![],
+        );
+        serde_json::from_value(found).expect("a list of strings")
+    }
+
     /// Fails unless the focused element shows that it has the focus (WCAG 2.4.7): an
     /// outline or a box shadow that it does not have once the focus has left it.
     pub fn assert_focus_visible(&self) {

@@ -99,6 +99,7 @@ fn main() {
             "screenshots_of_the_templates_and_activity_pages",
             screenshots_of_the_templates_and_activity_pages,
         ),
+        en("pages_print_no_none_or_null", pages_print_no_none_or_null),
         // The keyboard alone, page by page: every focusable element shows its focus, and
         // Tab gets through the page.
         en("keyboard_login", |b| keyboard_logged_out(b, "/login")),
@@ -559,4 +560,30 @@ fn keyboard_template_editor(b: &Browser) {
         order.iter().any(|e| e.starts_with("button")),
         "Tab never reached a button: {order:#?}"
     );
+}
+
+/// No page shows "None", "null" or "undefined" where a template printed a missing value.
+fn pages_print_no_none_or_null(b: &Browser) {
+    shared(b);
+    let mut found: Vec<String> = Vec::new();
+    let mut look = |b: &Browser| {
+        let page = b.path();
+        found.extend(
+            b.leaked_nothings()
+                .into_iter()
+                .map(|f| format!("{page} {f}")),
+        );
+    };
+    b.open_page("/login");
+    look(b);
+    b.login(USER, PASSWORD);
+    for page in PAGES {
+        b.open_page(page);
+        look(b);
+    }
+    b.open_page("/templates");
+    b.click("a[href^='/templates/']");
+    b.wait_for("textarea#text");
+    look(b);
+    assert!(found.is_empty(), "printed nothing-values: {found:#?}");
 }
