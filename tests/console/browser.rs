@@ -417,6 +417,12 @@ impl Browser {
         self.rt.block_on(el.send_keys(text)).expect("type in field");
     }
 
+    /// Types `text` at the end of a field's value (WebDriver puts the caret at the end).
+    pub fn append(&self, css: &str, text: &str) {
+        let el = self.wait_for(css);
+        self.rt.block_on(el.send_keys(text)).expect("type in field");
+    }
+
     pub fn click(&self, css: &str) {
         let el = self.wait_for(css);
         self.rt

@@ -131,6 +131,31 @@ impl Console {
         });
     }
 
+    /// Delivers `mail` into the embedded default's Maildir (written to tmp/, then renamed
+    /// into new/, as a mail server does).
+    pub fn deliver(&self, name: &str, mail: &str) {
+        let maildir = self.dir.path().join("demo/Maildir");
+        let tmp = maildir.join("tmp").join(name);
+        std::fs::create_dir_all(maildir.join("tmp")).expect("Maildir tmp/");
+        std::fs::write(&tmp, mail).expect("write mail");
+        std::fs::rename(&tmp, maildir.join("new").join(name)).expect("deliver mail");
+    }
+
+    /// Waits until a mail in the outbox contains `want`; returns that mail.
+    pub fn wait_outbox_with(&self, want: &str) -> String {
+        let outbox = self.dir.path().join("var/outbox");
+        poll(
+            &format!("a mail with {want:?} in {}", outbox.display()),
+            START,
+            || {
+                std::fs::read_dir(&outbox)
+                    .ok()?
+                    .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+                    .find(|m| m.contains(want))
+            },
+        )
+    }
+
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("daemon.log")
     }

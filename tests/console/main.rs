@@ -100,6 +100,19 @@ fn main() {
             screenshots_of_the_templates_and_activity_pages,
         ),
         en("pages_print_no_none_or_null", pages_print_no_none_or_null),
+        // Editing templates (each with a daemon of its own).
+        en(
+            "an_edit_shows_in_the_preview_before_it_is_saved",
+            an_edit_shows_in_the_preview_before_it_is_saved,
+        ),
+        en(
+            "a_broken_template_shows_the_error_at_its_line",
+            a_broken_template_shows_the_error_at_its_line,
+        ),
+        en(
+            "a_published_edit_is_in_the_next_reply",
+            a_published_edit_is_in_the_next_reply,
+        ),
         // The keyboard alone, page by page: every focusable element shows its focus, and
         // Tab gets through the page.
         en("keyboard_login", |b| keyboard_logged_out(b, "/login")),
@@ -586,4 +599,78 @@ fn pages_print_no_none_or_null(b: &Browser) {
     b.wait_for("textarea#text");
     look(b);
     assert!(found.is_empty(), "printed nothing-values: {found:#?}");
+}
+
+/// The Danish pricing reply, the template the editing tests change.
+const PRICING_DA: &str = "/templates/pricing.da.txt";
+
+fn an_edit_shows_in_the_preview_before_it_is_saved(b: &Browser) {
+    let _c = own(b);
+    b.login(USER, PASSWORD);
+    b.open_page(PRICING_DA);
+    let marker = "Prøvelinje fra browsertesten 4711";
+    assert!(!b.text("#preview").contains(marker));
+    b.append("#text", &format!("\n{marker}\n"));
+    b.click("button[name=action][value=preview]");
+    b.wait_for_text("#preview", marker);
+    // Only a preview: the template list still says live, no draft.
+    b.open_page("/templates");
+    assert!(!b.exists(".badge.draft"), "a preview made a draft");
+}
+
+fn a_broken_template_shows_the_error_at_its_line(b: &Browser) {
+    let _c = own(b);
+    b.login(USER, PASSWORD);
+    b.open_page(PRICING_DA);
+    let text = b.js("return document.getElementById('text').value;", vec![]);
+    let mut lines: Vec<String> = text
+        .as_str()
+        .expect("the text")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(lines.len() >= 4, "{lines:?}");
+    // An unclosed placeholder on line 3: the error must name line 3, not the end.
+    lines[2] = "Pris: {{ price".to_string();
+    b.fill("#text", &lines.join("\n"));
+    b.click("button[name=action][value=preview]");
+    b.wait_for(".problems a[href='#L3']");
+    let problems = b.text(".problems");
+    assert!(problems.contains('3'), "{problems}");
+    assert!(b.exists("#L3.bad"), "line 3 not marked in the gutter");
+    // The page with its errors is accessible too.
+    b.axe();
+}
+
+fn a_published_edit_is_in_the_next_reply(b: &Browser) {
+    let c = own(b);
+    c.wait_outbox(1);
+    b.login(USER, PASSWORD);
+    b.open_page(PRICING_DA);
+    let marker = "Udgivet fra browsertesten 4712";
+    b.append("#text", &format!("\n{marker}\n"));
+    b.click("button[name=action][value=publish]");
+    b.wait_for("h1");
+    let mail = "From: Jens Test <jens.test@regionh.example>\r
+To: E-learning <e-learning@example.test>\r
+Subject: Hvad koster Zoom?\r
+Date: Mon, 02 Mar 2026 10:00:00 +0100\r
+Message-ID: <browser-publish-1@regionh.example>\r
+MIME-Version: 1.0\r
+Content-Type: text/plain; charset=utf-8\r
+Content-Transfer-Encoding: 8bit\r
+\r
+Hej\r
+\r
+Hvad koster en Zoom-licens, og hvem betaler for den?\r
+\r
+Venlig hilsen\r
+Jens\r
+";
+    c.deliver("browser-publish-1", mail);
+    let reply = c.wait_outbox_with("browser-publish-1@regionh.example");
+    assert!(
+        reply.contains(marker) || reply.contains("browsertesten"),
+        "{reply}"
+    );
 }
