@@ -953,19 +953,7 @@ impl Pipeline {
         desk: Option<DeskKey>,
         now: SystemTime,
     ) -> Result<(Outcome, Vec<ledger::Pending>), PipelineError> {
-        record.reply_id = Some(reply.message_id.as_str().into());
-        record.forward_id = forward.as_ref().map(|f| f.message_id.as_str().into());
-        let reply_id = reply.message_id.as_str().to_string();
-        // The composed messages are not needed after this: their bytes move.
-        let outgoing: Vec<ledger::Pending> = std::iter::once(reply)
-            .chain(forward)
-            .map(|message| ledger::Pending {
-                message,
-                mail_key: record.key.clone(),
-                attempts: 0,
-                started: None,
-            })
-            .collect();
+        let (reply_id, outgoing) = to_send(&mut record, reply, forward);
         self.ledger.record_intent(&record, &outgoing, now)?;
         let outcome = Outcome::Replied {
             category,
@@ -1164,6 +1152,29 @@ pub fn explain_summary(a: &Assessment) -> String {
         );
     }
     out
+}
+
+/// The reply (and forward) as messages waiting to be sent for the mail `record` describes,
+/// their Message-IDs noted in it; returns the reply's Message-ID too. The composed messages
+/// are not needed after this: their bytes move.
+fn to_send(
+    record: &mut Record,
+    reply: compose::Outgoing,
+    forward: Option<compose::Outgoing>,
+) -> (String, Vec<ledger::Pending>) {
+    record.reply_id = Some(reply.message_id.as_str().into());
+    record.forward_id = forward.as_ref().map(|f| f.message_id.as_str().into());
+    let reply_id = reply.message_id.as_str().to_string();
+    let outgoing = std::iter::once(reply)
+        .chain(forward)
+        .map(|message| ledger::Pending {
+            message,
+            mail_key: record.key.clone(),
+            attempts: 0,
+            started: None,
+        })
+        .collect();
+    (reply_id, outgoing)
 }
 
 #[cfg(test)]

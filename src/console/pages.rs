@@ -28,9 +28,9 @@ use super::security::{self, set_cookie};
 use super::views::{self, word, Lang};
 use super::{Error, Shared};
 use crate::classify::Category;
-use crate::cli::preview::{preview, Wanted};
 use crate::ledger::console::Draft;
 use crate::parse::Language;
+use crate::render::preview::{preview, Wanted};
 use crate::render::{
     catalogue, check_dir, check_set, required_files, Problem, Severity, Templates,
 };

@@ -31,45 +31,6 @@ use super::{Error, Shared};
 use crate::ledger::{ActivityCursor, Asked, Request, RequestAction, RequestState};
 use crate::types::{Category, DeskKey};
 
-/// The words of this page: key, Danish, English (looked up by [`super::views::word`]).
-pub(super) const WORDS: &[(&str, &str, &str)] = &[
-    ("review_intro", "Mails som autosvar ikke kunne eller ikke burde klare alene: lagt til side, med følsomme oplysninger, besvaret som 'andet' eller med lav sikkerhed.", "Mails autosvar could not or should not handle alone: set aside, with sensitive data, answered as 'other' or with low confidence."),
-    ("review_empty", "Ingen mails venter på en person.", "No mail waits for a person."),
-    ("no_subject", "(intet emne)", "(no subject)"),
-    ("received", "Modtaget", "Received"),
-    ("category", "Kategori", "Category"),
-    ("confidence", "Sikkerhed", "Confidence"),
-    ("outcome", "Udfald", "Outcome"),
-    ("why", "Hvorfor", "Why"),
-    ("open_mail", "Åbn", "Open"),
-    ("answer_with", "Svar med skabelonen", "Answer with the template"),
-    ("answer_desk", "Servicedesk (teknisk)", "Desk (technical)"),
-    ("desk_classifier", "Som autosvar foreslår", "As autosvar suggests"),
-    ("send_answer", "Send svar", "Send answer"),
-    ("no_answer", "Intet svar nødvendigt", "No answer needed"),
-    ("teach_as", "Lær: denne mail er", "Teach: this mail is"),
-    ("teach", "Lær", "Teach"),
-    ("requests", "Seneste anmodninger", "Latest requests"),
-    ("req_pending", "venter på autosvar", "waiting for autosvar"),
-    ("req_sent", "sendt", "sent"),
-    ("req_sending", "skrevet, sendes", "written, being sent"),
-    ("req_saved", "gemt som eksempel", "saved as an example"),
-    ("req_refused", "afvist", "refused"),
-    ("req_answer", "svar", "answer"),
-    ("req_teach", "lær", "teach"),
-    ("older", "Ældre mails", "Older mails"),
-    ("answer_asked", "Svaret er bestilt. autosvar sender det om et øjeblik; status står under Seneste anmodninger.", "The answer is ordered. autosvar sends it in a moment; its state is under Latest requests."),
-    ("teach_asked", "Eksemplet gemmes, og autosvar lærer af det om et øjeblik.", "The example is being saved; autosvar learns from it in a moment."),
-    ("closed", "Mailen er lukket: intet svar nødvendigt.", "The mail is closed: no answer needed."),
-    ("not_open", "Mailen var allerede lukket.", "The mail was already closed."),
-    ("refused_unknown", "Afvist: autosvar kender ikke den mail.", "Refused: autosvar does not know that mail."),
-    ("refused_replied", "Afvist: mailen er allerede besvaret. Der sendes ikke et svar mere.", "Refused: the mail was already answered. No second answer is sent."),
-    ("refused_reply_pending", "Afvist: et svar på mailen er ved at blive sendt.", "Refused: an answer to this mail is being sent."),
-    ("refused_in_doubt", "Afvist: et svar på mailen kan være sendt (afsendelsen blev afbrudt). Se i Sendt post.", "Refused: an answer to this mail may have gone out (its sending was interrupted). Look in Sent."),
-    ("refused_already_asked", "Afvist: der er allerede bestilt et svar på mailen.", "Refused: an answer to this mail was already ordered."),
-    ("bad_form", "Formularen var ikke udfyldt rigtigt.", "The form was not filled in correctly."),
-];
-
 pub(super) fn routes() -> Router<Shared> {
     Router::new()
         .route("/review", get(review_page))
@@ -232,7 +193,7 @@ async fn review_page(
 
 /// Only notices this page has words for are shown (the query is the browser's).
 fn known_notice(key: &str) -> bool {
-    WORDS.iter().any(|(k, _, _)| *k == key)
+    super::views::REVIEW_WORDS.iter().any(|(k, _, _)| *k == key)
         && (key.starts_with("refused_")
             || matches!(
                 key,
@@ -371,7 +332,7 @@ mod tests {
         assert!(known_notice("answer_asked"));
         assert!(!known_notice("refused_nonsense"));
         assert!(!known_notice("review_intro"));
-        for (k, da, en) in WORDS {
+        for (k, da, en) in crate::console::views::REVIEW_WORDS {
             assert!(!da.is_empty() && !en.is_empty(), "{k}");
         }
         for r in [

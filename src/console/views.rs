@@ -144,12 +144,47 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("no", "Nej", "No"),
 ];
 
+/// The review page's words (key, Danish, English).
+pub(super) const REVIEW_WORDS: &[(&str, &str, &str)] = &[
+    ("review_intro", "Mails som autosvar ikke kunne eller ikke burde klare alene: lagt til side, med følsomme oplysninger, besvaret som 'andet' eller med lav sikkerhed.", "Mails autosvar could not or should not handle alone: set aside, with sensitive data, answered as 'other' or with low confidence."),
+    ("review_empty", "Ingen mails venter på en person.", "No mail waits for a person."),
+    ("received", "Modtaget", "Received"),
+    ("category", "Kategori", "Category"),
+    ("why_short", "Hvorfor", "Why"),
+    ("open_mail", "Åbn", "Open"),
+    ("answer_with", "Svar med skabelonen", "Answer with the template"),
+    ("answer_desk", "Servicedesk (teknisk)", "Desk (technical)"),
+    ("desk_classifier", "Som autosvar foreslår", "As autosvar suggests"),
+    ("send_answer", "Send svar", "Send answer"),
+    ("no_answer", "Intet svar nødvendigt", "No answer needed"),
+    ("teach_as", "Lær: denne mail er", "Teach: this mail is"),
+    ("teach", "Lær", "Teach"),
+    ("requests", "Seneste anmodninger", "Latest requests"),
+    ("req_pending", "venter på autosvar", "waiting for autosvar"),
+    ("req_sent", "sendt", "sent"),
+    ("req_sending", "skrevet, sendes", "written, being sent"),
+    ("req_saved", "gemt som eksempel", "saved as an example"),
+    ("req_refused", "afvist", "refused"),
+    ("req_answer", "svar", "answer"),
+    ("req_teach", "lær", "teach"),
+    ("answer_asked", "Svaret er bestilt. autosvar sender det om et øjeblik; status står under Seneste anmodninger.", "The answer is ordered. autosvar sends it in a moment; its state is under Latest requests."),
+    ("teach_asked", "Eksemplet gemmes, og autosvar lærer af det om et øjeblik.", "The example is being saved; autosvar learns from it in a moment."),
+    ("closed", "Mailen er lukket: intet svar nødvendigt.", "The mail is closed: no answer needed."),
+    ("not_open", "Mailen var allerede lukket.", "The mail was already closed."),
+    ("refused_unknown", "Afvist: autosvar kender ikke den mail.", "Refused: autosvar does not know that mail."),
+    ("refused_replied", "Afvist: mailen er allerede besvaret. Der sendes ikke et svar mere.", "Refused: the mail was already answered. No second answer is sent."),
+    ("refused_reply_pending", "Afvist: et svar på mailen er ved at blive sendt.", "Refused: an answer to this mail is being sent."),
+    ("refused_in_doubt", "Afvist: et svar på mailen kan være sendt (afsendelsen blev afbrudt). Se i Sendt post.", "Refused: an answer to this mail may have gone out (its sending was interrupted). Look in Sent."),
+    ("refused_already_asked", "Afvist: der er allerede bestilt et svar på mailen.", "Refused: an answer to this mail was already ordered."),
+    ("bad_form", "Formularen var ikke udfyldt rigtigt.", "The form was not filled in correctly."),
+];
+
 /// The word for `key` in `lang`; the key itself when there is none (a missing word shows
 /// up in the browser test, not as an error page).
 pub(super) fn word(lang: &str, key: &str) -> String {
     WORDS
         .iter()
-        .chain(super::review::WORDS)
+        .chain(REVIEW_WORDS)
         .find(|(k, _, _)| *k == key)
         .map_or(key, |(_, da, en)| if lang == "en" { en } else { da })
         .to_string()

@@ -214,18 +214,7 @@ impl Pipeline {
             .explain
             .map(|e| format!("{e}answered by hand: {} chose {}\n", req.user, req.category));
         let (reply, forward) = messages;
-        record.reply_id = Some(reply.message_id.as_str().into());
-        record.forward_id = forward.as_ref().map(|f| f.message_id.as_str().into());
-        let reply_id = reply.message_id.as_str().to_string();
-        let outgoing: Vec<ledger::Pending> = std::iter::once(reply)
-            .chain(forward)
-            .map(|message| ledger::Pending {
-                message,
-                mail_key: req.mail_key.clone(),
-                attempts: 0,
-                started: None,
-            })
-            .collect();
+        let (reply_id, outgoing) = super::to_send(&mut record, reply, forward);
         if let Err(why) = self
             .ledger
             .record_requested_reply(req.id, &record, &outgoing, now)?

@@ -18,6 +18,7 @@
 
 pub mod check;
 pub mod compose;
+pub mod preview;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
