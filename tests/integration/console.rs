@@ -368,6 +368,19 @@ fn console_pages_need_a_session_and_carry_the_security_headers() {
     let r = c.get("/templates");
     assert_eq!(r.status, 200);
     assert!(r.body.contains("pricing.da.txt") && r.body.contains("forward-copy.txt"));
+    for page in [
+        "/templates",
+        "/templates/pricing.da.txt",
+        "/history",
+        "/activity",
+        "/review",
+    ] {
+        let body = c.get(page).body;
+        assert!(
+            !body.contains(">None<") && !body.contains("conflict-h"),
+            "{page}: {body}"
+        );
+    }
     // A Windows backup copy in responses/ is a warning on the list, not a broken console.
     std::fs::write(d.path("responses/pricing.da - Kopi.txt"), "gammel tekst").unwrap();
     let r = c.get("/templates");
