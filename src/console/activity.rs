@@ -222,6 +222,9 @@ struct Chart {
     legend: Vec<Legend>,
     /// The value of the top grid line.
     top: u64,
+    /// The first and the last bucket's date, under the axis.
+    first: String,
+    last: String,
     /// Header cells and rows of the table: a bucket, then one count per category.
     columns: Vec<String>,
     table: Vec<(String, Vec<u64>)>,
@@ -369,6 +372,14 @@ fn chart(
         bars,
         legend,
         top: max,
+        first: when(crate::clock::from_unix_seconds(start))
+            .chars()
+            .take(10)
+            .collect(),
+        last: when(crate::clock::from_unix_seconds(start + (slots - 1) * step))
+            .chars()
+            .take(10)
+            .collect(),
         columns: kinds.iter().map(|(k, _)| k.to_string()).collect(),
         table,
         summary,
