@@ -404,6 +404,17 @@ impl Browser {
         self.rt.block_on(el.text()).ok()
     }
 
+    /// The visible texts of every element matching `css` now (no waiting).
+    pub fn try_texts(&self, css: &str) -> Vec<String> {
+        let els = self
+            .rt
+            .block_on(self.c().find_all(Locator::Css(css)))
+            .unwrap_or_default();
+        els.iter()
+            .filter_map(|el| self.rt.block_on(el.text()).ok())
+            .collect()
+    }
+
     /// The visible text of the first element matching `css` (waits for it).
     pub fn text(&self, css: &str) -> String {
         let el = self.wait_for(css);

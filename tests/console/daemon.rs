@@ -74,6 +74,12 @@ impl Console {
     /// Copies the embedded default, adds the test user, starts `autosvar run` and waits
     /// until it says the console listens.
     pub fn start() -> Console {
+        Console::start_env(&[])
+    }
+
+    /// As [`Console::start`], with `env` added to the daemon's environment (e.g.
+    /// `AUTOSVAR_FAULT`, the test build's fault injection, to set a mail aside).
+    pub fn start_env(env: &[(&str, &str)]) -> Console {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::copy(root().join("rules.toml"), dir.path().join("rules.toml")).expect("rules");
         for d in ["responses", "training", "demo"] {
@@ -92,6 +98,7 @@ impl Console {
         let child = command(dir.path())
             .arg("run")
             .env("RUST_LOG", "autosvar=info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
