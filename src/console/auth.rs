@@ -307,6 +307,27 @@ mod tests {
     }
 
     #[test]
+    fn each_further_failure_doubles_the_wait_up_to_a_minute() {
+        let t = Throttle::default();
+        let a: IpAddr = [127, 0, 0, 3].into();
+        let mut waits = Vec::new();
+        for _ in 0..12 {
+            t.failed("jens", a);
+            waits.push(t.wait("jens", a).unwrap_or_default());
+        }
+        let s = Duration::from_secs;
+        assert_eq!(waits[1], Duration::ZERO, "two failures cost nothing");
+        for (n, max) in [(2, s(1)), (3, s(2)), (4, s(4)), (5, s(8)), (11, s(60))] {
+            assert!(
+                waits[n] <= max && waits[n] > max - s(1) / 2,
+                "after {} failures: {:?}",
+                n + 1,
+                waits[n]
+            );
+        }
+    }
+
+    #[test]
     fn secrets_compare_whole() {
         assert!(same_secret("abc", "abc"));
         assert!(!same_secret("abc", "abd"));
