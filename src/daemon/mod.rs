@@ -1,7 +1,7 @@
 //! The daemon: the order of things around the pipeline. Read what is waiting, run each mail
 //! through the [`Pipeline`], show the outcome in the mailbox, wait for more, and do it again
 //! until the shutdown future resolves; reconnect with backoff when the server goes away,
-//! retry undelivered messages, reload `responses/` when HR staff save a file.
+//! retry undelivered messages, reload `responses/` when HR staff save a file (or on SIGHUP).
 //!
 //! [`run`] takes its shutdown as a future (as mini-redis's server does), so a test can stop
 //! it without a signal and run it with paused time. The daemon knows loops, servers and
@@ -16,7 +16,7 @@ mod watch;
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -123,6 +123,13 @@ pub async fn run(
                 pipeline.templates(),
                 stop.clone(),
             )?;
+            #[cfg(unix)]
+            reload_on_sighup(
+                config.responses.clone(),
+                config.desks.clone(),
+                pipeline.templates(),
+                stop.clone(),
+            )?;
         }
         let once = mode == Mode::Once;
         match intake {
@@ -192,32 +199,73 @@ fn watch_templates(
             // Let the editor finish writing, then take all events of this save at once.
             tokio::time::sleep(Duration::from_millis(200)).await;
             while watch.try_next().is_some() {}
-            match crate::render::check_dir(&dir, &desks) {
-                Ok(checked) => {
-                    for w in checked.warnings() {
-                        warn!(problem = %w.diagnostic(&dir), "template warning");
-                    }
-                    match checked.templates {
-                        Some(t) => {
-                            live.store(Arc::new(t));
-                            info!("templates reloaded");
-                        }
-                        None => {
-                            for p in checked
-                                .problems
-                                .iter()
-                                .filter(|p| p.severity() == Severity::Error)
-                            {
-                                error!(problem = %p.diagnostic(&dir), "template change refused; keeping the previous templates");
-                            }
-                        }
-                    }
+            let _ = reload_templates(&dir, &desks, &live);
+        }
+    });
+    Ok(())
+}
+
+/// Reads and checks `responses/` and, when the set has no error, puts it to work (`true`);
+/// a broken set is refused and logged with each problem, and the previous set stays in use.
+fn reload_templates(
+    dir: &Path,
+    desks: &BTreeMap<DeskKey, Desk>,
+    live: &ArcSwap<Templates>,
+) -> bool {
+    match crate::render::check_dir(dir, desks) {
+        Ok(checked) => {
+            for w in checked.warnings() {
+                warn!(problem = %w.diagnostic(dir), "template warning");
+            }
+            match checked.templates {
+                Some(t) => {
+                    live.store(Arc::new(t));
+                    info!("templates reloaded");
+                    true
                 }
-                Err(e) => {
-                    for p in e.problems() {
-                        error!(problem = %p, "template change refused; keeping the previous templates");
+                None => {
+                    for p in checked
+                        .problems
+                        .iter()
+                        .filter(|p| p.severity() == Severity::Error)
+                    {
+                        error!(problem = %p.diagnostic(dir), "template change refused; keeping the previous templates");
                     }
+                    false
                 }
+            }
+        }
+        Err(e) => {
+            for p in e.problems() {
+                error!(problem = %p, "template change refused; keeping the previous templates");
+            }
+            false
+        }
+    }
+}
+
+/// SIGHUP reloads the templates (as a saved file does) instead of ending the process. The
+/// config, the rules and the training examples are read at start only: the log says so.
+#[cfg(unix)]
+fn reload_on_sighup(
+    dir: PathBuf,
+    desks: BTreeMap<DeskKey, Desk>,
+    live: Arc<ArcSwap<Templates>>,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                got = hup.recv() => if got.is_none() { break },
+            }
+            info!("SIGHUP: reloading the templates; config.toml, the rules and the training examples are read at start only (restart for those)");
+            if reload_templates(&dir, &desks, &live) {
+                info!("SIGHUP: templates reloaded");
+            } else {
+                warn!("SIGHUP: the templates were refused; the previous ones stay in use");
             }
         }
     });

@@ -698,3 +698,82 @@ fn sensitive_stress_set_keeps_its_floor() {
     );
     assert!(stdout(&o).contains("(45 sensitive)"));
 }
+
+/// SIGHUP reloads the templates and the daemon goes on (it used to end with 129): after the
+/// SIGHUP's reload, the next reply carries a line added on disk; a broken set on SIGHUP is
+/// refused and the daemon still runs, and SIGTERM still ends it with 0.
+#[test]
+fn sighup_reloads_the_templates_and_the_daemon_goes_on() {
+    let dir = embedded_default();
+    let new = dir.path().join("demo/Maildir/new");
+    for e in std::fs::read_dir(&new).unwrap() {
+        std::fs::remove_file(e.unwrap().path()).unwrap();
+    }
+    let log = std::fs::File::create(dir.path().join("log")).unwrap();
+    let mut child = bin()
+        .current_dir(dir.path())
+        .args(["run"])
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let read_log = || std::fs::read_to_string(dir.path().join("log")).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !read_log().contains("watching for new mail") {
+        assert!(
+            Instant::now() < deadline,
+            "daemon did not start: {}",
+            read_log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let file = dir.path().join("responses/pricing.da.txt");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, format!("{text}\nGenindlæst ved SIGHUP.\n")).unwrap();
+    let pid = child.id().to_string();
+    let hup = |done: &str| {
+        let ok = Command::new("kill").args(["-HUP", &pid]).status().unwrap();
+        assert!(ok.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !read_log().contains(done) {
+            assert!(
+                Instant::now() < deadline,
+                "no {done:?} after SIGHUP: {}",
+                read_log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    hup("SIGHUP: templates reloaded");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "SIGHUP ended the daemon"
+    );
+    let mail = "From: Ida <ida@regionh.example>\r\nTo: e-learning@example.test\r\nSubject: Pris\r\nMessage-ID: <hup-1@regionh.example>\r\n\r\nHvad koster en enterprise-licens?\r\n";
+    std::fs::write(dir.path().join("demo/Maildir/tmp/m1"), mail).unwrap();
+    std::fs::rename(dir.path().join("demo/Maildir/tmp/m1"), new.join("m1")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while outbox(dir.path()).is_empty() {
+        assert!(Instant::now() < deadline, "no reply within 20 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let reply = std::fs::read_to_string(&outbox(dir.path())[0]).unwrap();
+    assert!(
+        reply.contains("Genindl=C3=A6st ved SIGHUP.") || reply.contains("Genindlæst ved SIGHUP."),
+        "{reply}"
+    );
+    // A broken set on SIGHUP is refused and the daemon still runs.
+    std::fs::write(&file, "{{ oops\n").unwrap();
+    hup("SIGHUP: the templates were refused");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "a broken set on SIGHUP ended the daemon"
+    );
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+}
