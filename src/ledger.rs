@@ -648,7 +648,7 @@ fn kept_explanation(explain: &str) -> String {
 }
 
 /// At most `max` characters of `text`, the last an "…" when it was cut.
-fn cut_chars(text: &str, max: usize) -> String {
+pub(crate) fn cut_chars(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         return text.to_string();
     }

@@ -1095,12 +1095,7 @@ pub fn kept_subject(subject: &str) -> String {
         .take(ledger::MAX_SUBJECT + 32)
         .collect();
     let masked = crate::classify::sensitive::redact(line.trim());
-    let mut out: String = masked.chars().take(ledger::MAX_SUBJECT).collect();
-    if masked.chars().count() > ledger::MAX_SUBJECT {
-        out.pop();
-        out.push('…');
-    }
-    out
+    ledger::cut_chars(&masked, ledger::MAX_SUBJECT)
 }
 
 /// Why a mail was classified and decided as it was, the lines `autosvar classify

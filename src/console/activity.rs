@@ -54,12 +54,7 @@ pub(super) struct Row {
     subject: String,
 }
 
-pub(super) fn when(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t)
-        .to_string()
-        .replace('T', " ")
-        .replace('Z', " UTC")
-}
+pub(super) use super::views::when;
 
 pub(super) fn row(r: &ActivityRow) -> Row {
     Row {

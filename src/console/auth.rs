@@ -73,7 +73,8 @@ pub(super) fn random_token() -> String {
     crate::parse::hex(&b)
 }
 
-fn digest(token: &str) -> String {
+/// SHA-256 as hex.
+pub(super) fn digest(token: &str) -> String {
     crate::parse::hex(&Sha256::digest(token.as_bytes()))
 }
 

@@ -21,11 +21,10 @@ use axum::{Extension, Form, Router};
 use minijinja::context;
 use minijinja::value::Serde;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::auth::{self, Identity, User};
 use super::security::{self, set_cookie};
-use super::views::{self, word, Lang};
+use super::views::{self, when, word, Lang};
 use super::{Error, Shared};
 use crate::classify::Category;
 use crate::ledger::console::Draft;
@@ -68,13 +67,6 @@ fn now() -> SystemTime {
     crate::clock::now()
 }
 
-fn when(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t)
-        .to_string()
-        .replace('T', " ")
-        .replace('Z', " UTC")
-}
-
 // ---- sign-in ----
 
 async fn login_page(
@@ -86,15 +78,14 @@ async fn login_page(
     let csrf = id.session.map(|s| s.csrf).unwrap_or_default();
     // A newcomer on the embedded default has no user yet: the page says how to make one.
     let no_users = state.db(|l| l.users()).await.is_ok_and(|u| u.is_empty());
-    let mut r = login_view(&state, lang, &csrf, None, "");
     if no_users {
         let ctx = context! {
             lang => lang.code(), title => word(lang.code(), "log_in"), csrf, typed => "",
             notice => word(lang.code(), "no_users"),
         };
-        r = state.views.page("login.html", ctx).into_response();
+        return state.views.page("login.html", ctx).into_response();
     }
-    r
+    login_view(&state, lang, &csrf, None, "")
 }
 
 fn login_view(
@@ -246,9 +237,7 @@ fn preview_defaults(name: &str) -> (Category, Language) {
     (category, lang)
 }
 
-fn digest(text: &str) -> String {
-    crate::parse::hex(&Sha256::digest(text.as_bytes()))
-}
+use super::auth::digest;
 
 /// The templates on disk: name -> text, for every known template name that is there.
 fn read_disk(state: &Shared) -> BTreeMap<String, String> {
@@ -758,14 +747,16 @@ enum Published {
 }
 
 /// Records the files on disk as a version when they differ from the newest one (at start,
-/// and before each publish, so edits made with a text editor are in the history too).
-pub(super) async fn record_disk_version(state: &Shared) -> Result<(), Error> {
+/// and before each publish, so edits made with a text editor are in the history too), and
+/// returns them.
+pub(super) async fn record_disk_version(state: &Shared) -> Result<BTreeMap<String, String>, Error> {
     let disk = read_disk(state);
     let latest = state.db(|l| l.version(None)).await?;
     if latest.is_none_or(|v| v.files != disk) {
+        let recorded = disk.clone();
         state
             .db(move |l| {
-                let id = l.add_version(now(), "responses/", "the files on disk", &disk)?;
+                let id = l.add_version(now(), "responses/", "the files on disk", &recorded)?;
                 l.audit(
                     now(),
                     "responses/",
@@ -775,7 +766,7 @@ pub(super) async fn record_disk_version(state: &Shared) -> Result<(), Error> {
             })
             .await?;
     }
-    Ok(())
+    Ok(disk)
 }
 
 /// Publishes these drafts over the files on disk: checks the whole set, writes the changed
@@ -787,8 +778,7 @@ async fn publish(
     comment: &str,
 ) -> Result<Published, Error> {
     let _one_at_a_time = state.publishing.lock().await;
-    record_disk_version(state).await?;
-    let mut files = read_disk(state);
+    let mut files = record_disk_version(state).await?;
     for (name, d) in drafts {
         let disk = files.get(name).cloned().unwrap_or_default();
         let base_matches =

@@ -43,24 +43,10 @@ fn now() -> std::time::SystemTime {
     crate::clock::now()
 }
 
-fn when(t: std::time::SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t)
-        .to_string()
-        .replace('T', " ")
-        .replace('Z', " UTC")
-}
+use super::views::when;
 
 /// A mail key (or cursor) percent-encoded for a link.
-fn segment(key: &str) -> String {
-    key.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
+use super::views::percent_encode as segment;
 
 #[derive(Serialize)]
 struct Row {

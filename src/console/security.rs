@@ -186,49 +186,12 @@ fn same_origin(headers: &HeaderMap) -> bool {
     }
 }
 
-/// One field of a URL-encoded form.
+/// One field of a URL-encoded form (`+` a space, `%XX` a byte, bad UTF-8 replaced), as
+/// axum's `Form` reads it.
 pub(super) fn form_field(body: &[u8], name: &str) -> Option<String> {
-    serde_urlencoded_pairs(body)
-        .into_iter()
+    form_urlencoded::parse(body)
         .find(|(k, _)| k == name)
-        .map(|(_, v)| v)
-}
-
-/// The pairs of a URL-encoded form (`+` is a space, `%XX` a byte; bad UTF-8 replaced).
-fn serde_urlencoded_pairs(body: &[u8]) -> Vec<(String, String)> {
-    fn decode(s: &[u8]) -> String {
-        let mut out = Vec::with_capacity(s.len());
-        let mut i = 0;
-        while let Some(&b) = s.get(i) {
-            match b {
-                b'+' => out.push(b' '),
-                b'%' => {
-                    let hex = s
-                        .get(i + 1..i + 3)
-                        .and_then(|h| std::str::from_utf8(h).ok())
-                        .and_then(|h| u8::from_str_radix(h, 16).ok());
-                    if let Some(v) = hex {
-                        out.push(v);
-                        i += 2;
-                    } else {
-                        out.push(b'%');
-                    }
-                }
-                other => out.push(other),
-            }
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    }
-    body.split(|&b| b == b'&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let mut kv = p.splitn(2, |&b| b == b'=');
-            let k = kv.next().unwrap_or_default();
-            let v = kv.next().unwrap_or_default();
-            (decode(k), decode(v))
-        })
-        .collect()
+        .map(|(_, v)| v.into_owned())
 }
 
 #[cfg(test)]

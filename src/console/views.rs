@@ -240,8 +240,16 @@ impl Views {
     }
 }
 
+/// A time as the pages show it: `2026-12-07 03:44:21 UTC`.
+pub(super) fn when(t: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t)
+        .to_string()
+        .replace('T', " ")
+        .replace('Z', " UTC")
+}
+
 /// Everything but the unreserved characters of RFC 3986 as `%XX`: safe in a query value.
-fn percent_encode(v: &str) -> String {
+pub(super) fn percent_encode(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
     for b in v.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {

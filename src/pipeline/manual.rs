@@ -12,8 +12,9 @@
 //!   saved, so teaching twice writes one file), then the model retrained in the background
 //!   and swapped in between mails ([`super::Pipeline::adopt_model`]).
 //!
-//! It never answers machine mail (the guard still decides), never writes a sender's
-//! address or a CPR number to the training folder, and never logs a mail's text.
+//! It never answers machine mail (the guard still decides), never writes the sender's
+//! From header or a CPR number to the training folder (an address written in the mail's
+//! own text is kept as written), and never logs a mail's text.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -90,7 +91,8 @@ impl Pipeline {
         Ok(self.ledger.source_of(&req.mail_key)?)
     }
 
-    /// Refuses a request the daemon cannot carry out (its mail cannot be read again),
+    /// Refuses a request the daemon cannot or may not carry out (its mail cannot be read
+    /// again, the guard refuses it, no desk fits, the ledger says it was answered),
     /// with why, in the ledger and the audit log.
     ///
     /// # Errors
@@ -348,10 +350,7 @@ fn example(mail: &parse::Mail, classifier: &crate::classify::Classifier) -> Stri
         })
         .collect::<Vec<_>>()
         .join("\r\n");
-    let language = match mail.language {
-        crate::types::Language::En => "en",
-        crate::types::Language::Da => "da",
-    };
+    let language = mail.language.code();
     format!(
         "{EXAMPLE_FROM}\r\nSubject: {subject}\r\nContent-Language: {language}\r\n\
          MIME-Version: 1.0\r\nContent-Type: text/plain; charset=\"utf-8\"\r\n\
