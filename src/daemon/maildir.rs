@@ -121,7 +121,7 @@ async fn scan(
                 if shutdown.is_cancelled() {
                     break;
                 }
-                super::systemd::watchdog();
+                super::systemd::working(report);
                 let outcome = pipeline.process(&raw, now()).await?;
                 report.mail(&raw.source, &outcome);
                 if matches!(outcome, Outcome::Failed { .. }) {

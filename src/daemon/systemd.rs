@@ -47,8 +47,9 @@ pub(crate) fn ready() {
     }
 }
 
-/// A batch of mail is done: the `STATUS=` line says so, with the count so far, and the
-/// watchdog is fed (a long backlog is the loop at work).
+/// A batch of mail (or one mail of a Maildir's scan) is done: the `STATUS=` line says so,
+/// with the count so far (at most once a second), and the watchdog is fed (a long backlog
+/// is the loop at work).
 pub(crate) fn working(report: &Report) {
     status(Activity::Working, report);
     watchdog();
@@ -91,25 +92,12 @@ pub(crate) fn stopping() {
 }
 
 fn status(activity: Activity, report: &Report) {
-    let s = systemd();
-    if s.socket.is_none() {
-        return;
-    }
-    let handled = handled(report);
-    let line = {
-        let mut state = s.state();
-        if handled != state.handled {
-            state.handled = handled;
-            state.last_mail = Some(crate::clock::now());
-        }
-        let line = mail_status(activity, handled, state.last_mail);
-        if line == state.status {
-            return;
-        }
-        state.status.clone_from(&line);
-        line
-    };
-    s.send(&format!("STATUS={line}"));
+    systemd().status(
+        activity,
+        handled(report),
+        Instant::now(),
+        crate::clock::now(),
+    );
 }
 
 /// Mails finished so far: every outcome but "already handled" (nothing was done) and
@@ -185,7 +173,7 @@ fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, d) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(d);
@@ -222,6 +210,8 @@ struct State {
     status: String,
     handled: usize,
     last_mail: Option<SystemTime>,
+    /// When a "working, …" line was last sent: a backlog says so at most once a second.
+    working_said: Option<Instant>,
 }
 
 impl Systemd {
@@ -250,6 +240,34 @@ impl Systemd {
     fn state(&self) -> MutexGuard<'_, State> {
         // A panic elsewhere while the lock was held leaves plain data behind: still usable.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A `STATUS=` line about mail: not sent when it says what the last one said, nor, for
+    /// "working", within a second of the last "working". `wall`: when a new count is seen.
+    fn status(&self, activity: Activity, handled: usize, now: Instant, wall: SystemTime) {
+        if self.socket.is_none() {
+            return;
+        }
+        let line = {
+            let mut state = self.state();
+            if handled != state.handled {
+                state.handled = handled;
+                state.last_mail = Some(wall);
+            }
+            let line = mail_status(activity, handled, state.last_mail);
+            let recent = state
+                .working_said
+                .is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(1));
+            if line == state.status || (activity == Activity::Working && recent) {
+                return;
+            }
+            if activity == Activity::Working {
+                state.working_said = Some(now);
+            }
+            state.status.clone_from(&line);
+            line
+        };
+        self.send(&format!("STATUS={line}"));
     }
 
     fn watchdog(&self, now: Instant) {
@@ -393,10 +411,10 @@ mod tests {
         watchdog_usec: Option<&str>,
         pid: Option<&str>,
     ) -> (tempfile::TempDir, UnixDatagram, Systemd) {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("a temp folder");
         let path = dir.path().join("notify");
-        let listener = UnixDatagram::bind(&path).unwrap();
-        listener.set_nonblocking(true).unwrap();
+        let listener = UnixDatagram::bind(&path).expect("a socket in it");
+        listener.set_nonblocking(true).expect("non-blocking");
         let s = Systemd::new(Some(path.as_os_str()), watchdog_usec, pid, 42);
         (dir, listener, s)
     }
@@ -425,6 +443,26 @@ mod tests {
         assert_eq!(s.until_watchdog(t0 + 2 * MINUTE), Duration::ZERO);
         s.watchdog(t0 + Duration::from_secs(2));
         assert_eq!(received(&l), ["WATCHDOG=1"]);
+    }
+
+    #[test]
+    fn a_backlog_says_so_once_a_second_and_an_unchanged_line_is_not_repeated() {
+        let (_dir, l, s) = bound(None, None);
+        let t0 = Instant::now();
+        let noon = crate::clock::from_unix_seconds(1_772_445_600 + 2 * 3600 + 3 * 60);
+        s.status(Activity::Working, 1, t0, noon);
+        s.status(Activity::Working, 2, t0 + Duration::from_millis(500), noon);
+        s.status(Activity::Working, 3, t0 + Duration::from_millis(1100), noon);
+        s.status(Activity::Idle, 3, t0 + Duration::from_millis(1200), noon);
+        s.status(Activity::Idle, 3, t0 + Duration::from_secs(60), noon);
+        assert_eq!(
+            received(&l),
+            [
+                "STATUS=working, 1 mail handled, last mail 12:03 UTC",
+                "STATUS=working, 3 mails handled, last mail 12:03 UTC",
+                "STATUS=idle, 3 mails handled, last mail 12:03 UTC",
+            ]
+        );
     }
 
     #[test]

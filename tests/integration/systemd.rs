@@ -278,7 +278,8 @@ fn maildir_daemon_tells_systemd_ready_status_watchdog_and_stopping() {
         "the demo Maildir changed: adjust the count below"
     );
     let mut systemd = Systemd::bind(dir.path());
-    let watchdog = Duration::from_secs(2);
+    // WATCHDOG=1 is due every 1.5 s; systemd would act after 3 s without one.
+    let watchdog = Duration::from_secs(3);
     let mut daemon = Running(start(dir.path(), &systemd, watchdog, &[]));
 
     systemd.wait_for(|l| l == "READY=1", "READY=1", Duration::from_secs(30));
@@ -311,9 +312,10 @@ fn maildir_daemon_tells_systemd_ready_status_watchdog_and_stopping() {
         let gap = w[1] - w[0];
         assert!(gap < watchdog, "WATCHDOG=1 {gap:?} after the one before");
     }
-    // Not a flood either: at most one a second.
+    // Not a flood either (one every 1.5 s: 6 s for these; the times are when the test read
+    // them, so a busy machine may bunch them a little).
     let span = pings[4] - pings[0];
-    assert!(span >= Duration::from_millis(3_500), "5 pings in {span:?}");
+    assert!(span >= Duration::from_secs(3), "5 pings in {span:?}");
 
     terminate(&daemon.0);
     systemd.wait_for(|l| l == "STOPPING=1", "STOPPING=1", Duration::from_secs(10));
@@ -411,4 +413,77 @@ timeout = "1s"
     );
     terminate(&daemon.0);
     systemd.wait_for(|l| l == "STOPPING=1", "STOPPING=1", Duration::from_secs(10));
+}
+
+/// The recipe as root, without DESTDIR, as an operator runs it: in a private mount
+/// namespace whose `/etc` is an overlay and whose `/usr/local` and `/var/lib` are empty
+/// (nothing of the machine's changes). Needs root and `unshare`; skipped with a note
+/// otherwise.
+#[test]
+fn the_recipe_as_root_makes_the_user_the_hr_group_and_the_owners() {
+    let root_here = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout == b"0\n");
+    let unshare = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !(root_here && unshare) {
+        eprintln!("note: not root, or no unshare: the recipe's root part not run");
+        return;
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let (up, work) = (scratch.path().join("up"), scratch.path().join("work"));
+    std::fs::create_dir(&up).unwrap();
+    std::fs::create_dir(&work).unwrap();
+    let script = format!(
+        r#"set -eu
+mount -t overlay overlay -o lowerdir=/etc,upperdir={up},workdir={work} /etc
+mount -t tmpfs tmpfs /usr/local
+mount -t tmpfs tmpfs /var/lib
+sh {install} {bin}
+echo "== ids"
+id autosvar
+stat -c '%U:%G %a %n' /etc/autosvar/responses /etc/autosvar/responses/pricing.da.txt \
+    /etc/autosvar/training /var/lib/autosvar /etc/autosvar/secrets.env
+echo "== the daemon's user checks the setup (and writes its ledger)"
+runuser -u autosvar -- /usr/local/bin/autosvar --config /etc/autosvar/config.toml check
+echo "== an HR person edits a template"
+useradd -M -G autosvar-hr hrperson
+runuser -u hrperson -- sh -c 'umask 002; echo x >> /etc/autosvar/responses/pricing.da.txt && echo hr-wrote'
+runuser -u nobody -- sh -c 'echo y >> /etc/autosvar/responses/pricing.da.txt' 2>/dev/null || echo nobody-refused
+"#,
+        up = up.display(),
+        work = work.display(),
+        install = root().join("contrib/install").display(),
+        bin = env!("CARGO_BIN_EXE_autosvar"),
+    );
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .env_remove("DESTDIR")
+        .env_remove("PREFIX")
+        .env_remove("AUTOSVAR_CONFIG")
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    for want in [
+        "install: users     autosvar (system user, in autosvar-hr)",
+        "autosvar-hr",
+        "autosvar:autosvar-hr 2775 /etc/autosvar/responses\n",
+        "autosvar:autosvar-hr 664 /etc/autosvar/responses/pricing.da.txt\n",
+        "autosvar:autosvar 755 /etc/autosvar/training\n",
+        "autosvar:autosvar 700 /var/lib/autosvar\n",
+        "root:root 600 /etc/autosvar/secrets.env\n",
+        "ok      ledger   /var/lib/autosvar/autosvar.sqlite",
+        "hr-wrote",
+        "nobody-refused",
+    ] {
+        assert!(said.contains(want), "no {want:?} in:\n{said}");
+    }
+    assert!(
+        !said.contains("skipped   users"),
+        "as root it must not skip:\n{said}"
+    );
 }
