@@ -19,6 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tracing::debug;
 
 use super::Report;
+use crate::pipeline::Outcome;
 
 /// At most this many characters of an error in a `STATUS=` line.
 const REASON_CHARS: usize = 100;
@@ -103,10 +104,17 @@ fn status(activity: Activity, report: &Report) {
 /// Mails finished so far: every outcome but "already handled" (nothing was done) and
 /// "failed" (it will be tried again, and counted then).
 fn handled(report: &Report) -> usize {
+    let not_counted = [
+        Outcome::AlreadyDone.label(),
+        Outcome::Failed {
+            error: String::new(),
+        }
+        .label(),
+    ];
     report
         .counts()
         .iter()
-        .filter(|(label, _)| !matches!(**label, "already-done" | "failed"))
+        .filter(|(label, _)| !not_counted.contains(label))
         .map(|(_, n)| n)
         .sum()
 }
