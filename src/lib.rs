@@ -26,7 +26,8 @@
 //!   folder's place (UIDVALIDITY, last UID) in the ledger.
 //! - [`daemon`]: the order of things around the pipeline: read, run, show the outcome in
 //!   the mailbox, wait; reconnect and retry with backoff; reload templates. Takes its
-//!   shutdown as a future.
+//!   shutdown as a future. Tells systemd (sd_notify) when it is ready, what it is doing,
+//!   and that its loop still comes round (the watchdog).
 //! - [`console`]: the HR console, a web page served by the daemon: templates (draft,
 //!   preview, publish, history), what autosvar did, and the mails that need a person.
 //!   Sits beside the CLI: it uses the stages, never the other way round. It sends no mail:

@@ -60,6 +60,7 @@ pub(super) async fn run(
             Err(e) => return ended(&mut imap, e.into(), false, once).await,
         };
         info!(mailbox = %imap.label(), uidvalidity = selected.uid_validity, "connected");
+        super::systemd::ready();
         let session = Session {
             pipeline: &mut *pipeline,
             imap: &mut imap,
@@ -81,6 +82,7 @@ pub(super) async fn run(
     };
     let lost = |e: &SessionError, wait: Duration| {
         warn!(error = %chain(e), retry_in = ?wait, "IMAP connection lost; reconnecting");
+        super::systemd::reconnecting("IMAP", wait, &chain(e));
     };
     reconnecting(&mut backoff, shutdown, attempt, lost)
         .await
@@ -203,6 +205,7 @@ impl Session<'_> {
         // What was in flight when the process stopped.
         self.reconcile().await?;
         loop {
+            super::systemd::watchdog();
             self.read_new(&mut cursor).await?;
             if self.shutdown.is_cancelled() {
                 return Ok(());
@@ -213,10 +216,13 @@ impl Session<'_> {
                 return Ok(());
             }
             let bell = self.pipeline.bell();
-            let wake = self
-                .imap
-                .wait(self.shutdown, &bell, self.retry.until_next())
-                .await?;
+            // systemd: the wait ends in time for the loop to feed the watchdog.
+            let at_most = self
+                .retry
+                .until_next()
+                .min(super::systemd::until_watchdog());
+            super::systemd::idle(self.report);
+            let wake = self.imap.wait(self.shutdown, &bell, at_most).await?;
             if wake == Wake::Stop {
                 return Ok(());
             }
@@ -246,6 +252,7 @@ impl Session<'_> {
             self.show(decided, delivered?).await?;
             self.pipeline
                 .advance_mailbox(&self.mailbox, cursor.last_uid)?;
+            super::systemd::working(self.report);
             if self.shutdown.is_cancelled() {
                 return Ok(());
             }

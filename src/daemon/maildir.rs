@@ -39,6 +39,7 @@ pub(super) async fn run(
     let mut settle_until: Option<Instant> = None;
     let bell = pipeline.bell();
     loop {
+        super::systemd::watchdog();
         scan(pipeline, &mut maildir, once, shutdown, report).await?;
         carry_out_requests(pipeline, &maildir, report).await?;
         // A file being written in place is looked at again once it may be complete.
@@ -59,6 +60,9 @@ pub(super) async fn run(
             }
         }
         let wait = next_look.map_or(poll_interval, |d| d.min(poll_interval));
+        // systemd: the loop comes round in time to feed the watchdog (super::systemd).
+        let wait = wait.min(super::systemd::until_watchdog());
+        super::systemd::idle(report);
         if !wait_for_change(&mut maildir, &mut watch, wait, shutdown, &bell).await {
             return Ok(());
         }
@@ -112,10 +116,12 @@ async fn scan(
         .await?;
     match maildir.scan() {
         Ok(batch) => {
+            super::systemd::ready();
             for raw in batch {
                 if shutdown.is_cancelled() {
                     break;
                 }
+                super::systemd::working(report);
                 let outcome = pipeline.process(&raw, now()).await?;
                 report.mail(&raw.source, &outcome);
                 if matches!(outcome, Outcome::Failed { .. }) {

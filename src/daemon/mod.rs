@@ -12,6 +12,7 @@ mod backoff;
 mod imap;
 mod maildir;
 mod requests;
+mod systemd;
 mod watch;
 
 use std::collections::BTreeMap;
@@ -154,6 +155,7 @@ pub async fn run(
             }
             () = &mut shutdown, if !asked => {
                 info!("shutdown requested");
+                systemd::stopping();
                 asked = true;
                 stop.cancel();
             }

@@ -12,6 +12,8 @@
 //! - `maildir`: Maildir intake through the binary (files written in place, idle, size)
 //! - `secrets`: unreadable passwords and failing token commands: `check` lists them, `run`
 //!   exits 78
+//! - `systemd`: `contrib/install` into a temporary root, `check` on the result, the unit
+//!   verified; sd_notify (READY, STATUS, WATCHDOG, STOPPING) on a socket the test binds
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -29,4 +31,5 @@ mod outgoing;
 mod quality;
 mod review;
 mod secrets;
+mod systemd;
 mod xoauth2;

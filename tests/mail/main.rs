@@ -9,6 +9,7 @@
 mod harness;
 mod oauth2;
 mod secrets;
+mod systemd;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -106,6 +107,10 @@ fn main() {
         (
             "an_untrusted_certificate_stops_the_daemon_with_78",
             secrets::an_untrusted_certificate_stops_the_daemon_with_78,
+        ),
+        (
+            "imap_daemon_tells_systemd_ready_watchdog_in_idle_status_and_reconnecting",
+            systemd::imap_daemon_tells_systemd_ready_watchdog_in_idle_status_and_reconnecting,
         ),
     ];
     let filter: Vec<String> = std::env::args()
