@@ -24,6 +24,8 @@ use crate::parse::{hex, MailKey};
 mod activity;
 pub mod console;
 mod requests;
+mod status;
+pub use status::{Contact, LedgerStatus, TemplatesInUse};
 pub use activity::{
     ActivityCursor, ActivityQuery, ActivityRow, Bucket, CountRow, MailDetail, Outcome, SentMessage,
     LOW_CONFIDENCE, MAX_PAGE,

@@ -58,6 +58,7 @@ pub mod diagnostic;
 pub mod eval;
 pub mod intake;
 pub mod ledger;
+pub mod log;
 pub mod net;
 pub mod parse;
 pub mod pipeline;

@@ -515,6 +515,19 @@ impl Pipeline {
         self.ledger.was_new()
     }
 
+    /// Notes in the ledger, for `autosvar status` (another process), that the mailbox
+    /// answered just now (`what`: "imap connected", …) and which template set is in use.
+    /// A dry run notes nothing; a failure is logged, never fatal.
+    pub fn note_contact(&mut self, what: &str) {
+        if self.dry_run {
+            return;
+        }
+        let digest = self.templates.load().digest().to_string();
+        if let Err(e) = self.ledger.note_contact(crate::clock::now(), what, &digest) {
+            warn!(error = %e, "cannot note the mailbox contact for autosvar status");
+        }
+    }
+
     /// Runs one mail through every stage (prepare, then deliver).
     ///
     /// # Errors

@@ -107,7 +107,9 @@ pub fn log_ceiling() -> tracing_subscriber::filter::Targets {
 }
 
 /// Logs go to stderr; `RUST_LOG` filters (default: info for `run`, warnings otherwise),
-/// under [`log_ceiling`].
+/// under [`log_ceiling`]. Text, or one JSON object per line ([`crate::log::format_for`]:
+/// `AUTOSVAR_LOG_FORMAT`, else the config's `[log] format`, read before the config is
+/// validated so that its problems are logged in the chosen format too).
 pub fn init_tracing(args: &Args) {
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
@@ -118,10 +120,21 @@ pub fn init_tracing(args: &Args) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let json = crate::log::format_for(&args.config) == crate::config::LogFormat::Json;
     let _ = tracing_subscriber::registry()
         .with(log_ceiling())
         .with(filter)
-        .with(
+        .with(json.then(|| {
+            // The event's fields at the top level, the mail's span (source, message_id,
+            // category, outcome) under "span"; no colour codes.
+            tracing_subscriber::fmt::layer()
+                .json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_span_list(false)
+                .with_writer(std::io::stderr)
+        }))
+        .with((!json).then(|| {
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
                 // Colours for a person at a terminal (unless NO_COLOR is set, no-color.org);
@@ -130,8 +143,8 @@ pub fn init_tracing(args: &Args) {
                     std::io::IsTerminal::is_terminal(&std::io::stderr())
                         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
                 )
-                .with_target(false),
-        )
+                .with_target(false)
+        }))
         .try_init();
 }
 

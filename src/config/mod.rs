@@ -42,6 +42,7 @@ use raw::{
     RawResponses, RawSmtp,
 };
 pub use raw::{SentCopy, Tls};
+pub use raw::LogFormat;
 pub use secret::{Auth, Login, PasswordSource, SecretError};
 use server::{validate_imap, validate_smtp, ServerSection};
 pub use server::{ImapConfig, Server, SmtpConfig};
@@ -107,6 +108,8 @@ pub struct Config {
     pub desks: BTreeMap<crate::types::DeskKey, Desk>,
     /// The HR console; `None`: off.
     pub console: Option<ConsoleConfig>,
+    /// `[log] format`: text (default) or JSON lines.
+    pub log_format: LogFormat,
 }
 
 /// Why the configuration cannot be used.
@@ -179,6 +182,7 @@ impl Config {
             desks_span,
             console,
             console_span,
+            log,
         } = sections;
         let reply = reply_settings(&mut c, reply);
         // Intake: [imap] wins over [maildir] (the contract tools rely on).
@@ -208,6 +212,7 @@ impl Config {
                 responses: files.responses,
                 desks,
                 console,
+                log_format: log.or_default().format.unwrap_or_default(),
             }),
             _ => Err(ConfigError::Invalid {
                 problems: c.problems,
@@ -254,6 +259,7 @@ struct Sections {
     desks_span: Option<Range<usize>>,
     console: Section<console::RawConsole>,
     console_span: Option<Range<usize>>,
+    log: Section<raw::RawLog>,
 }
 
 /// Parses the TOML and deserialises each section, recording every problem; `None` on a
@@ -280,6 +286,7 @@ fn read_sections(c: &mut Checker<'_>, text: &str) -> Option<Sections> {
         desks_span: None,
         console: Section::Absent,
         console_span: None,
+        log: Section::Absent,
     };
     for (key, value) in root.into_inner() {
         let name = key.get_ref().to_string();
@@ -295,6 +302,7 @@ fn read_sections(c: &mut Checker<'_>, text: &str) -> Option<Sections> {
                 s.console_span = Some(key_span.clone());
                 s.console = Section::from_read(c.section("console", value));
             }
+            "log" => s.log = Section::from_read(c.section("log", value)),
             "imap" => s.imap = read_server(c, "imap", key_span, value),
             "smtp" => s.smtp = read_server(c, "smtp", key_span, value),
             "desks" => {
@@ -306,7 +314,7 @@ fn read_sections(c: &mut Checker<'_>, text: &str) -> Option<Sections> {
                 other,
                 "unknown section",
                 "expected one of reply, maildir, outbox, ledger, classify, responses, desks, \
-                 imap, smtp, console",
+                 imap, smtp, console, log",
             ),
         }
     }

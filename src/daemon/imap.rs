@@ -60,6 +60,7 @@ pub(super) async fn run(
             Err(e) => return ended(&mut imap, e.into(), false, once).await,
         };
         info!(mailbox = %imap.label(), uidvalidity = selected.uid_validity, "connected");
+        pipeline.note_contact("imap connected"); // for `autosvar status`
         let session = Session {
             pipeline: &mut *pipeline,
             imap: &mut imap,
@@ -220,6 +221,7 @@ impl Session<'_> {
             if wake == Wake::Stop {
                 return Ok(());
             }
+            self.pipeline.note_contact("imap wait ended"); // for `autosvar status`
         }
     }
 

@@ -112,6 +112,7 @@ async fn scan(
         .await?;
     match maildir.scan() {
         Ok(batch) => {
+            pipeline.note_contact("maildir scanned"); // for `autosvar status`
             for raw in batch {
                 if shutdown.is_cancelled() {
                     break;
