@@ -8,10 +8,12 @@
 pub mod check;
 pub mod classify;
 pub mod eval;
+pub mod history;
 pub mod ledger;
 pub mod preview;
 pub mod release;
 pub mod run;
+pub mod status;
 pub mod user;
 
 use std::path::{Path, PathBuf};
@@ -55,8 +57,14 @@ pub enum Command {
     Preview(preview::PreviewArgs),
     /// Measure classification and decisions on labelled mail (DIR/labels.json).
     Eval(eval::EvalArgs),
-    /// List the mails set aside for a person, or release one so autosvar reads it again.
+    /// List the mails set aside for a person, or release one (release ID) so autosvar
+    /// reads it again.
     Release(release::ReleaseArgs),
+    /// What happened to the mails, newest first: when, source, key, category, outcome, why.
+    History(history::HistoryArgs),
+    /// Mails today and this week, pending deliveries, set-aside mails, the last mailbox
+    /// contact, the template set in use, the ledger's size.
+    Status(status::StatusArgs),
     /// Rebuild the ledger from the IMAP folder's marks (after it was lost).
     Ledger(ledger::LedgerArgs),
     /// Add, remove or list the HR console's users.
@@ -121,6 +129,7 @@ pub fn init_tracing(args: &Args) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let json = crate::log::format_for(&args.config) == crate::config::LogFormat::Json;
+    crate::log::set_json(json);
     let _ = tracing_subscriber::registry()
         .with(log_ceiling())
         .with(filter)
@@ -160,6 +169,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         Command::Preview(a) => preview::run(&args.config, a),
         Command::Eval(a) => eval::run(&args.config, a),
         Command::Release(a) => release::run(&args.config, a),
+        Command::History(a) => history::run(&args.config, a),
+        Command::Status(a) => status::run(&args.config, a),
         Command::Ledger(a) => ledger::run(&args.config, a),
         Command::User(a) => user::run(&args.config, a),
     }
