@@ -111,7 +111,9 @@ pub fn reason(text: &str) -> String {
 /// validated: a file that cannot be read or parsed gives text here, and its problems are
 /// reported when the command loads it.
 pub fn format_for(config: &Path) -> LogFormat {
-    let from_env = std::env::var(FORMAT_ENV).ok().and_then(|v| parse_format(&v));
+    let from_env = std::env::var(FORMAT_ENV)
+        .ok()
+        .and_then(|v| parse_format(&v));
     from_env
         .or_else(|| {
             let text = std::fs::read_to_string(config).ok()?;

@@ -387,7 +387,10 @@ impl Pipeline {
             let _g = span.enter();
             let known = self.transport.knows_sent(o.message.message_id.as_str());
             if sent.contains(o.message.message_id.as_str()) || known == Some(true) {
-                info!(outcome = "delivered", "found among sent mail: it went out before the restart");
+                info!(
+                    outcome = "delivered",
+                    "found among sent mail: it went out before the restart"
+                );
                 self.ledger
                     .delivered(o.message.message_id.as_str(), now, false)?;
                 continue;
@@ -785,6 +788,8 @@ impl Pipeline {
         now: SystemTime,
     ) -> Result<Outcome, PipelineError> {
         let key = parse::MailKey::of_bytes(&raw.bytes);
+        // Its Message-ID may be what could not be read: the log names it as the ledger does.
+        Span::current().record("message_id", crate::log::id(key.as_str()));
         warn!(source = %raw.source, key = %crate::log::id(key.as_str()), reason = why, outcome = "set-aside", "mail set aside for a person");
         self.ledger.record_failure(&key, &raw.source, why, now)?;
         self.set_aside(key.as_str(), why, now)?;

@@ -41,9 +41,8 @@ pub struct HistoryArgs {
 }
 
 fn parse_category(name: &str) -> Result<Category, String> {
-    Category::from_name(name).ok_or_else(|| {
-        "expected pricing, terms, eligibility, technical or other".to_string()
-    })
+    Category::from_name(name)
+        .ok_or_else(|| "expected pricing, terms, eligibility, technical or other".to_string())
 }
 
 fn parse_outcome(name: &str) -> Result<Outcome, String> {
@@ -54,9 +53,7 @@ fn parse_outcome(name: &str) -> Result<Outcome, String> {
 pub fn run(path: &Path, args: HistoryArgs) -> anyhow::Result<i32> {
     let config = Config::load(path)?;
     let ledger = open_existing(&config)?;
-    let since = args
-        .since
-        .and_then(|d| crate::clock::now().checked_sub(d));
+    let since = args.since.and_then(|d| crate::clock::now().checked_sub(d));
     let rows = history(&ledger, &args, since)?;
     if rows.is_empty() && !args.json {
         println!("no mail matches");

@@ -73,7 +73,10 @@ fn day_and_week_start(now: SystemTime) -> (SystemTime, SystemTime) {
     let day = unix_seconds(now).div_euclid(DAY);
     // 1970-01-01 was a Thursday: (day + 3) % 7 is 0 on Mondays.
     let monday = day - (day + 3).rem_euclid(7);
-    (from_unix_seconds(day * DAY), from_unix_seconds(monday * DAY))
+    (
+        from_unix_seconds(day * DAY),
+        from_unix_seconds(monday * DAY),
+    )
 }
 
 /// Today's and this week's mails by outcome, from per-day counts since Monday.
@@ -140,9 +143,7 @@ fn gather(config: &Config, ledger: &Ledger, now: SystemTime) -> anyhow::Result<R
     let (today, week) = periods(&counts, today, week);
     let status = ledger.status()?;
     let published = match (&status.templates, ledger.version(None)?) {
-        (Some(t), Some(v)) if crate::render::set_digest(&v.files) == t.digest => {
-            Some((v.id, v.at))
-        }
+        (Some(t), Some(v)) if crate::render::set_digest(&v.files) == t.digest => Some((v.id, v.at)),
         _ => None,
     };
     let size = |suffix: &str| {
@@ -298,7 +299,11 @@ mod tests {
         assert_eq!(week.text(), "8 mail(s): 7 replied, 1 skipped");
         let j = week.json();
         assert_eq!(
-            (j["total"].as_u64(), j["replied"].as_u64(), j["set-aside"].as_u64()),
+            (
+                j["total"].as_u64(),
+                j["replied"].as_u64(),
+                j["set-aside"].as_u64()
+            ),
             (Some(8), Some(7), Some(0))
         );
         assert_eq!(ago(monday, tuesday), "1d");

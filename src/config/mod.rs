@@ -37,12 +37,12 @@ use toml::Spanned;
 use crate::diagnostic::Diagnostic;
 use checker::Checker;
 pub use console::{ConsoleConfig, TrustedProxy};
+pub use raw::LogFormat;
 use raw::{
     RawClassify, RawDesk, RawImap, RawLanguage, RawLedger, RawMaildir, RawOutbox, RawReply,
     RawResponses, RawSmtp,
 };
 pub use raw::{SentCopy, Tls};
-pub use raw::LogFormat;
 pub use secret::{Auth, Login, PasswordSource, SecretError};
 use server::{validate_imap, validate_smtp, ServerSection};
 pub use server::{ImapConfig, Server, SmtpConfig};
@@ -790,6 +790,20 @@ phone = "3532 3232"
             p.iter().any(|l| l.contains("maildir") && l.contains("pth")),
             "{p:#?}"
         );
+    }
+
+    #[test]
+    fn the_log_format_is_text_unless_the_log_section_says_json() {
+        assert_eq!(parse(MINIMAL).unwrap().log_format, LogFormat::Text);
+        let json = parse(&format!("{MINIMAL}\n[log]\nformat = \"json\"\n")).unwrap();
+        assert_eq!(json.log_format, LogFormat::Json);
+        let p = problems(&format!("{MINIMAL}\n[log]\nformat = \"xml\"\n"));
+        assert!(
+            p.iter().any(|l| l.contains("log") && l.contains("xml")),
+            "{p:#?}"
+        );
+        let p = problems(&format!("{MINIMAL}\n[log]\nlevel = \"debug\"\n"));
+        assert!(p.iter().any(|l| l.contains("level")), "{p:#?}");
     }
 
     /// Regression (issue 10): `[imap]` and `[smtp]` shared one raw struct, so a misspelt key in
