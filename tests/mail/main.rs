@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod ask;
 mod harness;
 mod oauth2;
 mod secrets;
@@ -106,6 +107,10 @@ fn main() {
         (
             "an_untrusted_certificate_stops_the_daemon_with_78",
             secrets::an_untrusted_certificate_stops_the_daemon_with_78,
+        ),
+        (
+            "history_status_and_release_answer_from_a_real_server_run",
+            ask::history_status_and_release_answer_from_a_real_server_run,
         ),
     ];
     let filter: Vec<String> = std::env::args()
