@@ -245,3 +245,53 @@ fn json_logs_parse_line_by_line_and_every_mail_line_names_its_mail_and_outcome()
         .iter()
         .any(|l| l["message"] == "7 mail(s): 4 replied, 1 set-aside, 2 skipped"));
 }
+
+/// A template set the running daemon reloads is in `status` at once (the reload rings the
+/// daemon's bell, which notes it), not only at the next Maildir poll (30 s here).
+#[test]
+fn status_shows_a_reloaded_template_set_without_waiting_for_mail() {
+    use std::time::{Duration, Instant};
+    let dir = crate::common::empty_embedded_default();
+    let d = dir.path();
+    let mut daemon = bin(d)
+        .arg("run")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let status = || -> Option<Value> {
+        let o = bin(d).args(["status", "--json"]).output().unwrap();
+        o.status
+            .success()
+            .then(|| serde_json::from_slice(&o.stdout).unwrap())
+    };
+    let until = |what: &str, ready: &dyn Fn(&Value) -> bool| -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(s) = status().filter(|s| ready(s)) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "{what}: {:?}", status());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let first = until("the first scan noted", &|s| s["templates"].is_object());
+    assert_eq!(first["last_contact"]["what"], "maildir scanned");
+    let before = first["templates"]["digest"].clone();
+    let pricing = d.join("responses/pricing.en.txt");
+    let edited = std::fs::read_to_string(&pricing).unwrap() + "\nThank you.\n";
+    std::fs::write(&pricing, edited).unwrap();
+    let reloaded = until("the reloaded set noted", &|s| {
+        s["templates"]["digest"] != before && s["templates"]["on_disk"] == true
+    });
+    assert_eq!(reloaded["templates"]["published_version"], Value::Null);
+    Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while daemon.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "daemon did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
