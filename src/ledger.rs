@@ -24,11 +24,13 @@ use crate::parse::{hex, MailKey};
 mod activity;
 pub mod console;
 mod requests;
+mod status;
 pub use activity::{
     ActivityCursor, ActivityQuery, ActivityRow, Bucket, CountRow, MailDetail, Outcome, SentMessage,
     LOW_CONFIDENCE, MAX_PAGE,
 };
 pub use requests::{Asked, Refusal, Request, RequestAction, RequestState};
+pub use status::{Contact, LedgerStatus, TemplatesInUse};
 
 use crate::types::{
     Action, Category, DeskKey, Language, MessageId, MessageKind, Outgoing, SkipReason, Source,

@@ -38,6 +38,7 @@
 //!   ([`cli::eval`] reads the mail and prints them).
 //! - [`config`]: `config.toml`, validated once; [`cli`]: the subcommands (argument parsing
 //!   and wiring only);
+//!   [`log`]: what a log line may carry (bounded ids, masked reasons) and its format;
 //!   [`shutdown`]: signals; [`clock`]: the one place that reads the time;
 //!   [`diagnostic`]: a problem in an edited file (config, rules, templates) and its place;
 //!   [`private`]: files only autosvar's user may read (ledger, outbox).
@@ -59,6 +60,7 @@ pub mod diagnostic;
 pub mod eval;
 pub mod intake;
 pub mod ledger;
+pub mod log;
 pub mod net;
 pub mod parse;
 pub mod pipeline;

@@ -20,7 +20,10 @@ fn main() {
             0
         }
         Err(err) => {
-            eprintln!("autosvar: {err:#}");
+            eprintln!(
+                "{}",
+                autosvar::log::stderr_line("ERROR", &format!("{err:#}"))
+            );
             autosvar::cli::exit_code_for(&err)
         }
     };

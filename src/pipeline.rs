@@ -348,7 +348,7 @@ impl Pipeline {
             return Ok(None);
         }
         let why = format!("refused {attempts} times: {e}");
-        warn!(mail = %key, attempts, "setting the mail aside after repeated refusals");
+        warn!(%source, mail = %crate::log::id(key), attempts, outcome = "set-aside", "setting the mail aside after repeated refusals");
         self.set_aside(key, &why, now)?;
         Ok(Some(why))
     }
@@ -380,11 +380,17 @@ impl Pipeline {
         }
         let mut count = 0;
         for o in self.ledger.pending()? {
-            let span = info_span!("resume", mail = %o.mail_key, message_id = %o.message.message_id, kind = %o.message.kind);
+            let span = info_span!("resume", source = field::Empty, mail = %crate::log::id(&o.mail_key), message_id = %o.message.message_id, kind = %o.message.kind);
+            if let Some(source) = self.ledger.source_of(&o.mail_key)? {
+                span.record("source", field::display(source));
+            }
             let _g = span.enter();
             let known = self.transport.knows_sent(o.message.message_id.as_str());
             if sent.contains(o.message.message_id.as_str()) || known == Some(true) {
-                info!("found among sent mail: it went out before the restart");
+                info!(
+                    outcome = "delivered",
+                    "found among sent mail: it went out before the restart"
+                );
                 self.ledger
                     .delivered(o.message.message_id.as_str(), now, false)?;
                 continue;
@@ -399,7 +405,7 @@ impl Pipeline {
             }
             let proven_unsent = o.attempts == 0 || server_copies.is_some() || known == Some(false);
             if !proven_unsent {
-                warn!("delivery was interrupted and the Sent folder cannot tell whether it went out; setting the mail aside for a human");
+                warn!(outcome = "set-aside", "delivery was interrupted and the Sent folder cannot tell whether it went out; setting the mail aside for a human");
                 self.set_aside(
                     &o.mail_key,
                     "delivery interrupted; may or may not have been sent",
@@ -409,7 +415,7 @@ impl Pipeline {
             }
             match self.send_one(&o, now).await? {
                 Ok(()) => {
-                    info!("delivered pending message");
+                    info!(outcome = "delivered", "delivered pending message");
                     count += 1;
                 }
                 Err(e) if e.is_fatal() => return Err(PipelineError::Delivery(e)),
@@ -417,14 +423,14 @@ impl Pipeline {
                     if self.count_refusal(&o.mail_key, &e, now)?.is_some() {
                         continue;
                     }
-                    warn!(error = %format!("{e:#}"), "pending message not delivered; will retry");
+                    warn!(error = %crate::log::reason(&format!("{e:#}")), outcome = "failed", "pending message not delivered; will retry");
                     if !e.is_refusal() {
                         // The server is unreachable: the rest would fail the same way.
                         break;
                     }
                 }
                 Err(e) => {
-                    warn!(error = %e, "pending message refused; setting mail aside");
+                    warn!(error = %crate::log::reason(&e.to_string()), outcome = "set-aside", "pending message refused; setting mail aside");
                     self.set_aside(
                         &o.mail_key,
                         &format!("{} refused: {e}", o.message.kind),
@@ -513,6 +519,19 @@ impl Pipeline {
     /// Whether the ledger was new (missing or empty) when it was opened.
     pub fn ledger_was_new(&self) -> bool {
         self.ledger.was_new()
+    }
+
+    /// Notes in the ledger, for `autosvar status` (another process), that the mailbox
+    /// answered just now (`what`: "imap connected", …) and which template set is in use.
+    /// A dry run notes nothing; a failure is logged, never fatal.
+    pub fn note_contact(&mut self, what: &str) {
+        if self.dry_run {
+            return;
+        }
+        let digest = self.templates.load().digest().to_string();
+        if let Err(e) = self.ledger.note_contact(crate::clock::now(), what, &digest) {
+            warn!(error = %e, "cannot note the mailbox contact for autosvar status");
+        }
     }
 
     /// Runs one mail through every stage (prepare, then deliver).
@@ -610,7 +629,8 @@ impl Pipeline {
             match &outcome {
                 Outcome::AlreadyDone => debug!(outcome = outcome.label(), "mail already handled"),
                 Outcome::Failed { .. } | Outcome::SetAside { .. } => {
-                    warn!(outcome = %outcome.describe(), "mail not answered")
+                    // A server's refusal may quote the address: masked.
+                    warn!(outcome = %crate::log::reason(&outcome.describe()), "mail not answered")
                 }
                 _ => info!(outcome = %outcome.describe(), "mail handled"),
             }
@@ -701,7 +721,7 @@ impl Pipeline {
         // Asked again: `release` may have forgiven it since.
         if suspect && self.ledger.suspect_count(bytes_key.as_str())? >= POISON_AFTER {
             let _g = span.enter();
-            span.record("message_id", bytes_key.as_str());
+            span.record("message_id", crate::log::id(bytes_key.as_str()));
             let outcome = self.set_aside_unread(
                 raw,
                 "autosvar stopped three times while handling this mail; not read again",
@@ -746,7 +766,10 @@ impl Pipeline {
             State::SetAside => self.show_set_aside_again(raw)?,
             State::Failed => return Ok(None),
         }
-        span.record("message_id", key.message_id_part().unwrap_or(key.as_str()));
+        span.record(
+            "message_id",
+            crate::log::id(key.message_id_part().unwrap_or(key.as_str())),
+        );
         Ok(Some(Outcome::AlreadyDone))
     }
 
@@ -765,7 +788,9 @@ impl Pipeline {
         now: SystemTime,
     ) -> Result<Outcome, PipelineError> {
         let key = parse::MailKey::of_bytes(&raw.bytes);
-        warn!(source = %raw.source, key = %key, reason = why, "mail set aside for a person");
+        // Its Message-ID may be what could not be read: the log names it as the ledger does.
+        Span::current().record("message_id", crate::log::id(key.as_str()));
+        warn!(source = %raw.source, key = %crate::log::id(key.as_str()), reason = why, outcome = "set-aside", "mail set aside for a person");
         self.ledger.record_failure(&key, &raw.source, why, now)?;
         self.set_aside(key.as_str(), why, now)?;
         Ok(Outcome::SetAside { why: why.into() })
@@ -838,10 +863,12 @@ impl Pipeline {
         }?;
         span.record(
             "message_id",
-            a.mail
-                .message_id
-                .as_ref()
-                .map_or(a.mail.key.as_str(), |id| id.as_str()),
+            crate::log::id(
+                a.mail
+                    .message_id
+                    .as_ref()
+                    .map_or(a.mail.key.as_str(), |id| id.as_str()),
+            ),
         );
         span.record("category", a.classification.category.name());
         Some(a)

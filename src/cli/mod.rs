@@ -8,10 +8,12 @@
 pub mod check;
 pub mod classify;
 pub mod eval;
+pub mod history;
 pub mod ledger;
 pub mod preview;
 pub mod release;
 pub mod run;
+pub mod status;
 pub mod user;
 
 use std::path::{Path, PathBuf};
@@ -55,8 +57,14 @@ pub enum Command {
     Preview(preview::PreviewArgs),
     /// Measure classification and decisions on labelled mail (DIR/labels.json).
     Eval(eval::EvalArgs),
-    /// List the mails set aside for a person, or release one so autosvar reads it again.
+    /// List the mails set aside for a person, or release one (release ID) so autosvar
+    /// reads it again.
     Release(release::ReleaseArgs),
+    /// What happened to the mails, newest first: when, source, key, category, outcome, why.
+    History(history::HistoryArgs),
+    /// Mails today and this week, pending deliveries, set-aside mails, the last mailbox
+    /// contact, the template set in use, the ledger's size.
+    Status(status::StatusArgs),
     /// Rebuild the ledger from the IMAP folder's marks (after it was lost).
     Ledger(ledger::LedgerArgs),
     /// Add, remove or list the HR console's users.
@@ -107,7 +115,9 @@ pub fn log_ceiling() -> tracing_subscriber::filter::Targets {
 }
 
 /// Logs go to stderr; `RUST_LOG` filters (default: info for `run`, warnings otherwise),
-/// under [`log_ceiling`].
+/// under [`log_ceiling`]. Text, or one JSON object per line ([`crate::log::format_for`]:
+/// `AUTOSVAR_LOG_FORMAT`, else the config's `[log] format`, read before the config is
+/// validated so that its problems are logged in the chosen format too).
 pub fn init_tracing(args: &Args) {
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
@@ -118,10 +128,22 @@ pub fn init_tracing(args: &Args) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let json = crate::log::format_for(&args.config) == crate::config::LogFormat::Json;
+    crate::log::set_json(json);
     let _ = tracing_subscriber::registry()
         .with(log_ceiling())
         .with(filter)
-        .with(
+        .with(json.then(|| {
+            // The event's fields at the top level, the mail's span (source, message_id,
+            // category, outcome) under "span"; no colour codes.
+            tracing_subscriber::fmt::layer()
+                .json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_span_list(false)
+                .with_writer(std::io::stderr)
+        }))
+        .with((!json).then(|| {
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
                 // Colours for a person at a terminal (unless NO_COLOR is set, no-color.org);
@@ -130,8 +152,8 @@ pub fn init_tracing(args: &Args) {
                     std::io::IsTerminal::is_terminal(&std::io::stderr())
                         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
                 )
-                .with_target(false),
-        )
+                .with_target(false)
+        }))
         .try_init();
 }
 
@@ -147,6 +169,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         Command::Preview(a) => preview::run(&args.config, a),
         Command::Eval(a) => eval::run(&args.config, a),
         Command::Release(a) => release::run(&args.config, a),
+        Command::History(a) => history::run(&args.config, a),
+        Command::Status(a) => status::run(&args.config, a),
         Command::Ledger(a) => ledger::run(&args.config, a),
         Command::User(a) => user::run(&args.config, a),
     }

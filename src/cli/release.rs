@@ -1,20 +1,40 @@
 //! `autosvar release`: the mails set aside for a person (a poisoned mail, a refused reply,
 //! an interrupted delivery), and a way to let autosvar read one again, e.g. after an upgrade
 //! that fixes what stopped it. Touches only the ledger: it never sends, and it never
-//! releases a mail that was answered.
+//! releases a mail that was answered. Text for people, `--json` for scripts.
 
 use std::path::Path;
+use std::time::SystemTime;
 
 use clap::Args;
 
 use crate::config::{Config, IntakeConfig};
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, SetAsideMail};
 
 #[derive(Debug, Args)]
 pub struct ReleaseArgs {
-    /// The mails to release, by the source `run` logs ("INBOX/42", "demo/Maildir/<file>")
-    /// or by ledger key. Without any, lists the mails set aside.
+    /// The mails to release, each by ID: the source `run` and `history` show
+    /// ("INBOX/42", "demo/Maildir/<file>") or the ledger key. Without any, lists the mails
+    /// set aside.
+    #[arg(value_name = "ID")]
     pub mails: Vec<String>,
+    /// One JSON object per line. Listing: at, source, key, why. Releasing: id, released
+    /// (true/false), and each mail released as source, key.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn time(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+fn listed(m: &SetAsideMail) -> serde_json::Value {
+    serde_json::json!({
+        "at": time(m.when),
+        "source": m.source.to_string(),
+        "key": m.key,
+        "why": crate::log::reason(&m.why),
+    })
 }
 
 pub fn run(path: &Path, args: ReleaseArgs) -> anyhow::Result<i32> {
@@ -22,17 +42,21 @@ pub fn run(path: &Path, args: ReleaseArgs) -> anyhow::Result<i32> {
     let mut ledger = Ledger::open(&config.ledger)?;
     if args.mails.is_empty() {
         let mails = ledger.set_aside_mails()?;
-        if mails.is_empty() {
+        if mails.is_empty() && !args.json {
             println!("no mail is set aside");
         }
         for m in mails {
-            println!(
-                "{}\t{}\t{}\t{}",
-                humantime::format_rfc3339_seconds(m.when),
-                m.source,
-                m.key,
-                m.why
-            );
+            if args.json {
+                println!("{}", listed(&m));
+            } else {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    time(m.when),
+                    m.source,
+                    m.key,
+                    crate::log::reason(&m.why)
+                );
+            }
         }
         return Ok(0);
     }
@@ -40,21 +64,44 @@ pub fn run(path: &Path, args: ReleaseArgs) -> anyhow::Result<i32> {
     for selector in &args.mails {
         let released = ledger.release(selector)?;
         if released.is_empty() {
-            println!("not set aside: {selector}");
             missing += 1;
+        }
+        if args.json {
+            let mails: Vec<serde_json::Value> = released
+                .iter()
+                .map(|m| serde_json::json!({ "source": m.source.to_string(), "key": m.key }))
+                .collect();
+            println!(
+                "{}",
+                serde_json::json!({
+                    "id": selector,
+                    "released": !released.is_empty(),
+                    "mails": mails,
+                })
+            );
+            continue;
+        }
+        if released.is_empty() {
+            println!("not set aside: {selector}");
         }
         for m in released {
             println!("released {}\t{}", m.source, m.key);
         }
     }
-    match config.intake {
-        IntakeConfig::Maildir { .. } => println!(
+    let advice = match config.intake {
+        IntakeConfig::Maildir { .. } => {
             "autosvar reads released mail again at its next start (or `run --once`)."
-        ),
-        IntakeConfig::Imap(_) => println!(
+        }
+        IntakeConfig::Imap(_) => {
             "autosvar reads mail it has not seen: copy a released mail back into the folder it watches \
              (in a mail client, move it to another folder and back) and it is read as new."
-        ),
+        }
+    };
+    // With --json, stdout is the objects only.
+    if args.json {
+        eprintln!("{advice}");
+    } else {
+        println!("{advice}");
     }
     Ok(if missing == 0 { 0 } else { 1 })
 }

@@ -78,7 +78,7 @@ pub fn run(path: &Path, args: RunArgs) -> anyhow::Result<i32> {
         pipeline.close().await;
         result?;
         if args.once {
-            eprintln!("autosvar: {}", report.summary());
+            eprintln!("{}", crate::log::stderr_line("INFO", &report.summary()));
         }
         info!("stopped");
         Ok(0)

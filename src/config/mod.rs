@@ -37,6 +37,7 @@ use toml::Spanned;
 use crate::diagnostic::Diagnostic;
 use checker::Checker;
 pub use console::{ConsoleConfig, TrustedProxy};
+pub use raw::LogFormat;
 use raw::{
     RawClassify, RawDesk, RawImap, RawLanguage, RawLedger, RawMaildir, RawOutbox, RawReply,
     RawResponses, RawSmtp,
@@ -107,6 +108,8 @@ pub struct Config {
     pub desks: BTreeMap<crate::types::DeskKey, Desk>,
     /// The HR console; `None`: off.
     pub console: Option<ConsoleConfig>,
+    /// `[log] format`: text (default) or JSON lines.
+    pub log_format: LogFormat,
 }
 
 /// Why the configuration cannot be used.
@@ -179,6 +182,7 @@ impl Config {
             desks_span,
             console,
             console_span,
+            log,
         } = sections;
         let reply = reply_settings(&mut c, reply);
         // Intake: [imap] wins over [maildir] (the contract tools rely on).
@@ -208,6 +212,7 @@ impl Config {
                 responses: files.responses,
                 desks,
                 console,
+                log_format: log.or_default().format.unwrap_or_default(),
             }),
             _ => Err(ConfigError::Invalid {
                 problems: c.problems,
@@ -254,6 +259,7 @@ struct Sections {
     desks_span: Option<Range<usize>>,
     console: Section<console::RawConsole>,
     console_span: Option<Range<usize>>,
+    log: Section<raw::RawLog>,
 }
 
 /// Parses the TOML and deserialises each section, recording every problem; `None` on a
@@ -280,6 +286,7 @@ fn read_sections(c: &mut Checker<'_>, text: &str) -> Option<Sections> {
         desks_span: None,
         console: Section::Absent,
         console_span: None,
+        log: Section::Absent,
     };
     for (key, value) in root.into_inner() {
         let name = key.get_ref().to_string();
@@ -295,6 +302,7 @@ fn read_sections(c: &mut Checker<'_>, text: &str) -> Option<Sections> {
                 s.console_span = Some(key_span.clone());
                 s.console = Section::from_read(c.section("console", value));
             }
+            "log" => s.log = Section::from_read(c.section("log", value)),
             "imap" => s.imap = read_server(c, "imap", key_span, value),
             "smtp" => s.smtp = read_server(c, "smtp", key_span, value),
             "desks" => {
@@ -306,7 +314,7 @@ fn read_sections(c: &mut Checker<'_>, text: &str) -> Option<Sections> {
                 other,
                 "unknown section",
                 "expected one of reply, maildir, outbox, ledger, classify, responses, desks, \
-                 imap, smtp, console",
+                 imap, smtp, console, log",
             ),
         }
     }
@@ -782,6 +790,20 @@ phone = "3532 3232"
             p.iter().any(|l| l.contains("maildir") && l.contains("pth")),
             "{p:#?}"
         );
+    }
+
+    #[test]
+    fn the_log_format_is_text_unless_the_log_section_says_json() {
+        assert_eq!(parse(MINIMAL).unwrap().log_format, LogFormat::Text);
+        let json = parse(&format!("{MINIMAL}\n[log]\nformat = \"json\"\n")).unwrap();
+        assert_eq!(json.log_format, LogFormat::Json);
+        let p = problems(&format!("{MINIMAL}\n[log]\nformat = \"xml\"\n"));
+        assert!(
+            p.iter().any(|l| l.contains("log") && l.contains("xml")),
+            "{p:#?}"
+        );
+        let p = problems(&format!("{MINIMAL}\n[log]\nlevel = \"debug\"\n"));
+        assert!(p.iter().any(|l| l.contains("level")), "{p:#?}");
     }
 
     /// Regression (issue 10): `[imap]` and `[smtp]` shared one raw struct, so a misspelt key in

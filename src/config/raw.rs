@@ -56,6 +56,23 @@ pub struct RawResponses {
     pub path: Option<Spanned<String>>,
 }
 
+/// `[log]`: how the log is written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawLog {
+    pub format: Option<LogFormat>,
+}
+
+/// `log.format = "text" | "json"`: lines for a person, or one JSON object per line for a
+/// log system.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawDesk {

@@ -61,6 +61,7 @@ pub(super) async fn run(
         };
         info!(mailbox = %imap.label(), uidvalidity = selected.uid_validity, "connected");
         super::systemd::ready();
+        pipeline.note_contact("imap connected"); // for `autosvar status`
         let session = Session {
             pipeline: &mut *pipeline,
             imap: &mut imap,
@@ -226,6 +227,7 @@ impl Session<'_> {
             if wake == Wake::Stop {
                 return Ok(());
             }
+            self.pipeline.note_contact("imap wait ended"); // for `autosvar status`
         }
     }
 

@@ -117,6 +117,7 @@ async fn scan(
     match maildir.scan() {
         Ok(batch) => {
             super::systemd::ready();
+            pipeline.note_contact("maildir scanned"); // for `autosvar status`
             for raw in batch {
                 if shutdown.is_cancelled() {
                     break;

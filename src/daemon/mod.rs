@@ -122,6 +122,7 @@ pub async fn run(
                 config.responses.clone(),
                 config.desks.clone(),
                 pipeline.templates(),
+                pipeline.bell(),
                 stop.clone(),
             )?;
             #[cfg(unix)]
@@ -129,6 +130,7 @@ pub async fn run(
                 config.responses.clone(),
                 config.desks.clone(),
                 pipeline.templates(),
+                pipeline.bell(),
                 stop.clone(),
             )?;
         }
@@ -178,11 +180,13 @@ pub async fn rebuild_ledger(pipeline: &mut Pipeline, intake: &Intake) -> anyhow:
 }
 
 /// Reloads `responses/` when a file in it changes. A broken set is refused and logged
-/// with each problem; the previous set stays in use.
+/// with each problem; the previous set stays in use. A new set rings `bell`: the daemon's
+/// wait ends and it notes the set in use in the ledger (for `autosvar status`).
 fn watch_templates(
     dir: PathBuf,
     desks: BTreeMap<DeskKey, Desk>,
     live: Arc<ArcSwap<Templates>>,
+    bell: crate::pipeline::Bell,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
     let translate = |res: notify::Result<notify::Event>| match res {
@@ -201,7 +205,9 @@ fn watch_templates(
             // Let the editor finish writing, then take all events of this save at once.
             tokio::time::sleep(Duration::from_millis(200)).await;
             while watch.try_next().is_some() {}
-            let _ = reload_templates(&dir, &desks, &live);
+            if reload_templates(&dir, &desks, &live) {
+                bell.notify_one(); // the set in use is noted for `autosvar status`
+            }
         }
     });
     Ok(())
@@ -253,6 +259,7 @@ fn reload_on_sighup(
     dir: PathBuf,
     desks: BTreeMap<DeskKey, Desk>,
     live: Arc<ArcSwap<Templates>>,
+    bell: crate::pipeline::Bell,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
@@ -266,6 +273,7 @@ fn reload_on_sighup(
             info!("SIGHUP: reloading the templates; config.toml, the rules and the training examples are read at start only (restart for those)");
             if reload_templates(&dir, &desks, &live) {
                 info!("SIGHUP: templates reloaded");
+                bell.notify_one(); // the set in use is noted for `autosvar status`
             } else {
                 warn!("SIGHUP: the templates were refused; the previous ones stay in use");
             }

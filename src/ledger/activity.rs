@@ -18,7 +18,7 @@ use rusqlite::{params, params_from_iter, OptionalExtension};
 
 use super::{Ledger, LedgerError};
 use crate::clock::{from_unix_seconds, unix_seconds};
-use crate::types::{Category, DeskKey, Language, MessageKind, SkipReason};
+use crate::types::{Category, DeskKey, Language, MessageKind, SkipReason, Source};
 
 /// A confidence below this puts an answered mail in the review queue. The rules'
 /// `min-confidence` (0.25 shipped) is where the classifier gives up and says `other`, which
@@ -217,6 +217,8 @@ pub struct ActivityQuery {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActivityRow {
     pub key: String,
+    /// Where it came from (an IMAP UID, a Maildir file).
+    pub source: Source,
     /// When autosvar first had it.
     pub at: SystemTime,
     /// When its record last changed (decided, delivered, set aside).
@@ -289,7 +291,7 @@ pub struct CountRow {
 
 /// The columns of an [`ActivityRow`], in the order [`activity_row`] reads them.
 const ROW_COLUMNS: &str = "key, first_seen, updated, category, state, action, skip_reason, desk,
-    language, confidence, sensitive, subject, sender_hash, error, reviewed";
+    language, confidence, sensitive, subject, sender_hash, error, reviewed, source";
 
 fn activity_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ActivityRow> {
     // Names a newer version wrote, unknown here, read as nothing rather than failing the page.
@@ -311,6 +313,7 @@ fn activity_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ActivityRow> {
         sender_hash: text(12)?,
         why: text(13)?,
         reviewed: r.get::<_, Option<i64>>(14)?.map(from_unix_seconds),
+        source: r.get(15)?,
     })
 }
 
@@ -399,7 +402,7 @@ impl Ledger {
                 "SELECT {ROW_COLUMNS}, explanation FROM mails WHERE key = ?1"
             ))?
             .query_row([key], |r| {
-                Ok((activity_row(r)?, r.get::<_, Option<String>>(15)?))
+                Ok((activity_row(r)?, r.get::<_, Option<String>>(16)?))
             })
             .optional()?;
         let Some((row, explanation)) = found else {

@@ -103,7 +103,7 @@ impl Pipeline {
         why: &str,
         now: SystemTime,
     ) -> Result<Done, PipelineError> {
-        warn!(request = req.id, mail = %req.mail_key, action = req.action.name(), reason = why, "console request refused");
+        warn!(request = req.id, mail = %crate::log::id(&req.mail_key), action = req.action.name(), reason = why, "console request refused");
         self.ledger
             .finish_request(req.id, RequestState::Refused, why, now)?;
         self.ledger.audit(
@@ -229,7 +229,16 @@ impl Pipeline {
         };
         self.ledger
             .audit(now, &req.user, "answer written", &detail)?;
-        let span = info_span!("mail", source = %raw.source, request = req.id, by = %req.user);
+        let key = crate::parse::MailKey::from_stored(req.mail_key.clone());
+        let span = info_span!(
+            "mail",
+            source = %raw.source,
+            message_id = %crate::log::id(key.message_id_part().unwrap_or(key.as_str())),
+            category = %req.category,
+            outcome = tracing::field::Empty,
+            request = req.id,
+            by = %req.user
+        );
         span.in_scope(
             || info!(category = %req.category, "answering by hand, as asked in the console"),
         );

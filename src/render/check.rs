@@ -816,6 +816,7 @@ fn check_files(
     let t = Templates {
         env,
         warnings: Vec::new(),
+        digest: super::set_digest(files),
     };
     // The signatures are checked whatever else is wrong (a signature that does not compile
     // or render is reported as such, not here), so every slip shows in one pass.

@@ -118,6 +118,8 @@ pub struct Templates {
     /// What the check found that does not stop the set (stray files, a byte-order mark,
     /// long lines).
     warnings: Vec<Problem>,
+    /// [`set_digest`] of the files the set was made from.
+    digest: String,
 }
 
 impl std::fmt::Debug for Templates {
@@ -126,6 +128,22 @@ impl std::fmt::Debug for Templates {
             .field("warnings", &self.warnings.len())
             .finish_non_exhaustive()
     }
+}
+
+/// Which set of templates this is, for `autosvar status`: a SHA-256 (first 12 bytes, hex)
+/// over the template files' names and texts as saved, in name order; files that are no
+/// template name are left out. The same texts give the same digest on disk, in a
+/// published version, and in the running daemon.
+pub fn set_digest(files: &BTreeMap<String, String>) -> String {
+    use sha2::{Digest as _, Sha256};
+    let names = required_files();
+    let mut hash = Sha256::new();
+    for (name, text) in files.iter().filter(|(n, _)| names.contains(n)) {
+        for part in [name.as_bytes(), &[0], text.as_bytes(), &[0]] {
+            hash.update(part);
+        }
+    }
+    crate::types::hex_prefix(&hash.finalize(), 12)
 }
 
 /// The file names a complete set needs (the names of [`catalogue`]).
@@ -205,6 +223,11 @@ impl Templates {
     /// What the check found that does not stop the set, ordered by file and place.
     pub fn warnings(&self) -> &[Problem] {
         &self.warnings
+    }
+
+    /// Which set this is: [`set_digest`] of its files.
+    pub fn digest(&self) -> &str {
+        &self.digest
     }
 
     /// Renders every template against sample contexts; returns the replies that do not

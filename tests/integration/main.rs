@@ -3,6 +3,7 @@
 //! - `fixtures`: every fixture folder under tests/fixtures, each file's path holding its answer
 //! - `golden`: rendered replies and forwards compared byte for byte with tests/golden/
 //! - `outgoing`: every composed message decoded: no CPR number, header lines in bounds
+//! - `ask`: `history`, `status`, `release --json` on a `run --once` ledger; JSON logs
 //! - `activity`: what the ledger keeps for the console (no CPR number, no address in clear)
 //! - `cli`: the `autosvar` binary on a copy of the embedded default
 //! - `console`: the HR console over HTTP on the running daemon
@@ -18,6 +19,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod activity;
+mod ask;
 mod cli;
 mod common;
 mod console;

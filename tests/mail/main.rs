@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod ask;
 mod harness;
 mod oauth2;
 mod secrets;
@@ -111,6 +112,10 @@ fn main() {
         (
             "imap_daemon_tells_systemd_ready_watchdog_in_idle_status_and_reconnecting",
             systemd::imap_daemon_tells_systemd_ready_watchdog_in_idle_status_and_reconnecting,
+        ),
+        (
+            "history_status_and_release_answer_from_a_real_server_run",
+            ask::history_status_and_release_answer_from_a_real_server_run,
         ),
     ];
     let filter: Vec<String> = std::env::args()
