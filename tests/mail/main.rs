@@ -9,6 +9,7 @@
 mod harness;
 mod oauth2;
 mod secrets;
+mod throttle;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -94,6 +95,10 @@ fn main() {
         (
             "kill_9_with_appended_sent_copies_answers_every_mail_at_most_once",
             kill_9_with_appended_sent_copies_answers_every_mail_at_most_once,
+        ),
+        (
+            "a_throttled_backlog_drains_at_its_rate_and_new_mail_goes_first",
+            throttle::a_throttled_backlog_drains_at_its_rate_and_new_mail_goes_first,
         ),
         (
             "xoauth2_tokens_that_expire_are_fetched_anew_for_every_connection",
