@@ -16,10 +16,7 @@ use crate::clock::now;
 use crate::pipeline::Cursor;
 
 /// `batches` cut smaller still, to `per_second` mails each (`None`: as they are).
-pub(super) fn paced<'a>(
-    batches: Vec<&'a [Listed]>,
-    per_second: Option<usize>,
-) -> Vec<&'a [Listed]> {
+pub(super) fn paced(batches: Vec<&[Listed]>, per_second: Option<usize>) -> Vec<&[Listed]> {
     let Some(n) = per_second else {
         return batches;
     };
