@@ -114,6 +114,18 @@ fn setup(
     }
 }
 
+/// An error with its causes (the server's reply is the innermost).
+fn reply_of(e: &DeliverError) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
 impl Smtp {
     /// Prepares the client; nothing is connected (and no secret read) until the first
     /// message.
@@ -393,7 +405,7 @@ impl Smtp {
             Ok(()) => self.pacer.succeeded(),
             Err(e) if e.is_throttling() => {
                 let wait = self.pacer.throttled();
-                warn!(error = %format!("{e:#}"), wait = ?wait, "the SMTP server says too fast: every send waits, the message is tried again");
+                warn!(reply = %reply_of(e), wait = ?wait, "the SMTP server says too fast: every send waits, the message is tried again");
             }
             Err(_) => {}
         }

@@ -101,6 +101,10 @@ fn main() {
             throttle::a_throttled_backlog_drains_at_its_rate_and_new_mail_goes_first,
         ),
         (
+            "too_much_mail_is_waited_out_without_counting_an_attempt",
+            throttle::too_much_mail_is_waited_out_without_counting_an_attempt,
+        ),
+        (
             "xoauth2_tokens_that_expire_are_fetched_anew_for_every_connection",
             secrets::xoauth2_tokens_that_expire_are_fetched_anew_for_every_connection,
         ),

@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::harness::{self, append, messages, question, wait_for, ImapOpts, Servers, Setup};
@@ -144,5 +146,151 @@ pub fn a_throttled_backlog_drains_at_its_rate_and_new_mail_goes_first(s: &Server
     assert!(
         drain >= least,
         "faster than max-rate: {drain:?} < {least:?}"
+    );
+}
+
+/// Keeps the port's message limit used up from this client (127.0.0.1, as the daemon):
+/// MAIL FROM and RSET until Postfix answers `450 4.7.1 … too much mail`, then a new
+/// session (an error-free one: Postfix slows and ends sessions with many errors), until
+/// `stop`. Counts the refusals it got.
+struct Hammer {
+    stop: Arc<AtomicBool>,
+    refused: Arc<AtomicUsize>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Hammer {
+    fn start(port: u16) -> Hammer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let refused = Arc::new(AtomicUsize::new(0));
+        let thread = std::thread::spawn({
+            let (stop, refused) = (stop.clone(), refused.clone());
+            move || {
+                while !stop.load(Ordering::SeqCst) {
+                    if hammer_session(port, &stop) {
+                        refused.fetch_add(1, Ordering::SeqCst);
+                        // Pacing this load generator, not waiting for anything: a refused
+                        // client is not let in again before some 20 ms have passed.
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                }
+            }
+        });
+        Hammer {
+            stop,
+            refused,
+            thread: Some(thread),
+        }
+    }
+
+    fn refused(&self) -> usize {
+        self.refused.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Hammer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// One SMTP session of [`Hammer`]: whether it ended with "too much mail".
+fn hammer_session(port: u16, stop: &AtomicBool) -> bool {
+    use std::io::{BufRead, BufReader, Write};
+    let Ok(mut c) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let Ok(read) = c.try_clone() else {
+        return false;
+    };
+    let mut lines = BufReader::new(read);
+    let mut reply = |c: &mut TcpStream, command: &str| -> String {
+        if !command.is_empty() && c.write_all(command.as_bytes()).is_err() {
+            return String::new();
+        }
+        // The last line of a reply has a space after its code.
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if lines.read_line(&mut line).unwrap_or(0) == 0 {
+                return String::new();
+            }
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return line;
+            }
+        }
+    };
+    if !reply(&mut c, "").starts_with("220") || !reply(&mut c, "EHLO hammer\r\n").starts_with("250")
+    {
+        return false;
+    }
+    let mut too_much = false;
+    while !stop.load(Ordering::SeqCst) {
+        let r = reply(&mut c, "MAIL FROM:<hammer@outside.example>\r\n");
+        if r.starts_with("250") {
+            reply(&mut c, "RSET\r\n");
+            continue;
+        }
+        too_much = r.contains("too much mail");
+        break;
+    }
+    reply(&mut c, "QUIT\r\n");
+    too_much
+}
+
+/// Postfix's own message limit, met: while the port answers `450 4.7.1 Error: too much
+/// mail`, with `max-attempts = 1` and no `max-rate`, new mail is waited out and answered
+/// once the limit lets it through, each once, none set aside.
+pub fn too_much_mail_is_waited_out_without_counting_an_attempt(s: &Servers) {
+    let hr = "hr-toomuch@example.test";
+    let setup = Setup::new(
+        s,
+        hr,
+        ImapOpts {
+            port: s.imaps,
+            tls: "implicit",
+            ca: &s.ca,
+            extra: "max-attempts = 1",
+        },
+        (s.throttled, "starttls"),
+        "max-connections = 2",
+    );
+    let daemon = setup.spawn();
+    daemon.wait_log("waiting for new mail (IDLE)", 1, WAIT);
+    let hammer = Hammer::start(s.throttled);
+    let start = Instant::now();
+    while hammer.refused() == 0 {
+        assert!(start.elapsed() < WAIT, "Postfix never said too much mail");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let n = 10;
+    let senders = "toomuch@regionh.example";
+    for i in 0..n {
+        let from = format!("toomuch+{i}@regionh.example");
+        let id = format!("toomuch-{i}@regionh.example");
+        harness::smtp_send(
+            s,
+            &from,
+            hr,
+            &question(&id, &from, hr, "Pris", "Hvad koster en licens?", ""),
+        );
+    }
+    daemon.wait_log("too much mail", 1, WAIT);
+    drop(hammer);
+    wait_for(s, senders, "INBOX", "every mail answered", WAIT, |m| {
+        m.len() >= n
+    });
+    daemon.stop(Duration::from_secs(10));
+    s.wait_queue_empty(WAIT);
+    let replies = messages(s, senders, "INBOX");
+    assert_eq!(replies.len(), n, "each answered once");
+    let text = log(&setup);
+    assert!(!text.contains("set-aside"), "nothing set aside:\n{text}");
+    println!(
+        "    {} throttling replies waited out",
+        text.matches(TOO_FAST).count()
     );
 }
