@@ -78,8 +78,13 @@ impl Pacer {
             };
             tokio::time::sleep_until(start).await;
             // A throttling reply while this one waited moves every turn behind it.
-            if self.lock().held_until <= start {
+            let mut s = self.lock();
+            if s.held_until <= start {
                 return;
+            }
+            // The turn given up is free again when no later one was taken.
+            if s.next == start + self.interval.unwrap_or(Duration::ZERO) {
+                s.next = start;
             }
         }
     }
@@ -268,8 +273,11 @@ mod tests {
         });
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert_eq!(pacer.throttled(), Duration::from_secs(1));
-        // Its turn at 1 s fell inside the hold (until 1.5 s): it takes the next free one.
+        // Its turn at 1 s fell inside the hold (until 1.5 s): it begins when the hold ends.
         let began = waiting.await.unwrap();
-        assert_eq!(began, Duration::from_secs(2));
+        assert_eq!(began, Duration::from_millis(1500));
+        // And the rate still holds after it.
+        pacer.turn().await;
+        assert_eq!(start.elapsed(), Duration::from_millis(2500));
     }
 }
