@@ -31,6 +31,7 @@ use tracing::{debug, field, info, info_span, warn, Span};
 use crate::classify::{Category, Classification, Classifier};
 use crate::config::Config;
 use crate::decide::{decide, guard, Decision, History, SkipReason};
+use crate::deliver::throttle::THROTTLE_TRIES;
 use crate::deliver::{DeliverError, Transport};
 use crate::intake::RawMail;
 use crate::ledger::{self, Ledger, LedgerError, Record, State};
@@ -990,6 +991,12 @@ impl Pipeline {
         Ok((outcome, outgoing))
     }
 
+    /// What `[smtp] max-rate` sends in a second (`None`: no rate): how many mails the
+    /// daemon takes on at a time while new mail may be waiting.
+    pub fn per_second(&self) -> Option<usize> {
+        self.transport.per_second()
+    }
+
     /// The configuration the pipeline runs with.
     pub fn config(&self) -> &Arc<Config> {
         &self.config
@@ -1062,16 +1069,30 @@ async fn send_recorded(
     now: SystemTime,
 ) -> Result<Result<(), DeliverError>, PipelineError> {
     let id = o.message.message_id.as_str();
-    debug!(message_id = id, "send begun");
-    ledger.borrow_mut().begin_send(id, now)?;
-    let sent = transport.send(id, &o.message.to, &o.message.bytes).await;
-    match &sent {
-        Ok(()) => ledger.borrow_mut().delivered(id, now, true)?,
-        // The server said no, or never took it: certainly not sent.
-        Err(_) => ledger.borrow_mut().send_failed(id)?,
+    // A throttling reply ("too fast") is tried again in a later turn, uncounted (bounded).
+    let mut throttled = 0;
+    loop {
+        // The wait for a connection and the rate comes first: it is not in doubt.
+        let turn = match transport.turn().await {
+            Ok(turn) => turn,
+            Err(e) => return Ok(Err(e)),
+        };
+        debug!(message_id = id, "send begun");
+        ledger.borrow_mut().begin_send(id, now)?;
+        let sent = transport
+            .send_in_turn(turn, id, &o.message.to, &o.message.bytes)
+            .await;
+        match &sent {
+            Ok(()) => ledger.borrow_mut().delivered(id, now, true)?,
+            // The server said no, or never took it: certainly not sent.
+            Err(_) => ledger.borrow_mut().send_failed(id)?,
+        }
+        debug!(message_id = id, ok = sent.is_ok(), "send ended");
+        match &sent {
+            Err(e) if e.is_throttling() && throttled + 1 < THROTTLE_TRIES => throttled += 1,
+            _ => return Ok(sent),
+        }
     }
-    debug!(message_id = id, ok = sent.is_ok(), "send ended");
-    Ok(sent)
 }
 
 /// The ledger's record of a decided mail; the skip reason, desk and message ids are set

@@ -45,7 +45,7 @@ use raw::{
 pub use raw::{SentCopy, Tls};
 pub use secret::{Auth, Login, PasswordSource, SecretError};
 use server::{validate_imap, validate_smtp, ServerSection};
-pub use server::{ImapConfig, Server, SmtpConfig};
+pub use server::{ImapConfig, Rate, Server, SmtpConfig, MAX_CONNECTIONS_DEFAULT};
 pub use values::MAILDIR_DEFAULT_MAX_SIZE;
 use values::MAILDIR_MAX_SIZE;
 
@@ -754,6 +754,44 @@ phone = "3532 3232"
             panic!()
         };
         assert_eq!((imap.server.tls, imap.server.port), (Tls::Implicit, 993));
+    }
+
+    #[test]
+    fn smtp_limits_default_parse_and_bad_ones_are_placed() {
+        let smtp = |extra: &str| {
+            let c = parse(&format!("{MINIMAL}\n[smtp]\nhost = \"h\"\n{extra}")).unwrap();
+            match c.delivery {
+                DeliveryConfig::Smtp(s) => s,
+                DeliveryConfig::Outbox { .. } => panic!("smtp expected"),
+            }
+        };
+        let s = smtp("");
+        assert_eq!(
+            (s.max_connections, s.max_rate),
+            (MAX_CONNECTIONS_DEFAULT, None)
+        );
+        let s = smtp("max-connections = 3\nmax-rate = \"30/min\"\n");
+        assert_eq!(s.max_connections, 3);
+        assert_eq!(
+            s.max_rate,
+            Some(Rate {
+                messages: 30,
+                per: Duration::from_secs(60)
+            })
+        );
+        let p = problems(&format!(
+            "{MINIMAL}\n[smtp]\nhost = \"h\"\nmax-connections = 0\nmax-rate = \"30 per minute\"\n"
+        ));
+        assert_eq!(p.len(), 2, "{p:#?}");
+        assert!(
+            p[0].starts_with("dir/config.toml:19:19: smtp.max-connections: 0 is out of range"),
+            "{p:#?}"
+        );
+        assert!(
+            p[1].starts_with("dir/config.toml:20:12: smtp.max-rate: invalid rate")
+                && p[1].contains("30/min"),
+            "{p:#?}"
+        );
     }
 
     #[test]

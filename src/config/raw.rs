@@ -172,6 +172,8 @@ pub struct RawSmtp {
     pub timeout: Option<Spanned<String>>,
     pub envelope_from: Option<Spanned<String>>,
     pub retry_after: Option<Spanned<String>>,
+    pub max_connections: Option<Spanned<i64>>,
+    pub max_rate: Option<Spanned<String>>,
 }
 
 /// The connection keys `[imap]` and `[smtp]` share, taken out of either by its validation

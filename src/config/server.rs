@@ -60,7 +60,50 @@ pub struct SmtpConfig {
     /// First wait before a message that could not be delivered is tried again; doubles
     /// up to 30 minutes (so greylisting and short outages pass).
     pub retry_after: Duration,
+    /// Connections open to the server at once, idle ones included (Microsoft 365: 3).
+    pub max_connections: usize,
+    /// Messages submitted at most, evenly spaced (Microsoft 365: 30 a minute); `None`:
+    /// as fast as the server takes them.
+    pub max_rate: Option<Rate>,
 }
+
+/// `smtp.max-rate`: at most `messages` every `per`, e.g. "30/min".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub messages: u32,
+    pub per: Duration,
+}
+
+impl Rate {
+    /// The time between two messages when they are spaced evenly.
+    pub fn interval(&self) -> Duration {
+        self.per / self.messages.max(1)
+    }
+
+    /// How many messages the rate allows in one second, at least one.
+    pub fn per_second(&self) -> usize {
+        let per_ms = self.per.as_millis().max(1);
+        let n = u128::from(self.messages) * 1000 / per_ms;
+        usize::try_from(n).unwrap_or(usize::MAX).max(1)
+    }
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let unit = match self.per.as_secs() {
+            1 => "s",
+            60 => "min",
+            _ => "h",
+        };
+        write!(f, "{}/{unit}", self.messages)
+    }
+}
+
+/// `smtp.max-connections` when unset: what the pipeline sends at once (as before the key
+/// existed). Microsoft 365 allows 3 per mailbox: its example sets it.
+pub const MAX_CONNECTIONS_DEFAULT: usize = 8;
+/// The most `smtp.max-connections` may be.
+const MAX_CONNECTIONS_MAX: i64 = 64;
 
 /// `[imap]` or `[smtp]` as read, with the places its validation reports at.
 pub(super) struct ServerSection<T> {
@@ -267,6 +310,8 @@ pub(super) fn validate_smtp(
         timeout,
         envelope_from,
         retry_after,
+        max_connections,
+        max_rate,
     } = raw;
     let connection = RawConnection {
         host,
@@ -300,10 +345,28 @@ pub(super) fn validate_smtp(
         },
     };
     let retry_after = c.duration("smtp.retry-after", &retry_after, Duration::from_secs(30));
+    let max_connections = match &max_connections {
+        None => MAX_CONNECTIONS_DEFAULT,
+        Some(v) => match usize::try_from(*v.get_ref()) {
+            Ok(n) if (1..=MAX_CONNECTIONS_MAX).contains(v.get_ref()) => n,
+            _ => {
+                c.problem_hint(
+                    Some(v.span()),
+                    "smtp.max-connections",
+                    format!("{} is out of range", v.get_ref()),
+                    format!("use between 1 and {MAX_CONNECTIONS_MAX} (Microsoft 365 allows 3)"),
+                );
+                MAX_CONNECTIONS_DEFAULT
+            }
+        },
+    };
+    let max_rate = c.rate("smtp.max-rate", &max_rate);
     Some(SmtpConfig {
         server: server?,
         envelope_from,
         retry_after,
+        max_connections,
+        max_rate,
     })
 }
 

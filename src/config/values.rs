@@ -8,6 +8,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::checker::Checker;
+use super::server::Rate;
 
 impl Checker<'_> {
     pub(super) fn duration(
@@ -73,6 +74,23 @@ impl Checker<'_> {
         }
     }
 
+    /// A rate such as "30/min" (`smtp.max-rate`); unset is `None` (no limit).
+    pub(super) fn rate(&mut self, key: &str, v: &Option<Spanned<String>>) -> Option<Rate> {
+        let v = v.as_ref()?;
+        match parse_rate(v.get_ref()) {
+            Ok(rate) => Some(rate),
+            Err(why) => {
+                self.problem_hint(
+                    Some(v.span()),
+                    key,
+                    format!("invalid rate {:?} ({why})", v.get_ref()),
+                    "write e.g. \"30/min\", \"10/s\", \"1000/h\"",
+                );
+                None
+            }
+        }
+    }
+
     pub(super) fn path(&self, base: &Path, v: &str) -> PathBuf {
         let p = Path::new(v);
         if p.is_absolute() {
@@ -110,6 +128,28 @@ pub(super) const MAILDIR_MAX_SIZE: std::ops::RangeInclusive<u64> = 64 * 1024..=5
 /// equal).
 pub const MAILDIR_DEFAULT_MAX_SIZE: u64 = 1024 * 1024;
 
+/// The most messages a `max-rate` may allow per unit: beyond this the limit means nothing.
+const RATE_MAX_MESSAGES: u32 = 1_000_000;
+
+/// "30/min", "10/s", "1000 / h", "5/sec": messages per second, minute or hour.
+fn parse_rate(s: &str) -> Result<Rate, &'static str> {
+    let (number, unit) = s.split_once('/').ok_or("no \"/\"")?;
+    let messages: u32 = number
+        .trim()
+        .parse()
+        .map_err(|_| "the count is not a whole number")?;
+    if !(1..=RATE_MAX_MESSAGES).contains(&messages) {
+        return Err("the count must be from 1 to 1000000");
+    }
+    let per = match unit.trim().to_ascii_lowercase().as_str() {
+        "s" | "sec" | "second" => Duration::from_secs(1),
+        "m" | "min" | "minute" => Duration::from_secs(60),
+        "h" | "hour" => Duration::from_secs(3600),
+        _ => return Err("the unit must be s, min or h"),
+    };
+    Ok(Rate { messages, per })
+}
+
 /// "1MB", "512 KB", "2048", "64KiB": bytes, or `None` when it is not a size.
 fn parse_size(s: &str) -> Option<u64> {
     let s = s.trim();
@@ -124,4 +164,33 @@ fn parse_size(s: &str) -> Option<u64> {
         _ => return None,
     };
     n.checked_mul(factor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_parse_with_their_unit_and_bad_ones_say_why() {
+        let r = parse_rate("30/min").unwrap();
+        assert_eq!((r.messages, r.per), (30, Duration::from_secs(60)));
+        assert_eq!(r.interval(), Duration::from_secs(2));
+        assert_eq!(r.per_second(), 1, "at least one");
+        assert_eq!(r.to_string(), "30/min");
+        let r = parse_rate(" 10 / S ").unwrap();
+        assert_eq!(
+            (r.messages, r.per, r.per_second()),
+            (10, Duration::from_secs(1), 10)
+        );
+        assert_eq!(
+            parse_rate("3600/h").unwrap().interval(),
+            Duration::from_secs(1)
+        );
+        assert_eq!(parse_rate("30").unwrap_err(), "no \"/\"");
+        assert!(parse_rate("0/min").is_err());
+        assert!(parse_rate("-3/min").is_err());
+        assert!(parse_rate("2.5/s").is_err());
+        assert!(parse_rate("30/day").is_err());
+        assert!(parse_rate("99999999999/s").is_err());
+    }
 }

@@ -25,6 +25,8 @@ use crate::ledger::Mark;
 use crate::pipeline::{Cursor, Outcome, Pipeline, PipelineError};
 use crate::types::{Category, Source};
 
+mod newest;
+
 /// Reconnect waits: the first, and the longest.
 const RECONNECT_FIRST: Duration = Duration::from_secs(1);
 const RECONNECT_MAX: Duration = Duration::from_secs(60);
@@ -235,7 +237,8 @@ impl Session<'_> {
     /// SMTP, the next batch is fetched over IMAP.
     async fn read_new(&mut self, cursor: &mut Cursor) -> Result<(), SessionError> {
         let listed = self.imap.list_after(cursor.last_uid).await?;
-        let batches = batches(&listed);
+        let batches = newest::paced(batches(&listed), self.pipeline.per_second());
+        let mut newest = listed.last().map_or(cursor.last_uid, |l| l.uid);
         let mut fetched = match batches.first() {
             Some(batch) => fetch_batch(self.imap, batch).await?,
             None => HashMap::new(),
@@ -261,6 +264,9 @@ impl Session<'_> {
             // Only now: the batch just delivered is shown and recorded before a failed
             // fetch of the next one ends the session.
             fetched = next?;
+            if i + 1 < batches.len() {
+                self.answer_newer_first(&mut newest).await?;
+            }
         }
         Ok(())
     }

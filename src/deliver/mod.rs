@@ -3,10 +3,13 @@
 //! Two transports behind one enum, as lettre puts its file and SMTP transports behind one
 //! trait: [`Transport::Outbox`] writes each message as an `.eml` file (the embedded default,
 //! and what `preview` shows), SMTP sends it. Errors say whether trying again can help.
-//! Delivery never decides anything and never touches the ledger.
+//! [`throttle`] keeps SMTP within the server's limits (`max-connections`, `max-rate`) and
+//! tells a throttling reply from a refusal. Delivery never decides anything and never
+//! touches the ledger.
 
 pub mod outbox;
 pub mod smtp;
+pub mod throttle;
 
 use std::path::PathBuf;
 
@@ -74,9 +77,28 @@ impl DeliverError {
     }
 
     /// The server answered and refused this message (a 4xx or 5xx reply), as opposed to
-    /// not being reachable: such failures count towards `max-attempts`.
+    /// not being reachable or saying "too fast" ([`DeliverError::is_throttling`]): such
+    /// failures count towards `max-attempts`.
     pub fn is_refusal(&self) -> bool {
         matches!(self, DeliverError::Smtp { source } if source.status().is_some())
+            && !self.is_throttling()
+    }
+
+    /// The server said "too fast" (too many connections, too much mail: see
+    /// [`throttle::is_throttling`]), at the greeting, at AUTH or for the message: wait and
+    /// try again; never the message's fault.
+    pub fn is_throttling(&self) -> bool {
+        match self {
+            DeliverError::Smtp { source } | DeliverError::Login { source, .. } => {
+                source.status().is_some_and(|code| {
+                    let text = std::error::Error::source(source)
+                        .map(ToString::to_string)
+                        .unwrap_or_default();
+                    throttle::is_throttling(u16::from(code), &text)
+                })
+            }
+            _ => false,
+        }
     }
 
     /// Trying again later may succeed: a 4xx reply (RFC 5321 §4.2.1), a lost or refused
@@ -93,6 +115,10 @@ impl DeliverError {
         }
     }
 }
+
+/// A send's turn ([`Transport::turn`]): for SMTP, a connection permit whose moment under
+/// the rate has come.
+pub struct Turn(Option<smtp::Turn>);
 
 /// A way of delivering messages.
 pub enum Transport {
@@ -112,14 +138,55 @@ impl Transport {
         }
     }
 
-    /// Delivers one message to `to`.
+    /// Delivers one message to `to` when its turn comes ([`Transport::turn`]).
     ///
     /// # Errors
     /// See [`DeliverError::is_transient`] for what to do next.
     pub async fn send(&self, message_id: &str, to: &str, bytes: &[u8]) -> Result<(), DeliverError> {
+        let turn = self.turn().await?;
+        self.send_in_turn(turn, message_id, to, bytes).await
+    }
+
+    /// Waits until a message may go out: SMTP's connection limit and rate (and any hold
+    /// after a throttling reply); the outbox at once.
+    ///
+    /// # Errors
+    /// Never in practice.
+    pub async fn turn(&self) -> Result<Turn, DeliverError> {
         match self {
-            Transport::Outbox(o) => o.write(message_id, to, bytes),
-            Transport::Smtp(s) => s.send(to, bytes).await,
+            Transport::Outbox(_) => Ok(Turn(None)),
+            Transport::Smtp(s) => Ok(Turn(Some(s.turn().await?))),
+        }
+    }
+
+    /// Delivers one message in the turn [`Transport::turn`] gave.
+    ///
+    /// # Errors
+    /// See [`DeliverError::is_transient`] and [`DeliverError::is_throttling`].
+    pub async fn send_in_turn(
+        &self,
+        turn: Turn,
+        message_id: &str,
+        to: &str,
+        bytes: &[u8],
+    ) -> Result<(), DeliverError> {
+        match (self, turn.0) {
+            (Transport::Smtp(s), Some(turn)) => s.send(turn, to, bytes).await,
+            (Transport::Smtp(s), None) => {
+                let turn = s.turn().await?;
+                s.send(turn, to, bytes).await
+            }
+            (Transport::Outbox(o), _) => o.write(message_id, to, bytes),
+        }
+    }
+
+    /// How many mails to take on at a time so that mail arriving meanwhile waits about a
+    /// second for its turn: the messages `max-rate` allows in one second; `None` without
+    /// a rate (as fast as the server takes them).
+    pub fn per_second(&self) -> Option<usize> {
+        match self {
+            Transport::Smtp(s) => s.per_second(),
+            Transport::Outbox(_) => None,
         }
     }
 

@@ -8,6 +8,11 @@
 //! connect, and lives only as long as the login. A refused login or certificate is a
 //! setup problem ([`DeliverError::is_fatal`]), a broken connection is not.
 //!
+//! At most `[smtp] max-connections` are open at once, idle ones included (a semaphore: a
+//! send holds a permit from before its connection is taken until it is given back), and
+//! messages start no faster than `max-rate` ([`super::throttle::Pacer`]); a throttling
+//! reply holds every send back for a while.
+//!
 //! Why not lettre's pooled transport: it leaves Nagle's algorithm on, and the end of each
 //! DATA then waits for the server's delayed ACK (40 ms a message here, capping throughput
 //! near 20 mails/s). Opening the socket ourselves lets us set TCP_NODELAY, and TCP
@@ -31,8 +36,10 @@ use lettre::Address;
 use secrecy::ExposeSecret;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
+use tracing::warn;
 
+use super::throttle::Pacer;
 use super::DeliverError;
 use crate::config::{Login, SmtpConfig, Tls};
 use crate::tls::is_trust_error;
@@ -82,12 +89,18 @@ pub struct Smtp {
     /// For implicit TLS (our own handshake).
     rustls: Option<Arc<rustls::ClientConfig>>,
     envelope_from: Option<Address>,
-    /// Idle connections, with when each was last used.
+    /// Idle connections, with when each was last used; at most `max-connections`.
     idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
+    /// One permit per connection in use; with the idle ones never more than
+    /// `max-connections` open (a send takes an idle one before it opens one).
+    permits: Arc<Semaphore>,
+    pacer: Pacer,
 }
 
-/// Idle connections kept; matches the pipeline's concurrent sends.
-const MAX_IDLE: usize = 8;
+/// A send's turn: its connection permit, and its moment under `max-rate` has come.
+pub struct Turn {
+    _permit: OwnedSemaphorePermit,
+}
 /// A connection idle for less than this is reused without a NOOP first.
 const FRESH: Duration = Duration::from_secs(2);
 
@@ -99,6 +112,18 @@ fn setup(
         what: what.into(),
         source: Some(Box::new(e)),
     }
+}
+
+/// An error with its causes (the server's reply is the innermost).
+fn reply_of(e: &DeliverError) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 impl Smtp {
@@ -152,7 +177,14 @@ impl Smtp {
             rustls: rustls_config,
             envelope_from,
             idle: Mutex::new(Vec::new()),
+            permits: Arc::new(Semaphore::new(config.max_connections.max(1))),
+            pacer: Pacer::new(config.max_rate),
         })
+    }
+
+    /// What `max-rate` allows in a second (at least 1); `None` without a rate.
+    pub fn per_second(&self) -> Option<usize> {
+        self.config.max_rate.map(|r| r.per_second())
     }
 
     fn timeout(&self) -> Duration {
@@ -336,7 +368,7 @@ impl Smtp {
 
     async fn release(&self, mut c: AsyncSmtpConnection) {
         let mut idle = self.idle.lock().await;
-        if idle.len() < MAX_IDLE && !c.has_broken() {
+        if idle.len() < self.config.max_connections && !c.has_broken() {
             idle.push((c, Instant::now()));
         } else {
             drop(idle);
@@ -344,11 +376,43 @@ impl Smtp {
         }
     }
 
-    /// Sends prepared bytes to one recipient.
+    /// Waits for a free connection (`max-connections`), then for the next moment
+    /// `max-rate` allows (and any hold a throttling reply set).
     ///
     /// # Errors
-    /// `is_transient()` on the error tells whether to retry.
-    pub async fn send(&self, to: &str, bytes: &[u8]) -> Result<(), DeliverError> {
+    /// Never in practice (the semaphore is never closed).
+    pub async fn turn(&self) -> Result<Turn, DeliverError> {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| setup("the SMTP connection limit was closed", e))?;
+        self.pacer.turn().await;
+        Ok(Turn { _permit: permit })
+    }
+
+    /// Sends prepared bytes to one recipient in its turn. A throttling reply holds every
+    /// send back ([`Pacer::throttled`]) before it is returned.
+    ///
+    /// # Errors
+    /// `is_transient()` on the error tells whether to retry, `is_throttling()` whether
+    /// only the pace was wrong.
+    pub async fn send(&self, turn: Turn, to: &str, bytes: &[u8]) -> Result<(), DeliverError> {
+        let sent = self.send_on(to, bytes).await;
+        drop(turn);
+        match &sent {
+            Ok(()) => self.pacer.succeeded(),
+            Err(e) if e.is_throttling() => {
+                let wait = self.pacer.throttled();
+                warn!(reply = %reply_of(e), wait = ?wait, "the SMTP server says too fast: every send waits, the message is tried again");
+            }
+            Err(_) => {}
+        }
+        sent
+    }
+
+    async fn send_on(&self, to: &str, bytes: &[u8]) -> Result<(), DeliverError> {
         let rcpt: Address = to
             .parse()
             .map_err(|_| DeliverError::Recipient(to.to_string()))?;

@@ -41,6 +41,8 @@ pub struct Servers {
     pub imaps: u16,
     pub smtp: u16,
     pub smtps: u16,
+    /// SMTP with Microsoft 365-like limits: 3 connections, 80 messages per 2 s.
+    pub throttled: u16,
     pub ca: PathBuf,
     pub other_ca: PathBuf,
     ports: HashMap<&'static str, u16>,
@@ -63,6 +65,7 @@ impl Servers {
             "AUTOSVAR_TEST_IMAPS_PORT",
             "AUTOSVAR_TEST_SMTP_PORT",
             "AUTOSVAR_TEST_SMTPS_PORT",
+            "AUTOSVAR_TEST_THROTTLED_PORT",
             "AUTOSVAR_TEST_OAUTH2_PORT",
         ] {
             ports.insert(name, free_port());
@@ -72,6 +75,7 @@ impl Servers {
             imaps: ports["AUTOSVAR_TEST_IMAPS_PORT"],
             smtp: ports["AUTOSVAR_TEST_SMTP_PORT"],
             smtps: ports["AUTOSVAR_TEST_SMTPS_PORT"],
+            throttled: ports["AUTOSVAR_TEST_THROTTLED_PORT"],
             ca: dir.join("tls/ca.pem"),
             other_ca: dir.join("tls/other-ca.pem"),
             dir,

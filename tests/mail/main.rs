@@ -11,6 +11,7 @@ mod harness;
 mod oauth2;
 mod secrets;
 mod systemd;
+mod throttle;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -96,6 +97,14 @@ fn main() {
         (
             "kill_9_with_appended_sent_copies_answers_every_mail_at_most_once",
             kill_9_with_appended_sent_copies_answers_every_mail_at_most_once,
+        ),
+        (
+            "a_throttled_backlog_drains_at_its_rate_and_new_mail_goes_first",
+            throttle::a_throttled_backlog_drains_at_its_rate_and_new_mail_goes_first,
+        ),
+        (
+            "too_much_mail_is_waited_out_without_counting_an_attempt",
+            throttle::too_much_mail_is_waited_out_without_counting_an_attempt,
         ),
         (
             "xoauth2_tokens_that_expire_are_fetched_anew_for_every_connection",
