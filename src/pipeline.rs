@@ -42,7 +42,7 @@ use crate::types::{Action, DeskKey, Source};
 mod manual;
 pub use manual::{Bell, Done};
 mod swap;
-pub use swap::{Reloaded, Reloader};
+pub use swap::{Followers, Reloaded, Reloader};
 
 /// Everything decided about a mail without touching the ledger or a transport: what
 /// `classify` prints and what `run` acts on.

@@ -128,7 +128,7 @@ pub async fn run(
                 stop.clone(),
             )?;
             #[cfg(unix)]
-            reload::on_sighup(pipeline, stop.clone())?;
+            reload::on_sighup(pipeline, stop.clone()).await?;
         }
         let once = mode == Mode::Once;
         match intake {

@@ -50,8 +50,8 @@ struct Running {
 
 impl Running {
     /// Reads what the daemon started with (the rules' text, the training folder's
-    /// fingerprint). A file changed since the start is seen as unchanged until it changes
-    /// again.
+    /// fingerprint). A file changed between the start's read and this one (the moments
+    /// while the ledger opens) is seen as unchanged until it changes again.
     fn at_start(config: Arc<Config>) -> Running {
         Running {
             rules: std::fs::read_to_string(&config.rules).ok(),
@@ -65,22 +65,20 @@ impl Running {
 }
 
 /// Reloads on every SIGHUP until `stop`, one reload at a time (a SIGHUP during a reload
-/// starts another after it).
+/// starts another after it). Returns once what runs is read (before the daemon says it
+/// watches), so a change made after that is a change.
 ///
 /// # Errors
 /// When the signal handler cannot be installed.
 #[cfg(unix)]
-pub(super) fn on_sighup(pipeline: &Pipeline, stop: CancellationToken) -> anyhow::Result<()> {
+pub(super) async fn on_sighup(pipeline: &Pipeline, stop: CancellationToken) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hup = signal(SignalKind::hangup())?;
     let reloader = pipeline.reloader();
     let templates = pipeline.templates();
     let config = pipeline.config().clone();
+    let mut running = tokio::task::spawn_blocking(move || Running::at_start(config)).await?;
     tokio::spawn(async move {
-        let Ok(mut running) = tokio::task::spawn_blocking(move || Running::at_start(config)).await
-        else {
-            return;
-        };
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break,

@@ -5,12 +5,14 @@
 //! Whoever has a new part offers it through a [`Reloader`] and rings the pipeline's bell;
 //! [`super::Pipeline::adopt_model`] takes what waits before the next mail (and before the
 //! console's requests), so a mail in hand always finishes on the set it started with. A
-//! newer training wins over an older one that finished later (each has a generation). It
+//! newer training wins over an older one that finished later (each has a generation). The
+//! console's copies of the config and the rules ([`Followers`]) are stored at the same time. It
 //! never checks what it is given (the offerer validated it) and never reads a file.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use arc_swap::ArcSwap;
 use tracing::info;
 
 use super::{Bell, Pipeline};
@@ -50,6 +52,17 @@ pub(super) struct Retrained {
     waiting: Arc<Mutex<Waiting>>,
     started: Arc<AtomicU64>,
     adopted: u64,
+    /// The console's config and rules-only classifier, kept in step.
+    followers: Option<Followers>,
+}
+
+/// What a reader beside the pipeline (the console's previews and review page) holds and the
+/// pipeline stores into when it swaps in a reloaded config or rules.
+#[derive(Clone)]
+pub struct Followers {
+    pub config: Arc<ArcSwap<Config>>,
+    /// Rules only, no model.
+    pub rules: Arc<ArcSwap<Classifier>>,
 }
 
 /// Offers new parts to a running [`Pipeline`]; cheap to clone, usable from any task.
@@ -99,6 +112,11 @@ impl Pipeline {
         }
     }
 
+    /// From now on, a reloaded config or rules swapped in is also stored into `followers`.
+    pub fn keep_in_step(&mut self, followers: Followers) {
+        self.retrained.followers = Some(followers);
+    }
+
     /// Swaps in what waits (a retrained model, a reloaded config or rules), if anything
     /// does; called between mails.
     pub fn adopt_model(&mut self) {
@@ -110,10 +128,17 @@ impl Pipeline {
             if let IntakeConfig::Imap(i) = &config.intake {
                 self.max_attempts = i.max_attempts;
             }
+            if let Some(f) = &self.retrained.followers {
+                f.config.store(config.clone());
+            }
             self.config = config;
             info!("reloaded configuration swapped in");
         }
         if let Some(rules) = waiting.rules {
+            if let Some(f) = &self.retrained.followers {
+                f.rules
+                    .store(Arc::new(Classifier::new(rules.clone(), None)));
+            }
             let model = self.classifier.take_model();
             self.classifier = Classifier::new(rules, model);
             info!("reloaded rules swapped in");
@@ -134,5 +159,63 @@ impl Pipeline {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reloader(r: &Retrained) -> Reloader {
+        Reloader {
+            waiting: r.waiting.clone(),
+            started: r.started.clone(),
+            bell: Arc::new(tokio::sync::Notify::new()),
+        }
+    }
+
+    fn waiting_generation(r: &Retrained) -> Option<u64> {
+        r.waiting.lock().unwrap().model.as_ref().map(|(g, _)| *g)
+    }
+
+    #[test]
+    fn an_older_training_that_finishes_later_never_replaces_a_newer_one() {
+        let r = Retrained::default();
+        let offer = reloader(&r);
+        let older = offer.begin_training();
+        let newer = offer.begin_training();
+        assert!(newer > older);
+        let model = |m| Reloaded {
+            model: Some(m),
+            ..Reloaded::default()
+        };
+        offer.offer(newer, model(None));
+        offer.offer(older, model(None));
+        assert_eq!(waiting_generation(&r), Some(newer));
+    }
+
+    #[test]
+    fn an_empty_offer_leaves_nothing_and_later_parts_replace_earlier_ones() {
+        let r = Retrained::default();
+        let offer = reloader(&r);
+        offer.offer(offer.begin_training(), Reloaded::default());
+        assert!(waiting_generation(&r).is_none());
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let rules = Rules::parse(&path, &text).unwrap();
+        let mut second = rules.clone();
+        second.min_score = 99.0;
+        for r in [rules, second] {
+            offer.offer(
+                offer.begin_training(),
+                Reloaded {
+                    rules: Some(r),
+                    ..Reloaded::default()
+                },
+            );
+        }
+        let w = r.waiting.lock().unwrap();
+        assert_eq!(w.rules.as_ref().map(|r| r.min_score), Some(99.0));
+        assert!(w.model.is_none() && w.config.is_none());
     }
 }

@@ -221,3 +221,100 @@ fn sighup_takes_a_live_config_key_and_reports_a_restart_only_one() {
     );
     d.stop();
 }
+
+/// In process: parts offered to the pipeline are swapped in before its next mail, not
+/// before, and the console's copies (config and rules) follow them at the same moment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offered_parts_are_swapped_in_before_the_next_mail_and_the_console_follows() {
+    use std::sync::Arc;
+
+    use arc_swap::ArcSwap;
+    use autosvar::classify::{Category, Classifier, Rules};
+    use autosvar::cli::Setup;
+    use autosvar::config::Config;
+    use autosvar::deliver::Transport;
+    use autosvar::intake::RawMail;
+    use autosvar::ledger::Ledger;
+    use autosvar::pipeline::{Followers, Outcome, Pipeline, Reloaded};
+    use autosvar::types::{Language, Source};
+
+    let dir = crate::common::empty_embedded_default();
+    let cfg = dir.path().join("config.toml");
+    let setup = Setup::load(&cfg).unwrap();
+    let config = Arc::new(setup.config);
+    let ledger = Ledger::open(&config.ledger).unwrap();
+    let transport = Transport::from_config(&config.delivery, &config.from.domain()).unwrap();
+    let rules_path = config.rules.clone();
+    let mut pipeline = Pipeline::new(
+        config.clone(),
+        setup.classifier,
+        setup.templates,
+        ledger,
+        transport,
+        false,
+    );
+    let followers = Followers {
+        config: Arc::new(ArcSwap::new(config)),
+        rules: Arc::new(ArcSwap::from_pointee(Classifier::new(
+            Rules::load(&rules_path).unwrap(),
+            None,
+        ))),
+    };
+    pipeline.keep_in_step(followers.clone());
+    let raw = |name: &str, from: &str| {
+        RawMail {
+        source: Source::from_stored(&format!("maildir/{name}")),
+        bytes: format!(
+            "From: {from}\r\nTo: e-learning@example.test\r\nSubject: Et spørgsmål\r\n\
+             Message-ID: <{name}@regionh.example>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+             {CAULIFLOWER}\r\n"
+        )
+        .into_bytes(),
+        truncated: false,
+    }
+    };
+    let category = |o: Outcome| match o {
+        Outcome::Replied { category, .. } => category,
+        other => panic!("{other:?}"),
+    };
+    let console_category = |f: &Followers| {
+        let mail = autosvar::parse::parse(&raw("p", "ida@regionh.example").bytes, Language::Da);
+        f.rules.load().classify(&mail).category
+    };
+    let now = autosvar::clock::now();
+    let first = pipeline
+        .process(&raw("i1", "ida@regionh.example"), now)
+        .await;
+    assert_eq!(category(first.unwrap()), Category::Other);
+
+    let text = std::fs::read_to_string(&rules_path).unwrap().replace(
+        "\n[categories.pricing]\n",
+        "\n[categories.pricing]\n\"blomkål*\" = 12\n",
+    );
+    let config_text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("period = \"1d\"", "period = \"2d\"");
+    let reloader = pipeline.reloader();
+    reloader.offer(
+        reloader.begin_training(),
+        Reloaded {
+            config: Some(Arc::new(Config::parse(&cfg, &config_text).unwrap())),
+            rules: Some(Rules::parse(&rules_path, &text).unwrap()),
+            model: None,
+        },
+    );
+    // Offered, not yet swapped: the console still has what the pipeline runs with.
+    assert_eq!(console_category(&followers), Category::Other);
+    assert_eq!(followers.config.load().period, Duration::from_secs(86_400));
+
+    let second = pipeline
+        .process(&raw("o2", "ole@regionh.example"), now)
+        .await;
+    assert_eq!(category(second.unwrap()), Category::Pricing);
+    assert_eq!(pipeline.config().period, Duration::from_secs(2 * 86_400));
+    assert_eq!(console_category(&followers), Category::Pricing);
+    assert_eq!(
+        followers.config.load().period,
+        Duration::from_secs(2 * 86_400)
+    );
+}
