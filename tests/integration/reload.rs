@@ -176,9 +176,11 @@ fn sighup_applies_changed_rules_and_refuses_a_broken_file() {
 
 /// A live key changed by SIGHUP takes effect with the next mail (an address added to
 /// `own-addresses` is never answered again); a changed restart-only key is reported as
-/// needing a restart, and the running value stays (the ledger is not moved).
+/// needing a restart, and the running value stays (the ledger is not moved). A broken
+/// config is refused at its line and the running one kept; broken training examples are
+/// refused, good ones trained on and swapped in.
 #[test]
-fn sighup_takes_a_live_config_key_and_reports_a_restart_only_one() {
+fn sighup_takes_live_config_keys_reports_restart_only_ones_and_refuses_broken_parts() {
     let dir = embedded_default();
     let d = Daemon::start(dir.path());
     let carl = "Carl <carl@regionh.example>";
@@ -219,6 +221,44 @@ fn sighup_takes_a_live_config_key_and_reports_a_restart_only_one() {
         !dir.path().join("var/moved.sqlite").exists(),
         "the ledger moved without a restart"
     );
+
+    // A broken config is refused at its line; the reloaded one (Carl is ours) stays.
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, text.replace("period = \"1d\"", "period = \"soon\"")).unwrap();
+    let line = text.lines().position(|l| l == "period = \"1d\"").unwrap() + 1;
+    let log = d.hup();
+    let refused = log
+        .lines()
+        .find(|l| l.contains("config.toml refused"))
+        .unwrap_or_else(|| panic!("no refusal: {log}"));
+    assert!(
+        refused.contains(&format!("config.toml:{line}:")),
+        "{refused}"
+    );
+    let third = d.mail("c3", carl, "Hvad koster tre licenser?");
+    assert!(third.contains("outcome=skipped loop"), "{third}");
+
+    // The training examples: a folder that is no category is refused, the model kept;
+    // a new example is trained on and swapped in.
+    let example = std::fs::read_dir(dir.path().join("training/pricing"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let stray = dir.path().join("training/nonsense");
+    std::fs::create_dir(&stray).unwrap();
+    std::fs::copy(&example, stray.join("x.eml")).unwrap();
+    let log = d.hup();
+    assert!(log.contains("training examples refused"), "{log}");
+    std::fs::remove_dir_all(&stray).unwrap();
+    std::fs::copy(&example, dir.path().join("training/pricing/again.eml")).unwrap();
+    let log = d.hup();
+    assert!(
+        log.contains("training examples reloaded: model retrained"),
+        "{log}"
+    );
+    d.wait_for("retrained model swapped in");
     d.stop();
 }
 
