@@ -25,7 +25,8 @@
 //! - [`pipeline`]: runs one mail through the stages in its tracing span; keeps each IMAP
 //!   folder's place (UIDVALIDITY, last UID) in the ledger.
 //! - [`daemon`]: the order of things around the pipeline: read, run, show the outcome in
-//!   the mailbox, wait; reconnect and retry with backoff; reload templates. Takes its
+//!   the mailbox, wait; reconnect and retry with backoff; reload templates (on a save),
+//!   and on SIGHUP the config's live keys, the rules and the training too. Takes its
 //!   shutdown as a future. Tells systemd (sd_notify) when it is ready, what it is doing,
 //!   and that its loop still comes round (the watchdog).
 //! - [`console`]: the HR console, a web page served by the daemon: templates (draft,

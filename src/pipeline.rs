@@ -42,6 +42,8 @@ use crate::types::{Action, DeskKey, Source};
 
 mod manual;
 pub use manual::{Bell, Done};
+mod swap;
+pub use swap::{Followers, Reloaded, Reloader};
 
 /// Everything decided about a mail without touching the ledger or a transport: what
 /// `classify` prints and what `run` acts on.
@@ -203,8 +205,8 @@ pub struct Pipeline {
     /// Rung by the console when it writes a request, and by a finished retraining: the
     /// daemon's wait ends at once ([`Pipeline::bell`]).
     bell: Arc<tokio::sync::Notify>,
-    /// A retrained model waiting to be swapped in between mails, with its generation.
-    retrained: manual::Retrained,
+    /// A retrained model or reloaded parts waiting to be swapped in between mails.
+    retrained: swap::Retrained,
 }
 
 /// Where reading an IMAP folder stands (see [`Pipeline::open_mailbox`]).
@@ -274,7 +276,7 @@ impl Pipeline {
             dry_run,
             poisoned: None,
             bell: Arc::new(tokio::sync::Notify::new()),
-            retrained: manual::Retrained::default(),
+            retrained: swap::Retrained::default(),
         }
     }
 

@@ -138,6 +138,11 @@ impl Classifier {
         self.model = model;
     }
 
+    /// Takes the learned model out (to keep it under reloaded rules).
+    pub fn take_model(&mut self) -> Option<model::Model> {
+        self.model.take()
+    }
+
     /// Classifies a mail on its subject and new text.
     pub fn classify(&self, mail: &Mail) -> Classification {
         let read = self.read(mail);

@@ -48,15 +48,23 @@ pub fn run(path: &Path, args: RunArgs) -> anyhow::Result<i32> {
             None => None,
         };
         let (mut pipeline, intake) = wire(setup, args.dry_run)?;
-        // The HR console, in this process: a publish swaps the running daemon's templates.
+        // The HR console, in this process: a publish swaps the running daemon's templates;
+        // a reload (SIGHUP) swaps the console's config and rules with the daemon's.
         let console_stop = tokio_util::sync::CancellationToken::new();
         let console = match (console_settings, console_rules) {
             (Some(settings), Some(rules)) => {
+                let followers = crate::pipeline::Followers {
+                    config: Arc::new(arc_swap::ArcSwap::new(pipeline.config().clone())),
+                    rules: Arc::new(arc_swap::ArcSwap::from_pointee(
+                        crate::classify::Classifier::new(rules, None),
+                    )),
+                };
+                pipeline.keep_in_step(followers.clone());
                 let console = crate::console::Console::bind(
-                    pipeline.config().clone(),
+                    followers.config,
                     settings,
                     pipeline.templates(),
-                    crate::classify::Classifier::new(rules, None),
+                    followers.rules,
                     pipeline.bell(),
                 )
                 .await?;

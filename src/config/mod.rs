@@ -15,10 +15,13 @@
 //! - `values`: durations, sizes and paths read from strings.
 //! - `secret`: password and token sources, the login, and the refusal of inline passwords.
 //! - `server`: `[imap]` and `[smtp]` validated into [`ImapConfig`] and [`SmtpConfig`].
+//! - `live`: what a running daemon takes from the file read again (SIGHUP), and what
+//!   needs a restart.
 //! - this file: [`Config`], the sections read one by one and put together.
 
 mod checker;
 mod console;
+pub mod live;
 pub mod raw;
 mod secret;
 mod server;

@@ -49,14 +49,16 @@ pub use auth::{clean_name as clean_user_name, hash_password};
 
 /// What every request handler shares.
 pub(crate) struct State {
-    config: Arc<Config>,
+    /// The running daemon's config: a reload (SIGHUP) stores its live keys here.
+    config: Arc<ArcSwap<Config>>,
     settings: ConsoleConfig,
     /// The console's own connection to the ledger.
     ledger: Mutex<Ledger>,
     /// The running daemon's templates: publishing stores the new set here.
     templates: Arc<ArcSwap<Templates>>,
-    /// For previews (the desk forward's redaction); rules only, no model.
-    classifier: Classifier,
+    /// For previews (the desk forward's redaction); rules only, no model. A reload stores
+    /// the reloaded rules here.
+    classifier: Arc<ArcSwap<Classifier>>,
     sessions: auth::Sessions,
     throttle: auth::Throttle,
     views: views::Views,
@@ -84,10 +86,10 @@ impl Console {
     /// When the address cannot be bound, the certificate or key cannot be used, or the
     /// ledger cannot be opened.
     pub async fn bind(
-        config: Arc<Config>,
+        config: Arc<ArcSwap<Config>>,
         settings: ConsoleConfig,
         templates: Arc<ArcSwap<Templates>>,
-        classifier: Classifier,
+        classifier: Arc<ArcSwap<Classifier>>,
         bell: crate::pipeline::Bell,
     ) -> anyhow::Result<Console> {
         let tls = match &settings.tls {
@@ -97,7 +99,7 @@ impl Console {
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
             .map_err(|e| anyhow::anyhow!("console: cannot listen on {}: {e}", settings.listen))?;
-        let ledger = Ledger::open(&config.ledger)?;
+        let ledger = Ledger::open(&config.load().ledger)?;
         let state = Arc::new(State {
             views: views::Views::new(),
             sessions: auth::Sessions::new(settings.idle_timeout),
@@ -188,7 +190,7 @@ impl State {
     }
 
     fn responses_dir(&self) -> PathBuf {
-        self.config.responses.clone()
+        self.config.load().responses.clone()
     }
 }
 

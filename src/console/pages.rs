@@ -259,7 +259,7 @@ fn normalise(text: &str) -> String {
 /// Checks a whole set as the daemon's reload does: the set (when it has no error) and
 /// every problem, errors and warnings.
 fn check(state: &Shared, files: &BTreeMap<String, String>) -> (Option<Templates>, Vec<Problem>) {
-    let checked = check_set(files, &state.config.desks);
+    let checked = check_set(files, &state.config.load().desks);
     (checked.templates, checked.problems)
 }
 
@@ -303,7 +303,8 @@ async fn templates_page(
     let disk = read_disk(&state);
     // The folder as the daemon reads it: stray files (a backup copy, an editor's swap
     // file) show here as warnings too.
-    let problems: Vec<String> = match check_dir(&state.responses_dir(), &state.config.desks) {
+    let problems: Vec<String> = match check_dir(&state.responses_dir(), &state.config.load().desks)
+    {
         Ok(checked) => checked.problems.iter().map(|p| plain(p, lang)).collect(),
         Err(e) => vec![e.to_string()],
     };
@@ -446,7 +447,13 @@ fn render_preview(
     let Some(set) = set else {
         return (String::new(), problems);
     };
-    match preview(&state.config, &state.classifier, &set, wanted, sample) {
+    match preview(
+        &state.config.load(),
+        &state.classifier.load(),
+        &set,
+        wanted,
+        sample,
+    ) {
         Ok(bytes) => (
             String::from_utf8_lossy(&bytes).replace("\r\n", "\n"),
             problems,
@@ -560,7 +567,13 @@ async fn editor(
     let lines = view.text.lines().count().max(1);
     let numbers: Vec<usize> = (1..=lines).collect();
     let categories: Vec<&str> = Category::ALL.iter().map(|c| c.name()).collect();
-    let desks: Vec<String> = state.config.desks.keys().map(ToString::to_string).collect();
+    let desks: Vec<String> = state
+        .config
+        .load()
+        .desks
+        .keys()
+        .map(ToString::to_string)
+        .collect();
     let ctx = context! {
         lang, title => format!("{}: {name}", word(lang, "template")), section => "templates",
         user => user.name.clone(), csrf => user.csrf.clone(),

@@ -165,6 +165,7 @@ async fn review_page(
     let categories: Vec<&str> = Category::ALL.iter().map(|c| c.name()).collect();
     let desks: Vec<(String, String)> = state
         .config
+        .load()
         .desks
         .iter()
         .map(|(k, d)| (k.as_str().to_string(), d.name.clone()))
@@ -205,7 +206,7 @@ fn parsed(state: &Shared, form: &ActionForm) -> Option<(Category, Option<DeskKey
     let category = Category::from_name(&form.category)?;
     let desk = match form.desk.as_str() {
         "" => None,
-        d => Some(Some(DeskKey::from(d)).filter(|d| state.config.desks.contains_key(d))?),
+        d => Some(Some(DeskKey::from(d)).filter(|d| state.config.load().desks.contains_key(d))?),
     };
     Some((category, desk.filter(|_| category == Category::Technical)))
 }

@@ -1,7 +1,9 @@
 //! The daemon: the order of things around the pipeline. Read what is waiting, run each mail
 //! through the [`Pipeline`], show the outcome in the mailbox, wait for more, and do it again
 //! until the shutdown future resolves; reconnect with backoff when the server goes away,
-//! retry undelivered messages, reload `responses/` when HR staff save a file (or on SIGHUP).
+//! retry undelivered messages, reload `responses/` when HR staff save a file, and on SIGHUP
+//! reload the config's live keys, the rules, the training examples and the templates
+//! (`reload.rs`).
 //!
 //! [`run`] takes its shutdown as a future (as mini-redis's server does), so a test can stop
 //! it without a signal and run it with paused time. The daemon knows loops, servers and
@@ -11,6 +13,8 @@
 mod backoff;
 mod imap;
 mod maildir;
+#[cfg(unix)]
+mod reload;
 mod requests;
 mod systemd;
 mod watch;
@@ -126,13 +130,7 @@ pub async fn run(
                 stop.clone(),
             )?;
             #[cfg(unix)]
-            reload_on_sighup(
-                config.responses.clone(),
-                config.desks.clone(),
-                pipeline.templates(),
-                pipeline.bell(),
-                stop.clone(),
-            )?;
+            reload::on_sighup(pipeline, stop.clone()).await?;
         }
         let once = mode == Mode::Once;
         match intake {
@@ -250,34 +248,4 @@ fn reload_templates(
             false
         }
     }
-}
-
-/// SIGHUP reloads the templates (as a saved file does) instead of ending the process. The
-/// config, the rules and the training examples are read at start only: the log says so.
-#[cfg(unix)]
-fn reload_on_sighup(
-    dir: PathBuf,
-    desks: BTreeMap<DeskKey, Desk>,
-    live: Arc<ArcSwap<Templates>>,
-    bell: crate::pipeline::Bell,
-    stop: CancellationToken,
-) -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut hup = signal(SignalKind::hangup())?;
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => break,
-                got = hup.recv() => if got.is_none() { break },
-            }
-            info!("SIGHUP: reloading the templates; config.toml, the rules and the training examples are read at start only (restart for those)");
-            if reload_templates(&dir, &desks, &live) {
-                info!("SIGHUP: templates reloaded");
-                bell.notify_one(); // the set in use is noted for `autosvar status`
-            } else {
-                warn!("SIGHUP: the templates were refused; the previous ones stay in use");
-            }
-        }
-    });
-    Ok(())
 }

@@ -10,14 +10,14 @@
 //!   CPR numbers, patient names or health details, saved as a training example
 //!   (`training/<category>/` or `training/technical/<desk>/`, named by a digest of what is
 //!   saved, so teaching twice writes one file), then the model retrained in the background
-//!   and swapped in between mails ([`super::Pipeline::adopt_model`]).
+//!   and swapped in between mails ([`super::Pipeline::adopt_model`], `swap.rs`).
 //!
 //! It never answers machine mail (the guard still decides), never writes the sender's
 //! From header or a CPR number to the training folder (an address written in the mail's
 //! own text is kept as written), and never logs a mail's text.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
@@ -44,15 +44,6 @@ const MAX_EXAMPLE_CHARS: usize = 20_000;
 /// The neutral sender of every taught example: the ledger and the training folder never
 /// keep who wrote a mail.
 const EXAMPLE_FROM: &str = "From: Eksempel <eksempel@example.invalid>";
-
-/// A retrained model and its generation; a newer training wins over an older one that
-/// finished later.
-#[derive(Default, Clone)]
-pub(super) struct Retrained {
-    slot: Arc<Mutex<Option<(u64, Model)>>>,
-    started: Arc<std::sync::atomic::AtomicU64>,
-    adopted: u64,
-}
 
 /// How a request ended, for the daemon's report.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,22 +104,6 @@ impl Pipeline {
             &format!("mail {}: {why}", req.mail_key),
         )?;
         Ok(Done::Refused(why.to_string()))
-    }
-
-    /// Swaps in a retrained model, if one finished since the last mail.
-    pub fn adopt_model(&mut self) {
-        let ready = match self.retrained.slot.lock() {
-            Ok(mut slot) => slot.take(),
-            Err(_) => None,
-        };
-        if let Some((generation, model)) = ready {
-            if generation > self.retrained.adopted {
-                self.retrained.adopted = generation;
-                let examples = model.categories.examples();
-                self.classifier.set_model(Some(model));
-                info!(examples, "retrained model swapped in");
-            }
-        }
     }
 
     /// Carries out one request on its mail's bytes `raw`.
@@ -306,16 +281,11 @@ impl Pipeline {
         Ok(Done::Taught(saved))
     }
 
-    /// Trains a model on `root` in the background; when it is ready it waits in
-    /// [`Retrained`] and the bell rings, so the daemon swaps it in between mails.
+    /// Trains a model on `root` in the background; when it is ready it is offered to the
+    /// pipeline ([`super::Reloader`]), which swaps it in between mails.
     fn retrain(&self, root: PathBuf) {
-        let generation = self
-            .retrained
-            .started
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-            + 1;
-        let slot = self.retrained.slot.clone();
-        let bell = self.bell.clone();
+        let reloader = self.reloader();
+        let generation = reloader.begin_training();
         let language = self.config.default_language;
         tokio::spawn(async move {
             let trained = tokio::task::spawn_blocking(move || {
@@ -329,12 +299,11 @@ impl Pipeline {
                         examples = model.categories.examples(),
                         "model retrained on the training folder"
                     );
-                    if let Ok(mut s) = slot.lock() {
-                        if s.as_ref().is_none_or(|(g, _)| *g < generation) {
-                            *s = Some((generation, model));
-                        }
-                    }
-                    bell.notify_one();
+                    let parts = super::Reloaded {
+                        model: Some(Some(model)),
+                        ..super::Reloaded::default()
+                    };
+                    reloader.offer(generation, parts);
                 }
                 Ok(Err(e)) => error!(error = %e, "retraining failed; the running model stays"),
                 Err(e) => error!(error = %e, "retraining stopped; the running model stays"),

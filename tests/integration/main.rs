@@ -11,6 +11,7 @@
 //! - `corpora`: public bounce and mail collections (fetched by tests/corpora/fetch): no
 //!   machine mail answered, no file panics or hangs
 //! - `maildir`: Maildir intake through the binary (files written in place, idle, size)
+//! - `reload`: SIGHUP reloads the config's live keys and the rules through the binary
 //! - `secrets`: unreadable passwords and failing token commands: `check` lists them, `run`
 //!   exits 78
 //! - `systemd`: `contrib/install` into a temporary root, `check` on the result, the unit
@@ -31,6 +32,7 @@ mod hostile;
 mod maildir;
 mod outgoing;
 mod quality;
+mod reload;
 mod review;
 mod secrets;
 mod systemd;
