@@ -6,7 +6,9 @@
 //! Numbers glued to other digits, or introduced as phone, order, invoice, EAN or employee
 //! numbers, are not CPR numbers. A Swedish personnummer (YYMMDD-NNNN, YYYYMMDD-NNNN, with
 //! the Luhn check) or a Norwegian fødselsnummer (eleven digits, two check digits) is as
-//! sensitive as a CPR number and redacted the same way ([`scan_nordic`]). Patient details are a sentence that names a person (a full
+//! sensitive as a CPR number and redacted the same way ([`scan_nordic`]). So is a sentence
+//! about the writer's own illness, treatment or condition, named or not ("jeg er sygemeldt",
+//! "my chemotherapy": a first-person word near an own-health word, [`own_health`]). Patient details are a sentence that names a person (a full
 //! name, a title and a surname, a first name given in full before, or "hun"/"she" opening
 //! the sentence after the name) together with a diagnosis, treatment, operation, admission
 //! or sick leave anywhere in it, or with "patient"/"borger" right beside the name. Sentences
@@ -30,9 +32,9 @@
 //! which are given no classifier, read the lists shipped in the binary.
 
 use super::rules::shipped;
-use super::vocabulary::{CprWords, NameWords};
+use super::vocabulary::{CprWords, NameWords, OwnHealthWords};
 use super::Classifier;
-use crate::parse::{language, Language, Mail};
+use crate::parse::{language, Language, Mail, Written};
 
 /// What a redacted CPR number is replaced with.
 pub const CPR_REDACTED: &str = "[CPR-nummer fjernet]";
@@ -608,6 +610,42 @@ pub fn is_sensitive(mail: &Mail, classifier: &Classifier) -> bool {
     let text = prepared(&mail.full_text, &vocabulary.names);
     found_in_mail(mail, |t| scan_ids(t, false, &vocabulary.cpr))
         || !patient_details(&text, classifier, true).is_empty()
+        || !own_health(&text, &vocabulary.own_health).is_empty()
+}
+
+/// How many words apart a first-person word and an own-health word may stand.
+const OWN_NEAR: usize = 6;
+
+/// The words of the [`prepared`] text that tell the writer's own illness, treatment or
+/// condition: an own-health word within [`OWN_NEAR`] words of a first-person word in one
+/// sentence ("jeg er sygemeldt", "my chemotherapy"). "I" is a first-person word only in a
+/// sentence read as English.
+fn own_health<'a>(text: &'a str, own: &OwnHealthWords) -> Vec<&'a str> {
+    let mut found = Vec::new();
+    for sentence in sentences(text) {
+        let w = words(sentence);
+        let health: Vec<usize> = (0..w.len())
+            .filter(|&i| w.get(i).is_some_and(|x| own.health.matches_ignore_ascii_case(x)))
+            .collect();
+        if health.is_empty() {
+            continue;
+        }
+        let english = std::cell::OnceCell::new();
+        let is_english = || *english.get_or_init(|| language::detect(sentence) == Some(Written::En));
+        let first: Vec<usize> = (0..w.len())
+            .filter(|&i| {
+                w.get(i).is_some_and(|x| {
+                    own.first_person.matches_ignore_ascii_case(x) || *x == "I" && is_english()
+                })
+            })
+            .collect();
+        for h in health {
+            if first.iter().any(|&f| f.abs_diff(h) <= OWN_NEAR) {
+                found.extend(w.get(h).copied());
+            }
+        }
+    }
+    found
 }
 
 /// Whether `find` finds anything anywhere the sensitive scan looks: subject, header text,
@@ -756,6 +794,9 @@ pub fn redact_details(text: &str, classifier: &Classifier) -> String {
     let vocabulary = &classifier.rules.vocabulary;
     let scanned = prepared(text, &vocabulary.names);
     let mut spans: Vec<Span> = id_spans(text, true, &vocabulary.cpr);
+    for w in own_health(&scanned, &vocabulary.own_health) {
+        spans.extend(offset_in(&scanned, w).map(|at| (at..at + w.len(), HEALTH_REDACTED)));
+    }
     let findings = patient_details(&scanned, classifier, false);
     let mut names: Vec<&str> = Vec::new();
     let range = |w: &str| offset_in(&scanned, w).map(|at| at..at + w.len());
@@ -1023,6 +1064,41 @@ mod tests {
             format!("{head}Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nZoom virker ikke.\r\n--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"cpr 010190-1234.pdf\"\r\n\r\nxx\r\n--b--\r\n"),
         ] {
             assert!(is_sensitive(&mail(&raw), &c), "{raw}");
+        }
+    }
+
+    #[test]
+    fn the_writers_own_illness_is_sensitive_without_a_name() {
+        let c = classifier();
+        let with = |text: &str| {
+            mail(&format!(
+                "From: a@x.test\r\nSubject: Zoom\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n"
+            ))
+        };
+        for text in [
+            "Hej. Jeg er sygemeldt med hjernerystelse og kan ikke deltage i mødet. Kan det optages?",
+            "Hi, my chemotherapy starts Monday, so I need to join the course from home.",
+            "I'm on sick leave until March. Can I still attend the Zoom course?",
+            "Hej! Jag är sjukskriven och vill delta på distans.",
+            "Ich bin krankgeschrieben und möchte trotzdem teilnehmen.",
+        ] {
+            let m = with(text);
+            assert!(is_sensitive(&m, &c), "{text}");
+            let out = redact_details(text, &c);
+            assert!(out.contains(HEALTH_REDACTED), "{out}");
+            for w in ["sygemeldt", "chemotherapy", "sick", "sjukskriven", "krankgeschrieben"] {
+                assert!(!out.contains(w), "{out}");
+            }
+        }
+        for text in [
+            // A field of work, a patient in general, a Danish "I" (you), a word far away.
+            "Jeg forsker i kræft og diabetes og vil holde møder i Zoom.",
+            "Må jeg bruge Zoom til behandling af patienter?",
+            "Kan I hjælpe de syge patienter med at komme på Zoom?",
+            "Jeg har en kollega der tidligere har været med til at arbejde med sygemeldte borgere.",
+            "My laptop is broken and Zoom will not start.",
+        ] {
+            assert!(!is_sensitive(&with(text), &c), "{text}");
         }
     }
 
