@@ -625,13 +625,17 @@ fn own_health<'a>(text: &'a str, own: &OwnHealthWords) -> Vec<&'a str> {
     for sentence in sentences(text) {
         let w = words(sentence);
         let health: Vec<usize> = (0..w.len())
-            .filter(|&i| w.get(i).is_some_and(|x| own.health.matches_ignore_ascii_case(x)))
+            .filter(|&i| {
+                w.get(i)
+                    .is_some_and(|x| own.health.matches_ignore_ascii_case(x))
+            })
             .collect();
         if health.is_empty() {
             continue;
         }
         let english = std::cell::OnceCell::new();
-        let is_english = || *english.get_or_init(|| language::detect(sentence) == Some(Written::En));
+        let is_english =
+            || *english.get_or_init(|| language::detect(sentence) == Some(Written::En));
         let first: Vec<usize> = (0..w.len())
             .filter(|&i| {
                 w.get(i).is_some_and(|x| {

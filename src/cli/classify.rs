@@ -133,10 +133,17 @@ fn explain(out: &mut impl Write, file: &Path, a: &Assessment) -> anyhow::Result<
     match a.mail.written {
         Some(w) if w.code() != a.mail.language.code() => writeln!(
             out,
-            "  language:   {w}, answered in {} ([reply] {}-language); the rules and the \
-             sensitive-data check read Danish and English words only",
+            "  language:   {w}, answered in {} ([reply] {}-language); {}",
             a.mail.language,
-            if w.is_nordic() { "nordic" } else { "other" }
+            if w.is_nordic() { "nordic" } else { "other" },
+            if w.is_nordic() {
+                "the category rules and the model know Danish and English words only (the \
+                 sensitive-data check reads this language too)"
+            } else {
+                "the category rules and the patient check read Danish, English, Swedish and \
+                 Norwegian words only: this mail's category and patient details may be missed \
+                 (identity numbers and the writer's own illness are found)"
+            }
         )?,
         Some(w) => writeln!(out, "  language:   {w}")?,
         None => writeln!(
