@@ -98,7 +98,7 @@ fn inject_fault(bytes: &[u8]) {
 pub fn assess(bytes: &[u8], config: &Config, classifier: &Classifier) -> Assessment {
     #[cfg(debug_assertions)]
     inject_fault(bytes);
-    let mail = parse::parse(bytes, config.default_language);
+    let mail = parse::parse(bytes, config.replies());
     let guard = guard(&mail, &config.own_addresses);
     let mut classification = classifier.classify(&mail);
     if crate::decide::is_machine_generated(&mail, guard) {
@@ -474,7 +474,7 @@ impl Pipeline {
         reason: SkipReason,
         now: SystemTime,
     ) -> Result<Outcome, PipelineError> {
-        let language = self.config.default_language;
+        let language = self.config.replies();
         let Some(mail) = contained(|| parse::parse(&raw.bytes, language)) else {
             return self.set_aside_unread(raw, "internal error while reading the mail", now);
         };
@@ -514,7 +514,7 @@ impl Pipeline {
     /// A mail's Message-ID (without the angle brackets), read with the same parser and
     /// containment as any mail; `None` when it has none or cannot be read.
     pub fn message_id_of(&self, raw: &RawMail) -> Option<String> {
-        let language = self.config.default_language;
+        let language = self.config.replies();
         let mail = contained(|| parse::parse(&raw.bytes, language))?;
         mail.message_id.map(|id| id.as_str().to_string())
     }

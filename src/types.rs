@@ -87,6 +87,93 @@ impl std::fmt::Display for Language {
     }
 }
 
+/// The languages a mail can be read as written in ([`crate::parse::language::detect`]).
+/// Replies are only ever in a [`Language`]; [`Replies`] says which one answers which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Written {
+    Da,
+    En,
+    Sv,
+    /// Norwegian Bokmål.
+    Nb,
+    /// Norwegian Nynorsk.
+    Nn,
+    De,
+    Fr,
+    Nl,
+    Es,
+    It,
+    Pl,
+    Fi,
+}
+
+impl Written {
+    /// The ISO 639-1 code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Written::Da => "da",
+            Written::En => "en",
+            Written::Sv => "sv",
+            Written::Nb => "nb",
+            Written::Nn => "nn",
+            Written::De => "de",
+            Written::Fr => "fr",
+            Written::Nl => "nl",
+            Written::Es => "es",
+            Written::It => "it",
+            Written::Pl => "pl",
+            Written::Fi => "fi",
+        }
+    }
+
+    /// Swedish or Norwegian: read by most Danes, and answered as [`Replies::nordic`] says.
+    pub fn is_nordic(self) -> bool {
+        matches!(self, Written::Sv | Written::Nb | Written::Nn)
+    }
+}
+
+impl std::fmt::Display for Written {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// Which language answers a mail written in which: Danish in Danish, English in English,
+/// Swedish and Norwegian in `nordic` (Danish unless configured), every other language in
+/// `other` (English unless configured), and a mail whose language could not be told in
+/// `default` (`[reply] default-language`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Replies {
+    pub default: Language,
+    pub nordic: Language,
+    pub other: Language,
+}
+
+impl Replies {
+    /// The reply language for a mail written in `written` (`None`: not told).
+    pub fn for_written(self, written: Option<Written>) -> Language {
+        match written {
+            None => self.default,
+            Some(Written::Da) => Language::Da,
+            Some(Written::En) => Language::En,
+            Some(w) if w.is_nordic() => self.nordic,
+            Some(_) => self.other,
+        }
+    }
+}
+
+/// The shipped policy with `default` for mail whose language could not be told.
+impl From<Language> for Replies {
+    fn from(default: Language) -> Self {
+        Replies {
+            default,
+            nordic: Language::Da,
+            other: Language::En,
+        }
+    }
+}
+
 /// What a mail is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -197,6 +197,8 @@ struct RawSensitive {
     abbreviations: Option<Vec<Spanned<String>>>,
     cpr_words: Option<Vec<Spanned<String>>>,
     not_cpr_words: Option<Vec<Spanned<String>>>,
+    first_person: Option<Vec<Spanned<String>>>,
+    own_health: Option<Vec<Spanned<String>>>,
 }
 
 /// `[categories.*]` or `[desks.*]`: per name, its patterns and their weights.
@@ -543,6 +545,8 @@ impl RawRules {
                 list(s.abbreviations.as_ref()),
                 list(s.cpr_words.as_ref()),
                 list(s.not_cpr_words.as_ref()),
+                list(s.first_person.as_ref()),
+                list(s.own_health.as_ref()),
             ],
         }
     }

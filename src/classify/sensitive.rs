@@ -1,9 +1,14 @@
-//! Finds sensitive personal data: CPR numbers and patient details.
+//! Finds sensitive personal data: CPR numbers, the neighbouring countries' identity numbers
+//! and patient details.
 //!
 //! A CPR number is DDMMYY-SSSS or DDMMYYSSSS with a real calendar date (the 7th digit fixes
 //! the century). The modulus-11 check is not used: numbers issued since 2007 may fail it.
 //! Numbers glued to other digits, or introduced as phone, order, invoice, EAN or employee
-//! numbers, are not CPR numbers. Patient details are a sentence that names a person (a full
+//! numbers, are not CPR numbers. A Swedish personnummer (YYMMDD-NNNN, YYYYMMDD-NNNN, with
+//! the Luhn check) or a Norwegian fødselsnummer (eleven digits, two check digits) is as
+//! sensitive as a CPR number and redacted the same way ([`scan_nordic`]). So is a sentence
+//! about the writer's own illness, treatment or condition, named or not ("jeg er sygemeldt",
+//! "my chemotherapy": a first-person word near an own-health word, [`own_health`]). Patient details are a sentence that names a person (a full
 //! name, a title and a surname, a first name given in full before, or "hun"/"she" opening
 //! the sentence after the name) together with a diagnosis, treatment, operation, admission
 //! or sick leave anywhere in it, or with "patient"/"borger" right beside the name. Sentences
@@ -27,12 +32,14 @@
 //! which are given no classifier, read the lists shipped in the binary.
 
 use super::rules::shipped;
-use super::vocabulary::{CprWords, NameWords};
+use super::vocabulary::{CprWords, NameWords, OwnHealthWords};
 use super::Classifier;
-use crate::parse::{language, Language, Mail};
+use crate::parse::{language, Language, Mail, Written};
 
 /// What a redacted CPR number is replaced with.
 pub const CPR_REDACTED: &str = "[CPR-nummer fjernet]";
+/// What a redacted Swedish or Norwegian identity number is replaced with.
+pub const ID_REDACTED: &str = "[personnummer fjernet]";
 
 fn days_in_month(month: u32, year: u32) -> u32 {
     match month {
@@ -65,14 +72,40 @@ pub fn valid_cpr_digits(d: &[u32; 10]) -> bool {
 
 /// Byte ranges of the CPR numbers in `text`.
 pub fn find_cpr(text: &str) -> Vec<std::ops::Range<usize>> {
-    scan_cpr(text, false, &shipped().cpr)
+    scan_ids(text, false, &shipped().cpr)
 }
 
 /// What [`redact`] removes: [`find_cpr`]'s numbers and those written "120488 1437" or
 /// "120488.1437" without "CPR" before them. Where this finds anything, the text is not sent
 /// on unredacted.
 pub fn find_cpr_loose(text: &str) -> Vec<std::ops::Range<usize>> {
-    scan_cpr(text, true, &shipped().cpr)
+    scan_ids(text, true, &shipped().cpr)
+}
+
+/// CPR numbers ([`scan_cpr`]) and the neighbouring countries' ([`scan_nordic`]), in order.
+fn scan_ids(text: &str, loose: bool, words: &CprWords) -> Vec<std::ops::Range<usize>> {
+    id_spans(text, loose, words)
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect()
+}
+
+/// [`scan_ids`] with each number's marker: [`CPR_REDACTED`] or [`ID_REDACTED`].
+fn id_spans(text: &str, loose: bool, words: &CprWords) -> Vec<Span> {
+    let mut spans: Vec<Span> = scan_cpr(text, loose, words)
+        .into_iter()
+        .map(|r| (r, CPR_REDACTED))
+        .collect();
+    for r in scan_nordic(text, loose, words) {
+        if !spans
+            .iter()
+            .any(|(c, _)| c.start < r.end && r.start < c.end)
+        {
+            spans.push((r, ID_REDACTED));
+        }
+    }
+    spans.sort_by_key(|(r, _)| r.start);
+    spans
 }
 
 /// [`find_cpr`], and in `loose` mode also six digits and four written apart by a space or a
@@ -132,6 +165,163 @@ fn scan_cpr(text: &str, loose: bool, words: &CprWords) -> Vec<std::ops::Range<us
     out
 }
 
+/// Whether ten digits pass the Luhn check Swedish personnummer carry (the last digit).
+fn luhn(d: &[u32]) -> bool {
+    let sum: u32 = d
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| {
+            let p = if i % 2 == 0 { x * 2 } else { x };
+            p / 10 + p % 10
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+/// A real date from day, month and a full year; a Swedish coordination number adds 60 to
+/// the day, a Norwegian D-number 40 to the day and an H-number 40 to the month.
+fn valid_date(day: u32, month: u32, year: u32) -> bool {
+    (1..=12).contains(&month) && day >= 1 && day <= days_in_month(month, year)
+}
+
+/// Whether eleven digits form a Norwegian fødselsnummer (or D- or H-number): DDMMYY, three
+/// individual digits, two modulus-11 check digits.
+fn valid_norwegian(d: &[u32]) -> bool {
+    let [d1, d2, m1, m2, y1, y2, ..] = d else {
+        return false;
+    };
+    if d.len() != 11 {
+        return false;
+    }
+    let check = |weights: &[u32]| -> Option<u32> {
+        let sum: u32 = d.iter().zip(weights).map(|(a, b)| a * b).sum();
+        match 11 - sum % 11 {
+            11 => Some(0),
+            10 => None,
+            k => Some(k),
+        }
+    };
+    let k1 = check(&[3, 7, 6, 1, 8, 9, 4, 5, 2]);
+    let k2 = check(&[5, 4, 3, 2, 7, 6, 5, 4, 3, 2]);
+    let (day, month) = (d1 * 10 + d2, m1 * 10 + m2);
+    let day = if day > 40 { day - 40 } else { day };
+    let month = if month > 40 { month - 40 } else { month };
+    let yy = y1 * 10 + y2;
+    let checked = k1.is_some() && k1 == d.get(9).copied() && k2 == d.get(10).copied();
+    // The individual digits fix the century; either will do to check the date but for
+    // 29 February in 1900, which no number needs told apart.
+    checked && (valid_date(day, month, 2000 + yy) || valid_date(day, month, 1900 + yy))
+}
+
+/// Whether digits (YYMMDDNNNC, or YYYYMMDDNNNC with `century`) form a Swedish personnummer
+/// or coordination number: a real date and the Luhn check over the last ten.
+fn valid_swedish(d: &[u32], century: Option<u32>) -> bool {
+    let ten = match d.len() {
+        10 => d,
+        12 => d.get(2..).unwrap_or_default(),
+        _ => return false,
+    };
+    let [y1, y2, m1, m2, d1, d2, ..] = ten else {
+        return false;
+    };
+    let day = d1 * 10 + d2;
+    let day = if day > 60 { day - 60 } else { day };
+    let year = century.unwrap_or(2000) + y1 * 10 + y2;
+    let dated = valid_date(day, m1 * 10 + m2, year)
+        || century.is_none() && valid_date(day, m1 * 10 + m2, 1900 + y1 * 10 + y2);
+    dated && luhn(ten)
+}
+
+/// Byte ranges of Swedish personnummer and Norwegian fødselsnummer in `text`: the national
+/// identity numbers of the neighbouring countries, as sensitive as a CPR number.
+///
+/// Swedish: YYMMDD-NNNN (or `+` for the over-hundreds), YYYYMMDD-NNNN, YYYYMMDDNNNN, with
+/// a real date and the Luhn check; ten digits run together or written apart by a space only
+/// with a CPR or personnummer word before them (a Swedish mobile number has that shape) or
+/// when `loose`. Norwegian: eleven digits, run together or DDMMYY NNNNN, with a real date
+/// and both check digits. Numbers glued to other digits, or introduced as phone, order or
+/// invoice numbers (the CPR words of `rules.toml`), are not.
+fn scan_nordic(text: &str, loose: bool, words: &CprWords) -> Vec<std::ops::Range<usize>> {
+    let b = text.as_bytes();
+    let digit = |k: usize| b.get(k).is_some_and(u8::is_ascii_digit);
+    let run_end = |mut k: usize| {
+        while digit(k) {
+            k += 1;
+        }
+        k
+    };
+    let digits_of = |r: std::ops::Range<usize>| -> Vec<u32> {
+        b.get(r)
+            .unwrap_or_default()
+            .iter()
+            .map(|c| u32::from(c - b'0'))
+            .collect()
+    };
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let after_digits = i > 0 && digit(i - 1);
+        let after_joined = i >= 2 && matches!(b.get(i - 1), Some(b'-' | b'+')) && digit(i - 2);
+        if !digit(i) || after_digits || after_joined {
+            i += 1;
+            continue;
+        }
+        let first = run_end(i);
+        let sep = b.get(first).copied();
+        let second = if matches!(sep, Some(b'-' | b'+' | b' ')) && digit(first + 1) {
+            Some(run_end(first + 1))
+        } else {
+            None
+        };
+        let glued = |end: usize| matches!(b.get(end), Some(b'-' | b'+')) && digit(end + 1);
+        let named = || cpr_named_before(text, i, words);
+        let a = digits_of(i..first);
+        let found = match (a.len(), sep, second) {
+            // YYMMDD-NNNN / YYMMDD+NNNN, or apart by a space when named (or loose).
+            (6, Some(s), Some(end)) if end - first - 1 == 4 && !glued(end) => {
+                let mut d = a.clone();
+                d.extend(digits_of(first + 1..end));
+                let shaped = s != b' ' || loose || named();
+                (shaped && valid_swedish(&d, None)).then_some(end)
+            }
+            // YYYYMMDD-NNNN.
+            (8, Some(b'-'), Some(end)) if end - first - 1 == 4 && !glued(end) => {
+                let mut d = a.clone();
+                d.extend(digits_of(first + 1..end));
+                let century = a.first().zip(a.get(1)).map(|(x, y)| (x * 10 + y) * 100);
+                (matches!(century, Some(1800 | 1900 | 2000)) && valid_swedish(&d, century))
+                    .then_some(end)
+            }
+            // DDMMYY NNNNN (Norwegian, written apart).
+            (6, Some(b' ' | b'-'), Some(end)) if end - first - 1 == 5 && !glued(end) => {
+                let mut d = a.clone();
+                d.extend(digits_of(first + 1..end));
+                valid_norwegian(&d).then_some(end)
+            }
+            // Twelve digits run together (YYYYMMDDNNNC), eleven (Norwegian), ten (named).
+            (12, _, _) if !glued(first) => {
+                let century = a.first().zip(a.get(1)).map(|(x, y)| (x * 10 + y) * 100);
+                (matches!(century, Some(1800 | 1900 | 2000)) && valid_swedish(&a, century))
+                    .then_some(first)
+            }
+            (11, _, _) if !glued(first) => valid_norwegian(&a).then_some(first),
+            (10, _, _) if !glued(first) && (loose || named()) => {
+                valid_swedish(&a, None).then_some(first)
+            }
+            _ => None,
+        };
+        match found {
+            Some(end) if !excluded_by_context(text, i, words) => {
+                out.push(i..end);
+                i = end;
+            }
+            Some(end) => i = end,
+            None => i = first,
+        }
+    }
+    out
+}
+
 fn preceding_words(text: &str, at: usize, n: usize) -> Vec<String> {
     let before = text.get(..at).unwrap_or("");
     let start = before.char_indices().rev().nth(40).map_or(0, |(i, _)| i);
@@ -165,11 +355,7 @@ fn excluded_by_context(text: &str, at: usize, words: &CprWords) -> bool {
 /// Replaces every CPR number in `text`: those [`find_cpr`] finds, and also six and four
 /// digits written apart by a space or a dot with a valid date, "CPR" named before or not.
 pub fn redact(text: &str) -> String {
-    let found: Vec<Span> = scan_cpr(text, true, &shipped().cpr)
-        .into_iter()
-        .map(|r| (r, CPR_REDACTED))
-        .collect();
-    replace_spans(text, found)
+    replace_spans(text, id_spans(text, true, &shipped().cpr))
 }
 
 /// A byte range of a text and what replaces it.
@@ -422,8 +608,48 @@ pub const HEALTH_REDACTED: &str = "[helbredsoplysning fjernet]";
 pub fn is_sensitive(mail: &Mail, classifier: &Classifier) -> bool {
     let vocabulary = &classifier.rules.vocabulary;
     let text = prepared(&mail.full_text, &vocabulary.names);
-    found_in_mail(mail, |t| scan_cpr(t, false, &vocabulary.cpr))
+    found_in_mail(mail, |t| scan_ids(t, false, &vocabulary.cpr))
         || !patient_details(&text, classifier, true).is_empty()
+        || !own_health(&text, &vocabulary.own_health).is_empty()
+}
+
+/// How many words apart a first-person word and an own-health word may stand.
+const OWN_NEAR: usize = 6;
+
+/// The words of the [`prepared`] text that tell the writer's own illness, treatment or
+/// condition: an own-health word within [`OWN_NEAR`] words of a first-person word in one
+/// sentence ("jeg er sygemeldt", "my chemotherapy"). "I" is a first-person word only in a
+/// sentence read as English.
+fn own_health<'a>(text: &'a str, own: &OwnHealthWords) -> Vec<&'a str> {
+    let mut found = Vec::new();
+    for sentence in sentences(text) {
+        let w = words(sentence);
+        let health: Vec<usize> = (0..w.len())
+            .filter(|&i| {
+                w.get(i)
+                    .is_some_and(|x| own.health.matches_ignore_ascii_case(x))
+            })
+            .collect();
+        if health.is_empty() {
+            continue;
+        }
+        let english = std::cell::OnceCell::new();
+        let is_english =
+            || *english.get_or_init(|| language::detect(sentence) == Some(Written::En));
+        let first: Vec<usize> = (0..w.len())
+            .filter(|&i| {
+                w.get(i).is_some_and(|x| {
+                    own.first_person.matches_ignore_ascii_case(x) || *x == "I" && is_english()
+                })
+            })
+            .collect();
+        for h in health {
+            if first.iter().any(|&f| f.abs_diff(h) <= OWN_NEAR) {
+                found.extend(w.get(h).copied());
+            }
+        }
+    }
+    found
 }
 
 /// Whether `find` finds anything anywhere the sensitive scan looks: subject, header text,
@@ -571,10 +797,10 @@ const MAX_PATTERN_WORDS: usize = 3;
 pub fn redact_details(text: &str, classifier: &Classifier) -> String {
     let vocabulary = &classifier.rules.vocabulary;
     let scanned = prepared(text, &vocabulary.names);
-    let mut spans: Vec<Span> = scan_cpr(text, true, &vocabulary.cpr)
-        .into_iter()
-        .map(|r| (r, CPR_REDACTED))
-        .collect();
+    let mut spans: Vec<Span> = id_spans(text, true, &vocabulary.cpr);
+    for w in own_health(&scanned, &vocabulary.own_health) {
+        spans.extend(offset_in(&scanned, w).map(|at| (at..at + w.len(), HEALTH_REDACTED)));
+    }
     let findings = patient_details(&scanned, classifier, false);
     let mut names: Vec<&str> = Vec::new();
     let range = |w: &str| offset_in(&scanned, w).map(|at| at..at + w.len());
@@ -686,6 +912,43 @@ mod tests {
             "311190-12345",
             "12345678901",
             "290223-1234",
+        ] {
+            assert!(find_cpr(text).is_empty(), "{text}");
+        }
+    }
+
+    #[test]
+    fn finds_swedish_and_norwegian_identity_numbers() {
+        // 811218-9876 is the Swedish tax agency's example; 15088510140 passes both Norwegian
+        // check digits. Both computed apart from this module.
+        for text in [
+            "Patientens personnummer är 811218-9876.",
+            "pnr 19811218-9876 tack",
+            "Personnummer: 198112189876",
+            "hon är född 900314-1232 och",
+            "100 år: 811218+9876",
+            "Fødselsnummeret hennes er 15088510140.",
+            "fnr 150885 10140",
+            "personnummer 8112189876",
+        ] {
+            assert_eq!(find_cpr(text).len(), 1, "{text}");
+            let redacted = redact(text);
+            assert!(redacted.contains(ID_REDACTED), "{redacted}");
+            assert!(
+                !redacted.contains("9876") && !redacted.contains("10140"),
+                "{redacted}"
+            );
+        }
+        for text in [
+            // Luhn fails; a check digit wrong; no date; a mobile number's shape unnamed.
+            "811218-9875",
+            "15088510141",
+            "19811318-9876",
+            "ring 9903141233",
+            "Order 19811218-98761",
+            "telefon 15088510140",
+            "kontonummer 8112189876",
+            "faktura 198112189876 er betalt",
         ] {
             assert!(find_cpr(text).is_empty(), "{text}");
         }
@@ -805,6 +1068,41 @@ mod tests {
             format!("{head}Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nZoom virker ikke.\r\n--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"cpr 010190-1234.pdf\"\r\n\r\nxx\r\n--b--\r\n"),
         ] {
             assert!(is_sensitive(&mail(&raw), &c), "{raw}");
+        }
+    }
+
+    #[test]
+    fn the_writers_own_illness_is_sensitive_without_a_name() {
+        let c = classifier();
+        let with = |text: &str| {
+            mail(&format!(
+                "From: a@x.test\r\nSubject: Zoom\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n"
+            ))
+        };
+        for text in [
+            "Hej. Jeg er sygemeldt med hjernerystelse og kan ikke deltage i mødet. Kan det optages?",
+            "Hi, my chemotherapy starts Monday, so I need to join the course from home.",
+            "I'm on sick leave until March. Can I still attend the Zoom course?",
+            "Hej! Jag är sjukskriven och vill delta på distans.",
+            "Ich bin krankgeschrieben und möchte trotzdem teilnehmen.",
+        ] {
+            let m = with(text);
+            assert!(is_sensitive(&m, &c), "{text}");
+            let out = redact_details(text, &c);
+            assert!(out.contains(HEALTH_REDACTED), "{out}");
+            for w in ["sygemeldt", "chemotherapy", "sick", "sjukskriven", "krankgeschrieben"] {
+                assert!(!out.contains(w), "{out}");
+            }
+        }
+        for text in [
+            // A field of work, a patient in general, a Danish "I" (you), a word far away.
+            "Jeg forsker i kræft og diabetes og vil holde møder i Zoom.",
+            "Må jeg bruge Zoom til behandling af patienter?",
+            "Kan I hjælpe de syge patienter med at komme på Zoom?",
+            "Jeg har en kollega der tidligere har været med til at arbejde med sygemeldte borgere.",
+            "My laptop is broken and Zoom will not start.",
+        ] {
+            assert!(!is_sensitive(&with(text), &c), "{text}");
         }
     }
 

@@ -106,6 +106,16 @@ pub struct CprWords {
     pub not_cpr: WordList,
 }
 
+/// The words that make a sentence about the sender's own health.
+#[derive(Debug, Clone, Default)]
+pub struct OwnHealthWords {
+    /// "jeg", "min", "I", "my", "jag", "ich": the sentence is about the writer.
+    pub first_person: WordList,
+    /// "sygemeldt", "kemo*", "chemotherapy", "gravid": the writer's illness, treatment or
+    /// condition.
+    pub health: WordList,
+}
+
 /// Every vocabulary list.
 #[derive(Debug, Clone, Default)]
 pub struct Vocabulary {
@@ -115,6 +125,7 @@ pub struct Vocabulary {
     pub negations: WordList,
     pub names: NameWords,
     pub cpr: CprWords,
+    pub own_health: OwnHealthWords,
 }
 
 /// What a list's words are compared with, and so what an entry may hold.
@@ -138,7 +149,7 @@ pub(super) struct RawLists<'a> {
 
 /// Every word list's key in the rules file and what its words are compared with. The
 /// order is the order of [`RawLists::words`].
-pub(super) const LIST_KEYS: [(&str, Kind); 11] = [
+pub(super) const LIST_KEYS: [(&str, Kind); 13] = [
     ("limits.participant-words", Kind::Folded),
     ("limits.minute-words", Kind::Folded),
     ("limits.hour-words", Kind::Folded),
@@ -150,6 +161,8 @@ pub(super) const LIST_KEYS: [(&str, Kind); 11] = [
     ("sensitive.abbreviations", Kind::Letters),
     ("sensitive.cpr-words", Kind::Lower),
     ("sensitive.not-cpr-words", Kind::Lower),
+    ("sensitive.first-person", Kind::Lower),
+    ("sensitive.own-health", Kind::Lower),
 ];
 
 impl RawLists<'_> {
@@ -214,6 +227,10 @@ pub(super) fn build(own: &Source<'_>, shipped: Option<&Source<'_>>) -> Built {
         cpr: CprWords {
             named: next(),
             not_cpr: next(),
+        },
+        own_health: OwnHealthWords {
+            first_person: next(),
+            health: next(),
         },
     };
     Built {

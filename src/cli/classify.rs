@@ -29,6 +29,8 @@ struct JsonLine<'a> {
     file: String,
     category: &'a str,
     desk: Option<&'a str>,
+    /// The language the mail is written in (`da`, `en`, `sv`, `nb`, `nn`, `de`, …); the
+    /// reply's language follows from it by `[reply]`'s language keys.
     language: &'a str,
     action: &'a str,
     skip_reason: Option<&'a str>,
@@ -99,7 +101,7 @@ pub fn run(config: &Path, args: ClassifyArgs) -> anyhow::Result<i32> {
                 file: file.display().to_string(),
                 category: a.classification.category.name(),
                 desk: a.classification.desk.as_deref(),
-                language: a.mail.language.code(),
+                language: a.mail.written_code(),
                 action,
                 skip_reason: a.guard.map(|r| r.as_str()),
                 sensitive: a.classification.sensitive,
@@ -115,7 +117,7 @@ pub fn run(config: &Path, args: ClassifyArgs) -> anyhow::Result<i32> {
                 file.display(),
                 a.classification.category,
                 a.classification.desk.as_deref().unwrap_or("-"),
-                a.mail.language,
+                a.mail.written_code(),
                 action,
                 a.guard.map(|r| format!(" ({r})")).unwrap_or_default(),
                 a.classification.confidence,
@@ -128,7 +130,28 @@ pub fn run(config: &Path, args: ClassifyArgs) -> anyhow::Result<i32> {
 fn explain(out: &mut impl Write, file: &Path, a: &Assessment) -> anyhow::Result<()> {
     writeln!(out, "{}", file.display())?;
     writeln!(out, "  subject:    {}", a.mail.subject)?;
-    writeln!(out, "  language:   {}", a.mail.language)?;
+    match a.mail.written {
+        Some(w) if w.code() != a.mail.language.code() => writeln!(
+            out,
+            "  language:   {w}, answered in {} ([reply] {}-language); {}",
+            a.mail.language,
+            if w.is_nordic() { "nordic" } else { "other" },
+            if w.is_nordic() {
+                "the category rules and the model know Danish and English words only (the \
+                 sensitive-data check reads this language too)"
+            } else {
+                "the category rules and the patient check read Danish, English, Swedish and \
+                 Norwegian words only: this mail's category and patient details may be missed \
+                 (identity numbers and the writer's own illness are found)"
+            }
+        )?,
+        Some(w) => writeln!(out, "  language:   {w}")?,
+        None => writeln!(
+            out,
+            "  language:   not told, answered in {} ([reply] default-language)",
+            a.mail.language
+        )?,
+    }
     for line in crate::pipeline::explain_summary(a).lines() {
         writeln!(out, "  {line}")?;
     }

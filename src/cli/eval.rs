@@ -86,7 +86,7 @@ fn prediction(a: Assessment) -> Prediction {
     Prediction {
         category: a.classification.category,
         desk: a.classification.desk.map(String::from),
-        language: a.mail.language.code().into(),
+        language: a.mail.written_code().into(),
         reply: a.guard.is_none(),
         skip_reason: a.guard.map(|r| r.as_str().to_string()),
         sensitive: a.classification.sensitive,

@@ -3,7 +3,7 @@
 //! [`take_live`] compares the running [`Config`] with one read again and returns the config to
 //! run with: the running one with the live keys taken from the new file, and every key that
 //! differs as a [`Change`]. Live: `reply.from`, `reply.own-addresses`, `reply.period`,
-//! `reply.default-language`, `classify.rules`, `classify.training`, `[desks.*]` and
+//! `reply.default-language`, `reply.nordic-language`, `reply.other-language`, `classify.rules`, `classify.training`, `[desks.*]` and
 //! `imap.max-attempts` (each read per mail, or the file it names read by the reload itself).
 //! Everything else needs a restart (the connections, the ledger, the Maildir, the outbox,
 //! `responses.path` (the watcher and the console hold it), `reply.dry-run`, the console):
@@ -69,6 +69,20 @@ pub fn take_live(running: &Config, read: &Config) -> (Config, Vec<Change>) {
         |l| l.code().to_string(),
     );
     next.default_language = read.default_language;
+    d.live(
+        "reply.nordic-language",
+        &running.nordic_language,
+        &read.nordic_language,
+        |l| l.code().to_string(),
+    );
+    next.nordic_language = read.nordic_language;
+    d.live(
+        "reply.other-language",
+        &running.other_language,
+        &read.other_language,
+        |l| l.code().to_string(),
+    );
+    next.other_language = read.other_language;
     d.live("classify.rules", &running.rules, &read.rules, |p| {
         p.display().to_string()
     });
@@ -191,6 +205,8 @@ pub fn take_live(running: &Config, read: &Config) -> (Config, Vec<Change>) {
         rest.own_addresses = running.own_addresses.clone();
         rest.period = running.period;
         rest.default_language = running.default_language;
+        rest.nordic_language = running.nordic_language;
+        rest.other_language = running.other_language;
         rest.rules = running.rules.clone();
         rest.training = running.training.clone();
         rest.desks = running.desks.clone();

@@ -96,7 +96,13 @@ pub struct Config {
     pub own_addresses: Vec<String>,
     /// At most one reply per sender and category within this period.
     pub period: Duration,
+    /// The reply language for mail whose language could not be told.
     pub default_language: crate::types::Language,
+    /// The reply language for Swedish and Norwegian mail (Danish unless configured).
+    pub nordic_language: crate::types::Language,
+    /// The reply language for mail in any language but Danish, English, Swedish and
+    /// Norwegian (English unless configured).
+    pub other_language: crate::types::Language,
     /// Decide and record, but send nothing (also `run --dry-run`).
     pub dry_run: bool,
     pub intake: IntakeConfig,
@@ -141,6 +147,16 @@ impl ConfigError {
 }
 
 impl Config {
+    /// Which language answers mail written in which (`[reply] default-language`,
+    /// `nordic-language`, `other-language`).
+    pub fn replies(&self) -> crate::types::Replies {
+        crate::types::Replies {
+            default: self.default_language,
+            nordic: self.nordic_language,
+            other: self.other_language,
+        }
+    }
+
     /// Reads and validates a config file.
     ///
     /// # Errors
@@ -205,6 +221,8 @@ impl Config {
                 own_addresses: reply.own_addresses,
                 period: reply.period,
                 default_language: reply.default_language,
+                nordic_language: reply.nordic_language,
+                other_language: reply.other_language,
                 dry_run: reply.dry_run,
                 intake,
                 delivery,
@@ -376,6 +394,8 @@ struct Reply {
     own_addresses: Vec<String>,
     period: Duration,
     default_language: crate::types::Language,
+    nordic_language: crate::types::Language,
+    other_language: crate::types::Language,
     dry_run: bool,
 }
 
@@ -386,6 +406,8 @@ fn reply_settings(c: &mut Checker<'_>, reply: Section<RawReply>) -> Reply {
         own_addresses,
         period,
         default_language,
+        nordic_language,
+        other_language,
         dry_run,
     } = reply.or_default();
     let from = match &from {
@@ -427,11 +449,19 @@ fn reply_settings(c: &mut Checker<'_>, reply: Section<RawReply>) -> Reply {
         from,
         own_addresses: own,
         period: c.duration("reply.period", &period, Duration::from_secs(24 * 3600)),
-        default_language: match default_language {
-            None | Some(RawLanguage::Da) => crate::types::Language::Da,
-            Some(RawLanguage::En) => crate::types::Language::En,
-        },
+        default_language: language(default_language, crate::types::Language::Da),
+        nordic_language: language(nordic_language, crate::types::Language::Da),
+        other_language: language(other_language, crate::types::Language::En),
         dry_run: dry_run.unwrap_or(false),
+    }
+}
+
+/// A reply language key's value, or `default` when it is not given.
+fn language(raw: Option<RawLanguage>, default: crate::types::Language) -> crate::types::Language {
+    match raw {
+        None => default,
+        Some(RawLanguage::Da) => crate::types::Language::Da,
+        Some(RawLanguage::En) => crate::types::Language::En,
     }
 }
 
@@ -603,6 +633,7 @@ fn desks_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::Language;
 
     const MINIMAL: &str = r#"
 [reply]
@@ -937,6 +968,29 @@ phone = "3532 3232"
             p[0].starts_with(
                 "dir/config.toml:4:20: reply: unknown variant `de`, expected `da` or `en`"
             ),
+            "{p:#?}"
+        );
+    }
+
+    #[test]
+    fn reply_languages_for_nordic_and_other_mail() {
+        let c = parse(MINIMAL).unwrap();
+        let r = c.replies();
+        assert_eq!(
+            (r.default, r.nordic, r.other),
+            (Language::Da, Language::Da, Language::En)
+        );
+        let c = parse(&MINIMAL.replace(
+            "[maildir]",
+            "nordic-language = \"en\"\nother-language = \"da\"\n[maildir]",
+        ))
+        .unwrap();
+        let r = c.replies();
+        assert_eq!((r.nordic, r.other), (Language::En, Language::Da));
+        let p = problems(&MINIMAL.replace("[maildir]", "other-language = \"sv\"\n[maildir]"));
+        assert_eq!(p.len(), 1, "{p:#?}");
+        assert!(
+            p[0].contains("unknown variant `sv`, expected `da` or `en`"),
             "{p:#?}"
         );
     }

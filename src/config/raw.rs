@@ -19,6 +19,8 @@ pub struct RawReply {
     pub own_addresses: Vec<Spanned<String>>,
     pub period: Option<Spanned<String>>,
     pub default_language: Option<RawLanguage>,
+    pub nordic_language: Option<RawLanguage>,
+    pub other_language: Option<RawLanguage>,
     pub dry_run: Option<bool>,
 }
 

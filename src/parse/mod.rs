@@ -22,7 +22,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 pub(crate) use crate::types::{hex, hex_prefix};
-pub use crate::types::{Address, Language, MailKey, MessageId};
+pub use crate::types::{Address, Language, MailKey, MessageId, Replies, Written};
 
 /// How much of the body goes into a key's digest: enough to tell mails apart, and within
 /// what IMAP fetches of even the largest mail, so a mail's key never depends on its size.
@@ -189,6 +189,9 @@ pub struct Mail {
     pub auto: AutoHeaders,
     /// What the sender wrote this time, without quotes, signatures or disclaimers.
     pub new_text: String,
+    /// Of [`Mail::new_text`], only what the sender wrote themselves: no forwarded mail, no
+    /// attached mail (empty for a bare forward). The sender's language is read here first.
+    pub own_text: String,
     /// Every text part, decoded: text/plain, text/html as text, every alternative that says
     /// something the others do not, text attachments, forwarded mails; at most
     /// [`MAX_SCAN_BYTES`]. The sensitive scan reads it, and a desk gets it (redacted) when
@@ -200,6 +203,9 @@ pub struct Mail {
     pub header_text: String,
     /// Every text part and header above was read whole (nothing cut at the bounds).
     pub scan_complete: bool,
+    /// The language the sender's own words are written in; `None` when it could not be told.
+    pub written: Option<Written>,
+    /// The language the reply is written in: from `written` by the [`Replies`] policy.
     pub language: Language,
     pub attachments: usize,
     /// mail-parser could not make sense of it, or it has no sender.
@@ -207,6 +213,12 @@ pub struct Mail {
 }
 
 impl Mail {
+    /// The code of the language the mail is written in (`"sv"`), or of the reply language
+    /// when that could not be told.
+    pub fn written_code(&self) -> &'static str {
+        self.written.map_or(self.language.code(), Written::code)
+    }
+
     /// Who a reply goes to: Reply-To, else From.
     pub fn reply_address(&self) -> Option<&Address> {
         self.reply_to.as_ref().or(self.from.as_ref())
@@ -270,6 +282,13 @@ fn message_text(msg: &mail_parser::Message<'_>, depth: usize) -> String {
         }
     }
     text
+}
+
+/// The sender's own words in the mail's first text: [`strip::own_text_of`].
+fn own_text(msg: &mail_parser::Message<'_>) -> String {
+    let body = msg.body_text(0).map(|b| b.into_owned()).unwrap_or_default();
+    let forward = msg.subject().is_some_and(subject::is_forward);
+    strip::own_text_of(&body, forward)
 }
 
 /// At most this many bytes of decoded text are gathered for [`Mail::full_text`], and a
@@ -459,18 +478,21 @@ fn prefix<'a>(s: &'a str, max: usize, complete: &mut bool) -> &'a str {
 /// The steps: repair the bytes mail-parser would misread ([`repair`]), parse the MIME
 /// tree, then pick out who sent it and how to thread a reply, the headers that mark
 /// machine mail, the new text, the text the sensitive scan reads, and the language.
-pub fn parse(bytes: &[u8], default_language: Language) -> Mail {
+pub fn parse(bytes: &[u8], replies: impl Into<Replies>) -> Mail {
+    let replies: Replies = replies.into();
     let repaired = repair::normalise(bytes);
     let bytes: &[u8] = &repaired;
     let Some(msg) = MessageParser::default().parse(bytes) else {
-        return malformed(bytes, default_language);
+        return malformed(bytes, replies.default);
     };
     let message_id = message_id_of(&msg);
     let from = first_addr(msg.from());
     let reply_to = first_addr(msg.reply_to());
     let subject = msg.subject().unwrap_or_default().trim().to_string();
     let new_text = message_text(&msg, 0);
+    let own_text = own_text(&msg);
     let scanned = Gathered::from_message(&msg);
+    let written = written_in(&subject, &own_text, &new_text, &scanned.body);
     Mail {
         key: key_of(message_id.as_ref(), from.as_ref(), bytes),
         message_id,
@@ -481,9 +503,11 @@ pub fn parse(bytes: &[u8], default_language: Language) -> Mail {
         date: msg.date().map(|d| d.to_timestamp()),
         references: references_of(&msg),
         auto: auto_headers(&msg),
-        language: language_of(&subject, &new_text, &scanned.body, default_language),
+        written,
+        language: replies.for_written(written),
         subject,
         new_text,
+        own_text,
         full_text: scanned.body,
         header_text: scanned.headers,
         scan_complete: scanned.complete,
@@ -615,12 +639,15 @@ fn report_content_type<'m>(
     })
 }
 
-/// The language of the subject and new text; failing that, of all the text; failing that,
-/// the configured default.
-fn language_of(subject: &str, new_text: &str, full_text: &str, default: Language) -> Language {
-    language::detect(&format!("{subject}\n{new_text}"))
-        .or_else(|| language::detect(full_text))
-        .unwrap_or(default)
+/// The language of the sender's own words when they tell it surely ([`language::SURE`]: a
+/// forward's subject and the forwarded mail are someone else's words), else of the subject
+/// and new text together, else of all the text.
+fn written_in(subject: &str, own_text: &str, new_text: &str, full_text: &str) -> Option<Written> {
+    match language::detect_scored(own_text) {
+        Some((lang, score)) if score >= language::SURE => Some(lang),
+        _ => language::detect(&format!("{subject}\n{new_text}"))
+            .or_else(|| language::detect(full_text)),
+    }
 }
 
 fn malformed(bytes: &[u8], language: Language) -> Mail {
@@ -635,10 +662,12 @@ fn malformed(bytes: &[u8], language: Language) -> Mail {
         references: Vec::new(),
         auto: AutoHeaders::default(),
         new_text: String::new(),
+        own_text: String::new(),
         full_text: String::new(),
         header_text: String::new(),
         // Nothing was read: nothing may go out whole.
         scan_complete: false,
+        written: None,
         language,
         attachments: 0,
         malformed: true,
@@ -671,6 +700,71 @@ mod tests {
         assert_eq!(m.new_text, "Hej, hvad koster en licens til større møder?");
         assert_eq!(m.language, Language::Da);
         assert!(!m.malformed);
+    }
+
+    fn mail(body: &str) -> String {
+        format!("From: a@x.test\r\nSubject: Zoom\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n")
+    }
+
+    #[test]
+    fn swedish_and_norwegian_are_answered_in_danish_and_other_languages_in_english() {
+        let sv = parse(
+            mail("Hej! Får vi använda Zoom till möten med studenter? Tack och hälsningar")
+                .as_bytes(),
+            Language::Da,
+        );
+        assert_eq!((sv.written, sv.language), (Some(Written::Sv), Language::Da));
+        let nb = parse(
+            mail("Hei, hva koster det? Vi lurer også på om dere kan hjelpe oss. Takk").as_bytes(),
+            Language::Da,
+        );
+        assert_eq!((nb.written, nb.language), (Some(Written::Nb), Language::Da));
+        let de = parse(mail("Hallo, dürfen wir Zoom für unsere Besprechungen nutzen? Vielen Dank und beste Grüße").as_bytes(), Language::Da);
+        assert_eq!((de.written, de.language), (Some(Written::De), Language::En));
+        assert_eq!(de.written_code(), "de");
+        // Configured otherwise: Swedish in English, German in Danish.
+        let replies = Replies {
+            default: Language::Da,
+            nordic: Language::En,
+            other: Language::Da,
+        };
+        let sv = parse(
+            mail("Hej! Får vi använda Zoom till möten med studenter? Tack och hälsningar")
+                .as_bytes(),
+            replies,
+        );
+        assert_eq!(sv.language, Language::En);
+        let de = parse(
+            mail("Hallo, dürfen wir Zoom für unsere Besprechungen nutzen? Vielen Dank").as_bytes(),
+            replies,
+        );
+        assert_eq!(de.language, Language::Da);
+        // Nothing to tell by: the default, and the code reported is the reply's.
+        let none = parse(mail("Zoom 40?").as_bytes(), Language::En);
+        assert_eq!(
+            (none.written, none.language, none.written_code()),
+            (None, Language::En, "en")
+        );
+    }
+
+    #[test]
+    fn a_danish_line_above_a_forwarded_english_mail_is_answered_in_danish() {
+        let body = "Kan I svare på det her? Vi har fået den fra en kollega.\r\n\r\n---------- Forwarded message ---------\r\nFrom: Someone <s@y.test>\r\nSubject: Zoom licence\r\n\r\nHi, could you tell me what a Zoom licence costs and how we get one for our team? I would be happy to hear from you about the price. Kind regards";
+        let m = parse(
+            mail(body)
+                .replace(
+                    "Subject: Zoom",
+                    "Subject: Fwd: Question about the price of a Zoom licence",
+                )
+                .as_bytes(),
+            Language::En,
+        );
+        assert_eq!(
+            (m.written, m.language),
+            (Some(Written::Da), Language::Da),
+            "{:?}",
+            m.new_text
+        );
     }
 
     #[test]

@@ -19,6 +19,29 @@ pub fn new_text(body: &str) -> String {
 /// As [`new_text`]; for a forward (`Fwd:`, `VS:` …) the forwarded mail is part of the
 /// question, so it is kept after the sender's own lines.
 pub fn new_text_of(body: &str, forward: bool) -> String {
+    let parts = parts_of(body, forward);
+    match parts.inner {
+        None => parts.own,
+        Some(inner) if parts.own.trim().is_empty() => inner,
+        Some(inner) => format!("{}\n\n{inner}", parts.own),
+    }
+}
+
+/// What the sender wrote this time and nothing they forwarded or quoted: [`new_text_of`]
+/// without the forwarded mail (empty for a bare forward).
+pub fn own_text_of(body: &str, forward: bool) -> String {
+    parts_of(body, forward).own
+}
+
+/// A mail's new text in its two parts.
+struct Parts {
+    /// The sender's own lines (above the history, or below it in a bottom-posted reply).
+    own: String,
+    /// The forwarded mail's own new text, when it is part of the question.
+    inner: Option<String>,
+}
+
+fn parts_of(body: &str, forward: bool) -> Parts {
     let lines: Vec<&str> = body.lines().map(|l| l.trim_end()).collect();
     let (end, inner_start) = history_start(&lines);
     let mut own = trim_blank(lines.get(..end).unwrap_or_default());
@@ -30,20 +53,23 @@ pub fn new_text_of(body: &str, forward: bool) -> String {
             // Nothing above the history: a bottom-posted or interleaved reply. Its new
             // text is what is left below once the quotes and their attributions are out.
             let below = bottom_posted(lines.get(end..).unwrap_or_default());
-            if !below.trim().is_empty() {
-                return below;
-            }
-            return join(trim_blank(&lines));
+            let own = if below.trim().is_empty() {
+                join(trim_blank(&lines))
+            } else {
+                below
+            };
+            return Parts { own, inner: None };
         }
-        return own_text;
+        return Parts {
+            own: own_text,
+            inner: None,
+        };
     };
     // The forwarded mail: its header lines skipped, its own history and signature cut.
     let rest = skip_header_block(lines.get(start..).unwrap_or_default());
-    let inner = new_text_of(&rest.join("\n"), false);
-    if own_text.trim().is_empty() {
-        inner
-    } else {
-        format!("{own_text}\n\n{inner}")
+    Parts {
+        own: own_text,
+        inner: Some(new_text_of(&rest.join("\n"), false)),
     }
 }
 

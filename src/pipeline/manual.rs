@@ -120,7 +120,7 @@ impl Pipeline {
         if self.dry_run {
             return self.refuse_request(req, "a dry run sends and saves nothing", now);
         }
-        let language = self.config.default_language;
+        let language = self.config.replies();
         let Some(mail) = contained(|| parse::parse(&raw.bytes, language)) else {
             return self.refuse_request(req, "the mail cannot be read", now);
         };

@@ -42,7 +42,7 @@ pub fn preview(
     bytes: &[u8],
 ) -> anyhow::Result<Vec<u8>> {
     let category = wanted.category;
-    let mut mail = crate::parse::parse(bytes, config.default_language);
+    let mut mail = crate::parse::parse(bytes, config.replies());
     if let Some(l) = wanted.lang {
         mail.language = l;
     }

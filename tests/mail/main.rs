@@ -775,7 +775,13 @@ fn chaos(s: &Servers, hr: &str, sent_copy: &str, n: usize, kills: usize) {
         let daemon = setup.spawn();
         if round % 2 == 0 {
             // Anywhere from connecting on: reconcile, listing, fetching, sending, flagging.
-            daemon.wait_log("connected", round + 1, WAIT);
+            // This start's own "connected" (an earlier start may have been killed before it
+            // logged one: a resumed send can begin before the line is written).
+            let start = Instant::now();
+            while !log_since(&setup, from).contains("connected") {
+                assert!(start.elapsed() < WAIT, "start {round} never connected");
+                std::thread::sleep(Duration::from_millis(5));
+            }
             std::thread::sleep(Duration::from_millis(rng.below(400)));
         } else {
             // After 1 to 20 sends began in this run (or 5 s, once nothing is left).
