@@ -334,7 +334,9 @@ impl Metrics {
     /// `stage` took `took`.
     pub fn stage(&self, stage: Stage, took: Duration) {
         self.stages
-            .get_or_create(&StageLabel { stage: stage.name() })
+            .get_or_create(&StageLabel {
+                stage: stage.name(),
+            })
             .observe(took.as_secs_f64());
     }
 
@@ -413,7 +415,10 @@ mod tests {
             );
         }
         assert!(text.ends_with("# EOF\n"), "{text}");
-        assert_eq!(line(&text, "autosvar_replies_sent_total "), Some("autosvar_replies_sent_total 0"));
+        assert_eq!(
+            line(&text, "autosvar_replies_sent_total "),
+            Some("autosvar_replies_sent_total 0")
+        );
     }
 
     #[test]
@@ -441,11 +446,26 @@ mod tests {
         );
         m.mail_done(&Outcome::AlreadyDone, None);
         let text = m.encode().unwrap();
-        assert!(text.contains("autosvar_mails_total{outcome=\"replied\",category=\"pricing\"} 2"), "{text}");
-        assert!(text.contains("autosvar_mails_total{outcome=\"skipped\",category=\"other\"} 1"), "{text}");
-        assert!(text.contains("autosvar_mails_total{outcome=\"set-aside\",category=\"terms\"} 1"), "{text}");
-        assert!(text.contains("autosvar_mails_total{outcome=\"already-done\",category=\"none\"} 1"), "{text}");
-        assert!(!text.contains("example.org"), "no address in a label: {text}");
+        assert!(
+            text.contains("autosvar_mails_total{outcome=\"replied\",category=\"pricing\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("autosvar_mails_total{outcome=\"skipped\",category=\"other\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("autosvar_mails_total{outcome=\"set-aside\",category=\"terms\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("autosvar_mails_total{outcome=\"already-done\",category=\"none\"} 1"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("example.org"),
+            "no address in a label: {text}"
+        );
     }
 
     #[test]

@@ -35,10 +35,10 @@ use crate::deliver::throttle::THROTTLE_TRIES;
 use crate::deliver::{DeliverError, Transport};
 use crate::intake::RawMail;
 use crate::ledger::{self, Ledger, LedgerError, Record, State};
+use crate::metrics::{Metrics, Stage};
 use crate::parse::{self, Mail};
 use crate::render::compose;
 use crate::render::Templates;
-use crate::metrics::{Metrics, Stage};
 use crate::types::{Action, DeskKey, MessageKind, Source};
 
 mod manual;
@@ -701,8 +701,7 @@ impl Pipeline {
             let mut results = Vec::new();
             for o in &p.outgoing {
                 let r = send_recorded(ledger, transport, metrics, o, now).await?;
-                if let (Ok(()), MessageKind::Reply, Some(arrived)) =
-                    (&r, o.message.kind, p.arrived)
+                if let (Ok(()), MessageKind::Reply, Some(arrived)) = (&r, o.message.kind, p.arrived)
                 {
                     if let Ok(after) = crate::clock::now().duration_since(arrived) {
                         metrics.reply_latency(after);

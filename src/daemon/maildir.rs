@@ -15,6 +15,7 @@ use tracing::{error, info, warn};
 use super::{watch, Report};
 use crate::clock::now;
 use crate::intake::maildir::{changes, Change, Maildir};
+use crate::metrics::Stage;
 use crate::pipeline::{Outcome, Pipeline};
 use crate::types::Source;
 
@@ -114,16 +115,23 @@ async fn scan(
     pipeline
         .resume_pending(now(), &HashSet::new(), None)
         .await?;
+    let metrics = pipeline.metrics();
+    let started = std::time::Instant::now();
     match maildir.scan() {
         Ok(batch) => {
+            metrics.stage(Stage::Fetch, started.elapsed());
             super::systemd::ready();
-            pipeline.note_contact("maildir scanned"); // for `autosvar status`
+            pipeline.note_contact("maildir scanned"); // for `autosvar status`, and the metrics
+            let mut waiting = batch.len();
+            metrics.backlog(waiting);
             for raw in batch {
                 if shutdown.is_cancelled() {
                     break;
                 }
                 super::systemd::working(report);
                 let outcome = pipeline.process(&raw, now()).await?;
+                waiting -= 1;
+                metrics.backlog(waiting);
                 report.mail(&raw.source, &outcome);
                 if matches!(outcome, Outcome::Failed { .. }) {
                     if let Some(name) = raw.source.file_name() {
@@ -133,7 +141,10 @@ async fn scan(
             }
         }
         Err(e) if once => return Err(e.into()),
-        Err(e) => error!(error = %e, "cannot scan Maildir; will retry"),
+        Err(e) => {
+            error!(error = %e, "cannot scan Maildir; will retry");
+            metrics.intake_down("cannot read the Maildir's new/");
+        }
     }
     Ok(())
 }
