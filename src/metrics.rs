@@ -36,6 +36,8 @@ pub enum Stage {
 }
 
 impl Stage {
+    const ALL: [Stage; 4] = [Stage::Fetch, Stage::Decide, Stage::Send, Stage::Mark];
+
     fn name(self) -> &'static str {
         match self {
             Stage::Fetch => "fetch",
@@ -56,6 +58,8 @@ pub enum Part {
 }
 
 impl Part {
+    const ALL: [Part; 4] = [Part::Config, Part::Rules, Part::Training, Part::Templates];
+
     fn name(self) -> &'static str {
         match self {
             Part::Config => "config",
@@ -237,6 +241,29 @@ impl Metrics {
             Unit::Seconds,
             token_expiry.clone(),
         );
+        // The series a dashboard looks for are there at 0 from the start (a series that
+        // appears only with its first count hides that first count from `rate()`).
+        for category in Category::ALL {
+            for outcome in ["replied", "skipped", "set-aside", "failed"] {
+                mails.get_or_create(&MailLabels {
+                    outcome,
+                    category: category.name(),
+                });
+            }
+        }
+        for class in SendFailure::ALL {
+            send_failures.get_or_create(&ClassLabel {
+                class: class.name(),
+            });
+        }
+        for part in Part::ALL {
+            reload_failures.get_or_create(&PartLabel { part: part.name() });
+        }
+        for stage in Stage::ALL {
+            stages.get_or_create(&StageLabel {
+                stage: stage.name(),
+            });
+        }
         Metrics {
             registry,
             mails,
@@ -407,7 +434,6 @@ mod tests {
             "autosvar_stage_seconds",
             "autosvar_backlog",
             "autosvar_last_imap_contact_seconds",
-            "autosvar_oauth2_token_expiry_seconds",
         ] {
             assert!(
                 text.contains(&format!("# TYPE {family} ")),
@@ -415,6 +441,16 @@ mod tests {
             );
         }
         assert!(text.ends_with("# EOF\n"), "{text}");
+        // Only once an XOAUTH2 token was read.
+        assert!(!text.contains("oauth2_token_expiry_seconds{"), "{text}");
+        for series in [
+            "autosvar_mails_total{outcome=\"replied\",category=\"pricing\"} 0",
+            "autosvar_send_failures_total{class=\"throttled\"} 0",
+            "autosvar_reload_failures_total{part=\"rules\"} 0",
+            "autosvar_stage_seconds_count{stage=\"mark\"} 0",
+        ] {
+            assert!(text.contains(series), "{series} missing from:\n{text}");
+        }
         assert_eq!(
             line(&text, "autosvar_replies_sent_total "),
             Some("autosvar_replies_sent_total 0")
@@ -433,7 +469,7 @@ mod tests {
         m.mail_done(&replied, None);
         m.mail_done(
             &Outcome::Skipped {
-                reason: SkipReason::AutoSubmitted,
+                reason: SkipReason::AutoReply,
                 category: Category::Other,
             },
             None,

@@ -156,6 +156,16 @@ pub enum SendFailure {
 }
 
 impl SendFailure {
+    pub const ALL: [SendFailure; 7] = [
+        SendFailure::Refused,
+        SendFailure::Temporary,
+        SendFailure::Throttled,
+        SendFailure::Connection,
+        SendFailure::Login,
+        SendFailure::Setup,
+        SendFailure::Write,
+    ];
+
     /// The metric's label.
     pub fn name(self) -> &'static str {
         match self {
