@@ -245,24 +245,24 @@ impl Metrics {
         // appears only with its first count hides that first count from `rate()`).
         for category in Category::ALL {
             for outcome in ["replied", "skipped", "set-aside", "failed"] {
-                mails.get_or_create(&MailLabels {
+                drop(mails.get_or_create(&MailLabels {
                     outcome,
                     category: category.name(),
-                });
+                }));
             }
         }
         for class in SendFailure::ALL {
-            send_failures.get_or_create(&ClassLabel {
+            drop(send_failures.get_or_create(&ClassLabel {
                 class: class.name(),
-            });
+            }));
         }
         for part in Part::ALL {
-            reload_failures.get_or_create(&PartLabel { part: part.name() });
+            drop(reload_failures.get_or_create(&PartLabel { part: part.name() }));
         }
         for stage in Stage::ALL {
-            stages.get_or_create(&StageLabel {
+            drop(stages.get_or_create(&StageLabel {
                 stage: stage.name(),
-            });
+            }));
         }
         Metrics {
             registry,
