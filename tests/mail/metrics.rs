@@ -163,6 +163,14 @@ pub fn metrics_count_what_was_sent_and_readyz_follows_imap(s: &Servers) {
             .sum::<f64>()
                 == 6.0
     });
+    println!(
+        "    /metrics after the mix:\n{}",
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.contains("_bucket") && !l.ends_with(" 0"))
+            .map(|l| format!("      {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     let (_, head, _) = http_get(&addr, "/metrics");
     assert!(
         head.to_ascii_lowercase()
@@ -238,6 +246,7 @@ pub fn metrics_count_what_was_sent_and_readyz_follows_imap(s: &Servers) {
     {
         let _down = s.stop_dovecot();
         let body = readyz_until(&addr, 503, WAIT);
+        println!("    /readyz with Dovecot stopped: 503 {}", body.trim());
         assert!(body.contains("imap:"), "{body}");
         assert!(
             !body.contains("smtp:") && !body.contains("ledger:"),
