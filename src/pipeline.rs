@@ -1137,6 +1137,9 @@ async fn send_recorded(
             Ok(()) => metrics.sent(o.message.kind),
             Err(e) => metrics.send_failed(e.class()),
         }
+        if let Some(at) = transport.token_expiry() {
+            metrics.token_expires("smtp", at);
+        }
         match &sent {
             Ok(()) => ledger.borrow_mut().delivered(id, now, true)?,
             // The server said no, or never took it: certainly not sent.

@@ -64,6 +64,9 @@ pub(super) async fn run(
             Err(e) => return ended(&mut imap, e.into(), false, once).await,
         };
         info!(mailbox = %imap.label(), uidvalidity = selected.uid_validity, "connected");
+        if let Some(at) = imap.token_expiry() {
+            metrics.token_expires("imap", at);
+        }
         super::systemd::ready();
         pipeline.note_contact("imap connected"); // for `autosvar status`, and the metrics
         let session = Session {

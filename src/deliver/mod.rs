@@ -259,6 +259,14 @@ impl Transport {
         }
     }
 
+    /// When the SMTP login's XOAUTH2 access token expires, when it says (a JWT).
+    pub fn token_expiry(&self) -> Option<std::time::SystemTime> {
+        match self {
+            Transport::Smtp(s) => s.token_expiry(),
+            Transport::Outbox(_) => None,
+        }
+    }
+
     /// Ends cleanly (QUIT to the SMTP server).
     pub async fn close(&self) {
         if let Transport::Smtp(s) = self {
