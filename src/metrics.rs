@@ -8,7 +8,7 @@
 //! This module never does I/O; the console encodes what it holds.
 
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -116,9 +116,17 @@ enum Intake {
     Down(String),
 }
 
-/// What `/readyz` looks at besides the ledger.
+/// How late the mail loop may come round after the time it gave ([`Metrics::loop_round`])
+/// before `/healthz` calls it stuck: room for a batch's sends under a rate limit, the
+/// server timeouts of a round, and a slow disk.
+pub const LOOP_GRACE: Duration = Duration::from_secs(5 * 60);
+
+/// What `/healthz` and `/readyz` look at besides the ledger.
 #[derive(Debug)]
 struct Health {
+    /// When the mail loop must have come round again by (`None`: no promise, as before
+    /// its first round or while it waits without a bound).
+    loop_due: Option<Instant>,
     intake: Intake,
     /// The last SMTP exchange that failed without an answer from the server (a refused or
     /// lost connection, a timeout, TLS), until an exchange succeeds. `None`: the server
@@ -279,6 +287,7 @@ impl Metrics {
             last_imap_contact,
             token_expiry,
             health: Mutex::new(Health {
+                loop_due: None,
                 intake: Intake::Starting,
                 smtp_down: None,
             }),
@@ -377,6 +386,27 @@ impl Metrics {
         self.token_expiry
             .get_or_create(&ServerLabel { server })
             .set(unix_seconds(at));
+    }
+
+    /// The mail loop came round (or finished a batch, or waits out an outage) and will come
+    /// round again within `next_within` (`Duration::MAX`: no bound), give or take
+    /// [`LOOP_GRACE`].
+    pub fn loop_round(&self, next_within: Duration) {
+        self.loop_round_at(Instant::now(), next_within);
+    }
+
+    fn loop_round_at(&self, now: Instant, next_within: Duration) {
+        self.lock().loop_due = now.checked_add(next_within.saturating_add(LOOP_GRACE));
+    }
+
+    /// How long past its promised time the mail loop is (`None`: alive).
+    pub fn stuck(&self) -> Option<Duration> {
+        self.stuck_at(Instant::now())
+    }
+
+    fn stuck_at(&self, now: Instant) -> Option<Duration> {
+        let due = self.lock().loop_due?;
+        now.checked_duration_since(due).filter(|d| !d.is_zero())
     }
 
     /// What fails readiness besides the ledger, a short line each ("imap: …", "smtp: …").
@@ -514,6 +544,30 @@ mod tests {
         assert!(
             text.contains(r#"autosvar_oauth2_token_expiry_seconds{server="im\"ap\\"} 5"#),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn the_loop_is_stuck_only_past_its_promise_and_the_grace() {
+        let m = Metrics::new();
+        let t = Instant::now();
+        assert_eq!(
+            m.stuck_at(t + Duration::from_secs(86_400)),
+            None,
+            "no promise yet"
+        );
+        m.loop_round_at(t, Duration::from_secs(60));
+        let due = t + Duration::from_secs(60) + LOOP_GRACE;
+        assert_eq!(m.stuck_at(due), None);
+        assert_eq!(
+            m.stuck_at(due + Duration::from_secs(3)),
+            Some(Duration::from_secs(3))
+        );
+        m.loop_round_at(t, Duration::MAX);
+        assert_eq!(
+            m.stuck_at(t + Duration::from_secs(86_400 * 365)),
+            None,
+            "no bound"
         );
     }
 

@@ -1133,6 +1133,7 @@ async fn send_recorded(
             .send_in_turn(turn, id, &o.message.to, &o.message.bytes)
             .await;
         metrics.stage(Stage::Send, started.elapsed());
+        metrics.loop_round(Duration::ZERO); // a send ended: the loop is at work
         match &sent {
             Ok(()) => metrics.sent(o.message.kind),
             Err(e) => metrics.send_failed(e.class()),

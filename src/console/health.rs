@@ -29,11 +29,21 @@ async fn metrics(AxState(state): AxState<Shared>) -> Response {
     }
 }
 
-/// Alive: the process answers. The console is served on the daemon's own runtime, so an
-/// answer means the runtime that runs the mail loop is alive (a loop that is stuck is the
-/// systemd watchdog's to find: it restarts the service).
-async fn healthz() -> Response {
-    (StatusCode::OK, "ok\n").into_response()
+/// Alive: the mail loop came round when it said it would (give or take
+/// [`crate::metrics::LOOP_GRACE`]); otherwise 503 saying how late it is. A loop that waits
+/// for mail without a bound, or has not begun its first round, is alive.
+async fn healthz(AxState(state): AxState<Shared>) -> Response {
+    match state.metrics.stuck() {
+        None => (StatusCode::OK, "ok\n").into_response(),
+        Some(late) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "loop: stuck, {} s late for its next round\n",
+                late.as_secs()
+            ),
+        )
+            .into_response(),
+    }
 }
 
 /// Ready: the mailbox is logged in (or the Maildir read), SMTP answered last time (or was

@@ -91,6 +91,7 @@ pub(super) async fn run(
     let lost = |e: &SessionError, wait: Duration| {
         warn!(error = %chain(e), retry_in = ?wait, "IMAP connection lost; reconnecting");
         metrics.imap_lost(&e.to_string());
+        metrics.loop_round(wait); // waiting out an outage is the loop at work
         super::systemd::reconnecting("IMAP", wait, &chain(e));
     };
     reconnecting(&mut backoff, shutdown, attempt, lost)
@@ -214,8 +215,10 @@ impl Session<'_> {
         }
         // What was in flight when the process stopped.
         self.reconcile().await?;
+        let metrics = self.pipeline.metrics();
         loop {
             super::systemd::watchdog();
+            metrics.loop_round(Duration::ZERO);
             self.read_new(&mut cursor).await?;
             if self.shutdown.is_cancelled() {
                 return Ok(());
@@ -232,6 +235,7 @@ impl Session<'_> {
                 .until_next()
                 .min(super::systemd::until_watchdog());
             super::systemd::idle(self.report);
+            metrics.loop_round(at_most);
             let wake = self.imap.wait(self.shutdown, &bell, at_most).await?;
             if wake == Wake::Stop {
                 return Ok(());
@@ -267,6 +271,7 @@ impl Session<'_> {
             self.show(decided, delivered?).await?;
             waiting = waiting.saturating_sub(batch.len());
             metrics.backlog(waiting);
+            metrics.loop_round(Duration::ZERO);
             self.pipeline
                 .advance_mailbox(&self.mailbox, cursor.last_uid)?;
             super::systemd::working(self.report);

@@ -39,8 +39,10 @@ pub(super) async fn run(
     };
     let mut settle_until: Option<Instant> = None;
     let bell = pipeline.bell();
+    let metrics = pipeline.metrics();
     loop {
         super::systemd::watchdog();
+        metrics.loop_round(Duration::ZERO);
         scan(pipeline, &mut maildir, once, shutdown, report).await?;
         carry_out_requests(pipeline, &maildir, report).await?;
         // A file being written in place is looked at again once it may be complete.
@@ -64,6 +66,7 @@ pub(super) async fn run(
         // systemd: the loop comes round in time to feed the watchdog (super::systemd).
         let wait = wait.min(super::systemd::until_watchdog());
         super::systemd::idle(report);
+        metrics.loop_round(wait);
         if !wait_for_change(&mut maildir, &mut watch, wait, shutdown, &bell).await {
             return Ok(());
         }
@@ -129,6 +132,7 @@ async fn scan(
                     break;
                 }
                 super::systemd::working(report);
+                metrics.loop_round(Duration::ZERO);
                 let outcome = pipeline.process(&raw, now()).await?;
                 waiting -= 1;
                 metrics.backlog(waiting);
