@@ -128,6 +128,8 @@ struct Health {
     /// its first round or while it waits without a bound).
     loop_due: Option<Instant>,
     intake: Intake,
+    /// The intake is a Maildir (else IMAP).
+    maildir: bool,
     /// The last SMTP exchange that failed without an answer from the server (a refused or
     /// lost connection, a timeout, TLS), until an exchange succeeds. `None`: the server
     /// answered last time, or nothing has been sent yet.
@@ -289,6 +291,7 @@ impl Metrics {
             health: Mutex::new(Health {
                 loop_due: None,
                 intake: Intake::Starting,
+                maildir: false,
                 smtp_down: None,
             }),
         }
@@ -350,8 +353,13 @@ impl Metrics {
         self.lock().intake = Intake::Up;
     }
 
+    /// The mail comes from a Maildir, not IMAP: `/readyz` names it so.
+    pub fn maildir_intake(&self) {
+        self.lock().maildir = true;
+    }
+
     /// A Maildir scan failed (IMAP failures are [`Metrics::imap_lost`]).
-    pub fn intake_down(&self, why: &str) {
+    pub fn maildir_unreadable(&self, why: &str) {
         self.lock().intake = Intake::Down(why.to_string());
     }
 
@@ -413,10 +421,12 @@ impl Metrics {
     pub fn unready(&self) -> Vec<String> {
         let health = self.lock();
         let mut why = Vec::new();
-        match &health.intake {
-            Intake::Up => {}
-            Intake::Starting => why.push("imap: not logged in yet".to_string()),
-            Intake::Down(reason) => why.push(format!("imap: not logged in: {reason}")),
+        match (&health.intake, health.maildir) {
+            (Intake::Up, _) => {}
+            (Intake::Starting, false) => why.push("imap: not logged in yet".to_string()),
+            (Intake::Starting, true) => why.push("maildir: not read yet".to_string()),
+            (Intake::Down(reason), false) => why.push(format!("imap: not logged in: {reason}")),
+            (Intake::Down(reason), true) => why.push(format!("maildir: cannot be read: {reason}")),
         }
         if let Some(class) = health.smtp_down {
             why.push(format!("smtp: the last exchange failed ({class})"));
@@ -587,6 +597,11 @@ mod tests {
         assert!(m.unready().is_empty(), "a refusal is an answer");
         m.imap_lost("connection reset");
         assert_eq!(m.unready(), ["imap: not logged in: connection reset"]);
+        let maildir = Metrics::new();
+        maildir.maildir_intake();
+        assert_eq!(maildir.unready(), ["maildir: not read yet"]);
+        maildir.maildir_unreadable("no new/");
+        assert_eq!(maildir.unready(), ["maildir: cannot be read: no new/"]);
         m.set_aside();
         m.reload_refused(Part::Templates);
         m.backlog(7);

@@ -40,6 +40,7 @@ pub(super) async fn run(
     let mut settle_until: Option<Instant> = None;
     let bell = pipeline.bell();
     let metrics = pipeline.metrics();
+    metrics.maildir_intake();
     loop {
         super::systemd::watchdog();
         metrics.loop_round(Duration::ZERO);
@@ -147,7 +148,7 @@ async fn scan(
         Err(e) if once => return Err(e.into()),
         Err(e) => {
             error!(error = %e, "cannot scan Maildir; will retry");
-            metrics.intake_down("cannot read the Maildir's new/");
+            metrics.maildir_unreadable("cannot read its new/ folder");
         }
     }
     Ok(())

@@ -50,7 +50,7 @@ fn metrics_healthz_and_readyz_on_the_console_over_the_maildir() {
             break;
         }
         assert_eq!(r.status, 503);
-        assert!(r.body.starts_with("imap: "), "{}", r.body);
+        assert!(r.body.starts_with("maildir: "), "{}", r.body);
         assert!(start.elapsed() < WAIT, "never ready: {}", r.body);
         std::thread::sleep(Duration::from_millis(50));
     }
