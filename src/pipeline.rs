@@ -282,6 +282,10 @@ impl Pipeline {
         };
         let mut ledger = ledger;
         ledger.set_marking(marking);
+        let metrics = Metrics::new();
+        if matches!(config.intake, crate::config::IntakeConfig::Maildir { .. }) {
+            metrics.maildir_intake(); // `/readyz` names the intake it waits for
+        }
         Pipeline {
             max_attempts,
             config,
@@ -293,7 +297,7 @@ impl Pipeline {
             poisoned: None,
             bell: Arc::new(tokio::sync::Notify::new()),
             retrained: swap::Retrained::default(),
-            metrics: Arc::new(Metrics::new()),
+            metrics: Arc::new(metrics),
         }
     }
 

@@ -40,7 +40,6 @@ pub(super) async fn run(
     let mut settle_until: Option<Instant> = None;
     let bell = pipeline.bell();
     let metrics = pipeline.metrics();
-    metrics.maildir_intake();
     loop {
         super::systemd::watchdog();
         metrics.loop_round(Duration::ZERO);
