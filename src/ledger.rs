@@ -1155,11 +1155,21 @@ impl Ledger {
     }
 
     pub fn set_meta(&self, key: &str, value: &str) -> Result<(), LedgerError> {
-        self.conn.execute(
-            "INSERT INTO meta (key, value) VALUES (?1, ?2)
-             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            params![key, value],
-        )?;
+        set_meta_on(&self.conn, key, value)
+    }
+
+    /// Whether the ledger takes a write now (for `/readyz`): a write to `meta` in a
+    /// transaction that is rolled back, so nothing is kept.
+    ///
+    /// # Errors
+    /// When the file is read-only, the disk refuses, or the write lock is not had within
+    /// the busy timeout.
+    pub fn check_writable(&mut self) -> Result<(), LedgerError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        set_meta_on(&tx, "readyz", "writable")?;
+        tx.rollback()?;
         Ok(())
     }
 
@@ -1211,6 +1221,16 @@ impl Ledger {
             })
             .optional()?)
     }
+}
+
+/// Sets a `meta` key on `conn` (the ledger's connection, or a transaction on it).
+fn set_meta_on(conn: &Connection, key: &str, value: &str) -> Result<(), LedgerError> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -35,6 +35,8 @@
 //!   "answer" and "teach" are ledger requests; it rings the pipeline's bell
 //!   ([`pipeline::Bell`]) and the daemon carries them out ([`pipeline::Pipeline::carry_out`]),
 //!   swapping in a retrained model between mails.
+//! - [`metrics`]: the counters, histograms and readiness every part above reports to
+//!   (one shared handle), served as `/metrics`, `/healthz` and `/readyz` by the console.
 //! - [`eval`]: quality metrics against labelled mail, the arithmetic behind `autosvar eval`
 //!   ([`cli::eval`] reads the mail and prints them).
 //! - [`config`]: `config.toml`, validated once; [`cli`]: the subcommands (argument parsing
@@ -62,6 +64,7 @@ pub mod eval;
 pub mod intake;
 pub mod ledger;
 pub mod log;
+pub mod metrics;
 pub mod net;
 pub mod parse;
 pub mod pipeline;

@@ -35,10 +35,11 @@ use crate::deliver::throttle::THROTTLE_TRIES;
 use crate::deliver::{DeliverError, Transport};
 use crate::intake::RawMail;
 use crate::ledger::{self, Ledger, LedgerError, Record, State};
+use crate::metrics::{Metrics, Stage};
 use crate::parse::{self, Mail};
 use crate::render::compose;
 use crate::render::Templates;
-use crate::types::{Action, DeskKey, Source};
+use crate::types::{Action, DeskKey, MessageKind, Source};
 
 mod manual;
 pub use manual::{Bell, Done};
@@ -159,6 +160,17 @@ impl Outcome {
         }
     }
 
+    /// The category the mail was classified as, when the outcome says.
+    pub fn category(&self) -> Option<Category> {
+        match self {
+            Outcome::Replied { category, .. }
+            | Outcome::Skipped { category, .. }
+            | Outcome::WouldReply { category, .. }
+            | Outcome::WouldSkip { category, .. } => Some(*category),
+            Outcome::AlreadyDone | Outcome::Failed { .. } | Outcome::SetAside { .. } => None,
+        }
+    }
+
     /// A human line: "replied technical desk=cimt", "skipped auto-reply".
     pub fn describe(&self) -> String {
         match self {
@@ -207,6 +219,8 @@ pub struct Pipeline {
     bell: Arc<tokio::sync::Notify>,
     /// A retrained model or reloaded parts waiting to be swapped in between mails.
     retrained: swap::Retrained,
+    /// What the process counts, shared with the daemon's loops and the console.
+    metrics: Arc<Metrics>,
 }
 
 /// Where reading an IMAP folder stands (see [`Pipeline::open_mailbox`]).
@@ -243,6 +257,8 @@ pub struct Prepared {
     /// The outcome once every message is delivered (final when there is nothing to send).
     outcome: Outcome,
     outgoing: Vec<ledger::Pending>,
+    /// When the mail arrived, for the reply latency.
+    arrived: Option<SystemTime>,
 }
 
 impl Pipeline {
@@ -266,6 +282,10 @@ impl Pipeline {
         };
         let mut ledger = ledger;
         ledger.set_marking(marking);
+        let metrics = Metrics::new();
+        if matches!(config.intake, crate::config::IntakeConfig::Maildir { .. }) {
+            metrics.maildir_intake(); // `/readyz` names the intake it waits for
+        }
         Pipeline {
             max_attempts,
             config,
@@ -277,7 +297,14 @@ impl Pipeline {
             poisoned: None,
             bell: Arc::new(tokio::sync::Notify::new()),
             retrained: swap::Retrained::default(),
+            metrics: Arc::new(metrics),
         }
+    }
+
+    /// The process's metrics: the daemon's loops, the reloads and the console report to
+    /// (and read) the same ones.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
     }
 
     /// The live template set; storing a new, validated set into it takes effect with the
@@ -324,7 +351,14 @@ impl Pipeline {
         o: &ledger::Pending,
         now: SystemTime,
     ) -> Result<Result<(), DeliverError>, PipelineError> {
-        send_recorded(&RefCell::new(&mut self.ledger), &self.transport, o, now).await
+        send_recorded(
+            &RefCell::new(&mut self.ledger),
+            &self.transport,
+            &self.metrics,
+            o,
+            now,
+        )
+        .await
     }
 
     /// Counts a temporary refusal (4xx) of a mail's message; after `max-attempts` the mail
@@ -359,6 +393,7 @@ impl Pipeline {
     fn set_aside(&mut self, key: &str, why: &str, now: SystemTime) -> Result<(), PipelineError> {
         self.ledger
             .set_aside(&parse::MailKey::from_stored(key.to_string()), why, now)?;
+        self.metrics.set_aside();
         Ok(())
     }
 
@@ -505,10 +540,12 @@ impl Pipeline {
             sender_addresses: Vec::new(),
         };
         self.ledger.record_done(&record, now)?;
-        Ok(Outcome::Skipped {
+        let outcome = Outcome::Skipped {
             reason,
             category: Category::Other,
-        })
+        };
+        self.metrics.mail_done(&outcome, None);
+        Ok(outcome)
     }
 
     /// A mail's Message-ID (without the angle brackets), read with the same parser and
@@ -528,6 +565,7 @@ impl Pipeline {
     /// answered just now (`what`: "imap connected", …) and which template set is in use.
     /// A dry run notes nothing; a failure is logged, never fatal.
     pub fn note_contact(&mut self, what: &str) {
+        self.metrics.intake_up(crate::clock::now());
         if self.dry_run {
             return;
         }
@@ -562,6 +600,7 @@ impl Pipeline {
         now: SystemTime,
     ) -> Result<Prepared, PipelineError> {
         self.adopt_model();
+        let started = std::time::Instant::now();
         let span = info_span!(
             "mail",
             source = %raw.source,
@@ -570,7 +609,9 @@ impl Pipeline {
             outcome = field::Empty,
         );
         let (outcome, outgoing) = self.prepare_guarded(raw, now, &span).await?;
+        self.metrics.stage(Stage::Decide, started.elapsed());
         Ok(Prepared {
+            arrived: raw.arrived,
             span,
             key: outgoing
                 .first()
@@ -596,6 +637,7 @@ impl Pipeline {
         let mut fatal = None;
         let mut outcomes = Vec::with_capacity(batch.len());
         for (p, mut results) in batch.into_iter().zip(results) {
+            let classified = p.outcome.category();
             let mut outcome = p.outcome;
             results.reverse();
             for o in p.outgoing {
@@ -637,6 +679,7 @@ impl Pipeline {
                 }
                 _ => info!(outcome = %outcome.describe(), "mail handled"),
             }
+            self.metrics.mail_done(&outcome, classified);
             outcomes.push(outcome);
         }
         match fatal {
@@ -656,11 +699,18 @@ impl Pipeline {
         // The sends interleave on this one task; the ledger is borrowed between awaits only.
         let ledger = RefCell::new(&mut self.ledger);
         let transport = &self.transport;
+        let metrics = &*self.metrics;
         let ledger = &ledger;
         futures::stream::iter(batch.iter().map(|p| async move {
             let mut results = Vec::new();
             for o in &p.outgoing {
-                let r = send_recorded(ledger, transport, o, now).await?;
+                let r = send_recorded(ledger, transport, metrics, o, now).await?;
+                if let (Ok(()), MessageKind::Reply, Some(arrived)) = (&r, o.message.kind, p.arrived)
+                {
+                    if let Ok(after) = crate::clock::now().duration_since(arrived) {
+                        metrics.reply_latency(after);
+                    }
+                }
                 let failed = r.is_err();
                 results.push(r);
                 if failed {
@@ -1067,6 +1117,7 @@ impl Pipeline {
 async fn send_recorded(
     ledger: &RefCell<&mut Ledger>,
     transport: &Transport,
+    metrics: &Metrics,
     o: &ledger::Pending,
     now: SystemTime,
 ) -> Result<Result<(), DeliverError>, PipelineError> {
@@ -1081,9 +1132,19 @@ async fn send_recorded(
         };
         debug!(message_id = id, "send begun");
         ledger.borrow_mut().begin_send(id, now)?;
+        let started = std::time::Instant::now();
         let sent = transport
             .send_in_turn(turn, id, &o.message.to, &o.message.bytes)
             .await;
+        metrics.stage(Stage::Send, started.elapsed());
+        metrics.loop_round(Duration::ZERO); // a send ended: the loop is at work
+        match &sent {
+            Ok(()) => metrics.sent(o.message.kind),
+            Err(e) => metrics.send_failed(e.class()),
+        }
+        if let Some(at) = transport.token_expiry() {
+            metrics.token_expires("smtp", at);
+        }
         match &sent {
             Ok(()) => ledger.borrow_mut().delivered(id, now, true)?,
             // The server said no, or never took it: certainly not sent.

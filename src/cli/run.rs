@@ -66,6 +66,7 @@ pub fn run(path: &Path, args: RunArgs) -> anyhow::Result<i32> {
                     pipeline.templates(),
                     followers.rules,
                     pipeline.bell(),
+                    pipeline.metrics(),
                 )
                 .await?;
                 Some(tokio::spawn(console.serve(console_stop.clone())))

@@ -176,6 +176,58 @@ pub enum Login {
     },
 }
 
+impl Login {
+    /// When an XOAUTH2 access token expires, for the metrics: the `exp` claim of a JWT
+    /// (Microsoft 365's access tokens are JWTs), read without checking its signature (the
+    /// server checks the token; this only reports). `None` for a password or an opaque
+    /// token.
+    pub fn expiry(&self) -> Option<std::time::SystemTime> {
+        match self {
+            Login::XOAuth2 { token, .. } => {
+                use secrecy::ExposeSecret as _;
+                jwt_expiry(token.expose_secret())
+            }
+            Login::Password { .. } => None,
+        }
+    }
+}
+
+/// The `exp` claim (Unix seconds) of a JWT's payload (RFC 7519 §4.1.4); `None` when
+/// `token` is no JWT or has none. The decoded payload is dropped at once and never shown.
+fn jwt_expiry(token: &str) -> Option<std::time::SystemTime> {
+    let mut parts = token.trim().split('.');
+    let (_, payload, _) = (parts.next()?, parts.next()?, parts.next()?);
+    let mut bytes = base64url(payload)?;
+    let exp = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v.get("exp")?.as_u64());
+    bytes.zeroize();
+    Some(std::time::UNIX_EPOCH + Duration::from_secs(exp?))
+}
+
+/// Base64url without padding (RFC 4648 §5), as JWTs use it.
+fn base64url(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in text.trim_end_matches('=').bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' => 62,
+            b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(((acc >> bits) & 0xff) as u8);
+        }
+    }
+    Some(out)
+}
+
 /// How to log in to a server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Auth {
@@ -333,6 +385,23 @@ pub(super) fn login(c: &mut Checker<'_>, base: &Path, section: &str, raw: &RawCo
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_jwt_access_token_tells_when_it_expires_and_an_opaque_one_does_not() {
+        // {"alg":"none"} . {"aud":"https://outlook.office.com","exp":1796650000} . (no signature)
+        let jwt = "eyJhbGciOiJub25lIn0.eyJhdWQiOiJodHRwczovL291dGxvb2sub2ZmaWNlLmNvbSIsImV4cCI6MTc5NjY1MDAwMH0.";
+        assert_eq!(
+            jwt_expiry(jwt),
+            Some(std::time::UNIX_EPOCH + Duration::from_secs(1_796_650_000))
+        );
+        assert_eq!(jwt_expiry("EwBwA8l6BAAU-an-opaque-token"), None);
+        assert_eq!(jwt_expiry("a.b!c.d"), None);
+        assert_eq!(
+            jwt_expiry("eyJhbGciOiJub25lIn0.eyJhdWQiOiJ4In0.x"),
+            None,
+            "no exp"
+        );
+    }
+
     use super::*;
     use secrecy::ExposeSecret;
 

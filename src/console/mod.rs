@@ -16,6 +16,9 @@
 //!   (`Secure` over TLS), ended after `idle-timeout`;
 //! - every text that came from a mail or a file goes through minijinja's HTML escaping.
 //!
+//! The same listener serves `/metrics`, `/healthz` and `/readyz` ([`health`]) without a
+//! session, for a scraper and a service manager on loopback.
+//!
 //! The console has its own connection to the ledger (SQLite in WAL mode lets it read beside
 //! the daemon's writes). It publishes templates by writing the files in `responses/`
 //! atomically and swapping the running daemon's set; it never sends mail itself. What
@@ -24,6 +27,7 @@
 
 mod activity;
 mod auth;
+mod health;
 mod https;
 mod pages;
 mod review;
@@ -66,6 +70,9 @@ pub(crate) struct State {
     publishing: tokio::sync::Mutex<()>,
     /// Rung after a request for the daemon is written (answer, teach): its wait ends.
     bell: crate::pipeline::Bell,
+    /// The daemon's metrics and readiness (`/metrics`, `/readyz`); a publish refused is
+    /// counted there.
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 type Shared = Arc<State>;
@@ -91,6 +98,7 @@ impl Console {
         templates: Arc<ArcSwap<Templates>>,
         classifier: Arc<ArcSwap<Classifier>>,
         bell: crate::pipeline::Bell,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> anyhow::Result<Console> {
         let tls = match &settings.tls {
             Some((cert, key)) => Some(https::acceptor(cert, key)?),
@@ -111,6 +119,7 @@ impl Console {
             config,
             publishing: tokio::sync::Mutex::new(()),
             bell,
+            metrics,
         });
         Ok(Console {
             listener,

@@ -50,6 +50,7 @@ pub(super) fn router(state: Shared) -> Router {
         .route("/activity", get(super::activity::list))
         .route("/activity/mail", get(super::activity::mail))
         .merge(super::review::routes())
+        .merge(super::health::routes())
         .route(
             "/assets/{name}",
             get(|Path(name): Path<String>| async move { views::asset(&name) }),
@@ -809,6 +810,9 @@ async fn publish(
     let set = match check(state, &files) {
         (Some(set), _) => set,
         (None, problems) => {
+            state
+                .metrics
+                .reload_refused(crate::metrics::Part::Templates);
             let problems = errors(&problems);
             let detail = format!("{} problem(s)", problems.len());
             let who = user.name.clone();

@@ -22,6 +22,7 @@ use crate::intake::imap::{
 };
 use crate::intake::{RawMail, FULL_FETCH_MAX, PARTIAL_BYTES};
 use crate::ledger::Mark;
+use crate::metrics::{Metrics, Stage};
 use crate::pipeline::{Cursor, Outcome, Pipeline, PipelineError};
 use crate::types::{Category, Source};
 
@@ -56,14 +57,18 @@ pub(super) async fn run(
     let mut imap = Imap::new(config)?;
     let label = imap.label();
     let mut backoff = Backoff::new(RECONNECT_FIRST, RECONNECT_MAX);
+    let metrics = pipeline.metrics();
     let attempt = async || {
         let selected = match imap.open().await {
             Ok(selected) => selected,
             Err(e) => return ended(&mut imap, e.into(), false, once).await,
         };
         info!(mailbox = %imap.label(), uidvalidity = selected.uid_validity, "connected");
+        if let Some(at) = imap.token_expiry() {
+            metrics.token_expires("imap", at);
+        }
         super::systemd::ready();
-        pipeline.note_contact("imap connected"); // for `autosvar status`
+        pipeline.note_contact("imap connected"); // for `autosvar status`, and the metrics
         let session = Session {
             pipeline: &mut *pipeline,
             imap: &mut imap,
@@ -85,6 +90,8 @@ pub(super) async fn run(
     };
     let lost = |e: &SessionError, wait: Duration| {
         warn!(error = %chain(e), retry_in = ?wait, "IMAP connection lost; reconnecting");
+        metrics.imap_lost(&e.to_string());
+        metrics.loop_round(wait); // waiting out an outage is the loop at work
         super::systemd::reconnecting("IMAP", wait, &chain(e));
     };
     reconnecting(&mut backoff, shutdown, attempt, lost)
@@ -130,6 +137,7 @@ pub(super) async fn rebuild(
                 },
                 bytes,
                 truncated,
+                arrived: None,
             };
             match pipeline.record_handled(&raw, now())? {
                 Outcome::AlreadyDone => rebuilt.known += 1,
@@ -207,8 +215,10 @@ impl Session<'_> {
         }
         // What was in flight when the process stopped.
         self.reconcile().await?;
+        let metrics = self.pipeline.metrics();
         loop {
             super::systemd::watchdog();
+            metrics.loop_round(Duration::ZERO);
             self.read_new(&mut cursor).await?;
             if self.shutdown.is_cancelled() {
                 return Ok(());
@@ -225,6 +235,7 @@ impl Session<'_> {
                 .until_next()
                 .min(super::systemd::until_watchdog());
             super::systemd::idle(self.report);
+            metrics.loop_round(at_most);
             let wake = self.imap.wait(self.shutdown, &bell, at_most).await?;
             if wake == Wake::Stop {
                 return Ok(());
@@ -237,10 +248,13 @@ impl Session<'_> {
     /// SMTP, the next batch is fetched over IMAP.
     async fn read_new(&mut self, cursor: &mut Cursor) -> Result<(), SessionError> {
         let listed = self.imap.list_after(cursor.last_uid).await?;
+        let metrics = self.pipeline.metrics();
+        let mut waiting = listed.len();
+        metrics.backlog(waiting);
         let batches = newest::paced(batches(&listed), self.pipeline.per_second());
         let mut newest = listed.last().map_or(cursor.last_uid, |l| l.uid);
         let mut fetched = match batches.first() {
-            Some(batch) => fetch_batch(self.imap, batch).await?,
+            Some(batch) => timed_fetch(self.imap, batch, &metrics).await?,
             None => HashMap::new(),
         };
         for (i, &batch) in batches.iter().enumerate() {
@@ -250,11 +264,14 @@ impl Session<'_> {
             let imap = &mut *self.imap;
             let (delivered, next) = tokio::join!(self.pipeline.deliver(prepared, now()), async {
                 match following {
-                    Some(batch) => fetch_batch(imap, batch).await,
+                    Some(batch) => timed_fetch(imap, batch, &metrics).await,
                     None => Ok(HashMap::new()),
                 }
             });
             self.show(decided, delivered?).await?;
+            waiting = waiting.saturating_sub(batch.len());
+            metrics.backlog(waiting);
+            metrics.loop_round(Duration::ZERO);
             self.pipeline
                 .advance_mailbox(&self.mailbox, cursor.last_uid)?;
             super::systemd::working(self.report);
@@ -287,7 +304,7 @@ impl Session<'_> {
             cursor.last_uid = l.uid;
             // Gone (expunged) since it was listed: nothing to do.
             if let Some((bytes, truncated)) = bodies.remove(&l.uid) {
-                raws.push((self.raw(l.uid, bytes, truncated), l));
+                raws.push((self.raw(l, bytes, truncated), l));
             }
         }
         let answered = self.answered_in_sent(&raws).await?;
@@ -318,15 +335,20 @@ impl Session<'_> {
         Ok((decided, prepared))
     }
 
-    fn raw(&self, uid: u32, bytes: Vec<u8>, truncated: bool) -> RawMail {
+    fn raw(&self, l: &Listed, bytes: Vec<u8>, truncated: bool) -> RawMail {
+        let arrived = l
+            .arrived
+            .and_then(|s| u64::try_from(s).ok())
+            .map(|s| std::time::UNIX_EPOCH + Duration::from_secs(s));
         RawMail {
             source: Source::Imap {
                 mailbox: self.mailbox.clone(),
                 uid_validity: self.selected.uid_validity,
-                uid,
+                uid: l.uid,
             },
             bytes,
             truncated,
+            arrived,
         }
     }
 
@@ -410,6 +432,7 @@ impl Session<'_> {
                     source: source.clone(),
                     bytes,
                     truncated,
+                    arrived: None,
                 }))
             },
         )
@@ -461,6 +484,7 @@ impl Session<'_> {
         if unshown.is_empty() {
             return Ok(());
         }
+        let started = std::time::Instant::now();
         let validity = self.selected.uid_validity;
         let (mut shown, mut gone) = (Vec::new(), Vec::new());
         let mut sent = Vec::new();
@@ -494,6 +518,9 @@ impl Session<'_> {
             }
         }
         self.pipeline.shown(&shown)?;
+        self.pipeline
+            .metrics()
+            .stage(Stage::Mark, started.elapsed());
         Ok(())
     }
 
@@ -545,6 +572,20 @@ fn next_batch(listed: &[Listed]) -> usize {
         n += 1;
     }
     n
+}
+
+/// [`fetch_batch`], its time noted as the fetch stage's, and the server's answer as
+/// contact.
+async fn timed_fetch(
+    imap: &mut Imap,
+    batch: &[Listed],
+    metrics: &Metrics,
+) -> Result<HashMap<u32, (Vec<u8>, bool)>, ImapError> {
+    let started = std::time::Instant::now();
+    let fetched = fetch_batch(imap, batch).await?;
+    metrics.stage(Stage::Fetch, started.elapsed());
+    metrics.intake_up(now());
+    Ok(fetched)
 }
 
 /// A batch's mails by UID, with whether each was cut at [`PARTIAL_BYTES`].

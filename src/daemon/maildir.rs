@@ -15,6 +15,7 @@ use tracing::{error, info, warn};
 use super::{watch, Report};
 use crate::clock::now;
 use crate::intake::maildir::{changes, Change, Maildir};
+use crate::metrics::Stage;
 use crate::pipeline::{Outcome, Pipeline};
 use crate::types::Source;
 
@@ -38,8 +39,10 @@ pub(super) async fn run(
     };
     let mut settle_until: Option<Instant> = None;
     let bell = pipeline.bell();
+    let metrics = pipeline.metrics();
     loop {
         super::systemd::watchdog();
+        metrics.loop_round(Duration::ZERO);
         scan(pipeline, &mut maildir, once, shutdown, report).await?;
         carry_out_requests(pipeline, &maildir, report).await?;
         // A file being written in place is looked at again once it may be complete.
@@ -63,6 +66,7 @@ pub(super) async fn run(
         // systemd: the loop comes round in time to feed the watchdog (super::systemd).
         let wait = wait.min(super::systemd::until_watchdog());
         super::systemd::idle(report);
+        metrics.loop_round(wait);
         if !wait_for_change(&mut maildir, &mut watch, wait, shutdown, &bell).await {
             return Ok(());
         }
@@ -114,16 +118,24 @@ async fn scan(
     pipeline
         .resume_pending(now(), &HashSet::new(), None)
         .await?;
+    let metrics = pipeline.metrics();
+    let started = std::time::Instant::now();
     match maildir.scan() {
         Ok(batch) => {
+            metrics.stage(Stage::Fetch, started.elapsed());
             super::systemd::ready();
-            pipeline.note_contact("maildir scanned"); // for `autosvar status`
+            pipeline.note_contact("maildir scanned"); // for `autosvar status`, and the metrics
+            let mut waiting = batch.len();
+            metrics.backlog(waiting);
             for raw in batch {
                 if shutdown.is_cancelled() {
                     break;
                 }
                 super::systemd::working(report);
+                metrics.loop_round(Duration::ZERO);
                 let outcome = pipeline.process(&raw, now()).await?;
+                waiting -= 1;
+                metrics.backlog(waiting);
                 report.mail(&raw.source, &outcome);
                 if matches!(outcome, Outcome::Failed { .. }) {
                     if let Some(name) = raw.source.file_name() {
@@ -133,7 +145,10 @@ async fn scan(
             }
         }
         Err(e) if once => return Err(e.into()),
-        Err(e) => error!(error = %e, "cannot scan Maildir; will retry"),
+        Err(e) => {
+            error!(error = %e, "cannot scan Maildir; will retry");
+            metrics.maildir_unreadable("cannot read its new/ folder");
+        }
     }
     Ok(())
 }

@@ -34,6 +34,7 @@ pub use imap::Rebuilt;
 
 use crate::config::{Desk, ImapConfig};
 use crate::intake::maildir::Maildir;
+use crate::metrics::{Metrics, Part};
 use crate::pipeline::{Outcome, Pipeline};
 use crate::render::{Severity, Templates};
 use crate::types::{DeskKey, Source};
@@ -127,6 +128,7 @@ pub async fn run(
                 config.desks.clone(),
                 pipeline.templates(),
                 pipeline.bell(),
+                pipeline.metrics(),
                 stop.clone(),
             )?;
             #[cfg(unix)]
@@ -185,6 +187,7 @@ fn watch_templates(
     desks: BTreeMap<DeskKey, Desk>,
     live: Arc<ArcSwap<Templates>>,
     bell: crate::pipeline::Bell,
+    metrics: Arc<Metrics>,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
     let translate = |res: notify::Result<notify::Event>| match res {
@@ -203,7 +206,7 @@ fn watch_templates(
             // Let the editor finish writing, then take all events of this save at once.
             tokio::time::sleep(Duration::from_millis(200)).await;
             while watch.try_next().is_some() {}
-            if reload_templates(&dir, &desks, &live) {
+            if reload_templates(&dir, &desks, &live, &metrics) {
                 bell.notify_one(); // the set in use is noted for `autosvar status`
             }
         }
@@ -212,11 +215,13 @@ fn watch_templates(
 }
 
 /// Reads and checks `responses/` and, when the set has no error, puts it to work (`true`);
-/// a broken set is refused and logged with each problem, and the previous set stays in use.
+/// a broken set is refused and logged with each problem (and counted), and the previous set
+/// stays in use.
 fn reload_templates(
     dir: &Path,
     desks: &BTreeMap<DeskKey, Desk>,
     live: &ArcSwap<Templates>,
+    metrics: &Metrics,
 ) -> bool {
     match crate::render::check_dir(dir, desks) {
         Ok(checked) => {
@@ -237,6 +242,7 @@ fn reload_templates(
                     {
                         error!(problem = %p.diagnostic(dir), "template change refused; keeping the previous templates");
                     }
+                    metrics.reload_refused(Part::Templates);
                     false
                 }
             }
@@ -245,6 +251,7 @@ fn reload_templates(
             for p in e.problems() {
                 error!(problem = %p, "template change refused; keeping the previous templates");
             }
+            metrics.reload_refused(Part::Templates);
             false
         }
     }

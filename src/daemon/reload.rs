@@ -34,6 +34,7 @@ use crate::classify::text::Stemmers;
 use crate::classify::Rules;
 use crate::config::live::take_live;
 use crate::config::Config;
+use crate::metrics::{Metrics, Part};
 use crate::pipeline::{Pipeline, Reloaded, Reloader};
 use crate::render::Templates;
 use crate::types::Language;
@@ -76,6 +77,7 @@ pub(super) async fn on_sighup(pipeline: &Pipeline, stop: CancellationToken) -> a
     let mut hup = signal(SignalKind::hangup())?;
     let reloader = pipeline.reloader();
     let templates = pipeline.templates();
+    let metrics = pipeline.metrics();
     let config = pipeline.config().clone();
     let mut running = tokio::task::spawn_blocking(move || Running::at_start(config)).await?;
     tokio::spawn(async move {
@@ -90,7 +92,8 @@ pub(super) async fn on_sighup(pipeline: &Pipeline, stop: CancellationToken) -> a
             let was = running.clone();
             let live = templates.clone();
             let r = reloader.clone();
-            match tokio::task::spawn_blocking(move || reload(&was, &live, &r)).await {
+            let m = metrics.clone();
+            match tokio::task::spawn_blocking(move || reload(&was, &live, &r, &m)).await {
                 Ok(now) => running = now,
                 Err(e) => {
                     error!(error = %e, "SIGHUP: the reload stopped; everything running stays")
@@ -103,7 +106,12 @@ pub(super) async fn on_sighup(pipeline: &Pipeline, stop: CancellationToken) -> a
 
 /// One reload: checks every part, puts the templates to work, offers the rest to the
 /// pipeline; returns what runs now (once the pipeline has swapped).
-fn reload(was: &Running, templates: &ArcSwap<Templates>, reloader: &Reloader) -> Running {
+fn reload(
+    was: &Running,
+    templates: &ArcSwap<Templates>,
+    reloader: &Reloader,
+    metrics: &Metrics,
+) -> Running {
     let mut now = was.clone();
     let mut parts = Reloaded::default();
     let generation = reloader.begin_training();
@@ -131,13 +139,14 @@ fn reload(was: &Running, templates: &ArcSwap<Templates>, reloader: &Reloader) ->
             for p in e.problems() {
                 error!(problem = %p, "config.toml refused; the running config stays");
             }
+            metrics.reload_refused(Part::Config);
         }
     }
 
     let config = now.config.clone();
     match read_rules(&config.rules, was.rules.as_deref()) {
         RulesRead::Unchanged => info!("rules: unchanged"),
-        RulesRead::Refused => {}
+        RulesRead::Refused => metrics.reload_refused(Part::Rules),
         RulesRead::Changed(rules, text, lists) => {
             match lists {
                 Some(l) if !l.is_empty() => info!(
@@ -173,15 +182,18 @@ fn reload(was: &Running, templates: &ArcSwap<Templates>, reloader: &Reloader) ->
                     parts.model = Some(Some(model));
                     now.training = training;
                 }
-                Err(e) => error!(
-                    problem = %format!("{e:#}"),
-                    "training examples refused; the running model stays"
-                ),
+                Err(e) => {
+                    error!(
+                        problem = %format!("{e:#}"),
+                        "training examples refused; the running model stays"
+                    );
+                    metrics.reload_refused(Part::Training);
+                }
             }
         }
     }
 
-    if super::reload_templates(&config.responses, &config.desks, templates) {
+    if super::reload_templates(&config.responses, &config.desks, templates, metrics) {
         info!("SIGHUP: templates reloaded");
     } else {
         warn!("SIGHUP: the templates were refused; the previous ones stay in use");

@@ -101,6 +101,26 @@ impl DeliverError {
         }
     }
 
+    /// The class of the failure, for the metrics.
+    pub fn class(&self) -> SendFailure {
+        if self.is_throttling() {
+            return SendFailure::Throttled;
+        }
+        match self {
+            DeliverError::Write { .. } => SendFailure::Write,
+            DeliverError::Setup { .. } | DeliverError::Tls { .. } => SendFailure::Setup,
+            DeliverError::Recipient(_) => SendFailure::Refused,
+            DeliverError::Connect { .. } => SendFailure::Connection,
+            DeliverError::Login { .. } => SendFailure::Login,
+            DeliverError::Smtp { source } => match source.status() {
+                None => SendFailure::Connection,
+                Some(_) if self.is_fatal() => SendFailure::Login,
+                Some(_) if source.is_permanent() => SendFailure::Refused,
+                Some(_) => SendFailure::Temporary,
+            },
+        }
+    }
+
     /// Trying again later may succeed: a 4xx reply (RFC 5321 §4.2.1), a lost or refused
     /// connection, a timeout, a full disk. A 5xx reply or a bad address is permanent.
     pub fn is_transient(&self) -> bool {
@@ -113,6 +133,55 @@ impl DeliverError {
                 !source.is_permanent()
             }
         }
+    }
+}
+
+/// Why a message was not delivered, in the words of `autosvar_send_failures_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendFailure {
+    /// A 5xx reply, or an address the server cannot take: the message is set aside.
+    Refused,
+    /// A 4xx reply other than throttling: counted towards `max-attempts`.
+    Temporary,
+    /// "Too fast" (see [`DeliverError::is_throttling`]): waited out, uncounted.
+    Throttled,
+    /// No answer: refused or lost connection, timeout.
+    Connection,
+    /// The login was refused.
+    Login,
+    /// TLS or the setup (certificate, secret): the daemon stops.
+    Setup,
+    /// The outbox folder could not be written.
+    Write,
+}
+
+impl SendFailure {
+    pub const ALL: [SendFailure; 7] = [
+        SendFailure::Refused,
+        SendFailure::Temporary,
+        SendFailure::Throttled,
+        SendFailure::Connection,
+        SendFailure::Login,
+        SendFailure::Setup,
+        SendFailure::Write,
+    ];
+
+    /// The metric's label.
+    pub fn name(self) -> &'static str {
+        match self {
+            SendFailure::Refused => "refused",
+            SendFailure::Temporary => "temporary",
+            SendFailure::Throttled => "throttled",
+            SendFailure::Connection => "connection",
+            SendFailure::Login => "login",
+            SendFailure::Setup => "setup",
+            SendFailure::Write => "write",
+        }
+    }
+
+    /// The server gave no answer: SMTP is not ready until an exchange succeeds.
+    pub fn unanswered(self) -> bool {
+        matches!(self, SendFailure::Connection | SendFailure::Setup)
     }
 }
 
@@ -186,6 +255,14 @@ impl Transport {
     pub fn per_second(&self) -> Option<usize> {
         match self {
             Transport::Smtp(s) => s.per_second(),
+            Transport::Outbox(_) => None,
+        }
+    }
+
+    /// When the SMTP login's XOAUTH2 access token expires, when it says (a JWT).
+    pub fn token_expiry(&self) -> Option<std::time::SystemTime> {
+        match self {
+            Transport::Smtp(s) => s.token_expiry(),
             Transport::Outbox(_) => None,
         }
     }

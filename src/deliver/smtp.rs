@@ -95,6 +95,8 @@ pub struct Smtp {
     /// `max-connections` open (a send takes an idle one before it opens one).
     permits: Arc<Semaphore>,
     pacer: Pacer,
+    /// When the XOAUTH2 token of the last login expires (a JWT's `exp`), for the metrics.
+    token_expiry: std::sync::Mutex<Option<std::time::SystemTime>>,
 }
 
 /// A send's turn: its connection permit, and its moment under `max-rate` has come.
@@ -179,7 +181,16 @@ impl Smtp {
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(config.max_connections.max(1))),
             pacer: Pacer::new(config.max_rate),
+            token_expiry: std::sync::Mutex::new(None),
         })
+    }
+
+    /// When the XOAUTH2 access token of the last login expires, when it says (a JWT).
+    pub fn token_expiry(&self) -> Option<std::time::SystemTime> {
+        *self
+            .token_expiry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// What `max-rate` allows in a second (at least 1); `None` without a rate.
@@ -203,6 +214,12 @@ impl Smtp {
                 e,
             )
         })?;
+        if let Some(at) = login.as_ref().and_then(Login::expiry) {
+            *self
+                .token_expiry
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(at);
+        }
         tokio::time::timeout(self.timeout() * 2, self.open(login))
             .await
             .unwrap_or_else(|_| {

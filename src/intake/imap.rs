@@ -175,6 +175,8 @@ pub struct Imap {
     /// Folders known to exist (created on first use).
     known_folders: HashSet<String>,
     sent_folder: Option<String>,
+    /// When the XOAUTH2 token of the last login expires (a JWT's `exp`), for the metrics.
+    token_expiry: Option<std::time::SystemTime>,
 }
 
 async fn timed<T, E>(
@@ -277,6 +279,7 @@ impl Imap {
             can_move: false,
             known_folders: HashSet::new(),
             sent_folder: config.sent_folder.clone(),
+            token_expiry: None,
         })
     }
 
@@ -309,6 +312,11 @@ impl Imap {
         Ok(Either::Right(Box::new(tls)))
     }
 
+    /// When the XOAUTH2 access token of the last login expires, when it says (a JWT).
+    pub fn token_expiry(&self) -> Option<std::time::SystemTime> {
+        self.token_expiry
+    }
+
     /// Connects, logs in and selects the folder.
     ///
     /// # Errors
@@ -317,6 +325,7 @@ impl Imap {
         self.session = None;
         // The secret first: a slow token command must not keep a connection waiting.
         let login = self.config.server.auth.fetch(self.limit()).await?;
+        self.token_expiry = login.as_ref().and_then(Login::expiry);
         let client = self.greeted().await?;
         let mut session = self.login(client, login).await?;
         let caps = command("CAPABILITY", self.limit(), session.capabilities()).await?;

@@ -280,6 +280,9 @@ impl Maildir {
                     if truncated {
                         tracing::info!(file = %name, max_size = self.max_size, read = bytes.len(), "mail file over max-size; only its start is read");
                     }
+                    let arrived = std::fs::metadata(dir.join(&name))
+                        .and_then(|m| m.modified())
+                        .ok();
                     out.push(RawMail {
                         source: Source::File {
                             mailbox: self.label(),
@@ -287,6 +290,7 @@ impl Maildir {
                         },
                         bytes,
                         truncated,
+                        arrived,
                     });
                 }
                 Look::Wait(w, why) => {
@@ -415,6 +419,7 @@ impl Maildir {
             },
             bytes,
             truncated,
+            arrived: None,
         }))
     }
 

@@ -24,6 +24,9 @@ pub struct RawMail {
     /// Only the start of a large mail was read (the first [`PARTIAL_BYTES`], enough to
     /// classify it).
     pub truncated: bool,
+    /// When it arrived (IMAP INTERNALDATE, a Maildir file's mtime), for the reply latency
+    /// metric; `None` when not known (a mail fetched again for a console request).
+    pub arrived: Option<std::time::SystemTime>,
 }
 
 #[cfg(test)]

@@ -226,6 +226,8 @@ impl Pipeline {
                 reply_id,
             },
             outgoing,
+            // Answered by hand: how long it waited for a person is no reply latency.
+            arrived: None,
         };
         let mut out = self.deliver(vec![prepared], now).await?;
         Ok(Done::Answered(out.pop().unwrap_or(Outcome::AlreadyDone)))

@@ -36,7 +36,7 @@ impl Drop for Running {
 }
 
 impl Running {
-    fn start() -> Running {
+    pub(crate) fn start() -> Running {
         Running::start_with(|_| {})
     }
 
@@ -90,7 +90,7 @@ impl Running {
         self.dir.path().join(p)
     }
 
-    fn browser(&self) -> Client {
+    pub(crate) fn browser(&self) -> Client {
         Client {
             addr: self.addr.clone(),
             cookie: None,
@@ -109,7 +109,7 @@ impl Running {
     }
 
     /// Drops a mail into the Maildir and returns the reply's text, waiting to a deadline.
-    fn ask(&self, id: &str, body: &str) -> String {
+    pub(crate) fn ask(&self, id: &str, body: &str) -> String {
         self.ask_with(id, "Pris", body)
     }
 

@@ -10,6 +10,7 @@
 //! - `review`: the console's review page: answer (exactly once), close, teach, on the daemon
 //! - `corpora`: public bounce and mail collections (fetched by tests/corpora/fetch): no
 //!   machine mail answered, no file panics or hangs
+//! - `metrics`: `/metrics`, `/healthz`, `/readyz` on the running daemon's console (Maildir)
 //! - `maildir`: Maildir intake through the binary (files written in place, idle, size)
 //! - `reload`: SIGHUP reloads the config's live keys and the rules through the binary
 //! - `secrets`: unreadable passwords and failing token commands: `check` lists them, `run`
@@ -30,6 +31,7 @@ mod fixtures;
 mod golden;
 mod hostile;
 mod maildir;
+mod metrics;
 mod outgoing;
 mod quality;
 mod reload;

@@ -311,6 +311,7 @@ async fn offered_parts_are_swapped_in_before_the_next_mail_and_the_console_follo
         )
         .into_bytes(),
         truncated: false,
+        arrived: None,
     }
     };
     let category = |o: Outcome| match o {

@@ -167,6 +167,23 @@ impl Servers {
     pub fn restart_dovecot(&self) {
         self.script(&["restart-dovecot"]);
     }
+
+    /// Stops Dovecot until the guard is dropped: a test that fails while it is down leaves
+    /// it running for the tests after it.
+    pub fn stop_dovecot(&self) -> DovecotDown<'_> {
+        self.script(&["stop-dovecot"]);
+        DovecotDown { servers: self }
+    }
+}
+
+pub struct DovecotDown<'a> {
+    servers: &'a Servers,
+}
+
+impl Drop for DovecotDown<'_> {
+    fn drop(&mut self) {
+        self.servers.script(&["start-dovecot"]);
+    }
 }
 
 impl Drop for Servers {
@@ -312,6 +329,27 @@ impl Drop for Proxy {
             let _ = server.shutdown(Shutdown::Both);
         }
     }
+}
+
+/// A plain HTTP/1.1 GET on loopback, no session: (status, headers, body).
+pub fn http_get(addr: &str, path: &str) -> (u16, String, String) {
+    let mut s = TcpStream::connect(addr).expect("connect to the console");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_string(), body.to_string())
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {
@@ -758,6 +796,19 @@ impl Daemon {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The console's address (`127.0.0.1:PORT`), once the log has said where it listens.
+    pub fn console_addr(&self, deadline: Duration) -> String {
+        let what = "console listening on http://";
+        self.wait_log(what, 1, deadline);
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let rest = log.split(what).nth(1).unwrap();
+        rest.split_whitespace()
+            .next()
+            .unwrap()
+            .trim_end_matches('"')
+            .to_string()
     }
 
     pub fn kill9(mut self) {

@@ -8,6 +8,7 @@
 
 mod ask;
 mod harness;
+mod metrics;
 mod oauth2;
 mod secrets;
 mod systemd;
@@ -125,6 +126,10 @@ fn main() {
         (
             "history_status_and_release_answer_from_a_real_server_run",
             ask::history_status_and_release_answer_from_a_real_server_run,
+        ),
+        (
+            "metrics_count_what_was_sent_and_readyz_follows_imap",
+            metrics::metrics_count_what_was_sent_and_readyz_follows_imap,
         ),
     ];
     let filter: Vec<String> = std::env::args()

@@ -52,12 +52,46 @@ fn count_lines(log: &std::path::Path, what: &str, user: &str) -> usize {
         .count()
 }
 
+/// `/metrics` has the expiry of the last IMAP and SMTP tokens (the JWT's `exp`): a token
+/// issued since `since` (Unix seconds) and alive no longer than its lifetime, never the
+/// token itself.
+fn token_expiry_is_in_the_metrics(console: &str, since: i64) {
+    let now = autosvar::clock::unix_seconds(autosvar::clock::now());
+    let start = std::time::Instant::now();
+    loop {
+        let (status, _, text) = crate::harness::http_get(console, "/metrics");
+        assert_eq!(status, 200, "{text}");
+        let expiry = |server: &str| -> Option<i64> {
+            let series = format!("autosvar_oauth2_token_expiry_seconds{{server=\"{server}\"}} ");
+            text.lines()
+                .find_map(|l| l.strip_prefix(series.as_str())?.parse().ok())
+        };
+        if let (Some(imap), Some(smtp)) = (expiry("imap"), expiry("smtp")) {
+            for (server, at) in [("imap", imap), ("smtp", smtp)] {
+                assert!(
+                    at >= since + i64::from(TOKEN_TTL) - 1 && at <= now + i64::from(TOKEN_TTL),
+                    "{server} token expires at {at}; issued after {since}, now {now}"
+                );
+            }
+            assert!(!text.contains("eyJ"), "a token in /metrics:\n{text}");
+            return;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "no token expiry in /metrics:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 pub fn xoauth2_tokens_that_expire_are_fetched_anew_for_every_connection(s: &Servers) {
     const ROUNDS: usize = 4;
     let hr = "hr-tok@example.test";
     let tokens = s.tokens();
     let before = tokens.stats();
     let (imap, smtp) = xoauth2_lines(s, hr, TOKEN_TTL);
+    // With the console: its /metrics says when the tokens expire (their JWT `exp`).
+    let smtp = format!("{smtp}\n[console]\nlisten = \"127.0.0.1:0\"\n");
     let setup = Setup::new(
         s,
         hr,
@@ -70,8 +104,10 @@ pub fn xoauth2_tokens_that_expire_are_fetched_anew_for_every_connection(s: &Serv
         (s.smtp, "starttls"),
         &smtp,
     );
+    let since = autosvar::clock::unix_seconds(autosvar::clock::now());
     let daemon = setup.spawn();
     daemon.wait_log("connected", 1, WAIT);
+    let console = daemon.console_addr(WAIT);
     let senders: Vec<String> = (0..ROUNDS)
         .map(|i| format!("tok{i}-ask@regionh.example"))
         .collect();
@@ -103,6 +139,9 @@ pub fn xoauth2_tokens_that_expire_are_fetched_anew_for_every_connection(s: &Serv
         wait_for(s, from, "INBOX", "reply after a token expired", WAIT, |m| {
             m.len() == 1
         });
+        if round == 0 {
+            token_expiry_is_in_the_metrics(&console, since);
+        }
     }
     daemon.stop(Duration::from_secs(10));
     for from in &senders {
