@@ -774,7 +774,7 @@ medical = ["diagnose"]
         assert!(keys.contains(&"thanks.negations"), "{keys:?}");
         assert!(keys.contains(&"limits.numbers"), "{keys:?}");
         assert!(keys.contains(&"sensitive.not-cpr-words"), "{keys:?}");
-        assert_eq!(keys.len(), 12, "{keys:?}");
+        assert_eq!(keys.len(), 14, "{keys:?}");
         let note = r.notes[0].to_string();
         assert!(note.starts_with("old.toml: "), "{note}");
         assert!(note.contains("shipped"), "{note}");
