@@ -18,7 +18,7 @@ use super::Report;
 use crate::clock::{now, unix_seconds};
 use crate::config::{ImapConfig, SentCopy};
 use crate::intake::imap::{
-    Imap, ImapError, Listed, Selected, Wake, FORWARDED, REPLIED, REVIEW, SKIPPED,
+    Imap, ImapError, Listed, Selected, Store, Wake, FORWARDED, REPLIED, REVIEW, SKIPPED,
 };
 use crate::intake::{RawMail, FULL_FETCH_MAX, PARTIAL_BYTES};
 use crate::ledger::Mark;
@@ -453,7 +453,9 @@ impl Session<'_> {
     }
 
     /// Shows in the mailbox what the ledger journalled: Sent copies, `\Answered`,
-    /// keywords, `\Flagged`, then moves to category folders; one command per kind. Each mark
+    /// keywords, `\Flagged` (one UID STORE per kind, all written with the copies in one
+    /// round trip), then moves to category folders (one command per category, after the
+    /// flags are set: a moved message takes its flags along). Each mark
     /// is forgotten only once shown, so a stop in between means it is shown again at the
     /// next start (flags and moves are idempotent; a Sent copy may then appear twice).
     async fn show_marks(&mut self) -> Result<(), SessionError> {
@@ -480,10 +482,14 @@ impl Session<'_> {
             }
         }
         self.pipeline.shown(&gone)?;
-        self.imap.append_sent(&sent).await?;
-        for (mark, uids) in &flags {
-            self.imap.add_flags(uids, &self.flags_for(mark)).await?;
-        }
+        let stores: Vec<Store> = flags
+            .into_iter()
+            .map(|(mark, uids)| Store {
+                uids,
+                flags: self.flags_for(&mark),
+            })
+            .collect();
+        self.imap.show(&sent, &stores).await?;
         if let Some(prefix) = &self.config.category_folders {
             for (category, uids) in &moves {
                 let folder = format!("{prefix}/{}", category.name());
