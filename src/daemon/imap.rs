@@ -234,35 +234,70 @@ impl Session<'_> {
     }
 
     /// Every message after the cursor, in batches: while one batch's messages go out over
-    /// SMTP, the next batch is fetched over IMAP.
+    /// SMTP, the marks of the batch before it are shown and the next batch is fetched, both
+    /// over IMAP. A batch's marks are forgotten, and the folder's place moved past it, only
+    /// once they are shown; a stop in between leaves them journalled, shown at the next
+    /// start. With `[smtp] max-rate` each batch is shown before the next (newer mail is
+    /// answered in between, and shows its own marks).
     async fn read_new(&mut self, cursor: &mut Cursor) -> Result<(), SessionError> {
         let listed = self.imap.list_after(cursor.last_uid).await?;
         let batches = newest::paced(batches(&listed), self.pipeline.per_second());
+        let overlap = self.pipeline.per_second().is_none();
         let mut newest = listed.last().map_or(cursor.last_uid, |l| l.uid);
         let mut fetched = match batches.first() {
             Some(batch) => fetch_batch(self.imap, batch).await?,
             None => HashMap::new(),
         };
+        // The last batch's marks, not shown yet, and its last UID.
+        let mut behind: Option<(Marks, u32)> = None;
         for (i, &batch) in batches.iter().enumerate() {
             let bodies = std::mem::take(&mut fetched);
             let (decided, prepared) = self.decide(batch, bodies, cursor).await?;
             let following = batches.get(i + 1).filter(|_| !self.shutdown.is_cancelled());
-            let imap = &mut *self.imap;
-            let (delivered, next) = tokio::join!(self.pipeline.deliver(prepared, now()), async {
-                match following {
-                    Some(batch) => fetch_batch(imap, batch).await,
-                    None => Ok(HashMap::new()),
+            let (imap, config) = (&mut *self.imap, self.config);
+            let earlier = behind.take();
+            let (delivered, (put, next)) =
+                tokio::join!(self.pipeline.deliver(prepared, now()), async {
+                    let put = match &earlier {
+                        Some((marks, _)) => put_marks(imap, config, marks).await,
+                        None => Ok(()),
+                    };
+                    let next = match (following, &put) {
+                        (Some(batch), Ok(())) => fetch_batch(imap, batch).await,
+                        _ => Ok(HashMap::new()),
+                    };
+                    (put, next)
+                });
+            self.report_batch(decided, delivered?);
+            put?;
+            if let Some((marks, last_uid)) = earlier {
+                self.pipeline.shown(&marks.ids)?;
+                self.pipeline.advance_mailbox(&self.mailbox, last_uid)?;
+            }
+            match self.collect_marks()? {
+                Some(marks) if overlap && following.is_some() => {
+                    behind = Some((marks, cursor.last_uid));
                 }
-            });
-            self.show(decided, delivered?).await?;
-            self.pipeline
-                .advance_mailbox(&self.mailbox, cursor.last_uid)?;
+                marks => {
+                    if let Some(marks) = marks {
+                        put_marks(self.imap, self.config, &marks).await?;
+                        self.pipeline.shown(&marks.ids)?;
+                    }
+                    self.pipeline
+                        .advance_mailbox(&self.mailbox, cursor.last_uid)?;
+                }
+            }
             super::systemd::working(self.report);
             if self.shutdown.is_cancelled() {
+                if let Some((marks, last_uid)) = behind.take() {
+                    put_marks(self.imap, self.config, &marks).await?;
+                    self.pipeline.shown(&marks.ids)?;
+                    self.pipeline.advance_mailbox(&self.mailbox, last_uid)?;
+                }
                 return Ok(());
             }
-            // Only now: the batch just delivered is shown and recorded before a failed
-            // fetch of the next one ends the session.
+            // Only now: the batch just delivered is reported and recorded (its marks
+            // journalled) before a failed fetch of the next one ends the session.
             fetched = next?;
             if i + 1 < batches.len() {
                 self.answer_newer_first(&mut newest).await?;
@@ -376,13 +411,18 @@ impl Session<'_> {
         decided: Vec<Decided>,
         delivered: Vec<Outcome>,
     ) -> Result<(), SessionError> {
+        self.report_batch(decided, delivered);
+        self.show_marks().await
+    }
+
+    /// Reports each mail of a delivered batch, with its outcome.
+    fn report_batch(&mut self, decided: Vec<Decided>, delivered: Vec<Outcome>) {
         let mut delivered = delivered.into_iter();
         for d in decided {
             if let Some(outcome) = d.outcome.or_else(|| delivered.next()) {
                 self.report.mail(&d.source, &outcome);
             }
         }
-        self.show_marks().await
     }
 
     /// The console's requests, each mail fetched again by its UID while the folder's
@@ -459,22 +499,33 @@ impl Session<'_> {
     /// is forgotten only once shown, so a stop in between means it is shown again at the
     /// next start (flags and moves are idempotent; a Sent copy may then appear twice).
     async fn show_marks(&mut self) -> Result<(), SessionError> {
+        let Some(marks) = self.collect_marks()? else {
+            return Ok(());
+        };
+        put_marks(self.imap, self.config, &marks).await?;
+        self.pipeline.shown(&marks.ids)?;
+        Ok(())
+    }
+
+    /// What the ledger journalled and the mailbox does not show yet, gathered into the
+    /// commands that show it (`None`: nothing). Marks for another folder, or for UIDs
+    /// renumbered since, are forgotten here: there is nothing to show them on.
+    fn collect_marks(&mut self) -> Result<Option<Marks>, SessionError> {
         let unshown = self.pipeline.unshown()?;
         if unshown.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let validity = self.selected.uid_validity;
-        let (mut shown, mut gone) = (Vec::new(), Vec::new());
+        let (mut ids, mut gone) = (Vec::new(), Vec::new());
         let mut sent = Vec::new();
         let mut flags: BTreeMap<Mark, Vec<u32>> = BTreeMap::new();
         let mut moves: BTreeMap<Category, Vec<u32>> = BTreeMap::new();
         for u in unshown {
-            // Marks for another folder, or for UIDs renumbered since: nothing to show them on.
             let Some(uid) = u.source.uid_in(&self.mailbox, validity) else {
                 gone.push(u.id);
                 continue;
             };
-            shown.push(u.id);
+            ids.push(u.id);
             match u.mark {
                 Mark::SentCopy => sent.extend(u.bytes),
                 Mark::Move(category) => moves.entry(category).or_default().push(uid),
@@ -482,25 +533,19 @@ impl Session<'_> {
             }
         }
         self.pipeline.shown(&gone)?;
-        let stores: Vec<Store> = flags
+        let stores = flags
             .into_iter()
             .map(|(mark, uids)| Store {
                 uids,
                 flags: self.flags_for(&mark),
             })
             .collect();
-        self.imap.show(&sent, &stores).await?;
-        if let Some(prefix) = &self.config.category_folders {
-            for (category, uids) in &moves {
-                let folder = format!("{prefix}/{}", category.name());
-                if !self.imap.move_to(uids, &folder).await? {
-                    warn!("the server has no MOVE; category-folders is ignored");
-                    break;
-                }
-            }
-        }
-        self.pipeline.shown(&shown)?;
-        Ok(())
+        Ok(Some(Marks {
+            ids,
+            sent,
+            stores,
+            moves,
+        }))
     }
 
     /// The flags for a kind of mark: the system flag where there is one, and autosvar's
@@ -518,6 +563,31 @@ impl Session<'_> {
             .chain(self.selected.keywords.then_some(keyword))
             .collect()
     }
+}
+
+/// Marks gathered from the ledger's journal, to be shown in the mailbox; `ids` are
+/// forgotten (`Pipeline::shown`) only once all the rest is shown.
+struct Marks {
+    ids: Vec<i64>,
+    sent: Vec<Vec<u8>>,
+    stores: Vec<Store>,
+    moves: BTreeMap<Category, Vec<u32>>,
+}
+
+/// Shows `marks`: the Sent copies and flags in one round trip ([`Imap::show`]), then the
+/// moves to category folders (after the flags: a moved message takes its flags along).
+async fn put_marks(imap: &mut Imap, config: &ImapConfig, marks: &Marks) -> Result<(), ImapError> {
+    imap.show(&marks.sent, &marks.stores).await?;
+    if let Some(prefix) = &config.category_folders {
+        for (category, uids) in &marks.moves {
+            let folder = format!("{prefix}/{}", category.name());
+            if !imap.move_to(uids, &folder).await? {
+                warn!("the server has no MOVE; category-folders is ignored");
+                break;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `listed` cut into batches: small mails together, a large one alone.
