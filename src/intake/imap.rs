@@ -318,7 +318,10 @@ async fn exchange(
                 outcome,
             } => {
                 tags.retain(|t| *t != tag.0);
-                let said = || format!("{}: {:?}", tag.0, outcome.information);
+                let said = || {
+                    let text = outcome.information.as_deref().unwrap_or_default();
+                    format!("{}: {text}", tag.0)
+                };
                 match status {
                     Status::Ok => {}
                     Status::Bad => refused = refused.or_else(|| Some(Error::Bad(said()))),
@@ -1008,6 +1011,179 @@ mod tests {
         let (_, tags) = pipelined(None, &sent, true, &stores[1..2]);
         assert_eq!(tags, ["M1"], "no Sent folder: no copies");
         assert_eq!(pipelined(Some("Sent"), &[], true, &[]).1.len(), 0);
+    }
+
+    /// Reads one command, literals included (a synchronizing one gets its go-ahead).
+    async fn read_command(
+        r: &mut tokio::io::BufReader<tokio::net::tcp::OwnedReadHalf>,
+        w: &mut tokio::net::tcp::OwnedWriteHalf,
+    ) -> Option<Vec<u8>> {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+        let mut text = Vec::new();
+        loop {
+            let mut line = Vec::new();
+            if r.read_until(b'\n', &mut line).await.ok()? == 0 {
+                return None;
+            }
+            text.extend_from_slice(&line);
+            let head = String::from_utf8_lossy(&line).trim_end().to_string();
+            let Some(spec) = head.strip_suffix('}').and_then(|h| h.rsplit_once('{')) else {
+                return Some(text);
+            };
+            let (n, plus) = match spec.1.strip_suffix('+') {
+                Some(n) => (n, true),
+                None => (spec.1, false),
+            };
+            if !plus {
+                w.write_all(b"+ go ahead\r\n").await.ok()?;
+            }
+            let mut literal = vec![0; n.parse().ok()?];
+            r.read_exact(&mut literal).await.ok()?;
+            text.extend_from_slice(&literal);
+        }
+    }
+
+    /// A scripted IMAP server for one connection: greets, logs in, offers `caps`, selects.
+    /// Then, for each of `rounds` (how many commands it waits for), it answers nothing
+    /// until all of them have arrived, so a client that waited for an answer in between
+    /// would wait forever; the tag in `refuse` gets NO in the first round, and new mail is
+    /// reported first.
+    /// Returns what each round received.
+    async fn scripted(
+        listener: tokio::net::TcpListener,
+        caps: &'static str,
+        rounds: Vec<usize>,
+        refuse: Option<&'static str>,
+    ) -> Vec<Vec<Vec<u8>>> {
+        use tokio::io::AsyncWriteExt;
+        let Ok((tcp, _)) = listener.accept().await else {
+            return Vec::new();
+        };
+        let (r, mut w) = tcp.into_split();
+        let mut r = tokio::io::BufReader::new(r);
+        let _ = w.write_all(b"* OK fake IMAP ready\r\n").await;
+        let tag_of = |c: &[u8]| {
+            let text = String::from_utf8_lossy(c).to_string();
+            text.split(' ').next().unwrap_or_default().to_string()
+        };
+        for _ in 0..3 {
+            let Some(c) = read_command(&mut r, &mut w).await else {
+                return Vec::new();
+            };
+            let tag = tag_of(&c);
+            let upper = String::from_utf8_lossy(&c).to_uppercase();
+            let answer = if upper.contains(" CAPABILITY") {
+                format!("* CAPABILITY IMAP4rev1 {caps}\r\n{tag} OK done\r\n")
+            } else if upper.contains(" SELECT") {
+                format!(
+                    "* FLAGS (\\Answered \\Flagged)\r\n* 3 EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n\
+                     * OK [UIDNEXT 10] n\r\n* OK [PERMANENTFLAGS (\\Answered \\*)] p\r\n\
+                     {tag} OK [READ-WRITE] done\r\n"
+                )
+            } else {
+                format!("{tag} OK done\r\n")
+            };
+            let _ = w.write_all(answer.as_bytes()).await;
+        }
+        let mut received = Vec::new();
+        for (i, n) in rounds.into_iter().enumerate() {
+            let mut round = Vec::new();
+            for _ in 0..n {
+                let Some(c) = read_command(&mut r, &mut w).await else {
+                    return received;
+                };
+                round.push(c);
+            }
+            let mut answer = "* 4 EXISTS\r\n".to_string();
+            for c in &round {
+                let tag = tag_of(c);
+                let refused = i == 0 && refuse == Some(tag.as_str());
+                let status = if refused { "NO [OVERQUOTA]" } else { "OK" };
+                answer.push_str(&format!("{tag} {status} done\r\n"));
+            }
+            let _ = w.write_all(answer.as_bytes()).await;
+            received.push(round);
+        }
+        received
+    }
+
+    async fn connected(port: u16) -> Imap {
+        use crate::config::{PasswordSource, Server};
+        let config = ImapConfig {
+            server: Server {
+                host: "127.0.0.1".into(),
+                port,
+                tls: Tls::None,
+                auth: Auth::Password {
+                    user: "hr".into(),
+                    password: PasswordSource::Command("echo secret".into()),
+                },
+                ca_file: None,
+                timeout: Duration::from_secs(5),
+            },
+            folder: "INBOX".into(),
+            idle: true,
+            idle_renew: Duration::from_secs(300),
+            poll_interval: Duration::from_secs(60),
+            max_age: Duration::from_secs(86400),
+            sent_folder: Some("Sent".into()),
+            keywords: true,
+            category_folders: None,
+            sent_copy: crate::config::SentCopy::Append,
+            sent_copy_grace: Duration::from_secs(120),
+            max_attempts: 5,
+        };
+        let mut imap = Imap::new(&config).unwrap();
+        imap.open().await.unwrap();
+        imap
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_marks_takes_one_round_trip() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // A MULTIAPPEND of two copies and two STOREs: all three must arrive unanswered.
+        let server = tokio::spawn(scripted(listener, "LITERAL+ MULTIAPPEND", vec![3], None));
+        let mut imap = connected(port).await;
+        let latin1 = b"Subject: K\xf8benhavn\r\n\r\nhej\r\n".to_vec();
+        let sent = vec![b"Subject: a\r\n\r\nx\r\n".to_vec(), latin1.clone()];
+        let stores = [store(&[1, 2], &["\\Answered"]), store(&[3], &[FORWARDED])];
+        tokio::time::timeout(Duration::from_secs(10), imap.show(&sent, &stores))
+            .await
+            .expect("every command written before any answer is awaited")
+            .unwrap();
+        assert!(imap.news, "EXISTS among the answers is kept for wait()");
+        let received = server.await.unwrap();
+        let first = &received[0][0];
+        assert!(
+            first.windows(latin1.len()).any(|w| w == latin1),
+            "non-UTF-8 copy sent as it is"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_mark_is_an_error_after_every_answer_is_read() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // Without MULTIAPPEND: an APPEND each, the first refused; then one more STORE.
+        let server = tokio::spawn(scripted(listener, "LITERAL+", vec![3, 1], Some("M1")));
+        let mut imap = connected(port).await;
+        let sent = vec![b"a\r\n".to_vec(), b"b\r\n".to_vec()];
+        let stores = [store(&[1], &["\\Answered"])];
+        let refused = tokio::time::timeout(Duration::from_secs(10), imap.show(&sent, &stores))
+            .await
+            .unwrap();
+        assert!(
+            matches!(refused, Err(ImapError::Command { .. })),
+            "{refused:?}"
+        );
+        // The connection is still in step: the next batch's answer is its own.
+        tokio::time::timeout(Duration::from_secs(10), imap.show(&[], &stores[..1]))
+            .await
+            .unwrap()
+            .unwrap();
+        let received = server.await.unwrap();
+        assert_eq!(received.iter().map(Vec::len).collect::<Vec<_>>(), [3, 1]);
     }
 
     #[test]
