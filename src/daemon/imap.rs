@@ -590,7 +590,10 @@ async fn put_marks(imap: &mut Imap, config: &ImapConfig, marks: &Marks) -> Resul
     Ok(())
 }
 
-/// `listed` cut into batches: small mails together, a large one alone.
+/// `listed` cut into batches of at most [`BATCH_MAILS`] mails and [`BATCH_BYTES`] (a mail
+/// over [`FULL_FETCH_MAX`] counts as the [`PARTIAL_BYTES`] fetched of it). A large mail
+/// goes with the small ones around it: its messages go out over SMTP alongside theirs,
+/// instead of a batch of its own that leaves most SMTP connections idle.
 fn batches(listed: &[Listed]) -> Vec<&[Listed]> {
     let mut out = Vec::new();
     let mut rest = listed;
@@ -602,45 +605,49 @@ fn batches(listed: &[Listed]) -> Vec<&[Listed]> {
     out
 }
 
-/// How many of `listed` the next batch takes: at most [`BATCH_MAILS`] and [`BATCH_BYTES`],
-/// and a mail over [`FULL_FETCH_MAX`] alone.
+/// The bytes fetched of a listed mail.
+fn fetched_size(l: &Listed) -> u64 {
+    u64::from(if l.size > FULL_FETCH_MAX {
+        PARTIAL_BYTES
+    } else {
+        l.size
+    })
+}
+
+/// How many of `listed` the next batch takes: at most [`BATCH_MAILS`] and [`BATCH_BYTES`]
+/// (at least one).
 fn next_batch(listed: &[Listed]) -> usize {
-    let Some(first) = listed.first() else {
-        return 0;
-    };
-    if first.size > FULL_FETCH_MAX {
-        return 1;
-    }
     let mut bytes = 0u64;
     let mut n = 0;
     for l in listed.iter().take(BATCH_MAILS) {
-        if l.size > FULL_FETCH_MAX || (n > 0 && bytes + u64::from(l.size) > BATCH_BYTES) {
+        let size = fetched_size(l);
+        if n > 0 && bytes + size > BATCH_BYTES {
             break;
         }
-        bytes += u64::from(l.size);
+        bytes += size;
         n += 1;
     }
     n
 }
 
-/// A batch's mails by UID, with whether each was cut at [`PARTIAL_BYTES`].
+/// A batch's mails by UID, with whether each was cut at [`PARTIAL_BYTES`]: the small ones
+/// whole in one UID FETCH, the large ones' beginnings in another.
 async fn fetch_batch(
     imap: &mut Imap,
     batch: &[Listed],
 ) -> Result<HashMap<u32, (Vec<u8>, bool)>, ImapError> {
-    if let [one] = batch {
-        if one.size > FULL_FETCH_MAX {
-            let body = imap.fetch(one.uid, Some(PARTIAL_BYTES)).await?;
-            return Ok(body.map(|b| (one.uid, (b, true))).into_iter().collect());
-        }
-    }
-    let uids: Vec<u32> = batch.iter().map(|l| l.uid).collect();
-    Ok(imap
-        .fetch_many(&uids)
+    let (large, small): (Vec<&Listed>, Vec<&Listed>) =
+        batch.iter().partition(|l| l.size > FULL_FETCH_MAX);
+    let uids = |ls: &[&Listed]| ls.iter().map(|l| l.uid).collect::<Vec<u32>>();
+    let mut out: HashMap<u32, (Vec<u8>, bool)> = imap
+        .fetch_many(&uids(&small), None)
         .await?
         .into_iter()
         .map(|(u, b)| (u, (b, false)))
-        .collect())
+        .collect();
+    let cut = imap.fetch_many(&uids(&large), Some(PARTIAL_BYTES)).await?;
+    out.extend(cut.into_iter().map(|(u, b)| (u, (b, true))));
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -661,11 +668,19 @@ mod tests {
     }
 
     #[test]
-    fn small_mails_go_together_and_a_large_one_alone() {
+    fn mails_go_together_a_large_one_counted_as_its_beginning() {
         let big = FULL_FETCH_MAX + 1;
         let l = listed(&[10, 20, big, 30]);
         let sizes: Vec<usize> = batches(&l).iter().map(|b| b.len()).collect();
-        assert_eq!(sizes, [2, 1, 1]);
+        assert_eq!(sizes, [4], "a large mail goes with the small ones");
+        let larges = listed(&[big; 40]);
+        let per = (BATCH_BYTES / u64::from(PARTIAL_BYTES)) as usize;
+        let sizes: Vec<usize> = batches(&larges).iter().map(|b| b.len()).collect();
+        assert_eq!(
+            sizes[0],
+            per.min(BATCH_MAILS),
+            "bounded by what is fetched of them"
+        );
         let many = listed(&[100; 70]);
         let sizes: Vec<usize> = batches(&many).iter().map(|b| b.len()).collect();
         assert_eq!(sizes, [BATCH_MAILS, BATCH_MAILS, 70 - 2 * BATCH_MAILS]);

@@ -675,16 +675,25 @@ impl Imap {
             .and_then(|f| f.body().map(<[u8]>::to_vec)))
     }
 
-    /// Fetches several whole messages in one round trip. Messages that are gone are left out.
+    /// Fetches several messages in one round trip: whole, or the first `max` bytes of
+    /// each. Messages that are gone are left out.
     ///
     /// # Errors
     /// On a lost connection or timeout.
-    pub async fn fetch_many(&mut self, uids: &[u32]) -> Result<Vec<(u32, Vec<u8>)>, ImapError> {
+    pub async fn fetch_many(
+        &mut self,
+        uids: &[u32],
+        max: Option<u32>,
+    ) -> Result<Vec<(u32, Vec<u8>)>, ImapError> {
         if uids.is_empty() {
             return Ok(Vec::new());
         }
+        let query = match max {
+            Some(n) => format!("(UID BODY.PEEK[]<0.{n}>)"),
+            None => "(UID BODY.PEEK[])".to_string(),
+        };
         let fetched = self
-            .uid_fetch("UID FETCH bodies", &uid_set(uids), "(UID BODY.PEEK[])", 4)
+            .uid_fetch("UID FETCH bodies", &uid_set(uids), &query, 4)
             .await?;
         let mut out: Vec<(u32, Vec<u8>)> = fetched
             .iter()
