@@ -647,7 +647,10 @@ impl Pipeline {
 
     /// Sends a batch's messages, [`SEND_CONCURRENCY`] at a time, each mail's in order
     /// (after a failure the rest of that mail's wait), each recorded as it happens
-    /// ([`send_recorded`]).
+    /// ([`send_recorded`]). A mail whose messages are done makes room for the next at
+    /// once, whether or not the mails before it are done (unordered, then put back in the
+    /// batch's order): a slow mail, such as one with a reply and a desk forward, does not
+    /// hold the connections behind it idle.
     async fn send_batch(
         &mut self,
         batch: &[Prepared],
@@ -657,21 +660,24 @@ impl Pipeline {
         let ledger = RefCell::new(&mut self.ledger);
         let transport = &self.transport;
         let ledger = &ledger;
-        futures::stream::iter(batch.iter().map(|p| async move {
-            let mut results = Vec::new();
-            for o in &p.outgoing {
-                let r = send_recorded(ledger, transport, o, now).await?;
-                let failed = r.is_err();
-                results.push(r);
-                if failed {
-                    break;
+        let mut done: Vec<(usize, Vec<Result<(), DeliverError>>)> =
+            futures::stream::iter(batch.iter().enumerate().map(|(i, p)| async move {
+                let mut results = Vec::new();
+                for o in &p.outgoing {
+                    let r = send_recorded(ledger, transport, o, now).await?;
+                    let failed = r.is_err();
+                    results.push(r);
+                    if failed {
+                        break;
+                    }
                 }
-            }
-            Ok::<_, PipelineError>(results)
-        }))
-        .buffered(SEND_CONCURRENCY)
-        .try_collect()
-        .await
+                Ok::<_, PipelineError>((i, results))
+            }))
+            .buffer_unordered(SEND_CONCURRENCY)
+            .try_collect()
+            .await?;
+        done.sort_by_key(|(i, _)| *i);
+        Ok(done.into_iter().map(|(_, r)| r).collect())
     }
 
     /// Notes which mail died with the process last time (once per pipeline).
