@@ -8,6 +8,12 @@
 //! `\Seen` is never set: HR staff still read the mail. This module only talks IMAP (and
 //! logs when IDLE has begun); what to do with a mail is the pipeline's business, and the
 //! order of things is the daemon's ([`crate::daemon`]).
+//!
+//! A batch's marks (Sent copies, flag STOREs) are written at once and then answered
+//! ([`Imap::show`]): async-imap sends one command and waits, so those commands are written
+//! to the stream here, with tags of their own, and every answer is read before anything
+//! else is asked. It never pipelines a command whose literal needs the server's go-ahead
+//! (no LITERAL+: one APPEND at a time), nor a move behind the flags it must carry.
 
 use std::collections::HashSet;
 use std::future::Future;
