@@ -1201,6 +1201,26 @@ mod tests {
         assert_eq!(received.iter().map(Vec::len).collect::<Vec<_>>(), [3, 1]);
     }
 
+    #[tokio::test]
+    async fn without_literal_plus_each_copy_waits_for_its_go_ahead() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // No LITERAL+: an APPEND and its answer per copy, then the STOREs together.
+        let server = tokio::spawn(scripted(listener, "MULTIAPPEND", vec![1, 1, 2], None));
+        let mut imap = connected(port).await;
+        let sent = vec![b"a\r\n".to_vec(), b"b\r\n".to_vec()];
+        let stores = [store(&[1], &["\\Answered"]), store(&[2], &[FORWARDED])];
+        tokio::time::timeout(Duration::from_secs(10), imap.show(&sent, &stores))
+            .await
+            .unwrap()
+            .unwrap();
+        let received = server.await.unwrap();
+        let text = |c: &Vec<u8>| String::from_utf8_lossy(c).to_string();
+        assert!(text(&received[0][0]).contains("APPEND \"Sent\" (\\Seen) {3}"));
+        assert!(text(&received[1][0]).contains("APPEND"));
+        assert!(received[2].iter().all(|c| text(c).contains("UID STORE")));
+    }
+
     #[test]
     fn folder_names_are_quoted() {
         assert_eq!(quote("Sent"), r#""Sent""#);
