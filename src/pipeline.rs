@@ -690,7 +690,10 @@ impl Pipeline {
 
     /// Sends a batch's messages, [`SEND_CONCURRENCY`] at a time, each mail's in order
     /// (after a failure the rest of that mail's wait), each recorded as it happens
-    /// ([`send_recorded`]).
+    /// ([`send_recorded`]). A mail whose messages are done makes room for the next at
+    /// once, whether or not the mails before it are done (unordered, then put back in the
+    /// batch's order): a slow mail, such as one with a reply and a desk forward, does not
+    /// hold the connections behind it idle.
     async fn send_batch(
         &mut self,
         batch: &[Prepared],
@@ -701,27 +704,31 @@ impl Pipeline {
         let transport = &self.transport;
         let metrics = &*self.metrics;
         let ledger = &ledger;
-        futures::stream::iter(batch.iter().map(|p| async move {
-            let mut results = Vec::new();
-            for o in &p.outgoing {
-                let r = send_recorded(ledger, transport, metrics, o, now).await?;
-                if let (Ok(()), MessageKind::Reply, Some(arrived)) = (&r, o.message.kind, p.arrived)
-                {
-                    if let Ok(after) = crate::clock::now().duration_since(arrived) {
-                        metrics.reply_latency(after);
+        let mut done: Vec<(usize, Vec<Result<(), DeliverError>>)> =
+            futures::stream::iter(batch.iter().enumerate().map(|(i, p)| async move {
+                let mut results = Vec::new();
+                for o in &p.outgoing {
+                    let r = send_recorded(ledger, transport, metrics, o, now).await?;
+                    if let (Ok(()), MessageKind::Reply, Some(arrived)) =
+                        (&r, o.message.kind, p.arrived)
+                    {
+                        if let Ok(after) = crate::clock::now().duration_since(arrived) {
+                            metrics.reply_latency(after);
+                        }
+                    }
+                    let failed = r.is_err();
+                    results.push(r);
+                    if failed {
+                        break;
                     }
                 }
-                let failed = r.is_err();
-                results.push(r);
-                if failed {
-                    break;
-                }
-            }
-            Ok::<_, PipelineError>(results)
-        }))
-        .buffered(SEND_CONCURRENCY)
-        .try_collect()
-        .await
+                Ok::<_, PipelineError>((i, results))
+            }))
+            .buffer_unordered(SEND_CONCURRENCY)
+            .try_collect()
+            .await?;
+        done.sort_by_key(|(i, _)| *i);
+        Ok(done.into_iter().map(|(_, r)| r).collect())
     }
 
     /// Notes which mail died with the process last time (once per pipeline).

@@ -18,7 +18,7 @@ use super::Report;
 use crate::clock::{now, unix_seconds};
 use crate::config::{ImapConfig, SentCopy};
 use crate::intake::imap::{
-    Imap, ImapError, Listed, Selected, Wake, FORWARDED, REPLIED, REVIEW, SKIPPED,
+    Imap, ImapError, Listed, Selected, Store, Wake, FORWARDED, REPLIED, REVIEW, SKIPPED,
 };
 use crate::intake::{RawMail, FULL_FETCH_MAX, PARTIAL_BYTES};
 use crate::ledger::Mark;
@@ -245,41 +245,76 @@ impl Session<'_> {
     }
 
     /// Every message after the cursor, in batches: while one batch's messages go out over
-    /// SMTP, the next batch is fetched over IMAP.
+    /// SMTP, the marks of the batch before it are shown and the next batch is fetched, both
+    /// over IMAP. A batch's marks are forgotten, and the folder's place moved past it, only
+    /// once they are shown; a stop in between leaves them journalled, shown at the next
+    /// start. With `[smtp] max-rate` each batch is shown before the next (newer mail is
+    /// answered in between, and shows its own marks).
     async fn read_new(&mut self, cursor: &mut Cursor) -> Result<(), SessionError> {
         let listed = self.imap.list_after(cursor.last_uid).await?;
         let metrics = self.pipeline.metrics();
         let mut waiting = listed.len();
         metrics.backlog(waiting);
         let batches = newest::paced(batches(&listed), self.pipeline.per_second());
+        let overlap = self.pipeline.per_second().is_none();
         let mut newest = listed.last().map_or(cursor.last_uid, |l| l.uid);
         let mut fetched = match batches.first() {
             Some(batch) => timed_fetch(self.imap, batch, &metrics).await?,
             None => HashMap::new(),
         };
+        // The last batch's marks, not shown yet, and its last UID.
+        let mut behind: Option<(Marks, u32)> = None;
         for (i, &batch) in batches.iter().enumerate() {
             let bodies = std::mem::take(&mut fetched);
             let (decided, prepared) = self.decide(batch, bodies, cursor).await?;
             let following = batches.get(i + 1).filter(|_| !self.shutdown.is_cancelled());
-            let imap = &mut *self.imap;
-            let (delivered, next) = tokio::join!(self.pipeline.deliver(prepared, now()), async {
-                match following {
-                    Some(batch) => timed_fetch(imap, batch, &metrics).await,
-                    None => Ok(HashMap::new()),
-                }
-            });
-            self.show(decided, delivered?).await?;
+            let (imap, config, metrics) = (&mut *self.imap, self.config, &metrics);
+            let earlier = behind.take();
+            let (delivered, (put, next)) =
+                tokio::join!(self.pipeline.deliver(prepared, now()), async {
+                    let put = match &earlier {
+                        Some((marks, _)) => put_marks(imap, config, metrics, marks).await,
+                        None => Ok(()),
+                    };
+                    let next = match (following, &put) {
+                        (Some(batch), Ok(())) => timed_fetch(imap, batch, metrics).await,
+                        _ => Ok(HashMap::new()),
+                    };
+                    (put, next)
+                });
+            self.report_batch(decided, delivered?);
             waiting = waiting.saturating_sub(batch.len());
             metrics.backlog(waiting);
             metrics.loop_round(Duration::ZERO);
-            self.pipeline
-                .advance_mailbox(&self.mailbox, cursor.last_uid)?;
+            put?;
+            if let Some((marks, last_uid)) = earlier {
+                self.pipeline.shown(&marks.ids)?;
+                self.pipeline.advance_mailbox(&self.mailbox, last_uid)?;
+            }
+            match self.collect_marks()? {
+                Some(marks) if overlap && following.is_some() => {
+                    behind = Some((marks, cursor.last_uid));
+                }
+                marks => {
+                    if let Some(marks) = marks {
+                        put_marks(self.imap, self.config, metrics, &marks).await?;
+                        self.pipeline.shown(&marks.ids)?;
+                    }
+                    self.pipeline
+                        .advance_mailbox(&self.mailbox, cursor.last_uid)?;
+                }
+            }
             super::systemd::working(self.report);
             if self.shutdown.is_cancelled() {
+                if let Some((marks, last_uid)) = behind.take() {
+                    put_marks(self.imap, self.config, metrics, &marks).await?;
+                    self.pipeline.shown(&marks.ids)?;
+                    self.pipeline.advance_mailbox(&self.mailbox, last_uid)?;
+                }
                 return Ok(());
             }
-            // Only now: the batch just delivered is shown and recorded before a failed
-            // fetch of the next one ends the session.
+            // Only now: the batch just delivered is reported and recorded (its marks
+            // journalled) before a failed fetch of the next one ends the session.
             fetched = next?;
             if i + 1 < batches.len() {
                 self.answer_newer_first(&mut newest).await?;
@@ -398,13 +433,18 @@ impl Session<'_> {
         decided: Vec<Decided>,
         delivered: Vec<Outcome>,
     ) -> Result<(), SessionError> {
+        self.report_batch(decided, delivered);
+        self.show_marks().await
+    }
+
+    /// Reports each mail of a delivered batch, with its outcome.
+    fn report_batch(&mut self, decided: Vec<Decided>, delivered: Vec<Outcome>) {
         let mut delivered = delivered.into_iter();
         for d in decided {
             if let Some(outcome) = d.outcome.or_else(|| delivered.next()) {
                 self.report.mail(&d.source, &outcome);
             }
         }
-        self.show_marks().await
     }
 
     /// The console's requests, each mail fetched again by its UID while the folder's
@@ -476,27 +516,39 @@ impl Session<'_> {
     }
 
     /// Shows in the mailbox what the ledger journalled: Sent copies, `\Answered`,
-    /// keywords, `\Flagged`, then moves to category folders; one command per kind. Each mark
+    /// keywords, `\Flagged` (one UID STORE per kind, all written with the copies in one
+    /// round trip), then moves to category folders (one command per category, after the
+    /// flags are set: a moved message takes its flags along). Each mark
     /// is forgotten only once shown, so a stop in between means it is shown again at the
     /// next start (flags and moves are idempotent; a Sent copy may then appear twice).
     async fn show_marks(&mut self) -> Result<(), SessionError> {
+        let Some(marks) = self.collect_marks()? else {
+            return Ok(());
+        };
+        put_marks(self.imap, self.config, &self.pipeline.metrics(), &marks).await?;
+        self.pipeline.shown(&marks.ids)?;
+        Ok(())
+    }
+
+    /// What the ledger journalled and the mailbox does not show yet, gathered into the
+    /// commands that show it (`None`: nothing). Marks for another folder, or for UIDs
+    /// renumbered since, are forgotten here: there is nothing to show them on.
+    fn collect_marks(&mut self) -> Result<Option<Marks>, SessionError> {
         let unshown = self.pipeline.unshown()?;
         if unshown.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
-        let started = std::time::Instant::now();
         let validity = self.selected.uid_validity;
-        let (mut shown, mut gone) = (Vec::new(), Vec::new());
+        let (mut ids, mut gone) = (Vec::new(), Vec::new());
         let mut sent = Vec::new();
         let mut flags: BTreeMap<Mark, Vec<u32>> = BTreeMap::new();
         let mut moves: BTreeMap<Category, Vec<u32>> = BTreeMap::new();
         for u in unshown {
-            // Marks for another folder, or for UIDs renumbered since: nothing to show them on.
             let Some(uid) = u.source.uid_in(&self.mailbox, validity) else {
                 gone.push(u.id);
                 continue;
             };
-            shown.push(u.id);
+            ids.push(u.id);
             match u.mark {
                 Mark::SentCopy => sent.extend(u.bytes),
                 Mark::Move(category) => moves.entry(category).or_default().push(uid),
@@ -504,24 +556,19 @@ impl Session<'_> {
             }
         }
         self.pipeline.shown(&gone)?;
-        self.imap.append_sent(&sent).await?;
-        for (mark, uids) in &flags {
-            self.imap.add_flags(uids, &self.flags_for(mark)).await?;
-        }
-        if let Some(prefix) = &self.config.category_folders {
-            for (category, uids) in &moves {
-                let folder = format!("{prefix}/{}", category.name());
-                if !self.imap.move_to(uids, &folder).await? {
-                    warn!("the server has no MOVE; category-folders is ignored");
-                    break;
-                }
-            }
-        }
-        self.pipeline.shown(&shown)?;
-        self.pipeline
-            .metrics()
-            .stage(Stage::Mark, started.elapsed());
-        Ok(())
+        let stores = flags
+            .into_iter()
+            .map(|(mark, uids)| Store {
+                uids,
+                flags: self.flags_for(&mark),
+            })
+            .collect();
+        Ok(Some(Marks {
+            ids,
+            sent,
+            stores,
+            moves,
+        }))
     }
 
     /// The flags for a kind of mark: the system flag where there is one, and autosvar's
@@ -541,7 +588,42 @@ impl Session<'_> {
     }
 }
 
-/// `listed` cut into batches: small mails together, a large one alone.
+/// Marks gathered from the ledger's journal, to be shown in the mailbox; `ids` are
+/// forgotten (`Pipeline::shown`) only once all the rest is shown.
+struct Marks {
+    ids: Vec<i64>,
+    sent: Vec<Vec<u8>>,
+    stores: Vec<Store>,
+    moves: BTreeMap<Category, Vec<u32>>,
+}
+
+/// Shows `marks`: the Sent copies and flags in one round trip ([`Imap::show`]), then the
+/// moves to category folders (after the flags: a moved message takes its flags along).
+async fn put_marks(
+    imap: &mut Imap,
+    config: &ImapConfig,
+    metrics: &Metrics,
+    marks: &Marks,
+) -> Result<(), ImapError> {
+    let started = std::time::Instant::now();
+    imap.show(&marks.sent, &marks.stores).await?;
+    if let Some(prefix) = &config.category_folders {
+        for (category, uids) in &marks.moves {
+            let folder = format!("{prefix}/{}", category.name());
+            if !imap.move_to(uids, &folder).await? {
+                warn!("the server has no MOVE; category-folders is ignored");
+                break;
+            }
+        }
+    }
+    metrics.stage(Stage::Mark, started.elapsed());
+    Ok(())
+}
+
+/// `listed` cut into batches of at most [`BATCH_MAILS`] mails and [`BATCH_BYTES`] (a mail
+/// over [`FULL_FETCH_MAX`] counts as the [`PARTIAL_BYTES`] fetched of it). A large mail
+/// goes with the small ones around it: its messages go out over SMTP alongside theirs,
+/// instead of a batch of its own that leaves most SMTP connections idle.
 fn batches(listed: &[Listed]) -> Vec<&[Listed]> {
     let mut out = Vec::new();
     let mut rest = listed;
@@ -553,22 +635,26 @@ fn batches(listed: &[Listed]) -> Vec<&[Listed]> {
     out
 }
 
-/// How many of `listed` the next batch takes: at most [`BATCH_MAILS`] and [`BATCH_BYTES`],
-/// and a mail over [`FULL_FETCH_MAX`] alone.
+/// The bytes fetched of a listed mail.
+fn fetched_size(l: &Listed) -> u64 {
+    u64::from(if l.size > FULL_FETCH_MAX {
+        PARTIAL_BYTES
+    } else {
+        l.size
+    })
+}
+
+/// How many of `listed` the next batch takes: at most [`BATCH_MAILS`] and [`BATCH_BYTES`]
+/// (at least one).
 fn next_batch(listed: &[Listed]) -> usize {
-    let Some(first) = listed.first() else {
-        return 0;
-    };
-    if first.size > FULL_FETCH_MAX {
-        return 1;
-    }
     let mut bytes = 0u64;
     let mut n = 0;
     for l in listed.iter().take(BATCH_MAILS) {
-        if l.size > FULL_FETCH_MAX || (n > 0 && bytes + u64::from(l.size) > BATCH_BYTES) {
+        let size = fetched_size(l);
+        if n > 0 && bytes + size > BATCH_BYTES {
             break;
         }
-        bytes += u64::from(l.size);
+        bytes += size;
         n += 1;
     }
     n
@@ -588,24 +674,24 @@ async fn timed_fetch(
     Ok(fetched)
 }
 
-/// A batch's mails by UID, with whether each was cut at [`PARTIAL_BYTES`].
+/// A batch's mails by UID, with whether each was cut at [`PARTIAL_BYTES`]: the small ones
+/// whole in one UID FETCH, the large ones' beginnings in another.
 async fn fetch_batch(
     imap: &mut Imap,
     batch: &[Listed],
 ) -> Result<HashMap<u32, (Vec<u8>, bool)>, ImapError> {
-    if let [one] = batch {
-        if one.size > FULL_FETCH_MAX {
-            let body = imap.fetch(one.uid, Some(PARTIAL_BYTES)).await?;
-            return Ok(body.map(|b| (one.uid, (b, true))).into_iter().collect());
-        }
-    }
-    let uids: Vec<u32> = batch.iter().map(|l| l.uid).collect();
-    Ok(imap
-        .fetch_many(&uids)
+    let (large, small): (Vec<&Listed>, Vec<&Listed>) =
+        batch.iter().partition(|l| l.size > FULL_FETCH_MAX);
+    let uids = |ls: &[&Listed]| ls.iter().map(|l| l.uid).collect::<Vec<u32>>();
+    let mut out: HashMap<u32, (Vec<u8>, bool)> = imap
+        .fetch_many(&uids(&small), None)
         .await?
         .into_iter()
         .map(|(u, b)| (u, (b, false)))
-        .collect())
+        .collect();
+    let cut = imap.fetch_many(&uids(&large), Some(PARTIAL_BYTES)).await?;
+    out.extend(cut.into_iter().map(|(u, b)| (u, (b, true))));
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -626,11 +712,19 @@ mod tests {
     }
 
     #[test]
-    fn small_mails_go_together_and_a_large_one_alone() {
+    fn mails_go_together_a_large_one_counted_as_its_beginning() {
         let big = FULL_FETCH_MAX + 1;
         let l = listed(&[10, 20, big, 30]);
         let sizes: Vec<usize> = batches(&l).iter().map(|b| b.len()).collect();
-        assert_eq!(sizes, [2, 1, 1]);
+        assert_eq!(sizes, [4], "a large mail goes with the small ones");
+        let larges = listed(&[big; 40]);
+        let per = (BATCH_BYTES / u64::from(PARTIAL_BYTES)) as usize;
+        let sizes: Vec<usize> = batches(&larges).iter().map(|b| b.len()).collect();
+        assert_eq!(
+            sizes[0],
+            per.min(BATCH_MAILS),
+            "bounded by what is fetched of them"
+        );
         let many = listed(&[100; 70]);
         let sizes: Vec<usize> = batches(&many).iter().map(|b| b.len()).collect();
         assert_eq!(sizes, [BATCH_MAILS, BATCH_MAILS, 70 - 2 * BATCH_MAILS]);

@@ -8,6 +8,12 @@
 //! `\Seen` is never set: HR staff still read the mail. This module only talks IMAP (and
 //! logs when IDLE has begun); what to do with a mail is the pipeline's business, and the
 //! order of things is the daemon's ([`crate::daemon`]).
+//!
+//! A batch's marks (Sent copies, flag STOREs) are written at once and then answered
+//! ([`Imap::show`]): async-imap sends one command and waits, so those commands are written
+//! to the stream here, with tags of their own, and every answer is read before anything
+//! else is asked. It never pipelines a command whose literal needs the server's go-ahead
+//! (no LITERAL+: one APPEND at a time), nor a move behind the flags it must carry.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -168,8 +174,15 @@ pub struct Imap {
     tls: Option<Arc<rustls::ClientConfig>>,
     session: Option<Session>,
     idle_supported: bool,
-    /// MULTIAPPEND (RFC 3502) with LITERAL+ (RFC 7888): many APPENDs in one round trip.
+    /// LITERAL+ (RFC 7888): a message goes with its APPEND without waiting for the
+    /// server's go-ahead, so APPENDs can be pipelined.
+    literal_plus: bool,
+    /// MULTIAPPEND (RFC 3502): many messages in one APPEND.
     multiappend: bool,
+    /// New mail (EXISTS, RECENT) reported while autosvar's own pipelined commands were
+    /// answered: [`Imap::wait`] looks at once, as for the unsolicited responses async-imap
+    /// collects.
+    news: bool,
     /// UID MOVE (RFC 6851).
     can_move: bool,
     /// Folders known to exist (created on first use).
@@ -231,6 +244,107 @@ pub fn uid_set(uids: &[u32]) -> String {
     parts.join(",")
 }
 
+/// One UID STORE of a batch's marks: these messages get these flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Store {
+    pub uids: Vec<u32>,
+    pub flags: Vec<&'static str>,
+}
+
+/// The commands that show a batch's marks, to be written at once, and their tags: the Sent
+/// copies as one MULTIAPPEND (RFC 3502) or one APPEND each, every message a LITERAL+
+/// literal (`{n+}`: sent without waiting for the server's go-ahead, so any bytes, UTF-8 or
+/// not), then one `UID STORE +FLAGS.SILENT` per [`Store`]. `folder` is the Sent folder;
+/// `None` leaves the copies out. Tags are `M1`, `M2` …, apart from async-imap's `A…`.
+fn pipelined(
+    folder: Option<&str>,
+    sent: &[Vec<u8>],
+    multiappend: bool,
+    stores: &[Store],
+) -> (Vec<u8>, Vec<String>) {
+    let mut out = Vec::new();
+    let mut tags = Vec::new();
+    let mut tag = |out: &mut Vec<u8>| {
+        let t = format!("M{}", tags.len() + 1);
+        out.extend_from_slice(t.as_bytes());
+        tags.push(t);
+    };
+    if let Some(folder) = folder.filter(|_| !sent.is_empty()) {
+        let messages: Vec<&[Vec<u8>]> = if multiappend {
+            vec![sent]
+        } else {
+            sent.chunks(1).collect()
+        };
+        for group in messages {
+            tag(&mut out);
+            out.extend_from_slice(format!(" APPEND {}", quote(folder)).as_bytes());
+            for m in group {
+                out.extend_from_slice(format!(" (\\Seen) {{{}+}}\r\n", m.len()).as_bytes());
+                out.extend_from_slice(m);
+            }
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    for s in stores
+        .iter()
+        .filter(|s| !s.uids.is_empty() && !s.flags.is_empty())
+    {
+        tag(&mut out);
+        let line = format!(
+            " UID STORE {} +FLAGS.SILENT ({})\r\n",
+            uid_set(&s.uids),
+            s.flags.join(" ")
+        );
+        out.extend_from_slice(line.as_bytes());
+    }
+    (out, tags)
+}
+
+/// Writes pipelined commands (`bytes`, from [`pipelined`]) and reads until each of `tags`
+/// is answered. The first refusal is the error, returned once all are answered. `Ok(true)`:
+/// the server reported new mail (EXISTS or RECENT) meanwhile.
+async fn exchange(
+    session: &mut Session,
+    bytes: &[u8],
+    mut tags: Vec<String>,
+) -> Result<bool, async_imap::error::Error> {
+    use async_imap::error::Error;
+    use async_imap::imap_proto::{MailboxDatum, Response, Status};
+    use tokio::io::AsyncWriteExt;
+    let stream = session.get_mut();
+    stream.write_all(bytes).await?;
+    stream.flush().await?;
+    let (mut news, mut refused) = (false, None);
+    while !tags.is_empty() {
+        let Some(response) = session.read_response().await? else {
+            return Err(Error::ConnectionLost);
+        };
+        match response.parsed() {
+            Response::Done {
+                tag,
+                status,
+                outcome,
+            } => {
+                tags.retain(|t| *t != tag.0);
+                let said = || {
+                    let text = outcome.information.as_deref().unwrap_or_default();
+                    format!("{}: {text}", tag.0)
+                };
+                match status {
+                    Status::Ok => {}
+                    Status::Bad => refused = refused.or_else(|| Some(Error::Bad(said()))),
+                    _ => refused = refused.or_else(|| Some(Error::No(said()))),
+                }
+            }
+            Response::MailboxData(MailboxDatum::Exists(_) | MailboxDatum::Recent(_)) => {
+                news = true;
+            }
+            _ => {}
+        }
+    }
+    refused.map_or(Ok(news), Err)
+}
+
 /// An IMAP quoted string (RFC 3501 §4.3).
 fn quote(s: &str) -> String {
     let escaped = s.replace('\\', "\\\\").replace('"', "\\\"");
@@ -275,7 +389,9 @@ impl Imap {
             tls,
             session: None,
             idle_supported: false,
+            literal_plus: false,
             multiappend: false,
+            news: false,
             can_move: false,
             known_folders: HashSet::new(),
             sent_folder: config.sent_folder.clone(),
@@ -330,7 +446,9 @@ impl Imap {
         let mut session = self.login(client, login).await?;
         let caps = command("CAPABILITY", self.limit(), session.capabilities()).await?;
         self.idle_supported = self.config.idle && caps.has_str("IDLE");
-        self.multiappend = caps.has_str("MULTIAPPEND") && caps.has_str("LITERAL+");
+        self.literal_plus = caps.has_str("LITERAL+");
+        self.multiappend = caps.has_str("MULTIAPPEND");
+        self.news = false;
         self.can_move = caps.has_str("MOVE");
         let selected = self.select_folder(&mut session).await?;
         self.session = Some(session);
@@ -572,16 +690,25 @@ impl Imap {
             .and_then(|f| f.body().map(<[u8]>::to_vec)))
     }
 
-    /// Fetches several whole messages in one round trip. Messages that are gone are left out.
+    /// Fetches several messages in one round trip: whole, or the first `max` bytes of
+    /// each. Messages that are gone are left out.
     ///
     /// # Errors
     /// On a lost connection or timeout.
-    pub async fn fetch_many(&mut self, uids: &[u32]) -> Result<Vec<(u32, Vec<u8>)>, ImapError> {
+    pub async fn fetch_many(
+        &mut self,
+        uids: &[u32],
+        max: Option<u32>,
+    ) -> Result<Vec<(u32, Vec<u8>)>, ImapError> {
         if uids.is_empty() {
             return Ok(Vec::new());
         }
+        let query = match max {
+            Some(n) => format!("(UID BODY.PEEK[]<0.{n}>)"),
+            None => "(UID BODY.PEEK[])".to_string(),
+        };
         let fetched = self
-            .uid_fetch("UID FETCH bodies", &uid_set(uids), "(UID BODY.PEEK[])", 4)
+            .uid_fetch("UID FETCH bodies", &uid_set(uids), &query, 4)
             .await?;
         let mut out: Vec<(u32, Vec<u8>)> = fetched
             .iter()
@@ -589,29 +716,6 @@ impl Imap {
             .collect();
         out.sort_by_key(|(u, _)| *u);
         Ok(out)
-    }
-
-    /// Adds flags to messages (`\Answered`, keywords) in one command; never `\Seen`.
-    ///
-    /// # Errors
-    /// On a lost connection or timeout.
-    pub async fn add_flags(&mut self, uids: &[u32], flags: &[&str]) -> Result<(), ImapError> {
-        if flags.is_empty() || uids.is_empty() {
-            return Ok(());
-        }
-        let limit = self.limit();
-        let session = self.session()?;
-        let query = format!("+FLAGS.SILENT ({})", flags.join(" "));
-        let set = uid_set(uids);
-        command("UID STORE", limit, async {
-            session
-                .uid_store(&set, &query)
-                .await?
-                .try_collect::<Vec<_>>()
-                .await
-        })
-        .await?;
-        Ok(())
     }
 
     /// Moves messages to `folder`, creating it on first use. Needs MOVE (RFC 6851); without
@@ -642,41 +746,47 @@ impl Imap {
         self.sent_folder.as_deref()
     }
 
-    /// Appends sent messages to the Sent folder, marked `\Seen`: one MULTIAPPEND (RFC 3502,
-    /// with RFC 7888 literals) where the server has it and the messages are UTF-8, else one
-    /// APPEND each.
+    /// Shows a batch's marks: appends the Sent copies to the Sent folder (marked `\Seen`)
+    /// and adds flags to the intake folder's messages (`\Answered`, keywords; never
+    /// `\Seen`), every command written at once and then each answer read: one round trip.
+    /// Without LITERAL+ (RFC 7888) each Sent copy waits for the server's go-ahead, so those
+    /// are one APPEND and one round trip each, and the flags one more.
     ///
     /// # Errors
-    /// On a lost connection or timeout.
-    pub async fn append_sent(&mut self, messages: &[Vec<u8>]) -> Result<(), ImapError> {
-        let Some(folder) = self.sent_folder.clone() else {
-            return Ok(());
-        };
-        if messages.is_empty() {
-            return Ok(());
-        }
+    /// On a lost connection or timeout, or when the server refuses one of the commands
+    /// (the others are still answered first: the connection stays in step).
+    pub async fn show(&mut self, sent: &[Vec<u8>], stores: &[Store]) -> Result<(), ImapError> {
         let limit = self.limit() * 4;
-        let texts: Option<Vec<&str>> = messages
-            .iter()
-            .map(|m| std::str::from_utf8(m).ok())
-            .collect();
-        let multi = self.multiappend && messages.len() > 1;
+        let folder = self.sent_folder.clone();
+        let sent = if folder.is_some() { sent } else { &[] };
+        let (pipelined_sent, one_by_one) = if self.literal_plus {
+            (sent, &[][..])
+        } else {
+            (&[][..], sent)
+        };
+        let multiappend = self.multiappend;
         let session = self.session()?;
-        if let (true, Some(texts)) = (multi, texts) {
-            let mut cmd = format!("APPEND {}", quote(&folder));
-            for t in texts {
-                cmd.push_str(&format!(" (\\Seen) {{{}+}}\r\n{t}", t.len()));
+        if let Some(folder) = &folder {
+            for m in one_by_one {
+                command(
+                    "APPEND",
+                    limit,
+                    session.append(folder, Some("(\\Seen)"), None, m),
+                )
+                .await?;
             }
-            return command("MULTIAPPEND", limit, session.run_command_and_check_ok(cmd)).await;
         }
-        for m in messages {
-            command(
-                "APPEND",
-                limit,
-                session.append(&folder, Some("(\\Seen)"), None, m),
-            )
-            .await?;
+        let (bytes, tags) = pipelined(folder.as_deref(), pipelined_sent, multiappend, stores);
+        if tags.is_empty() {
+            return Ok(());
         }
+        let news = command(
+            "APPEND and UID STORE",
+            limit,
+            exchange(session, &bytes, tags),
+        )
+        .await?;
+        self.news |= news;
         Ok(())
     }
 
@@ -779,7 +889,8 @@ impl Imap {
             }
             news
         };
-        if news() {
+        let reported = std::mem::take(&mut self.news);
+        if news() || reported {
             return Ok(Wake::Look);
         }
         let deadline = Instant::now().checked_add(at_most);
@@ -877,6 +988,246 @@ mod tests {
         assert_eq!(uid_set(&[5, 1, 2, 3, 9, 10]), "1:3,5,9:10");
         assert_eq!(uid_set(&[7]), "7");
         assert_eq!(uid_set(&[]), "");
+    }
+
+    fn store(uids: &[u32], flags: &[&'static str]) -> Store {
+        Store {
+            uids: uids.to_vec(),
+            flags: flags.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_batch_of_marks_is_one_write_with_literal_plus_and_any_bytes() {
+        let latin1 = b"Subject: K\xf8benhavn\r\n\r\nhej\r\n".to_vec();
+        let sent = vec![b"Subject: a\r\n\r\nx\r\n".to_vec(), latin1.clone()];
+        let stores = [
+            store(&[3, 1, 2], &["\\Answered", REPLIED]),
+            store(&[9], &[FORWARDED]),
+            store(&[], &[SKIPPED]),
+            store(&[4], &[]),
+        ];
+        let (bytes, tags) = pipelined(Some("Sent"), &sent, true, &stores);
+        assert_eq!(
+            tags,
+            ["M1", "M2", "M3"],
+            "one MULTIAPPEND, two STOREs, empty ones left out"
+        );
+        let mut want = b"M1 APPEND \"Sent\" (\\Seen) {17+}\r\nSubject: a\r\n\r\nx\r\n".to_vec();
+        want.extend_from_slice(format!(" (\\Seen) {{{}+}}\r\n", latin1.len()).as_bytes());
+        want.extend_from_slice(&latin1);
+        want.extend_from_slice(
+            b"\r\nM2 UID STORE 1:3 +FLAGS.SILENT (\\Answered $AutosvarReplied)\r\n\
+              M3 UID STORE 9 +FLAGS.SILENT ($AutosvarForwarded)\r\n",
+        );
+        assert_eq!(bytes, want);
+
+        let (bytes, tags) = pipelined(Some("Sent"), &sent, false, &stores[..1]);
+        assert_eq!(
+            tags,
+            ["M1", "M2", "M3"],
+            "without MULTIAPPEND: an APPEND each"
+        );
+        let text = String::from_utf8_lossy(&bytes);
+        assert_eq!(text.matches(" APPEND \"Sent\" (\\Seen) {").count(), 2);
+        assert!(text.starts_with("M1 APPEND") && text.contains("\r\nM2 APPEND"));
+
+        let (_, tags) = pipelined(None, &sent, true, &stores[1..2]);
+        assert_eq!(tags, ["M1"], "no Sent folder: no copies");
+        assert_eq!(pipelined(Some("Sent"), &[], true, &[]).1.len(), 0);
+    }
+
+    /// Reads one command, literals included (a synchronizing one gets its go-ahead).
+    async fn read_command(
+        r: &mut tokio::io::BufReader<tokio::net::tcp::OwnedReadHalf>,
+        w: &mut tokio::net::tcp::OwnedWriteHalf,
+    ) -> Option<Vec<u8>> {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+        let mut text = Vec::new();
+        loop {
+            let mut line = Vec::new();
+            if r.read_until(b'\n', &mut line).await.ok()? == 0 {
+                return None;
+            }
+            text.extend_from_slice(&line);
+            let head = String::from_utf8_lossy(&line).trim_end().to_string();
+            let Some(spec) = head.strip_suffix('}').and_then(|h| h.rsplit_once('{')) else {
+                return Some(text);
+            };
+            let (n, plus) = match spec.1.strip_suffix('+') {
+                Some(n) => (n, true),
+                None => (spec.1, false),
+            };
+            if !plus {
+                w.write_all(b"+ go ahead\r\n").await.ok()?;
+            }
+            let mut literal = vec![0; n.parse().ok()?];
+            r.read_exact(&mut literal).await.ok()?;
+            text.extend_from_slice(&literal);
+        }
+    }
+
+    /// A scripted IMAP server for one connection: greets, logs in, offers `caps`, selects.
+    /// Then, for each of `rounds` (how many commands it waits for), it answers nothing
+    /// until all of them have arrived, so a client that waited for an answer in between
+    /// would wait forever; the tag in `refuse` gets NO in the first round, and new mail is
+    /// reported first.
+    /// Returns what each round received.
+    async fn scripted(
+        listener: tokio::net::TcpListener,
+        caps: &'static str,
+        rounds: Vec<usize>,
+        refuse: Option<&'static str>,
+    ) -> Vec<Vec<Vec<u8>>> {
+        use tokio::io::AsyncWriteExt;
+        let Ok((tcp, _)) = listener.accept().await else {
+            return Vec::new();
+        };
+        let (r, mut w) = tcp.into_split();
+        let mut r = tokio::io::BufReader::new(r);
+        let _ = w.write_all(b"* OK fake IMAP ready\r\n").await;
+        let tag_of = |c: &[u8]| {
+            let text = String::from_utf8_lossy(c).to_string();
+            text.split(' ').next().unwrap_or_default().to_string()
+        };
+        for _ in 0..3 {
+            let Some(c) = read_command(&mut r, &mut w).await else {
+                return Vec::new();
+            };
+            let tag = tag_of(&c);
+            let upper = String::from_utf8_lossy(&c).to_uppercase();
+            let answer = if upper.contains(" CAPABILITY") {
+                format!("* CAPABILITY IMAP4rev1 {caps}\r\n{tag} OK done\r\n")
+            } else if upper.contains(" SELECT") {
+                format!(
+                    "* FLAGS (\\Answered \\Flagged)\r\n* 3 EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n\
+                     * OK [UIDNEXT 10] n\r\n* OK [PERMANENTFLAGS (\\Answered \\*)] p\r\n\
+                     {tag} OK [READ-WRITE] done\r\n"
+                )
+            } else {
+                format!("{tag} OK done\r\n")
+            };
+            let _ = w.write_all(answer.as_bytes()).await;
+        }
+        let mut received = Vec::new();
+        for (i, n) in rounds.into_iter().enumerate() {
+            let mut round = Vec::new();
+            for _ in 0..n {
+                let Some(c) = read_command(&mut r, &mut w).await else {
+                    return received;
+                };
+                round.push(c);
+            }
+            let mut answer = "* 4 EXISTS\r\n".to_string();
+            for c in &round {
+                let tag = tag_of(c);
+                let refused = i == 0 && refuse == Some(tag.as_str());
+                let status = if refused { "NO [OVERQUOTA]" } else { "OK" };
+                answer.push_str(&format!("{tag} {status} done\r\n"));
+            }
+            let _ = w.write_all(answer.as_bytes()).await;
+            received.push(round);
+        }
+        received
+    }
+
+    async fn connected(port: u16) -> Imap {
+        use crate::config::{PasswordSource, Server};
+        let config = ImapConfig {
+            server: Server {
+                host: "127.0.0.1".into(),
+                port,
+                tls: Tls::None,
+                auth: Auth::Password {
+                    user: "hr".into(),
+                    password: PasswordSource::Command("echo secret".into()),
+                },
+                ca_file: None,
+                timeout: Duration::from_secs(5),
+            },
+            folder: "INBOX".into(),
+            idle: true,
+            idle_renew: Duration::from_secs(300),
+            poll_interval: Duration::from_secs(60),
+            max_age: Duration::from_secs(86400),
+            sent_folder: Some("Sent".into()),
+            keywords: true,
+            category_folders: None,
+            sent_copy: crate::config::SentCopy::Append,
+            sent_copy_grace: Duration::from_secs(120),
+            max_attempts: 5,
+        };
+        let mut imap = Imap::new(&config).unwrap();
+        imap.open().await.unwrap();
+        imap
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_marks_takes_one_round_trip() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // A MULTIAPPEND of two copies and two STOREs: all three must arrive unanswered.
+        let server = tokio::spawn(scripted(listener, "LITERAL+ MULTIAPPEND", vec![3], None));
+        let mut imap = connected(port).await;
+        let latin1 = b"Subject: K\xf8benhavn\r\n\r\nhej\r\n".to_vec();
+        let sent = vec![b"Subject: a\r\n\r\nx\r\n".to_vec(), latin1.clone()];
+        let stores = [store(&[1, 2], &["\\Answered"]), store(&[3], &[FORWARDED])];
+        tokio::time::timeout(Duration::from_secs(10), imap.show(&sent, &stores))
+            .await
+            .expect("every command written before any answer is awaited")
+            .unwrap();
+        assert!(imap.news, "EXISTS among the answers is kept for wait()");
+        let received = server.await.unwrap();
+        let first = &received[0][0];
+        assert!(
+            first.windows(latin1.len()).any(|w| w == latin1),
+            "non-UTF-8 copy sent as it is"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_mark_is_an_error_after_every_answer_is_read() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // Without MULTIAPPEND: an APPEND each, the first refused; then one more STORE.
+        let server = tokio::spawn(scripted(listener, "LITERAL+", vec![3, 1], Some("M1")));
+        let mut imap = connected(port).await;
+        let sent = vec![b"a\r\n".to_vec(), b"b\r\n".to_vec()];
+        let stores = [store(&[1], &["\\Answered"])];
+        let refused = tokio::time::timeout(Duration::from_secs(10), imap.show(&sent, &stores))
+            .await
+            .unwrap();
+        assert!(
+            matches!(refused, Err(ImapError::Command { .. })),
+            "{refused:?}"
+        );
+        // The connection is still in step: the next batch's answer is its own.
+        tokio::time::timeout(Duration::from_secs(10), imap.show(&[], &stores[..1]))
+            .await
+            .unwrap()
+            .unwrap();
+        let received = server.await.unwrap();
+        assert_eq!(received.iter().map(Vec::len).collect::<Vec<_>>(), [3, 1]);
+    }
+
+    #[tokio::test]
+    async fn without_literal_plus_each_copy_waits_for_its_go_ahead() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // No LITERAL+: an APPEND and its answer per copy, then the STOREs together.
+        let server = tokio::spawn(scripted(listener, "MULTIAPPEND", vec![1, 1, 2], None));
+        let mut imap = connected(port).await;
+        let sent = vec![b"a\r\n".to_vec(), b"b\r\n".to_vec()];
+        let stores = [store(&[1], &["\\Answered"]), store(&[2], &[FORWARDED])];
+        tokio::time::timeout(Duration::from_secs(10), imap.show(&sent, &stores))
+            .await
+            .unwrap()
+            .unwrap();
+        let received = server.await.unwrap();
+        let text = |c: &Vec<u8>| String::from_utf8_lossy(c).to_string();
+        assert!(text(&received[0][0]).contains("APPEND \"Sent\" (\\Seen) {3}"));
+        assert!(text(&received[1][0]).contains("APPEND"));
+        assert!(received[2].iter().all(|c| text(c).contains("UID STORE")));
     }
 
     #[test]

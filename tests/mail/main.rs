@@ -28,6 +28,10 @@ fn main() {
             replies_thread_desks_get_technical_and_machines_get_nothing,
         ),
         (
+            "a_large_mail_in_a_backlog_goes_with_the_small_ones_and_all_are_shown",
+            a_large_mail_in_a_backlog_goes_with_the_small_ones_and_all_are_shown,
+        ),
+        (
             "idle_answers_new_mail_at_once_and_sigterm_stops",
             idle_answers_new_mail_at_once_and_sigterm_stops,
         ),
@@ -1246,6 +1250,57 @@ fn a_poisoned_mail_is_flagged_and_the_rest_answered(s: &Servers) {
     for who in ["b-p@regionh.example", "c-p@regionh.example"] {
         assert!(messages(s, who, "INBOX").is_empty(), "{who} got a reply");
     }
+}
+
+/// A mail over 1 MB in the middle of a backlog is fetched in part (its first 256 KB) in the
+/// same batch as the small ones; every mail is answered once, with a Sent copy and
+/// `\Answered` (the marks of one batch are shown while the next goes out).
+fn a_large_mail_in_a_backlog_goes_with_the_small_ones_and_all_are_shown(s: &Servers) {
+    let hr = "hr-big@example.test";
+    let setup = Setup::default(s, hr, "");
+    let padding =
+        "Linje med tekst, der fylder op i en stor mail uden betydning.\r\n".repeat(40_000);
+    let senders: Vec<String> = (0..40)
+        .map(|i| format!("big-ask{i}@regionh.example"))
+        .collect();
+    let mails: Vec<Vec<u8>> = senders
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let body = if i == 20 {
+                format!("Hvad koster en enterprise-licens?\r\n\r\n{padding}")
+            } else {
+                "Hvad koster en enterprise-licens?".to_string()
+            };
+            question(&format!("big{i}@regionh.example"), f, hr, "Pris", &body, "")
+        })
+        .collect();
+    assert!(
+        mails[20].len() > 2 * 1024 * 1024,
+        "the large mail is over 1 MB"
+    );
+    append(s, hr, "INBOX", &mails);
+    let (ok, out, err) = setup.run_once();
+    assert!(ok, "{out}{err}");
+    assert_eq!(out.matches("replied pricing").count(), 40, "{out}");
+    for f in &senders {
+        assert_eq!(messages(s, f, "INBOX").len(), 1, "{f}: exactly one reply");
+    }
+    let inbox = messages(s, hr, "INBOX");
+    assert_eq!(inbox.len(), 40);
+    assert!(inbox
+        .iter()
+        .all(|m| m.flags.iter().any(|f| f == "Answered")));
+    assert_eq!(
+        messages(s, hr, "Sent").len(),
+        40,
+        "a Sent copy of every reply"
+    );
+    let (ok, out, _) = setup.run_once();
+    assert!(
+        ok && !out.contains("replied"),
+        "nothing answered twice: {out}"
+    );
 }
 
 fn polling_finds_new_mail_without_idle(s: &Servers) {
