@@ -544,7 +544,7 @@ impl Pipeline {
             reason,
             category: Category::Other,
         };
-        self.metrics.mail_done(&outcome, None);
+        self.metrics.mail_done(outcome.label(), outcome.category());
         Ok(outcome)
     }
 
@@ -679,7 +679,8 @@ impl Pipeline {
                 }
                 _ => info!(outcome = %outcome.describe(), "mail handled"),
             }
-            self.metrics.mail_done(&outcome, classified);
+            self.metrics
+                .mail_done(outcome.label(), outcome.category().or(classified));
             outcomes.push(outcome);
         }
         match fatal {
