@@ -8,7 +8,9 @@
 //! the Luhn check) or a Norwegian fødselsnummer (eleven digits, two check digits) is as
 //! sensitive as a CPR number and redacted the same way ([`scan_nordic`]). So is a sentence
 //! about the writer's own illness, treatment or condition, named or not ("jeg er sygemeldt",
-//! "my chemotherapy": a first-person word near an own-health word, [`own_health`]). Patient details are a sentence that names a person (a full
+//! "my chemotherapy": a first-person word near an own-health word, [`own_health`]), and a
+//! sentence that points at one patient without a name: a diagnosis with an age, a bed or a
+//! day ([`nameless_patient`]). Patient details are a sentence that names a person (a full
 //! name, a title and a surname, a first name given in full before, or "hun"/"she" opening
 //! the sentence after the name) together with a diagnosis, treatment, operation, admission
 //! or sick leave anywhere in it, or with "patient"/"borger" right beside the name. Sentences
@@ -701,6 +703,16 @@ fn patient_details<'a>(
     let before = std::iter::once(&None).chain(names.iter());
     for ((w, here), previous) in sentences.iter().zip(&names).zip(before) {
         let Some((name, pronoun)) = who(w, here.as_ref(), previous.is_some(), name_words) else {
+            if nameless_patient(classifier, w) {
+                found.push(Finding {
+                    words: w.clone(),
+                    name: Vec::new(),
+                    pronoun: false,
+                });
+                if first_only {
+                    break;
+                }
+            }
             continue;
         };
         if names_a_patient(classifier, w, &name) {
@@ -715,6 +727,139 @@ fn patient_details<'a>(
         }
     }
     found
+}
+
+/// Whether a sentence that names no one still points at one patient: a diagnosis,
+/// treatment or admission (a `medical` word) with an age ("82-årig", "82 år", "aged 82")
+/// and a place in the hospital ("stue 4", "seng 12", "afsnit B3", "bed 7") or a day ("3.
+/// november"), or with one patient ("patienten", "the patient"; "patienter" are patients in
+/// general) and one of those three. "Vi har 82 patienter med KOL på afsnit 3" and "temadag
+/// 14. marts om diabetes på afsnit 2" are no one.
+fn nameless_patient(classifier: &Classifier, w: &[&str]) -> bool {
+    let d = identifying_details(w);
+    let one_patient = w.iter().enumerate().any(|(i, x)| {
+        ONE_PATIENT.iter().any(|p| p.eq_ignore_ascii_case(x))
+            || x.eq_ignore_ascii_case("patient")
+                && i.checked_sub(1)
+                    .and_then(|j| w.get(j))
+                    .is_some_and(|d| ONE_BEFORE.iter().any(|o| o.eq_ignore_ascii_case(d)))
+    });
+    let points_at_one = d.age && (d.place || d.day) || one_patient && (d.age || d.place || d.day);
+    if !points_at_one {
+        return false;
+    }
+    let rest = classifier.tokenize(&rest_of(w, &[]), Language::Da);
+    classifier
+        .medical_index
+        .any(&classifier.rules.medical_words, &rest)
+}
+
+/// Words for one patient (not patients in general).
+const ONE_PATIENT: &[&str] = &[
+    "patienten",
+    "patientens",
+    "borgeren",
+    "borgerens",
+    "beboeren",
+    "pasienten",
+    "patientin",
+];
+
+/// Words that make "patient" one patient: "the patient", "vores patient".
+const ONE_BEFORE: &[&str] = &[
+    "the", "a", "this", "our", "my", "en", "vores", "denne", "min",
+];
+
+/// Words before a number that place a patient in a hospital ("stue 4", "bed 12").
+const PLACES: &[&str] = &[
+    "stue",
+    "stuen",
+    "seng",
+    "sengeplads",
+    "sengeafsnit",
+    "afsnit",
+    "room",
+    "bed",
+    "ward",
+    "säng",
+    "sal",
+    "salen",
+    "rom",
+];
+
+/// Words after a number that make it an age ("82 år", "82 years").
+const AGE_UNITS: &[&str] = &["år", "aar", "årig", "årige", "years", "year", "jahre"];
+
+const MONTHS: &[&str] = &[
+    "januar",
+    "februar",
+    "marts",
+    "april",
+    "maj",
+    "juni",
+    "juli",
+    "august",
+    "september",
+    "oktober",
+    "november",
+    "december",
+    "january",
+    "february",
+    "march",
+    "may",
+    "june",
+    "july",
+    "october",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "okt",
+    "oct",
+    "nov",
+    "dec",
+];
+
+/// The kinds of identifying detail a sentence holds.
+#[derive(Debug, Default)]
+struct Details {
+    age: bool,
+    place: bool,
+    day: bool,
+}
+
+/// Which identifying details a sentence holds: an age, a place in the hospital, a day.
+fn identifying_details(w: &[&str]) -> Details {
+    let number = |x: &str, max: u32| x.parse::<u32>().is_ok_and(|n| (1..=max).contains(&n));
+    let is = |list: &[&str], x: &str| list.iter().any(|l| l.eq_ignore_ascii_case(x));
+    let (mut age, mut place, mut day) = (false, false, false);
+    for (i, x) in w.iter().enumerate() {
+        let next = w.get(i + 1).copied().unwrap_or("");
+        let lower = x.to_lowercase();
+        let leading_digits = lower.chars().take_while(char::is_ascii_digit).count();
+        age |= leading_digits > 0
+            && [
+                "årig",
+                "årige",
+                "aarig",
+                "aarige",
+                "year-old",
+                "years-old",
+                "jährige",
+            ]
+            .iter()
+            .any(|s| lower.trim_start_matches(|c: char| c.is_ascii_digit() || c == '-') == *s);
+        age |= number(x, 110) && is(AGE_UNITS, next);
+        age |= lower == "aged" && number(next, 110);
+        place |= is(PLACES, x) && next.chars().any(|c| c.is_ascii_digit()) && next.len() <= 4;
+        day |= number(x, 31) && is(MONTHS, next);
+    }
+    Details { age, place, day }
 }
 
 /// Per sentence, the positions of the person it names, if any. "... min kollega Jette
@@ -1101,6 +1246,35 @@ mod tests {
             "Kan I hjælpe de syge patienter med at komme på Zoom?",
             "Jeg har en kollega der tidligere har været med til at arbejde med sygemeldte borgere.",
             "My laptop is broken and Zoom will not start.",
+        ] {
+            assert!(!is_sensitive(&with(text), &c), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_patient_named_by_age_place_or_day_is_sensitive() {
+        let c = classifier();
+        let with = |text: &str| {
+            mail(&format!(
+                "From: a@x.test\r\nSubject: Zoom\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n"
+            ))
+        };
+        for text in [
+            "Hej. Patienten på stue 4 har fået konstateret lungebetændelse, og datteren vil gerne deltage via Zoom.",
+            "Den 82-årige kvinde på afsnit 3 er indlagt med en blodprop. Kan familien ringe ind på Zoom?",
+            "The patient in bed 12 was admitted with sepsis; can his son join the ward round on Zoom?",
+            "Borgeren blev indlagt 3. november med hjertesvigt og er 79 år.",
+            "Patienten i säng 4 har lunginflammation och dottern vill vara med via Zoom.",
+        ] {
+            assert!(is_sensitive(&with(text), &c), "{text}");
+            let out = redact_details(text, &c);
+            assert!(out.contains(HEALTH_REDACTED), "{out}");
+        }
+        for text in [
+            "Vi har 82 patienter med KOL på afsnit 3 og vil holde undervisning på Zoom.",
+            "Møde om behandling af patienter på stue 4 kl. 10. Kan det holdes på Zoom?",
+            "Kurset den 3. november handler om sepsis hos ældre patienter.",
+            "Patienten skal have en Zoom-konsultation; hvordan sender jeg et link?",
         ] {
             assert!(!is_sensitive(&with(text), &c), "{text}");
         }

@@ -18,6 +18,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::{Config, DeliveryConfig, IntakeConfig, Server};
+use crate::types::Language;
 
 /// One key that differs between the running config and the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,26 +63,18 @@ pub fn take_live(running: &Config, read: &Config) -> (Config, Vec<Change>) {
         duration(*p)
     });
     next.period = read.period;
-    d.live(
-        "reply.default-language",
-        &running.default_language,
-        &read.default_language,
-        |l| l.code().to_string(),
-    );
+    for (key, get) in [
+        (
+            "reply.default-language",
+            (|c| &c.default_language) as fn(&Config) -> &Language,
+        ),
+        ("reply.nordic-language", |c| &c.nordic_language),
+        ("reply.other-language", |c| &c.other_language),
+    ] {
+        d.live(key, get(running), get(read), |l| l.code().to_string());
+    }
     next.default_language = read.default_language;
-    d.live(
-        "reply.nordic-language",
-        &running.nordic_language,
-        &read.nordic_language,
-        |l| l.code().to_string(),
-    );
     next.nordic_language = read.nordic_language;
-    d.live(
-        "reply.other-language",
-        &running.other_language,
-        &read.other_language,
-        |l| l.code().to_string(),
-    );
     next.other_language = read.other_language;
     d.live("classify.rules", &running.rules, &read.rules, |p| {
         p.display().to_string()
@@ -355,6 +348,25 @@ max-attempts = 5
             next.desks[&crate::types::DeskKey::from("cimt")].phone,
             "3864 8081"
         );
+    }
+
+    #[test]
+    fn the_reply_languages_are_live() {
+        let read = BASE.replace(
+            "period = \"1d\"",
+            "period = \"1d\"\nnordic-language = \"en\"\nother-language = \"da\"",
+        );
+        let (next, changes) = take_live(&config(BASE), &config(&read));
+        assert_eq!(
+            shown(&changes),
+            [
+                "reply.nordic-language da -> en",
+                "reply.other-language en -> da"
+            ]
+        );
+        assert!(changes.iter().all(|c| c.live));
+        let r = next.replies();
+        assert_eq!((r.nordic, r.other), (Language::En, Language::Da));
     }
 
     #[test]

@@ -696,7 +696,7 @@ fn sensitive_stress_set_keeps_its_floor() {
         stdout(&o),
         String::from_utf8_lossy(&o.stderr)
     );
-    assert!(stdout(&o).contains("(55 sensitive)"));
+    assert!(stdout(&o).contains("(58 sensitive)"));
 }
 
 /// SIGHUP reloads the templates and the daemon goes on (it used to end with 129): after the
