@@ -69,7 +69,7 @@ pub fn valid_cpr_digits(d: &[u32; 10]) -> bool {
         (5..=8, _) => 1800,
         _ => return false,
     };
-    (1..=12).contains(&month) && day >= 1 && day <= days_in_month(month, century + yy)
+    valid_date(day, month, century + yy)
 }
 
 /// Byte ranges of the CPR numbers in `text`.
@@ -180,8 +180,8 @@ fn luhn(d: &[u32]) -> bool {
     sum.is_multiple_of(10)
 }
 
-/// A real date from day, month and a full year; a Swedish coordination number adds 60 to
-/// the day, a Norwegian D-number 40 to the day and an H-number 40 to the month.
+/// A real date from day, month and a full year (the callers take off what a Swedish
+/// coordination number adds to the day, 60, or a Norwegian D- or H-number, 40).
 fn valid_date(day: u32, month: u32, year: u32) -> bool {
     (1..=12).contains(&month) && day >= 1 && day <= days_in_month(month, year)
 }
@@ -787,6 +787,17 @@ const PLACES: &[&str] = &[
     "rom",
 ];
 
+/// Endings that make a number one word with them an age ("82-årig", "82-year-old").
+const AGE_SUFFIXES: &[&str] = &[
+    "årig",
+    "årige",
+    "aarig",
+    "aarige",
+    "year-old",
+    "years-old",
+    "jährige",
+];
+
 /// Words after a number that make it an age ("82 år", "82 years").
 const AGE_UNITS: &[&str] = &["år", "aar", "årig", "årige", "years", "year", "jahre"];
 
@@ -840,22 +851,15 @@ fn identifying_details(w: &[&str]) -> Details {
     let (mut age, mut place, mut day) = (false, false, false);
     for (i, x) in w.iter().enumerate() {
         let next = w.get(i + 1).copied().unwrap_or("");
-        let lower = x.to_lowercase();
-        let leading_digits = lower.chars().take_while(char::is_ascii_digit).count();
-        age |= leading_digits > 0
-            && [
-                "årig",
-                "årige",
-                "aarig",
-                "aarige",
-                "year-old",
-                "years-old",
-                "jährige",
-            ]
-            .iter()
-            .any(|s| lower.trim_start_matches(|c: char| c.is_ascii_digit() || c == '-') == *s);
+        // An age written as one word ("82-årig", "82-year-old"): lower-cased only then.
+        age |= x.starts_with(|c: char| c.is_ascii_digit()) && {
+            let unit = x
+                .trim_start_matches(|c: char| c.is_ascii_digit() || c == '-')
+                .to_lowercase();
+            AGE_SUFFIXES.contains(&unit.as_str())
+        };
         age |= number(x, 110) && is(AGE_UNITS, next);
-        age |= lower == "aged" && number(next, 110);
+        age |= x.eq_ignore_ascii_case("aged") && number(next, 110);
         place |= is(PLACES, x) && next.chars().any(|c| c.is_ascii_digit()) && next.len() <= 4;
         day |= number(x, 31) && is(MONTHS, next);
     }

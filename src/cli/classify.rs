@@ -142,7 +142,8 @@ fn explain(out: &mut impl Write, file: &Path, a: &Assessment) -> anyhow::Result<
             } else {
                 "the category rules and the patient check read Danish, English, Swedish and \
                  Norwegian words only: this mail's category and patient details may be missed \
-                 (identity numbers and the writer's own illness are found)"
+                 (identity numbers are found in any language, the writer's own illness also \
+                 in German)"
             }
         )?,
         Some(w) => writeln!(out, "  language:   {w}")?,

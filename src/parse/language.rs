@@ -814,28 +814,19 @@ pub fn is_function_word(word: &str) -> bool {
     FOLDED.contains(word)
 }
 
-/// The languages a letter speaks for (bits over [`LISTS`]' order), and how much.
-fn letter_evidence(c: char) -> (u16, usize) {
-    const DA: u16 = 1;
-    const NB: u16 = 1 << 2;
-    const SV: u16 = 1 << 3;
-    const NN: u16 = 1 << 4;
-    const DE: u16 = 1 << 5;
-    const FR: u16 = 1 << 7;
-    const ES: u16 = 1 << 8;
-    const IT: u16 = 1 << 9;
-    const PL: u16 = 1 << 10;
-    const FI: u16 = 1 << 11;
+/// The languages a letter speaks for, and how much.
+fn letter_evidence(c: char) -> (&'static [Written], usize) {
+    use Written::{Da, De, Es, Fi, Fr, It, Nb, Nn, Pl, Sv};
     match c {
-        'æ' | 'ø' => (DA | NB | NN, 1),
-        'å' => (DA | NB | NN | SV, 1),
-        'ä' | 'ö' => (SV | DE | FI, 1),
-        'ü' | 'ß' => (DE, 2),
-        'ą' | 'ę' | 'ł' | 'ś' | 'ż' | 'ź' | 'ć' | 'ń' => (PL, 2),
-        'ñ' | '¿' | '¡' => (ES, 2),
-        'ç' | 'ê' | 'ë' | 'î' | 'ï' | 'ô' | 'û' | 'œ' => (FR, 1),
-        'ì' | 'ò' | 'ù' => (IT, 1),
-        _ => (0, 0),
+        'æ' | 'ø' => (&[Da, Nb, Nn], 1),
+        'å' => (&[Da, Nb, Nn, Sv], 1),
+        'ä' | 'ö' => (&[Sv, De, Fi], 1),
+        'ü' | 'ß' => (&[De], 2),
+        'ą' | 'ę' | 'ł' | 'ś' | 'ż' | 'ź' | 'ć' | 'ń' => (&[Pl], 2),
+        'ñ' | '¿' | '¡' => (&[Es], 2),
+        'ç' | 'ê' | 'ë' | 'î' | 'ï' | 'ô' | 'û' | 'œ' => (&[Fr], 1),
+        'ì' | 'ò' | 'ù' => (&[It], 1),
+        _ => (&[], 0),
     }
 }
 
@@ -873,8 +864,13 @@ pub fn detect_scored(text: &str) -> Option<(Written, usize)> {
             add(&mut score, set, 2);
         }
         for c in lower.chars() {
-            let (set, weight) = letter_evidence(c);
-            add(&mut score, set, weight);
+            let (langs, weight) = letter_evidence(c);
+            for lang in langs {
+                let at = LISTS.iter().position(|(l, _)| l == lang);
+                if let Some(s) = at.and_then(|at| score.get_mut(at)) {
+                    *s += weight;
+                }
+            }
         }
     }
     let best = score.iter().copied().max().unwrap_or(0);

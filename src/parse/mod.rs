@@ -261,15 +261,19 @@ fn ids(v: &HeaderValue<'_>) -> Vec<MessageId> {
 }
 
 /// New text of one message: its text body (HTML converted), then any forwarded
-/// `message/rfc822` parts, each as the new text only (see [`strip`]).
-fn message_text(msg: &mail_parser::Message<'_>, depth: usize) -> String {
+/// `message/rfc822` parts, each as the new text only (see [`strip`]); and, apart, the
+/// sender's own words in the body alone ([`Mail::own_text`]: no forwarded or attached
+/// mail). The body is read and cut once for both.
+fn message_text(msg: &mail_parser::Message<'_>, depth: usize) -> (String, String) {
     let body = msg.body_text(0).map(|b| b.into_owned()).unwrap_or_default();
     let forward = msg.subject().is_some_and(subject::is_forward);
-    let mut text = strip::new_text_of(&body, forward);
+    let parts = strip::parts_of(&body, forward);
+    let own = parts.own.clone();
+    let mut text = parts.joined();
     if depth < 3 {
         for part in msg.attachments() {
             if let PartType::Message(inner) = &part.body {
-                let inner_text = message_text(inner, depth + 1);
+                let (inner_text, _) = message_text(inner, depth + 1);
                 if !inner_text.trim().is_empty() {
                     if let Some(s) = inner.subject() {
                         text.push_str("\n\n");
@@ -281,14 +285,7 @@ fn message_text(msg: &mail_parser::Message<'_>, depth: usize) -> String {
             }
         }
     }
-    text
-}
-
-/// The sender's own words in the mail's first text: [`strip::own_text_of`].
-fn own_text(msg: &mail_parser::Message<'_>) -> String {
-    let body = msg.body_text(0).map(|b| b.into_owned()).unwrap_or_default();
-    let forward = msg.subject().is_some_and(subject::is_forward);
-    strip::own_text_of(&body, forward)
+    (text, own)
 }
 
 /// At most this many bytes of decoded text are gathered for [`Mail::full_text`], and a
@@ -489,8 +486,7 @@ pub fn parse(bytes: &[u8], replies: impl Into<Replies>) -> Mail {
     let from = first_addr(msg.from());
     let reply_to = first_addr(msg.reply_to());
     let subject = msg.subject().unwrap_or_default().trim().to_string();
-    let new_text = message_text(&msg, 0);
-    let own_text = own_text(&msg);
+    let (new_text, own_text) = message_text(&msg, 0);
     let scanned = Gathered::from_message(&msg);
     let written = written_in(&subject, &own_text, &new_text, &scanned.body);
     Mail {

@@ -19,29 +19,31 @@ pub fn new_text(body: &str) -> String {
 /// As [`new_text`]; for a forward (`Fwd:`, `VS:` …) the forwarded mail is part of the
 /// question, so it is kept after the sender's own lines.
 pub fn new_text_of(body: &str, forward: bool) -> String {
-    let parts = parts_of(body, forward);
-    match parts.inner {
-        None => parts.own,
-        Some(inner) if parts.own.trim().is_empty() => inner,
-        Some(inner) => format!("{}\n\n{inner}", parts.own),
-    }
-}
-
-/// What the sender wrote this time and nothing they forwarded or quoted: [`new_text_of`]
-/// without the forwarded mail (empty for a bare forward).
-pub fn own_text_of(body: &str, forward: bool) -> String {
-    parts_of(body, forward).own
+    parts_of(body, forward).joined()
 }
 
 /// A mail's new text in its two parts.
-struct Parts {
-    /// The sender's own lines (above the history, or below it in a bottom-posted reply).
-    own: String,
+pub struct Parts {
+    /// What the sender wrote this time and nothing they forwarded or quoted (above the
+    /// history, or below it in a bottom-posted reply; empty for a bare forward).
+    pub own: String,
     /// The forwarded mail's own new text, when it is part of the question.
     inner: Option<String>,
 }
 
-fn parts_of(body: &str, forward: bool) -> Parts {
+impl Parts {
+    /// The new text: the sender's own lines, then the forwarded mail's.
+    pub fn joined(self) -> String {
+        match self.inner {
+            None => self.own,
+            Some(inner) if self.own.trim().is_empty() => inner,
+            Some(inner) => format!("{}\n\n{inner}", self.own),
+        }
+    }
+}
+
+/// The new text of `body` in its two parts ([`new_text_of`] joins them).
+pub fn parts_of(body: &str, forward: bool) -> Parts {
     let lines: Vec<&str> = body.lines().map(|l| l.trim_end()).collect();
     let (end, inner_start) = history_start(&lines);
     let mut own = trim_blank(lines.get(..end).unwrap_or_default());
