@@ -818,7 +818,16 @@ fn chaos(s: &Servers, hr: &str, sent_copy: &str, n: usize, kills: usize) {
         "only {landed} of {kills} kills landed while a message was going out: the test \
          proves too little"
     );
+    let from = log_len(&setup);
     let daemon = setup.spawn();
+    // Its SIGTERM handler is in place once it has connected. When the kills left nothing
+    // to do, every mail is marked at once and the stop below would otherwise come before
+    // it, ending the daemon by the signal's default action (seen once in CI).
+    let start = Instant::now();
+    while !log_since(&setup, from).contains("connected") {
+        assert!(start.elapsed() < WAIT, "the last start never connected");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let index = |m: &harness::Msg| -> Option<usize> {
         m.header("From")?
             .rsplit('-')
