@@ -386,6 +386,14 @@ impl Browser {
         }
     }
 
+    /// Waits until the current URL (path and query) contains `part`: the sign that a form's
+    /// POST was answered and its redirect followed.
+    pub fn wait_for_url_with(&self, part: &str) {
+        poll(&format!("a URL with {part:?}"), WAIT, || {
+            self.url().contains(part).then_some(())
+        })
+    }
+
     /// Waits until the element's text contains `want`; returns the whole text.
     pub fn wait_for_text(&self, css: &str, want: &str) -> String {
         poll(&format!("{want:?} in {css:?}"), WAIT, || {
