@@ -1069,6 +1069,7 @@ mod tests {
     fn rate_limit_applies_within_the_period() {
         let c = Classification {
             category: Category::Technical,
+            doubtful: false,
             desk: Some("cimt".into()),
             confidence: 0.9,
             secondary: None,

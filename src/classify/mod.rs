@@ -67,6 +67,11 @@ pub struct Classification {
     pub desk: Option<DeskKey>,
     /// 0..1: the winning category's share of all points, damped for few points.
     pub confidence: f64,
+    /// A specific category (not `other`) with a confidence below the rules' `review-below`:
+    /// the sender gets the short acknowledgement instead of the category's template, the mail
+    /// is flagged for review, and a desk forward is held for a person. `category` stays the
+    /// best guess, for the reviewer.
+    pub doubtful: bool,
     /// A second topic that also scored well.
     pub secondary: Option<Category>,
     pub sensitive: bool,
@@ -168,12 +173,14 @@ impl Classifier {
                 top
             };
         let secondary = self.secondary_topic(&read, category, &scores, &blended);
+        let doubtful = category != Category::Other && confidence < self.rules.review_below;
         let desk = (category == Category::Technical)
             .then(|| self.desk(&read, learned.as_ref(), &mut hits));
         Classification {
             category,
             desk,
             confidence: (confidence * 1000.0).round() / 1000.0,
+            doubtful,
             secondary,
             sensitive: sensitive::is_sensitive(mail, self),
             scores,

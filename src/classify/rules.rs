@@ -46,6 +46,10 @@ pub struct Pattern {
 pub struct Rules {
     pub min_score: f64,
     pub min_confidence: f64,
+    /// A mail whose (calibrated) confidence in a specific category is below this is
+    /// doubtful: it gets the short acknowledgement, a review flag, and any desk forward is
+    /// held for a person. 0 = never doubtful.
+    pub review_below: f64,
     pub subject_weight: f64,
     pub reply_subject_weight: f64,
     pub off_topic_factor: f64,
@@ -87,6 +91,8 @@ pub struct Rules {
 struct RawSettings {
     min_score: f64,
     min_confidence: f64,
+    #[serde(default)]
+    review_below: Option<f64>,
     subject_weight: f64,
     reply_subject_weight: f64,
     off_topic_factor: f64,
@@ -306,6 +312,7 @@ impl Rules {
         Rules {
             min_score: s.min_score,
             min_confidence: s.min_confidence,
+            review_below: s.review_below.unwrap_or(0.0).clamp(0.0, 1.0),
             subject_weight: s.subject_weight,
             reply_subject_weight: s.reply_subject_weight,
             off_topic_factor: s.off_topic_factor,

@@ -65,6 +65,7 @@ pub fn preview(
         category,
         desk: desk.clone().map(DeskKey::from),
         sensitive: wanted.sensitive || found.sensitive,
+        doubtful: false,
         ..found
     };
     let now = crate::clock::now();

@@ -106,6 +106,7 @@ fn malformed_mail_never_panics_and_is_set_aside_or_answered_safely() {
         for sensitive in [false, true] {
             let c = autosvar::classify::Classification {
                 category: Category::Technical,
+                doubtful: false,
                 desk: Some(key.clone()),
                 sensitive,
                 ..a.classification.clone()
