@@ -1072,6 +1072,7 @@ mod tests {
             doubtful: false,
             desk: Some("cimt".into()),
             confidence: 0.9,
+            raw_confidence: 0.9,
             secondary: None,
             sensitive: false,
             scores: vec![],

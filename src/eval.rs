@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::classify::rules::Platt;
 use crate::classify::Category;
 
 /// One entry of `labels.json`.
@@ -40,6 +41,8 @@ pub struct Prediction {
     pub skip_reason: Option<String>,
     pub sensitive: bool,
     pub confidence: f64,
+    /// The score before calibration.
+    pub raw_confidence: f64,
     pub secondary: Option<Category>,
 }
 
@@ -110,7 +113,137 @@ pub struct Metrics {
     /// Share of mails that should be answered and were.
     pub reply_rate: f64,
     pub sensitive: Prf,
+    /// Category accuracy on the mail from people (labelled `expect_reply`).
+    pub human_accuracy: f64,
+    pub humans: usize,
+    /// Confidence against how often the category was right, on the mail from people: one
+    /// row per tenth of confidence. Calibrated, a row's share right is near its confidence.
+    pub calibration: Vec<Bin>,
+    /// The careful answer at the configured `review-below` and a few other thresholds.
+    pub answering: Vec<Operating>,
+    /// The calibration these mails suggest (fitted on the raw scores).
+    pub fitted: Fitted,
     pub misses: Vec<Miss>,
+}
+
+/// Platt scaling fitted on the mail from people: for mails given a specific category and
+/// for mails given `other`.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Fitted {
+    #[serde(serialize_with = "platt_pair")]
+    pub specific: Option<Platt>,
+    #[serde(serialize_with = "platt_pair")]
+    pub other: Option<Platt>,
+}
+
+fn platt_pair<S: serde::Serializer>(p: &Option<Platt>, s: S) -> Result<S::Ok, S::Error> {
+    p.map(|p| [p.a, p.b]).serialize(s)
+}
+
+impl Fitted {
+    fn compute(pairs: &[(Label, Prediction)]) -> Fitted {
+        let seen = |other: bool| -> Vec<(f64, bool)> {
+            pairs
+                .iter()
+                .filter(|(l, p)| l.expect_reply && (p.category == Category::Other) == other)
+                .map(|(l, p)| (p.raw_confidence, p.category.name() == l.category))
+                .collect()
+        };
+        Fitted {
+            specific: Platt::fit(&seen(false)),
+            other: Platt::fit(&seen(true)),
+        }
+    }
+}
+
+/// One row of the calibration table.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Bin {
+    /// Confidence from (inclusive) ... to (exclusive; the last row includes 1.0).
+    pub from: f64,
+    pub to: f64,
+    pub mails: usize,
+    /// Of which the category was right.
+    pub right: usize,
+    /// Their mean confidence.
+    pub mean_confidence: f64,
+}
+
+/// What one threshold does to the mail from people. A mail gets its category's specific
+/// template when the category is not `other` and its confidence is at least the threshold;
+/// every other gets the short acknowledgement and a person.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Operating {
+    pub threshold: f64,
+    /// This is the rules' `review-below`.
+    pub configured: bool,
+    /// Mails from people labelled with a specific category (not `other`).
+    pub specific: usize,
+    /// Mails given a specific template (whatever their label).
+    pub answered: usize,
+    /// ... of which the template was not the labelled category's.
+    pub wrong: usize,
+    /// Labelled-specific mails that got a specific template / `specific`.
+    pub coverage: f64,
+    /// `wrong` / `answered`: the answered mail that got the wrong template.
+    pub risk: f64,
+}
+
+/// The thresholds `autosvar eval` shows besides the configured one.
+pub const THRESHOLDS: [f64; 8] = [0.0, 0.7, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99];
+
+/// The calibration table over (confidence, right) pairs.
+fn calibration(seen: &[(f64, bool)]) -> Vec<Bin> {
+    (0..10)
+        .map(|i| {
+            let (from, to) = (f64::from(i) / 10.0, f64::from(i + 1) / 10.0);
+            let inside: Vec<&(f64, bool)> = seen
+                .iter()
+                .filter(|(c, _)| *c >= from && (*c < to || (i == 9 && *c <= 1.0)))
+                .collect();
+            let mails = inside.len();
+            Bin {
+                from,
+                to,
+                mails,
+                right: inside.iter().filter(|(_, r)| *r).count(),
+                mean_confidence: if mails == 0 {
+                    0.0
+                } else {
+                    inside.iter().map(|(c, _)| c).sum::<f64>() / mails as f64
+                },
+            }
+        })
+        .collect()
+}
+
+/// Coverage and risk at `threshold`, over the mail from people.
+fn operating(pairs: &[(Label, Prediction)], threshold: f64, configured: bool) -> Operating {
+    let humans = pairs.iter().filter(|(l, _)| l.expect_reply);
+    let (mut specific, mut answered, mut wrong, mut covered) = (0, 0, 0, 0);
+    for (l, p) in humans {
+        let labelled_specific = l.category != Category::Other.name();
+        let gets_template = p.category != Category::Other && p.confidence >= threshold;
+        specific += usize::from(labelled_specific);
+        if gets_template {
+            answered += 1;
+            wrong += usize::from(p.category.name() != l.category);
+            covered += usize::from(labelled_specific);
+        }
+    }
+    Operating {
+        threshold,
+        configured,
+        specific,
+        answered,
+        wrong,
+        coverage: ratio(covered, specific),
+        risk: if answered == 0 {
+            0.0
+        } else {
+            wrong as f64 / answered as f64
+        },
+    }
 }
 
 /// The counts behind [`Metrics`], gathered one labelled mail at a time.
@@ -240,6 +373,18 @@ impl Tally {
     }
 }
 
+/// The configured threshold first, then [`THRESHOLDS`] (without a repeat of it).
+fn operating_points(pairs: &[(Label, Prediction)], review_below: f64) -> Vec<Operating> {
+    std::iter::once(operating(pairs, review_below, true))
+        .chain(
+            THRESHOLDS
+                .iter()
+                .filter(|t| (**t - review_below).abs() > 1e-9)
+                .map(|t| operating(pairs, *t, false)),
+        )
+        .collect()
+}
+
 /// Precision, recall and F1 of every category, from the confusion matrix.
 fn per_category(confusion: &BTreeMap<String, BTreeMap<String, usize>>) -> BTreeMap<String, Prf> {
     let mut per_category = BTreeMap::new();
@@ -277,8 +422,9 @@ fn macro_f1(per_category: &BTreeMap<String, Prf>) -> f64 {
 }
 
 impl Metrics {
-    /// Compares labels with predictions (same order).
-    pub fn compute(pairs: &[(Label, Prediction)]) -> Metrics {
+    /// Compares labels with predictions (same order); `review_below` is the rules'
+    /// threshold for a specific answer.
+    pub fn compute(pairs: &[(Label, Prediction)], review_below: f64) -> Metrics {
         let mut t = Tally::default();
         for (l, p) in pairs {
             t.add(l, p);
@@ -286,6 +432,11 @@ impl Metrics {
         let n = pairs.len();
         let per_category = per_category(&t.confusion);
         let (s_tp, s_fp, s_fn) = t.sensitive;
+        let human: Vec<(f64, bool)> = pairs
+            .iter()
+            .filter(|(l, _)| l.expect_reply)
+            .map(|(l, p)| (p.confidence, p.category.name() == l.category))
+            .collect();
         Metrics {
             mails: n,
             accuracy: ratio(t.category_right, n),
@@ -300,6 +451,14 @@ impl Metrics {
             machine_replies: t.machine_replies,
             reply_rate: ratio(t.humans_replied, t.humans),
             sensitive: prf(s_tp, s_fp, s_fn),
+            human_accuracy: ratio(
+                human.iter().filter(|(_, right)| *right).count(),
+                human.len(),
+            ),
+            humans: human.len(),
+            calibration: calibration(&human),
+            answering: operating_points(pairs, review_below),
+            fitted: Fitted::compute(pairs),
             misses: t.misses,
         }
     }
@@ -332,6 +491,7 @@ mod tests {
             skip_reason: None,
             sensitive,
             confidence: 0.5,
+            raw_confidence: 0.5,
             secondary: None,
         }
     }
@@ -356,7 +516,7 @@ mod tests {
                 pred(Category::Other, None, true, true),
             ),
         ];
-        let m = Metrics::compute(&pairs);
+        let m = Metrics::compute(&pairs, 0.0);
         assert_eq!(m.accuracy, 0.75);
         assert_eq!(m.per_category["pricing"].recall, 0.5);
         assert_eq!(m.per_category["pricing"].precision, 1.0);
@@ -368,5 +528,62 @@ mod tests {
         assert_eq!(m.sensitive.precision, 0.5);
         assert_eq!(m.confusion["pricing"]["terms"], 1);
         assert!(m.misses.iter().any(|x| x.what == "desk"));
+    }
+
+    #[test]
+    fn coverage_risk_and_calibration() {
+        let at = |cat: Category, conf: f64| Prediction {
+            confidence: conf,
+            ..pred(cat, None, true, false)
+        };
+        let pairs = vec![
+            (
+                label("pricing", "none", true, false),
+                at(Category::Pricing, 0.95),
+            ),
+            (
+                label("terms", "none", true, false),
+                at(Category::Pricing, 0.6),
+            ),
+            (
+                label("terms", "none", true, false),
+                at(Category::Terms, 0.85),
+            ),
+            (
+                label("other", "none", true, false),
+                at(Category::Eligibility, 0.9),
+            ),
+            (
+                label("other", "none", true, false),
+                at(Category::Other, 0.9),
+            ),
+            // A machine mail counts nowhere here.
+            (
+                label("pricing", "none", false, false),
+                at(Category::Terms, 0.99),
+            ),
+        ];
+        let m = Metrics::compute(&pairs, 0.8);
+        assert_eq!(m.humans, 5);
+        assert_eq!(m.human_accuracy, 3.0 / 5.0);
+        let rules = &m.answering[0];
+        assert!(rules.configured);
+        assert_eq!((rules.specific, rules.answered, rules.wrong), (3, 3, 1));
+        assert_eq!(rules.coverage, 2.0 / 3.0);
+        assert_eq!(rules.risk, 1.0 / 3.0);
+        let none = m.answering.iter().find(|o| o.threshold == 0.0).unwrap();
+        assert_eq!((none.answered, none.wrong), (4, 2));
+        assert_eq!(none.coverage, 1.0);
+        assert_eq!(m.answering.iter().filter(|o| o.configured).count(), 1);
+        let bin = |c: f64| {
+            m.calibration
+                .iter()
+                .find(|b| b.from <= c && c < b.to)
+                .unwrap()
+        };
+        assert_eq!((bin(0.85).mails, bin(0.85).right), (1, 1));
+        assert_eq!((bin(0.9).mails, bin(0.9).right), (3, 2));
+        assert_eq!((bin(0.6).mails, bin(0.6).right), (1, 0));
+        assert_eq!(m.calibration.iter().map(|b| b.mails).sum::<usize>(), 5);
     }
 }

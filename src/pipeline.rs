@@ -1232,9 +1232,10 @@ pub fn explain_summary(a: &Assessment) -> String {
     };
     let _ = writeln!(
         out,
-        "category:   {} (confidence {:.2}){}{}",
+        "category:   {} (confidence {:.2}, raw score {:.2}){}{}",
         c.category,
         c.confidence,
+        c.raw_confidence,
         c.desk
             .as_ref()
             .map(|d| format!(", desk {d}"))
@@ -1243,6 +1244,18 @@ pub fn explain_summary(a: &Assessment) -> String {
             .map(|s| format!(", also about {s}"))
             .unwrap_or_default()
     );
+    if c.doubtful {
+        let _ = writeln!(
+            out,
+            "doubtful:   the confidence is below the rules' review-below: the sender gets the \
+             short acknowledgement, the mail is flagged for review{}",
+            if c.desk.is_some() {
+                ", and the desk forward waits for a person"
+            } else {
+                ""
+            }
+        );
+    }
     let _ = writeln!(out, "sensitive:  {}", c.sensitive);
     let scores: Vec<String> = c
         .scores

@@ -50,6 +50,10 @@ pub struct Rules {
     /// doubtful: it gets the short acknowledgement, a review flag, and any desk forward is
     /// held for a person. 0 = never doubtful.
     pub review_below: f64,
+    /// Turns the raw score into a probability of being right (Platt scaling, fitted on
+    /// cross-validation): for a specific category and for `other`. `None`: the raw score.
+    pub calibration: Option<Platt>,
+    pub calibration_other: Option<Platt>,
     pub subject_weight: f64,
     pub reply_subject_weight: f64,
     pub off_topic_factor: f64,
@@ -93,6 +97,10 @@ struct RawSettings {
     min_confidence: f64,
     #[serde(default)]
     review_below: Option<f64>,
+    #[serde(default)]
+    calibration: Option<[f64; 2]>,
+    #[serde(default)]
+    calibration_other: Option<[f64; 2]>,
     subject_weight: f64,
     reply_subject_weight: f64,
     off_topic_factor: f64,
@@ -105,6 +113,74 @@ struct RawSettings {
     #[serde(default)]
     model_temperature: Option<f64>,
     default_desk: Spanned<String>,
+}
+
+/// Platt scaling: a raw score s becomes 1 / (1 + e^-(a·s + b)), the probability of being
+/// right that cross-validation measured for that score.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Platt {
+    pub a: f64,
+    pub b: f64,
+}
+
+impl From<[f64; 2]> for Platt {
+    fn from([a, b]: [f64; 2]) -> Platt {
+        Platt { a, b }
+    }
+}
+
+impl Platt {
+    /// The calibrated probability for a raw score.
+    pub fn apply(&self, raw: f64) -> f64 {
+        let p = 1.0 / (1.0 + (-(self.a * raw + self.b)).exp());
+        if p.is_finite() {
+            p.clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
+    }
+
+    /// The logistic fit of `right` on the raw score over (raw, right) pairs (Newton's
+    /// method on the log-likelihood, with Platt's smoothed targets so a perfectly separated
+    /// sample does not run off to infinity). `None` with fewer than two pairs or when it
+    /// does not converge.
+    pub fn fit(seen: &[(f64, bool)]) -> Option<Platt> {
+        if seen.len() < 2 {
+            return None;
+        }
+        let pos = seen.iter().filter(|(_, r)| *r).count() as f64;
+        let neg = seen.len() as f64 - pos;
+        let (hi, lo) = ((pos + 1.0) / (pos + 2.0), 1.0 / (neg + 2.0));
+        let (mut a, mut b) = (0.0_f64, ((pos + 1.0) / (neg + 1.0)).ln());
+        for _ in 0..100 {
+            let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (0.0, 0.0, 0.0, 0.0, 0.0);
+            for &(s, right) in seen {
+                let t = if right { hi } else { lo };
+                let p = 1.0 / (1.0 + (-(a * s + b)).exp());
+                let d = p - t;
+                let w = (p * (1.0 - p)).max(1e-12);
+                ga += d * s;
+                gb += d;
+                haa += w * s * s;
+                hab += w * s;
+                hbb += w;
+            }
+            let det = haa * hbb - hab * hab;
+            if det.abs() < 1e-12 {
+                return None;
+            }
+            let (da, db) = ((hbb * ga - hab * gb) / det, (haa * gb - hab * ga) / det);
+            a -= da;
+            b -= db;
+            if !(a.is_finite() && b.is_finite()) {
+                return None;
+            }
+            if da.abs() < 1e-9 && db.abs() < 1e-9 {
+                break;
+            }
+        }
+        Some(Platt { a, b })
+    }
 }
 
 /// The free tier: meetings up to this long and this large cost nothing.
@@ -313,6 +389,8 @@ impl Rules {
             min_score: s.min_score,
             min_confidence: s.min_confidence,
             review_below: s.review_below.unwrap_or(0.0).clamp(0.0, 1.0),
+            calibration: s.calibration.map(Platt::from),
+            calibration_other: s.calibration_other.map(Platt::from),
             subject_weight: s.subject_weight,
             reply_subject_weight: s.reply_subject_weight,
             off_topic_factor: s.off_topic_factor,
@@ -709,6 +787,44 @@ fn word_stems(core: &str, stemmers: &Stemmers) -> Vec<String> {
 #[allow(clippy::string_slice, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn platt_fit_recovers_a_known_curve() {
+        // Scores 0.00..0.99, right with probability sigmoid(8s - 4), laid out evenly (a
+        // mail counted right for each share of its score's probability, out of 20).
+        let truth = Platt { a: 8.0, b: -4.0 };
+        let mut seen = Vec::new();
+        for i in 0..100 {
+            let s = f64::from(i) / 100.0;
+            let right = (truth.apply(s) * 20.0).round() as usize;
+            for k in 0..20 {
+                seen.push((s, k < right));
+            }
+        }
+        let fit = Platt::fit(&seen).expect("a fit");
+        assert!((fit.a - 8.0).abs() < 0.5, "{fit:?}");
+        assert!((fit.b + 4.0).abs() < 0.3, "{fit:?}");
+        // Perfectly separated: still finite, and rising.
+        let separated = [(0.1, false), (0.2, false), (0.8, true), (0.9, true)];
+        let fit = Platt::fit(&separated).expect("a fit");
+        assert!(
+            fit.a.is_finite() && fit.a > 0.0 && fit.b.is_finite(),
+            "{fit:?}"
+        );
+        assert!(Platt::fit(&[(0.5, true)]).is_none());
+        // Never outside 0..1, even for absurd scores.
+        for s in [
+            f64::NEG_INFINITY,
+            -1e300,
+            0.0,
+            1e300,
+            f64::INFINITY,
+            f64::NAN,
+        ] {
+            let p = truth.apply(s);
+            assert!((0.0..=1.0).contains(&p), "{s} -> {p}");
+        }
+    }
 
     const GOOD: &str = r#"
 [settings]

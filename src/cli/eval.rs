@@ -91,6 +91,7 @@ fn prediction(a: Assessment) -> Prediction {
         skip_reason: a.guard.map(|r| r.as_str().to_string()),
         sensitive: a.classification.sensitive,
         confidence: a.classification.confidence,
+        raw_confidence: a.classification.raw_confidence,
         secondary: a.classification.secondary,
     }
 }
@@ -102,7 +103,7 @@ fn prediction(a: Assessment) -> Prediction {
 ///
 /// # Errors
 /// When the config, the rules or the training folder cannot be used, or k is out of range.
-pub fn cross_validate(config: &Path, k: usize) -> anyhow::Result<Vec<(Label, Prediction)>> {
+pub fn cross_validate(config: &Path, k: usize) -> anyhow::Result<(Vec<(Label, Prediction)>, f64)> {
     let config = crate::config::Config::load(config)?;
     let rules = super::load_rules(&config)?;
     let dir = config.training.clone().context(
@@ -145,16 +146,19 @@ pub fn cross_validate(config: &Path, k: usize) -> anyhow::Result<Vec<(Label, Pre
             out.push((label, p));
         }
     }
-    Ok(out)
+    Ok((out, rules.review_below))
 }
 
 pub fn run(config: &Path, args: EvalArgs) -> anyhow::Result<i32> {
-    let pairs = match (&args.dir, args.folds) {
+    let (pairs, review_below) = match (&args.dir, args.folds) {
         (_, Some(k)) => cross_validate(config, k)?,
-        (Some(dir), None) => predict(dir, &super::Setup::load_classifier(config)?)?,
+        (Some(dir), None) => {
+            let setup = super::Setup::load_classifier(config)?;
+            (predict(dir, &setup)?, setup.1.rules().review_below)
+        }
         (None, None) => anyhow::bail!("name a folder with labels.json, or --folds K"),
     };
-    let m = Metrics::compute(&pairs);
+    let m = Metrics::compute(&pairs, review_below);
     let mut out = std::io::stdout().lock();
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&m)?)?;
@@ -167,6 +171,9 @@ pub fn run(config: &Path, args: EvalArgs) -> anyhow::Result<i32> {
             )?;
         }
         print_report(&mut out, &m)?;
+        if args.folds.is_some() {
+            print_fit(&mut out, &m)?;
+        }
     }
     Ok(if below_thresholds(&args, &m) { 1 } else { 0 })
 }
@@ -230,6 +237,10 @@ fn print_report(out: &mut impl Write, m: &Metrics) -> std::io::Result<()> {
     print_categories(out, m)?;
     writeln!(out)?;
     print_confusion(out, m)?;
+    writeln!(out)?;
+    print_calibration(out, m)?;
+    writeln!(out)?;
+    print_answering(out, m)?;
     if !m.misses.is_empty() {
         writeln!(out, "\nwrong:")?;
         for x in &m.misses {
@@ -246,6 +257,11 @@ fn print_report(out: &mut impl Write, m: &Metrics) -> std::io::Result<()> {
 fn print_summary(out: &mut impl Write, m: &Metrics) -> std::io::Result<()> {
     writeln!(out, "{} mails", m.mails)?;
     writeln!(out, "category accuracy   {:.3}", m.accuracy)?;
+    writeln!(
+        out,
+        "  on mail from people {:.3}  ({} mails)",
+        m.human_accuracy, m.humans
+    )?;
     writeln!(out, "macro-F1            {:.3}", m.macro_f1)?;
     writeln!(
         out,
@@ -276,6 +292,76 @@ fn print_categories(out: &mut impl Write, m: &Metrics) -> std::io::Result<()> {
             out,
             "{c:<12} {:>9.3} {:>7.3} {:>6.3} {:>8}",
             p.precision, p.recall, p.f1, p.support
+        )?;
+    }
+    Ok(())
+}
+
+/// Confidence against how often it was right, on the mail from people.
+fn print_calibration(out: &mut impl Write, m: &Metrics) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "calibration on the {} mails from people: of the mails at a confidence, how many \
+         were right",
+        m.humans
+    )?;
+    writeln!(
+        out,
+        "{:<12} {:>6} {:>6} {:>16} {:>8}",
+        "confidence", "mails", "right", "mean confidence", "share"
+    )?;
+    for b in m.calibration.iter().filter(|b| b.mails > 0) {
+        writeln!(
+            out,
+            "{:<12} {:>6} {:>6} {:>16.2} {:>8.2}",
+            format!("{:.1}-{:.1}", b.from, b.to),
+            b.mails,
+            b.right,
+            b.mean_confidence,
+            b.right as f64 / b.mails as f64
+        )?;
+    }
+    Ok(())
+}
+
+/// The calibration these folds suggest, for the rules file.
+fn print_fit(out: &mut impl Write, m: &Metrics) -> std::io::Result<()> {
+    let show = |p: Option<crate::classify::rules::Platt>| {
+        p.map_or("(too few mails to fit)".to_string(), |p| {
+            format!("[{:.3}, {:.3}]", p.a, p.b)
+        })
+    };
+    writeln!(
+        out,
+        "\ncalibration fitted on these folds (rules.toml [settings]; the table above used the \
+         file's):\ncalibration = {}\ncalibration-other = {}",
+        show(m.fitted.specific),
+        show(m.fitted.other)
+    )
+}
+
+/// Coverage and risk of the careful answer at each threshold.
+fn print_answering(out: &mut impl Write, m: &Metrics) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "specific answers on the mail from people (below the threshold: the acknowledgement \
+         and a person)"
+    )?;
+    writeln!(
+        out,
+        "{:<14} {:>9} {:>9} {:>7} {:>9} {:>7}",
+        "review-below", "answered", "coverage", "wrong", "risk", ""
+    )?;
+    for o in &m.answering {
+        writeln!(
+            out,
+            "{:<14} {:>9} {:>9.3} {:>7} {:>9.3} {:>7}",
+            format!("{:.2}", o.threshold),
+            o.answered,
+            o.coverage,
+            o.wrong,
+            o.risk,
+            if o.configured { "(rules)" } else { "" }
         )?;
     }
     Ok(())
