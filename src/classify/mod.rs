@@ -216,8 +216,17 @@ impl Classifier {
     fn read(&self, mail: &Mail) -> Reading {
         let subject = self.tokenize(&strip_subject_prefixes(&mail.subject), mail.language);
         let body = self.tokenize(&mail.new_text, mail.language);
-        let is_reply = names_the_old_matter(&mail.subject);
-        let (weighing, thanked) = self.weigh_sentences(&body);
+        let mut is_reply = names_the_old_matter(&mail.subject);
+        let (mut weighing, thanked) = self.weigh_sentences(&body);
+        // A forward with the sender's own lines above it: what they ask decides; the
+        // forwarded mail, and the subject it brought along, are context.
+        if mail.own_text.len() < mail.new_text.len() && mail.new_text.starts_with(&mail.own_text) {
+            let own_words = self.tokenize(&mail.own_text, mail.language).tokens.len();
+            if own_words >= OWN_WORDS_TO_LEAD {
+                weighing.context_from = own_words;
+                is_reply = true;
+            }
+        }
         let beyond_free = [&subject, &body]
             .into_iter()
             .find_map(|t| self.beyond_free_tier(t));
@@ -280,6 +289,8 @@ impl Classifier {
             aside_from,
             told: self.rules.told_weight,
             later: self.rules.later_question_weight,
+            context_from: usize::MAX,
+            context: self.rules.forward_weight,
         };
         (weighing, !thanks_at.is_empty())
     }
@@ -719,6 +730,10 @@ struct Reading {
     beyond_free: Option<String>,
 }
 
+/// The sender's own lines above a forward lead once they hold this many words ("FYI" and
+/// "Se nedenfor" do not).
+const OWN_WORDS_TO_LEAD: usize = 3;
+
 /// Which words of the text count how much (see [`Classifier::weigh_sentences`]).
 struct Weighing {
     /// Some sentence ends in '?'.
@@ -733,6 +748,11 @@ struct Weighing {
     told: f64,
     /// What a later question, a side remark and a closed matter count.
     later: f64,
+    /// From this position on, a forwarded mail below the sender's own lines: context
+    /// (`usize::MAX`: none).
+    context_from: usize,
+    /// What the context counts.
+    context: f64,
 }
 
 /// Whether later questions, side remarks and a closed matter count less (for the category)
@@ -768,7 +788,9 @@ impl Reading {
             None if w.any_asked => w.told,
             None => 1.0,
         };
-        if discounted && (pos >= w.aside_from || pos < w.closed_before) {
+        if discounted && pos >= w.context_from {
+            base.min(w.context)
+        } else if discounted && (pos >= w.aside_from || pos < w.closed_before) {
             base.min(w.later)
         } else {
             base
@@ -780,6 +802,7 @@ impl Reading {
     fn discounted(&self) -> bool {
         let w = &self.weighing;
         w.aside_from != usize::MAX
+            || w.context_from != usize::MAX
             || w.closed_before > 0
             || self
                 .body
@@ -1043,6 +1066,43 @@ mod tests {
         ));
         assert_eq!(r.category, Category::Technical, "{:?}", r.scores);
         assert_eq!(r.secondary, Some(Category::Pricing));
+    }
+
+    /// Our earlier pricing answer pasted back without quote markers, and a short new
+    /// question about recording above it: the question decides, our words do not count.
+    #[test]
+    fn our_pasted_answer_is_not_their_question() {
+        let ours = include_str!("../../responses/pricing.da.txt")
+            .lines()
+            .filter(|l| !l.contains("{{") && !l.contains("{%"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let body = format!(
+            "Må vi optage et møde, hvis alle deltagere har sagt ja?\n\nHej Mette,\n\n{ours}"
+        );
+        let r = classifier().classify(&mail("Re: Hvad koster Zoom?", &body));
+        assert_eq!(r.category, Category::Terms, "{:?}", r.scores);
+    }
+
+    /// One line of the sender's own above a forwarded notice about prices: what they ask
+    /// (may our teachers use it?) decides; the forward is context.
+    #[test]
+    fn own_lines_above_a_forward_lead() {
+        let body = "Må vores undervisere på skolen også få adgang til det her?\n\n\
+                    ---------- Videresendt besked ----------\n\
+                    Fra: Nyhedsbrev <nyt@regionh.example>\n\
+                    Emne: Nyt om Zoom\n\n\
+                    Zoom Meetings er nu godkendt og ligger i Softwareshoppen. Den gratis \
+                    udgave koster ikke noget; en enterprise-licens kan købes.\n";
+        let r = classifier().classify(&mail("VS: Nyt om Zoom", body));
+        assert_eq!(r.category, Category::Eligibility, "{:?}", r.scores);
+        // With the forward weighing as much as their own words, the notice's prices win.
+        let flat = classifier_with(
+            &include_str!("../../rules.toml")
+                .replace("forward-weight = 0.25", "forward-weight = 1.0"),
+        );
+        let r = flat.classify(&mail("VS: Nyt om Zoom", body));
+        assert_eq!(r.category, Category::Pricing, "{:?}", r.scores);
     }
 
     #[test]

@@ -61,6 +61,8 @@ pub struct Rules {
     pub told_weight: f64,
     /// Questions after the first, and side remarks, count this much.
     pub later_question_weight: f64,
+    /// A forwarded mail below the sender's own lines counts this much: context.
+    pub forward_weight: f64,
     /// Share of the learned model in the final scores (0 = rules only).
     pub model_weight: f64,
     /// Softens the model's probabilities (naive Bayes is overconfident).
@@ -108,6 +110,8 @@ struct RawSettings {
     told_weight: Option<f64>,
     #[serde(default)]
     later_question_weight: Option<f64>,
+    #[serde(default)]
+    forward_weight: Option<f64>,
     #[serde(default)]
     model_weight: Option<f64>,
     #[serde(default)]
@@ -396,6 +400,7 @@ impl Rules {
             off_topic_factor: s.off_topic_factor,
             told_weight: s.told_weight.unwrap_or(1.0),
             later_question_weight: s.later_question_weight.unwrap_or(1.0),
+            forward_weight: s.forward_weight.unwrap_or(1.0).clamp(0.0, 1.0),
             model_weight: s.model_weight.unwrap_or(0.5).clamp(0.0, 1.0),
             model_temperature: s.model_temperature.unwrap_or(4.0),
             default_desk: s.default_desk.get_ref().clone(),

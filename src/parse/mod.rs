@@ -13,6 +13,7 @@
 #![deny(clippy::string_slice, clippy::indexing_slicing)]
 
 pub mod language;
+pub mod ours;
 pub mod repair;
 pub mod strip;
 pub mod subject;
@@ -268,8 +269,11 @@ fn message_text(msg: &mail_parser::Message<'_>, depth: usize) -> (String, String
     let body = msg.body_text(0).map(|b| b.into_owned()).unwrap_or_default();
     let forward = msg.subject().is_some_and(subject::is_forward);
     let parts = strip::parts_of(&body, forward);
-    let own = parts.own.clone();
-    let mut text = parts.joined();
+    // Our own earlier answer, pasted back, is not the sender's.
+    let ours = ours::Ours::shipped();
+    let own = ours.cut(&parts.own).into_owned();
+    let joined = parts.joined();
+    let mut text = ours.cut(&joined).into_owned();
     if depth < 3 {
         for part in msg.attachments() {
             if let PartType::Message(inner) = &part.body {
