@@ -128,6 +128,7 @@ impl Classifier {
             done: PatternIndex::new(&rules.thanks.done),
             product: PatternIndex::new(&rules.elsewhere.product),
             elsewhere: PatternIndex::new(&rules.elsewhere.words),
+            documents: PatternIndex::new(&rules.elsewhere.documents),
         };
         Classifier {
             rules,
@@ -455,6 +456,7 @@ impl Classifier {
             just_thanks: self.just_thanks(mail, read),
             invitation: self.calendar_invitation(mail),
             other_product: self.other_product(read),
+            document: self.document_sent(mail, read),
         };
         let other = |pattern: String, field: Field| Hit {
             target: Category::Other.name().into(),
@@ -478,6 +480,12 @@ impl Classifier {
             hits.push(other(
                 format!("about {:?}, never naming Zoom", p.text),
                 Field::Body,
+            ));
+        }
+        if let Some(p) = overrides.document {
+            hits.push(other(
+                format!("a document sent ({:?}) that asks nothing", p.text),
+                Field::Subject,
             ));
         }
         overrides
@@ -548,6 +556,18 @@ impl Classifier {
             let found = self.lists.elsewhere.first_matches(&elsewhere.words, t);
             found.first().and_then(|&(pi, _)| elsewhere.words.get(pi))
         })
+    }
+
+    /// "Faktura 2026-118 fra Contoso", "Tilbud på licenser: 20 % rabat": the subject names
+    /// a document sent, and neither it nor the text asks anything (no "?"): the first such
+    /// word.
+    fn document_sent(&self, mail: &Mail, read: &Reading) -> Option<&Pattern> {
+        if mail.new_text.contains('?') || mail.subject.contains('?') {
+            return None;
+        }
+        let documents = &self.rules.elsewhere.documents;
+        let found = self.lists.documents.first_matches(documents, &read.subject);
+        found.first().and_then(|&(pi, _)| documents.get(pi))
     }
 
     /// "Invitation: Status på introduktionsdage" with nothing asked: calendar mail.
@@ -837,11 +857,16 @@ struct Overrides<'r> {
     invitation: bool,
     /// The other product it is about.
     other_product: Option<&'r Pattern>,
+    /// The document it sends.
+    document: Option<&'r Pattern>,
 }
 
 impl Overrides<'_> {
     fn any(&self) -> bool {
-        self.just_thanks || self.invitation || self.other_product.is_some()
+        self.just_thanks
+            || self.invitation
+            || self.other_product.is_some()
+            || self.document.is_some()
     }
 }
 
@@ -863,6 +888,7 @@ struct ListIndexes {
     done: PatternIndex,
     product: PatternIndex,
     elsewhere: PatternIndex,
+    documents: PatternIndex,
 }
 
 /// At most this many words before an aside word may be a thank-you that closes the old
@@ -1082,6 +1108,27 @@ mod tests {
         );
         let r = classifier().classify(&mail("Re: Hvad koster Zoom?", &body));
         assert_eq!(r.category, Category::Terms, "{:?}", r.scores);
+    }
+
+    /// An invoice or a sales campaign that asks nothing is `other`, however many prices it
+    /// lists; the same subject with a question is judged on the question.
+    #[test]
+    fn a_document_that_asks_nothing_is_other() {
+        let c = classifier();
+        let body = "Vedhæftet finder I faktura for 10 enterprise-licenser til Zoom. Beløbet \
+                    forfalder til betaling inden 30 dage. Pris pr. licens: 1.200 kr.";
+        let r = c.classify(&mail("Faktura 2026-118 fra Contoso", body));
+        assert_eq!(r.category, Category::Other, "{:?}", r.scores);
+        assert!(
+            r.hits.iter().any(|h| h.pattern.contains("document")),
+            "{:?}",
+            r.hits
+        );
+        let asked = format!("{body}\n\nHvem hos jer skal betale den?");
+        let r = c.classify(&mail("Faktura 2026-118 fra Contoso", &asked));
+        assert_eq!(r.category, Category::Pricing, "{:?}", r.scores);
+        let r = c.classify(&mail("Spørgsmål om faktura for Zoom-licens?", body));
+        assert_eq!(r.category, Category::Pricing, "{:?}", r.scores);
     }
 
     /// One line of the sender's own above a forwarded notice about prices: what they ask

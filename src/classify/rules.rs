@@ -215,6 +215,9 @@ pub struct Elsewhere {
     pub words: Vec<Pattern>,
     /// Subject openings of calendar mail ("invitation:", "accepteret:"), lower case.
     pub invitations: Vec<String>,
+    /// Documents sent rather than questions asked (an invoice, a receipt, a sales offer):
+    /// a mail whose subject names one and whose text asks nothing is `other`.
+    pub documents: Vec<Pattern>,
 }
 
 /// "Tusind tak, nu virker det!": thanks without a question.
@@ -264,6 +267,8 @@ struct RawElsewhere {
     words: Vec<Spanned<String>>,
     #[serde(default)]
     invitations: Vec<String>,
+    #[serde(default)]
+    documents: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -599,6 +604,8 @@ impl Compiler<'_> {
                 product: elsewhere
                     .map_or_else(Vec::new, |e| self.list("elsewhere.product", &e.product)),
                 words: elsewhere.map_or_else(Vec::new, |e| self.list("elsewhere.words", &e.words)),
+                documents: elsewhere
+                    .map_or_else(Vec::new, |e| self.list("elsewhere.documents", &e.documents)),
                 invitations: elsewhere.map_or_else(Vec::new, |e| {
                     e.invitations
                         .iter()
