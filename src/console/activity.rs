@@ -105,6 +105,7 @@ pub(super) async fn list(
         sender_hash: sender.as_deref().map(sender_hash),
         category,
         outcome,
+        review: false,
         before,
         limit: PAGE,
     };
