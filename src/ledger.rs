@@ -1419,6 +1419,49 @@ CREATE TABLE IF NOT EXISTS read_before (
     }
 
     #[test]
+    fn a_version_1_ledger_gets_the_doubtful_column_and_a_review_index_that_knows_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.sqlite");
+        {
+            let mut l = Ledger::open(&path).unwrap();
+            l.record_done(&rec("old"), from_unix_seconds(100)).unwrap();
+            // Back to version 1: no `doubtful`, the review index of then.
+            l.conn
+                .execute_batch(
+                    "DROP INDEX mails_review;
+                     ALTER TABLE mails DROP COLUMN doubtful;
+                     CREATE INDEX mails_review ON mails(first_seen, key) WHERE reviewed IS NULL
+                        AND (state = 'set-aside' OR (state != 'failed' AND sensitive = 1));
+                     PRAGMA user_version = 1;",
+                )
+                .unwrap();
+        }
+        let mut l = Ledger::open(&path).unwrap();
+        let mut r = rec("doubtful");
+        r.doubtful = true;
+        r.confidence = Some(0.9);
+        l.record_intent(&r, &[out("doubtful")], from_unix_seconds(200))
+            .unwrap();
+        let queue = l.review_queue(None, 10).unwrap();
+        assert_eq!(queue.len(), 1, "{queue:#?}");
+        assert!(queue[0].doubtful);
+        assert!(!l.mail("old").unwrap().unwrap().row.doubtful);
+        let plan: String = l
+            .conn
+            .query_row(
+                &format!(
+                    "EXPLAIN QUERY PLAN SELECT key FROM mails WHERE {}
+                     ORDER BY first_seen DESC, key DESC",
+                    activity::needs_review()
+                ),
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("mails_review"), "{plan}");
+    }
+
+    #[test]
     fn a_subject_and_explanation_are_kept_on_one_line_and_bounded() {
         let mut l = Ledger::in_memory().unwrap();
         let mut r = rec("s");

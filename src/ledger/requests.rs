@@ -652,6 +652,133 @@ mod tests {
         }
     }
 
+    fn forward(key: &str, id: &str) -> Pending {
+        Pending {
+            message: Outgoing {
+                message_id: MessageId::from_stored(id.into()),
+                kind: MessageKind::Forward,
+                to: "cimt@desk.example".into(),
+                bytes: b"To: cimt@desk.example\r\nReply-To: ida@regionh.example\r\n\r\nZoom?"
+                    .to_vec(),
+            },
+            mail_key: key.into(),
+            attempts: 0,
+            started: None,
+        }
+    }
+
+    #[test]
+    fn a_held_forward_is_sent_once_for_a_doubtful_mail_only() {
+        let mut l = Ledger::in_memory().unwrap();
+        let cimt = DeskKey::from("cimt");
+        // A doubtful technical mail, acknowledged (the reply delivered), its guess recorded.
+        let doubtful = Record {
+            action: Action::Reply,
+            category: Some(Category::Technical),
+            desk: Some(cimt.clone()),
+            confidence: Some(0.7),
+            doubtful: true,
+            reply_id: Some("ack".into()),
+            ..record("d1", Action::Reply)
+        };
+        l.record_intent(&doubtful, &[reply("d1", "ack")], at(10))
+            .unwrap();
+        l.delivered("ack", at(11), false).unwrap();
+        // Flagged for review even at a confidence the queue would not catch otherwise.
+        let queue = l.review_queue(None, 10).unwrap();
+        assert_eq!(queue.len(), 1);
+        assert!(queue[0].doubtful && queue[0].waiting_review && queue[0].forward_held());
+        assert_eq!(l.review_waiting().unwrap(), 1);
+        let s = l.status().unwrap();
+        assert_eq!(
+            (s.review_waiting, s.doubtful_waiting, s.forwards_held),
+            (1, 1, 1)
+        );
+        // Nothing is waiting to be sent: the forward is held, not pending.
+        assert!(l.pending().unwrap().is_empty());
+        // A confident mail holds no forward; neither does an unknown one.
+        let sure = Record {
+            category: Some(Category::Technical),
+            confidence: Some(0.9),
+            reply_id: Some("r-s1".into()),
+            ..record("s1", Action::Reply)
+        };
+        l.record_intent(&sure, &[reply("s1", "r-s1")], at(12))
+            .unwrap();
+        l.delivered("r-s1", at(12), false).unwrap();
+        assert_eq!(
+            l.ask_forward("s1", &cimt, "mette", at(13)).unwrap(),
+            Asked::Refused(Refusal::NotHeld)
+        );
+        assert_eq!(
+            l.ask_forward("nope", &cimt, "mette", at(13)).unwrap(),
+            Asked::Refused(Refusal::UnknownMail)
+        );
+
+        let kuit = DeskKey::from("kuit");
+        let id = queued(l.ask_forward("d1", &kuit, "mette", at(20)).unwrap());
+        assert_eq!(
+            l.ask_forward("d1", &cimt, "jens", at(21)).unwrap(),
+            Asked::Refused(Refusal::Forwarded)
+        );
+        let req = &l.pending_requests().unwrap()[0];
+        assert_eq!(
+            (req.action, req.desk.as_ref()),
+            (RequestAction::Forward, Some(&kuit))
+        );
+        l.record_requested_forward(
+            id,
+            &forward("d1", "f1"),
+            &kuit,
+            &["ida@regionh.example"],
+            at(30),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            l.state(&MailKey::from_stored("d1".into())).unwrap(),
+            Some((State::Sending, 0))
+        );
+        let pending = l.pending().unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].message.kind, MessageKind::Forward);
+        // Carried out again: refused, nothing added.
+        assert_eq!(
+            l.record_requested_forward(id, &forward("d1", "f2"), &kuit, &[], at(31))
+                .unwrap(),
+            Err(Refusal::Forwarded)
+        );
+        assert_eq!(l.pending().unwrap().len(), 1);
+        l.delivered("f1", at(32), false).unwrap();
+        let d = l.mail("d1").unwrap().unwrap();
+        assert_eq!(d.row.outcome, crate::ledger::Outcome::Replied);
+        assert!(d.row.forwarded && !d.row.forward_held() && !d.row.waiting_review);
+        assert_eq!(d.row.desk, Some(kuit.clone()));
+        // The kept copy hides the sender's address.
+        let kept = d
+            .sent
+            .iter()
+            .find(|m| m.kind == MessageKind::Forward)
+            .unwrap();
+        assert!(!String::from_utf8_lossy(&kept.bytes).contains("ida@regionh.example"));
+        // Sent: a later ask is refused, and the queue is empty.
+        assert_eq!(
+            l.ask_forward("d1", &cimt, "jens", at(40)).unwrap(),
+            Asked::Refused(Refusal::Forwarded)
+        );
+        assert!(l
+            .review_queue(None, 10)
+            .unwrap()
+            .iter()
+            .all(|r| r.key != "d1"));
+        // The acknowledgement is no pricing/technical reply for the rate limit.
+        assert_eq!(
+            l.last_reply(&sender_hash("ida@regionh.example"), "technical")
+                .unwrap(),
+            Some(at(12))
+        );
+    }
+
     #[test]
     fn a_second_answer_for_the_same_mail_is_refused() {
         let mut l = Ledger::in_memory().unwrap();
