@@ -352,7 +352,7 @@ fn a_doubtful_mail_is_acknowledged_flagged_and_its_held_forward_sent_once_from_t
         (&"pricing".into(), &true.into())
     );
     let key2 = second["key"].as_str().unwrap().to_string();
-    assert_eq!(keys(&mut c), [key2.clone()]);
+    assert_eq!(keys(&mut c), std::slice::from_ref(&key2));
     let r = c.post("/review/reviewed", &[("key", &key2)]);
     assert_eq!(r.header("location"), Some("/review?done=reviewed"));
     assert!(keys(&mut c).is_empty());
