@@ -537,6 +537,31 @@ mod tests {
     }
 
     #[test]
+    fn doubtful_mails_are_counted_by_guess_and_the_review_list_is_a_gauge() {
+        let m = Metrics::new();
+        let text = m.encode().unwrap();
+        assert!(
+            text.contains("autosvar_mails_doubtful_total{category=\"technical\"} 0"),
+            "{text}"
+        );
+        // `other` is never a guess that can be doubtful.
+        assert!(!text.contains("autosvar_mails_doubtful_total{category=\"other\"}"));
+        m.doubtful(Category::Technical);
+        m.doubtful(Category::Technical);
+        m.doubtful(Category::Pricing);
+        m.review_waiting(7);
+        let text = m.encode().unwrap();
+        for series in [
+            "autosvar_mails_doubtful_total{category=\"technical\"} 2",
+            "autosvar_mails_doubtful_total{category=\"pricing\"} 1",
+            "autosvar_mails_doubtful_total{category=\"terms\"} 0",
+            "autosvar_review_waiting 7",
+        ] {
+            assert!(text.contains(series), "{series} missing from:\n{text}");
+        }
+    }
+
+    #[test]
     fn mails_are_counted_by_outcome_and_category() {
         let m = Metrics::new();
         m.mail_done("replied", Some(Category::Pricing));
