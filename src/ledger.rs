@@ -1049,11 +1049,13 @@ impl Ledger {
     }
 
     /// Deletes finished entries last updated before `cutoff`; returns how many. Mail still
-    /// in flight or set aside for a person is kept. What [`Ledger::finish_reading`] noted of a
+    /// in flight, set aside for a person, or doubtful and not yet reviewed (its forward may
+    /// still be sent) is kept. What [`Ledger::finish_reading`] noted of a
     /// mail the ledger no longer has goes too.
     pub fn prune(&mut self, cutoff: SystemTime) -> Result<usize, LedgerError> {
         let pruned = self.conn.execute(
             "DELETE FROM mails WHERE state = 'done' AND updated < ?1
+               AND NOT (doubtful = 1 AND reviewed IS NULL)
                AND NOT EXISTS (SELECT 1 FROM outgoing WHERE mail_key = mails.key)",
             [unix_seconds(cutoff)],
         )?;
@@ -1149,6 +1151,20 @@ impl Ledger {
         )?;
         let rows = stmt.query_map([], set_aside_row)?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The key of the mail whose key or source is `selector` (the newest, should a source
+    /// name more than one).
+    pub fn key_of(&self, selector: &str) -> Result<Option<String>, LedgerError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT key FROM mails WHERE key = ?1 OR source = ?1
+                 ORDER BY key = ?1 DESC, first_seen DESC LIMIT 1",
+                [selector],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     /// Forgets set-aside mails whose key or source is `selector`, and any count of deaths
@@ -1722,6 +1738,13 @@ CREATE TABLE IF NOT EXISTS read_before (
             .state(&MailKey::from_stored("flight".into()))
             .unwrap()
             .is_some());
+        // A doubtful mail is kept until a person reviewed it (its forward may be sent).
+        let mut doubtful = rec("doubtful");
+        doubtful.doubtful = true;
+        l.record_done(&doubtful, from_unix_seconds(100)).unwrap();
+        assert_eq!(l.prune(from_unix_seconds(5_000)).unwrap(), 0);
+        assert!(l.mark_reviewed("doubtful", from_unix_seconds(200)).unwrap());
+        assert_eq!(l.prune(from_unix_seconds(5_000)).unwrap(), 1);
     }
 
     #[test]

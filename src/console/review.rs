@@ -151,8 +151,10 @@ async fn review_page(
                     state_words(q, lang)
                 )
             }),
-            doubtful: r.doubtful,
-            can_forward: r.doubtful && !r.forwarded,
+            // Acknowledged (a doubtful mail set aside, its acknowledgement refused, is
+            // answered as any set-aside mail).
+            doubtful: r.doubtful && acknowledged(r.outcome),
+            can_forward: r.doubtful && acknowledged(r.outcome) && !r.forwarded,
             held: r
                 .desk
                 .as_ref()
@@ -199,6 +201,14 @@ async fn review_page(
         categories, desks, notice, refused, next,
     };
     Ok(state.views.page("review.html", ctx)?.into_response())
+}
+
+/// A reply was written (sent, or on its way).
+fn acknowledged(outcome: crate::ledger::Outcome) -> bool {
+    matches!(
+        outcome,
+        crate::ledger::Outcome::Replied | crate::ledger::Outcome::Sending
+    )
 }
 
 /// Only notices this page has words for are shown (the query is the browser's).
