@@ -13,7 +13,9 @@
 //! such a subject is answered. The one exception: a bounce phrase in the subject over a
 //! text with a bounce report's markers is a bounce, question mark or not. Every rule is general (a header, a MIME type, a sender form,
 //! a subject form), never a list of known mails. [`decide`] then applies the per-sender,
-//! per-category rate limit. Pure: the caller passes in the ledger's [`History`] and the
+//! per-category rate limit, and turns a doubtful classification (below the rules'
+//! `review-below`) into the acknowledgement with any desk forward held for a person. Pure:
+//! the caller passes in the ledger's [`History`] and the
 //! time. A skip always carries its reason. Subjects and texts are matched on lowercased
 //! copies with `starts_with`/`contains` only: no byte offset crosses into the original.
 

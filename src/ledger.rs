@@ -5,8 +5,10 @@
 //! `outgoing`); each message is deleted from `outgoing` once delivered, and the mail becomes
 //! `done`. After a crash, what is still in `outgoing` is exactly what may not have gone out,
 //! so a restart finishes it instead of answering again. A mail in the ledger is never
-//! answered twice. Only what is needed is kept: the sender only as a hash (for the rate limit
-//! and to find a person's mails), the subject without CPR numbers, the classifier's short
+//! answered twice. A doubtful mail (`doubtful`: acknowledged, waiting for review) has its
+//! desk forward held: it is not in `outgoing` until a person's request writes it
+//! ([`Ledger::record_requested_forward`]), so no restart can send it. Only what is needed
+//! is kept: the sender only as a hash (for the rate limit and to find a person's mails), the subject without CPR numbers, the classifier's short
 //! explanation, and a copy of each message as sent (`sent`, the sender's address masked),
 //! until the mail is pruned; never the mail's own bytes or body. Which bytes from which source were which mail is noted
 //! (`read_before`: source, a digest of the bytes, the key), so a restart can tell a mail it

@@ -10,7 +10,7 @@
 //! `review-below`) gets the short acknowledgement (the `other` template) instead of its
 //! guess's, is recorded with its guess and flagged for review; its desk forward is never
 //! composed here, so no resume can send it: only a person's request does
-//! ([`manual`]). One bad mail never stops the pipeline: it comes back as
+//! (`pipeline/manual.rs`). One bad mail never stops the pipeline: it comes back as
 //! an [`Outcome`], is recorded, and the caller goes on. Body text is never logged.
 //!
 //! Fault isolation: a panic while parsing, guarding, classifying or composing one mail is
