@@ -302,6 +302,11 @@ fn a_doubtful_mail_is_acknowledged_flagged_and_its_held_forward_sent_once_from_t
         page.contains(&format!("<dd class=\"held\">{desk}</dd>")),
         "{page}"
     );
+    let activity = c.get("/activity").body;
+    assert!(
+        activity.contains("doubtful: acknowledged, forward held"),
+        "{activity}"
+    );
     let r = c.post(
         "/review/forward",
         &[("key", &key), ("category", "technical"), ("desk", &desk)],
