@@ -142,6 +142,7 @@ fn fill(path: &Path, end: i64) {
             }),
             sensitive: rng.below(100) < 3,
             confidence: Some(0.2 + rng.below(800) as f64 / 1000.0),
+            doubtful: false,
             skip_reason: skip.then_some(SkipReason::AutoReply),
             sender_hash: Some(sender_hash(&sender)),
             reply_id: None,

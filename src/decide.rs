@@ -13,7 +13,9 @@
 //! such a subject is answered. The one exception: a bounce phrase in the subject over a
 //! text with a bounce report's markers is a bounce, question mark or not. Every rule is general (a header, a MIME type, a sender form,
 //! a subject form), never a list of known mails. [`decide`] then applies the per-sender,
-//! per-category rate limit. Pure: the caller passes in the ledger's [`History`] and the
+//! per-category rate limit, and turns a doubtful classification (below the rules'
+//! `review-below`) into the acknowledgement with any desk forward held for a person. Pure:
+//! the caller passes in the ledger's [`History`] and the
 //! time. A skip always carries its reason. Subjects and texts are matched on lowercased
 //! copies with `starts_with`/`contains` only: no byte offset crosses into the original.
 
@@ -35,13 +37,19 @@ pub enum Decision {
     Reply {
         desk: Option<DeskKey>,
     },
+    /// A doubtful mail (the classifier not sure enough of its specific category): send the
+    /// short acknowledgement (the `other` template: a person will answer) and flag it for
+    /// review; a technical guess's forward to `held` is held for a person, never sent here.
+    Acknowledge {
+        held: Option<DeskKey>,
+    },
     Skip(SkipReason),
 }
 
 impl Decision {
     pub fn action(&self) -> Action {
         match self {
-            Decision::Reply { .. } => Action::Reply,
+            Decision::Reply { .. } | Decision::Acknowledge { .. } => Action::Reply,
             Decision::Skip(_) => Action::Skip,
         }
     }
@@ -49,7 +57,7 @@ impl Decision {
     pub fn skip_reason(&self) -> Option<SkipReason> {
         match self {
             Decision::Skip(r) => Some(*r),
-            Decision::Reply { .. } => None,
+            Decision::Reply { .. } | Decision::Acknowledge { .. } => None,
         }
     }
 }
@@ -629,7 +637,9 @@ pub fn is_machine_generated(mail: &Mail, reason: Option<SkipReason>) -> bool {
     }
 }
 
-/// The decision for a mail that passed [`guard`], given its classification.
+/// The decision for a mail that passed [`guard`], given its classification: skipped when
+/// the sender had a reply in this category within `period`, else a reply, or for a
+/// doubtful classification the acknowledgement with any desk forward held.
 pub fn decide(
     classification: &Classification,
     history: &History,
@@ -641,13 +651,15 @@ pub fn decide(
             return Decision::Skip(SkipReason::RateLimited);
         }
     }
-    Decision::Reply {
-        desk: if classification.category == Category::Technical {
-            classification.desk.clone()
-        } else {
-            None
-        },
+    let desk = if classification.category == Category::Technical {
+        classification.desk.clone()
+    } else {
+        None
+    };
+    if classification.doubtful {
+        return Decision::Acknowledge { held: desk };
     }
+    Decision::Reply { desk }
 }
 
 #[cfg(test)]
@@ -1095,6 +1107,58 @@ mod tests {
             Decision::Reply {
                 desk: Some("cimt".into())
             }
+        );
+    }
+
+    #[test]
+    fn a_doubtful_mail_is_acknowledged_with_its_forward_held() {
+        let sure = Classification {
+            category: Category::Technical,
+            doubtful: false,
+            desk: Some("kuit".into()),
+            confidence: 0.4,
+            secondary: None,
+            sensitive: true,
+            scores: vec![],
+            hits: vec![],
+        };
+        let doubtful = Classification {
+            doubtful: true,
+            ..sure.clone()
+        };
+        let now = crate::clock::from_unix_seconds(1_000_000);
+        let day = Duration::from_secs(86400);
+        let none = History::default();
+        assert_eq!(
+            decide(&sure, &none, day, now),
+            Decision::Reply {
+                desk: Some("kuit".into())
+            }
+        );
+        let acked = decide(&doubtful, &none, day, now);
+        assert_eq!(
+            acked,
+            Decision::Acknowledge {
+                held: Some("kuit".into())
+            }
+        );
+        assert_eq!(acked.action(), Action::Reply);
+        // Only a technical guess holds a forward.
+        let pricing = Classification {
+            category: Category::Pricing,
+            ..doubtful.clone()
+        };
+        assert_eq!(
+            decide(&pricing, &none, day, now),
+            Decision::Acknowledge { held: None }
+        );
+        // The rate limit comes first, as for any reply.
+        let recent = History {
+            last_reply: Some(crate::clock::from_unix_seconds(1_000_000 - 60)),
+        };
+        assert_eq!(
+            decide(&doubtful, &recent, day, now),
+            Decision::Skip(SkipReason::RateLimited)
         );
     }
 }

@@ -5,8 +5,10 @@
 //! `outgoing`); each message is deleted from `outgoing` once delivered, and the mail becomes
 //! `done`. After a crash, what is still in `outgoing` is exactly what may not have gone out,
 //! so a restart finishes it instead of answering again. A mail in the ledger is never
-//! answered twice. Only what is needed is kept: the sender only as a hash (for the rate limit
-//! and to find a person's mails), the subject without CPR numbers, the classifier's short
+//! answered twice. A doubtful mail (`doubtful`: acknowledged, waiting for review) has its
+//! desk forward held: it is not in `outgoing` until a person's request writes it
+//! ([`Ledger::record_requested_forward`]), so no restart can send it. Only what is needed
+//! is kept: the sender only as a hash (for the rate limit and to find a person's mails), the subject without CPR numbers, the classifier's short
 //! explanation, and a copy of each message as sent (`sent`, the sender's address masked),
 //! until the mail is pruned; never the mail's own bytes or body. Which bytes from which source were which mail is noted
 //! (`read_before`: source, a digest of the bytes, the key), so a restart can tell a mail it
@@ -107,6 +109,10 @@ pub struct Record {
     pub language: Option<Language>,
     pub sensitive: bool,
     pub confidence: Option<f64>,
+    /// The classifier was not sure enough of `category` (below the rules' `review-below`):
+    /// the reply was the short acknowledgement, the mail waits for review, and a technical
+    /// guess's desk forward is held (never written to `outgoing`) until a person sends it.
+    pub doubtful: bool,
     pub skip_reason: Option<SkipReason>,
     pub reply_id: Option<String>,
     pub forward_id: Option<String>,
@@ -307,7 +313,8 @@ CREATE TABLE IF NOT EXISTS mails (
     error        TEXT,
     subject      TEXT,
     explanation  TEXT,
-    reviewed     INTEGER
+    reviewed     INTEGER,
+    doubtful     INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS outgoing (
     message_id   TEXT PRIMARY KEY,
@@ -345,10 +352,11 @@ CREATE TABLE IF NOT EXISTS read_before (
 
 /// Columns added since the first ledgers, added to an older file when it is opened (each
 /// as the `CREATE TABLE` above has it).
-const ADDED_COLUMNS: [(&str, &str); 3] = [
+const ADDED_COLUMNS: [(&str, &str); 4] = [
     ("subject", "TEXT"),
     ("explanation", "TEXT"),
     ("reviewed", "INTEGER"),
+    ("doubtful", "INTEGER NOT NULL DEFAULT 0"),
 ];
 
 /// The indexes, created after [`ADDED_COLUMNS`] exist. Newest first is `first_seen DESC,
@@ -364,13 +372,16 @@ CREATE INDEX IF NOT EXISTS sent_mail ON sent(mail_key);
 ";
 
 /// The schema version this code writes (`PRAGMA user_version`): 1 added the activity
-/// columns, the `sent` table, the indexes and the `tally` of mails per day.
-const SCHEMA_VERSION: i64 = 1;
+/// columns, the `sent` table, the indexes and the `tally` of mails per day; 2 the
+/// `doubtful` column, which the review queue's partial index (`mails_review`) now names
+/// (the index of version 1 is dropped and made again).
+const SCHEMA_VERSION: i64 = 2;
 
 /// Brings a ledger of any earlier version to this one: tables, then missing columns, then
 /// indexes, in one write transaction (the daemon and the console may open it at once).
 fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     tx.execute_batch(SCHEMA)?;
     tx.execute_batch(console::SCHEMA)?;
     tx.execute_batch(requests::SCHEMA)?;
@@ -396,6 +407,10 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         |r| r.get(0),
     )?;
     tx.execute_batch(&activity::tally_schema(!tallied))?;
+    if version < 2 {
+        // Its `WHERE` did not know doubtful mails: made again below with the one it has now.
+        tx.execute_batch("DROP INDEX IF EXISTS mails_review;")?;
+    }
     tx.execute_batch(&activity::review_index())?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()
@@ -523,14 +538,16 @@ impl Ledger {
             .optional()?)
     }
 
-    /// When `sender_hash` last got a reply in `category`.
+    /// When `sender_hash` last got a reply in `category`. A doubtful mail's
+    /// acknowledgement is no reply in its guessed category: it does not count.
     pub fn last_reply(
         &self,
         sender_hash: &str,
         category: &str,
     ) -> Result<Option<SystemTime>, LedgerError> {
         let t: Option<i64> = self.conn.query_row(
-            "SELECT MAX(updated) FROM mails WHERE sender_hash = ?1 AND category = ?2 AND action = ?3",
+            "SELECT MAX(updated) FROM mails
+             WHERE sender_hash = ?1 AND category = ?2 AND action = ?3 AND doubtful = 0",
             params![sender_hash, category, Action::Reply],
             |r| r.get(0),
         )?;
@@ -547,35 +564,46 @@ fn write_intent(
     now: SystemTime,
 ) -> Result<(), LedgerError> {
     upsert(tx, r, State::Sending, unix_seconds(now))?;
+    let addresses: Vec<&str> = r.sender_addresses.iter().map(String::as_str).collect();
     for o in outgoing {
-        tx.execute(
-            "INSERT OR REPLACE INTO outgoing (message_id, mail_key, kind, envelope_to, bytes)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                o.message.message_id.as_str(),
-                o.mail_key,
-                o.message.kind,
-                o.message.to,
-                o.message.bytes
-            ],
-        )?;
-        // The copy kept for the console, without the sender's address; it counts as
-        // sent once delivered.
-        let mut hide: Vec<&str> = r.sender_addresses.iter().map(String::as_str).collect();
-        if o.message.kind == MessageKind::Reply {
-            hide.push(&o.message.to);
-        }
-        tx.execute(
-            "INSERT OR REPLACE INTO sent (message_id, mail_key, kind, sent, bytes)
-             VALUES (?1, ?2, ?3, NULL, ?4)",
-            params![
-                o.message.message_id.as_str(),
-                o.mail_key,
-                o.message.kind,
-                mask_addresses(&o.message.bytes, &hide)
-            ],
-        )?;
+        write_message(tx, o, &addresses)?;
     }
+    Ok(())
+}
+
+/// One message in `outgoing`, and the copy kept for the console in `sent` without the
+/// sender's `addresses` (nor, for a reply, the address it goes to); it counts as sent once
+/// delivered.
+fn write_message(
+    tx: &rusqlite::Transaction<'_>,
+    o: &Pending,
+    addresses: &[&str],
+) -> Result<(), LedgerError> {
+    tx.execute(
+        "INSERT OR REPLACE INTO outgoing (message_id, mail_key, kind, envelope_to, bytes)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            o.message.message_id.as_str(),
+            o.mail_key,
+            o.message.kind,
+            o.message.to,
+            o.message.bytes
+        ],
+    )?;
+    let mut hide = addresses.to_vec();
+    if o.message.kind == MessageKind::Reply {
+        hide.push(&o.message.to);
+    }
+    tx.execute(
+        "INSERT OR REPLACE INTO sent (message_id, mail_key, kind, sent, bytes)
+         VALUES (?1, ?2, ?3, NULL, ?4)",
+        params![
+            o.message.message_id.as_str(),
+            o.mail_key,
+            o.message.kind,
+            mask_addresses(&o.message.bytes, &hide)
+        ],
+    )?;
     Ok(())
 }
 
@@ -588,15 +616,15 @@ fn upsert(
     tx.execute(
             "INSERT INTO mails (key, source, first_seen, updated, state, action, category, desk, language,
                                 sensitive, confidence, skip_reason, sender_hash, reply_id, forward_id,
-                                subject, explanation)
-             VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                                subject, explanation, doubtful)
+             VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
              ON CONFLICT(key) DO UPDATE SET
                 source = excluded.source, updated = excluded.updated, state = excluded.state,
                 action = excluded.action, category = excluded.category, desk = excluded.desk,
                 language = excluded.language, sensitive = excluded.sensitive,
                 confidence = excluded.confidence, skip_reason = excluded.skip_reason,
                 sender_hash = excluded.sender_hash, reply_id = excluded.reply_id,
-                forward_id = excluded.forward_id, error = NULL,
+                forward_id = excluded.forward_id, error = NULL, doubtful = excluded.doubtful,
                 subject = COALESCE(excluded.subject, subject),
                 explanation = COALESCE(excluded.explanation, explanation)",
             params![
@@ -616,6 +644,7 @@ fn upsert(
                 r.forward_id,
                 r.subject.as_deref().map(kept_subject),
                 r.explain.as_deref().map(kept_explanation),
+                r.doubtful,
             ],
         )?;
     Ok(())
@@ -713,10 +742,10 @@ fn journal_delivery(
     sent_copy: Option<&[u8]>,
     finished: bool,
 ) -> Result<(), LedgerError> {
-    let (source, category): (Source, Option<Category>) = tx.query_row(
-        "SELECT source, category FROM mails WHERE key = ?1",
+    let (source, category, doubtful): (Source, Option<Category>, bool) = tx.query_row(
+        "SELECT source, category, doubtful FROM mails WHERE key = ?1",
         [key],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
     let flag = match kind {
         MessageKind::Reply => Mark::Answered,
@@ -726,7 +755,8 @@ fn journal_delivery(
     if let Some(bytes) = sent_copy {
         journal(tx, &source, &Mark::SentCopy, Some(bytes))?;
     }
-    if let Some(category) = category.filter(|_| finished && marking.category_folders) {
+    // A doubtful mail stays where a person sees it (flagged), not in its guess's folder.
+    if let Some(category) = category.filter(|_| finished && marking.category_folders && !doubtful) {
         journal(tx, &source, &Mark::Move(category), None)?;
     }
     Ok(())
@@ -821,7 +851,8 @@ impl Ledger {
         self.conn.execute(
             "UPDATE mails SET category = ?2, desk = ?3, language = ?4, sensitive = ?5,
                 confidence = ?6, sender_hash = COALESCE(?7, sender_hash),
-                subject = COALESCE(?8, subject), explanation = COALESCE(?9, explanation)
+                subject = COALESCE(?8, subject), explanation = COALESCE(?9, explanation),
+                doubtful = ?10
              WHERE key = ?1",
             params![
                 r.key,
@@ -833,6 +864,7 @@ impl Ledger {
                 r.sender_hash,
                 r.subject.as_deref().map(kept_subject),
                 r.explain.as_deref().map(kept_explanation),
+                r.doubtful,
             ],
         )?;
         Ok(())
@@ -847,6 +879,10 @@ impl Ledger {
     ) -> Result<(), LedgerError> {
         let tx = self.conn.transaction()?;
         write_intent(&tx, r, outgoing, now)?;
+        if r.doubtful && self.marking.is_some() {
+            // Waiting for a person, as a set-aside mail is: the mailbox shows it flagged.
+            journal(&tx, &r.source, &Mark::Review, None)?;
+        }
         tx.commit()?;
         Ok(())
     }
@@ -1015,11 +1051,13 @@ impl Ledger {
     }
 
     /// Deletes finished entries last updated before `cutoff`; returns how many. Mail still
-    /// in flight or set aside for a person is kept. What [`Ledger::finish_reading`] noted of a
+    /// in flight, set aside for a person, or doubtful and not yet reviewed (its forward may
+    /// still be sent) is kept. What [`Ledger::finish_reading`] noted of a
     /// mail the ledger no longer has goes too.
     pub fn prune(&mut self, cutoff: SystemTime) -> Result<usize, LedgerError> {
         let pruned = self.conn.execute(
             "DELETE FROM mails WHERE state = 'done' AND updated < ?1
+               AND NOT (doubtful = 1 AND reviewed IS NULL)
                AND NOT EXISTS (SELECT 1 FROM outgoing WHERE mail_key = mails.key)",
             [unix_seconds(cutoff)],
         )?;
@@ -1115,6 +1153,20 @@ impl Ledger {
         )?;
         let rows = stmt.query_map([], set_aside_row)?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The key of the mail whose key or source is `selector` (the newest, should a source
+    /// name more than one).
+    pub fn key_of(&self, selector: &str) -> Result<Option<String>, LedgerError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT key FROM mails WHERE key = ?1 OR source = ?1
+                 ORDER BY key = ?1 DESC, first_seen DESC LIMIT 1",
+                [selector],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     /// Forgets set-aside mails whose key or source is `selector`, and any count of deaths
@@ -1247,6 +1299,7 @@ mod tests {
             language: None,
             sensitive: false,
             confidence: None,
+            doubtful: false,
             skip_reason: None,
             sender_hash: Some(sender_hash("Bo@X.example")),
             reply_id: Some(format!("r-{key}")),
@@ -1381,6 +1434,49 @@ CREATE TABLE IF NOT EXISTS read_before (
                 Some("Pris?")
             );
         }
+    }
+
+    #[test]
+    fn a_version_1_ledger_gets_the_doubtful_column_and_a_review_index_that_knows_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.sqlite");
+        {
+            let mut l = Ledger::open(&path).unwrap();
+            l.record_done(&rec("old"), from_unix_seconds(100)).unwrap();
+            // Back to version 1: no `doubtful`, the review index of then.
+            l.conn
+                .execute_batch(
+                    "DROP INDEX mails_review;
+                     ALTER TABLE mails DROP COLUMN doubtful;
+                     CREATE INDEX mails_review ON mails(first_seen, key) WHERE reviewed IS NULL
+                        AND (state = 'set-aside' OR (state != 'failed' AND sensitive = 1));
+                     PRAGMA user_version = 1;",
+                )
+                .unwrap();
+        }
+        let mut l = Ledger::open(&path).unwrap();
+        let mut r = rec("doubtful");
+        r.doubtful = true;
+        r.confidence = Some(0.9);
+        l.record_intent(&r, &[out("doubtful")], from_unix_seconds(200))
+            .unwrap();
+        let queue = l.review_queue(None, 10).unwrap();
+        assert_eq!(queue.len(), 1, "{queue:#?}");
+        assert!(queue[0].doubtful);
+        assert!(!l.mail("old").unwrap().unwrap().row.doubtful);
+        let plan: String = l
+            .conn
+            .query_row(
+                &format!(
+                    "EXPLAIN QUERY PLAN SELECT key FROM mails WHERE {}
+                     ORDER BY first_seen DESC, key DESC",
+                    activity::needs_review()
+                ),
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("mails_review"), "{plan}");
     }
 
     #[test]
@@ -1644,6 +1740,13 @@ CREATE TABLE IF NOT EXISTS read_before (
             .state(&MailKey::from_stored("flight".into()))
             .unwrap()
             .is_some());
+        // A doubtful mail is kept until a person reviewed it (its forward may be sent).
+        let mut doubtful = rec("doubtful");
+        doubtful.doubtful = true;
+        l.record_done(&doubtful, from_unix_seconds(100)).unwrap();
+        assert_eq!(l.prune(from_unix_seconds(5_000)).unwrap(), 0);
+        assert!(l.mark_reviewed("doubtful", from_unix_seconds(200)).unwrap());
+        assert_eq!(l.prune(from_unix_seconds(5_000)).unwrap(), 1);
     }
 
     #[test]

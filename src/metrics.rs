@@ -76,6 +76,11 @@ struct MailLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CategoryLabel {
+    category: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ClassLabel {
     class: &'static str,
 }
@@ -139,6 +144,8 @@ struct Health {
 pub struct Metrics {
     registry: Registry,
     mails: Family<MailLabels, Counter>,
+    doubtful: Family<CategoryLabel, Counter>,
+    review_waiting: Gauge,
     replies_sent: Counter,
     forwards_sent: Counter,
     send_failures: Family<ClassLabel, Counter>,
@@ -178,6 +185,18 @@ impl Metrics {
             "mails",
             "Mails handled, by outcome (the pipeline's labels) and category",
             mails.clone(),
+        );
+        let doubtful = Family::<CategoryLabel, Counter>::default();
+        registry.register(
+            "mails_doubtful",
+            "Doubtful mails (a specific category below the rules' review-below): acknowledged, flagged for review, a desk forward held; by guessed category",
+            doubtful.clone(),
+        );
+        let review_waiting = Gauge::default();
+        registry.register(
+            "review_waiting",
+            "Mails waiting for review in the ledger (the console's review list), as of the last scrape",
+            review_waiting.clone(),
         );
         let replies_sent = Counter::default();
         registry.register(
@@ -259,6 +278,11 @@ impl Metrics {
                     category: category.name(),
                 }));
             }
+            if category != Category::Other {
+                drop(doubtful.get_or_create(&CategoryLabel {
+                    category: category.name(),
+                }));
+            }
         }
         for class in SendFailure::ALL {
             drop(send_failures.get_or_create(&ClassLabel {
@@ -276,6 +300,8 @@ impl Metrics {
         Metrics {
             registry,
             mails,
+            doubtful,
+            review_waiting,
             replies_sent,
             forwards_sent,
             send_failures,
@@ -307,6 +333,21 @@ impl Metrics {
                 category: category.map_or("none", Category::name),
             })
             .inc();
+    }
+
+    /// A doubtful mail was acknowledged (its guess: `category`) and flagged for review.
+    pub fn doubtful(&self, category: Category) {
+        self.doubtful
+            .get_or_create(&CategoryLabel {
+                category: category.name(),
+            })
+            .inc();
+    }
+
+    /// How many mails wait for review in the ledger (read by whoever holds it open).
+    pub fn review_waiting(&self, waiting: u64) {
+        self.review_waiting
+            .set(i64::try_from(waiting).unwrap_or(i64::MAX));
     }
 
     /// A message accepted by the server (SMTP 250) or written to the outbox.
@@ -493,6 +534,31 @@ mod tests {
             line(&text, "autosvar_replies_sent_total "),
             Some("autosvar_replies_sent_total 0")
         );
+    }
+
+    #[test]
+    fn doubtful_mails_are_counted_by_guess_and_the_review_list_is_a_gauge() {
+        let m = Metrics::new();
+        let text = m.encode().unwrap();
+        assert!(
+            text.contains("autosvar_mails_doubtful_total{category=\"technical\"} 0"),
+            "{text}"
+        );
+        // `other` is never a guess that can be doubtful.
+        assert!(!text.contains("autosvar_mails_doubtful_total{category=\"other\"}"));
+        m.doubtful(Category::Technical);
+        m.doubtful(Category::Technical);
+        m.doubtful(Category::Pricing);
+        m.review_waiting(7);
+        let text = m.encode().unwrap();
+        for series in [
+            "autosvar_mails_doubtful_total{category=\"technical\"} 2",
+            "autosvar_mails_doubtful_total{category=\"pricing\"} 1",
+            "autosvar_mails_doubtful_total{category=\"terms\"} 0",
+            "autosvar_review_waiting 7",
+        ] {
+            assert!(text.contains(series), "{series} missing from:\n{text}");
+        }
     }
 
     #[test]

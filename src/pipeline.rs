@@ -6,7 +6,11 @@
 //! over a Maildir's `new/` reads only what is new); any other mail is read, and a mail the
 //! ledger has finished is never touched again. The ledger is written before anything is
 //! sent (decision plus outgoing messages, one transaction); each message is marked
-//! delivered as it goes. One bad mail never stops the pipeline: it comes back as
+//! delivered as it goes. A doubtful mail (a specific category below the rules'
+//! `review-below`) gets the short acknowledgement (the `other` template) instead of its
+//! guess's, is recorded with its guess and flagged for review; its desk forward is never
+//! composed here, so no resume can send it: only a person's request does
+//! (`pipeline/manual.rs`). One bad mail never stops the pipeline: it comes back as
 //! an [`Outcome`], is recorded, and the caller goes on. Body text is never logged.
 //!
 //! Fault isolation: a panic while parsing, guarding, classifying or composing one mail is
@@ -108,6 +112,7 @@ pub fn assess(bytes: &[u8], config: &Config, classifier: &Classifier) -> Assessm
         classification.category = Category::Other;
         classification.desk = None;
         classification.secondary = None;
+        classification.doubtful = false;
     }
     Assessment {
         mail,
@@ -129,6 +134,16 @@ pub enum Outcome {
         reason: SkipReason,
         category: Category,
     },
+    /// Doubtful (the classifier not sure enough of `guess`): the short acknowledgement was
+    /// sent instead of `guess`'s template, the mail waits for review, and a technical
+    /// guess's forward to `held` waits for a person.
+    Acknowledged {
+        guess: Category,
+        held: Option<DeskKey>,
+        reply_id: String,
+    },
+    /// A doubtful mail's held forward, sent as a person asked in the review list.
+    Forwarded { guess: Category, desk: DeskKey },
     /// The ledger already has it.
     AlreadyDone,
     /// Not sent this time; will be tried again.
@@ -144,6 +159,11 @@ pub enum Outcome {
         reason: SkipReason,
         category: Category,
     },
+    /// `--dry-run`: a doubtful mail would get the acknowledgement.
+    WouldAcknowledge {
+        guess: Category,
+        held: Option<DeskKey>,
+    },
 }
 
 impl Outcome {
@@ -151,12 +171,15 @@ impl Outcome {
     pub fn label(&self) -> &'static str {
         match self {
             Outcome::Replied { .. } => "replied",
+            Outcome::Acknowledged { .. } => "acknowledged",
+            Outcome::Forwarded { .. } => "forwarded",
             Outcome::Skipped { .. } => "skipped",
             Outcome::AlreadyDone => "already-done",
             Outcome::Failed { .. } => "failed",
             Outcome::SetAside { .. } => "set-aside",
             Outcome::WouldReply { .. } => "would-reply",
             Outcome::WouldSkip { .. } => "would-skip",
+            Outcome::WouldAcknowledge { .. } => "would-acknowledge",
         }
     }
 
@@ -167,11 +190,15 @@ impl Outcome {
             | Outcome::Skipped { category, .. }
             | Outcome::WouldReply { category, .. }
             | Outcome::WouldSkip { category, .. } => Some(*category),
+            Outcome::Acknowledged { guess, .. }
+            | Outcome::WouldAcknowledge { guess, .. }
+            | Outcome::Forwarded { guess, .. } => Some(*guess),
             Outcome::AlreadyDone | Outcome::Failed { .. } | Outcome::SetAside { .. } => None,
         }
     }
 
-    /// A human line: "replied technical desk=cimt", "skipped auto-reply".
+    /// A human line: "replied technical desk=cimt", "skipped auto-reply",
+    /// "acknowledged doubtful technical, forward to cimt held".
     pub fn describe(&self) -> String {
         match self {
             Outcome::Replied { category, desk, .. } | Outcome::WouldReply { category, desk } => {
@@ -183,6 +210,12 @@ impl Outcome {
             Outcome::Skipped { reason, .. } | Outcome::WouldSkip { reason, .. } => {
                 format!("{} {reason}", self.label())
             }
+            Outcome::Acknowledged { guess, held, .. }
+            | Outcome::WouldAcknowledge { guess, held } => match held {
+                Some(d) => format!("{} doubtful {guess}, forward to {d} held", self.label()),
+                None => format!("{} doubtful {guess}", self.label()),
+            },
+            Outcome::Forwarded { guess, desk } => format!("forwarded {guess} desk={desk}"),
             Outcome::Failed { error } => format!("failed {error}"),
             Outcome::SetAside { why } => format!("set-aside {why}"),
             Outcome::AlreadyDone => "already-done".into(),
@@ -531,6 +564,7 @@ impl Pipeline {
             language: Some(mail.language),
             sensitive: false,
             confidence: None,
+            doubtful: false,
             skip_reason: Some(reason),
             reply_id: None,
             forward_id: None,
@@ -886,22 +920,38 @@ impl Pipeline {
         let c = &a.classification;
         let decision = self.decision(a, sender.as_deref(), now)?;
         let mut record = new_record(raw, a, decision.action(), sender, &self.classifier);
-        let desk = match decision {
+        let (desk, doubtful) = match decision {
             Decision::Skip(reason) => {
                 let outcome = self.skip(record, reason, c.category, now)?;
                 return Ok((outcome, Vec::new()));
             }
-            Decision::Reply { desk } => desk,
+            Decision::Reply { desk } => (desk, false),
+            Decision::Acknowledge { held } => (held, true),
         };
         if self.dry_run {
-            let outcome = Outcome::WouldReply {
-                category: c.category,
-                desk,
+            let outcome = if doubtful {
+                Outcome::WouldAcknowledge {
+                    guess: c.category,
+                    held: desk,
+                }
+            } else {
+                Outcome::WouldReply {
+                    category: c.category,
+                    desk,
+                }
             };
             return Ok((outcome, Vec::new()));
         }
+        // A doubtful mail's guessed desk is recorded (for the reviewer); no forward to it is
+        // composed: nothing held is ever in `outgoing`, so nothing can send it but a person.
         record.desk.clone_from(&desk);
-        match self.compose(raw, a, desk.as_ref(), now) {
+        record.doubtful = doubtful;
+        let composed = if doubtful {
+            self.compose_acknowledgement(raw, a, now)
+        } else {
+            self.compose(raw, a, desk.as_ref(), now)
+        };
+        match composed {
             Ok(messages) => self.record_reply(record, messages, c.category, desk, now),
             Err(e) => {
                 // Nothing about this mail will change on a retry: a human takes it.
@@ -1031,6 +1081,22 @@ impl Pipeline {
         .unwrap_or(Err(compose::ComposeError::Internal))
     }
 
+    /// A doubtful mail's reply: the `other` template (the short acknowledgement: a person
+    /// will answer), in the sender's language, with the sensitive notice when the mail is
+    /// sensitive; never a forward.
+    fn compose_acknowledgement(
+        &self,
+        raw: &RawMail,
+        a: &Assessment,
+        now: SystemTime,
+    ) -> Result<(compose::Outgoing, Option<compose::Outgoing>), compose::ComposeError> {
+        let mut ack = a.clone();
+        ack.classification.category = Category::Other;
+        ack.classification.desk = None;
+        ack.classification.secondary = None;
+        self.compose(raw, &ack, None, now)
+    }
+
     /// Records the decision and the composed messages in one transaction, before any is
     /// sent; the messages are returned for [`Pipeline::deliver`].
     fn record_reply(
@@ -1041,12 +1107,23 @@ impl Pipeline {
         desk: Option<DeskKey>,
         now: SystemTime,
     ) -> Result<(Outcome, Vec<ledger::Pending>), PipelineError> {
+        let doubtful = record.doubtful;
         let (reply_id, outgoing) = to_send(&mut record, reply, forward);
         self.ledger.record_intent(&record, &outgoing, now)?;
-        let outcome = Outcome::Replied {
-            category,
-            desk,
-            reply_id,
+        let outcome = if doubtful {
+            // Counted once, when decided (a retry of its delivery does not decide again).
+            self.metrics.doubtful(category);
+            Outcome::Acknowledged {
+                guess: category,
+                held: desk,
+                reply_id,
+            }
+        } else {
+            Outcome::Replied {
+                category,
+                desk,
+                reply_id,
+            }
         };
         Ok((outcome, outgoing))
     }
@@ -1187,6 +1264,8 @@ fn new_record(
         language: Some(a.mail.language),
         sensitive: c.sensitive,
         confidence: Some(c.confidence),
+        // Set by the caller once it acknowledges the mail instead of answering it.
+        doubtful: false,
         skip_reason: None,
         reply_id: None,
         forward_id: None,
@@ -1228,6 +1307,14 @@ pub fn explain_summary(a: &Assessment) -> String {
     // Writing to a String cannot fail.
     let _ = match a.guard {
         Some(r) => writeln!(out, "decision:   skip ({r})"),
+        None if c.doubtful => writeln!(
+            out,
+            "decision:   acknowledge (doubtful: the confidence is below review-below; a person answers{})",
+            c.desk
+                .as_ref()
+                .map(|d| format!(", the forward to {d} is held"))
+                .unwrap_or_default()
+        ),
         None => writeln!(out, "decision:   reply"),
     };
     let _ = writeln!(

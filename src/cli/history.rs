@@ -1,5 +1,8 @@
 //! `autosvar history`: what happened to the mails, newest first, from the ledger: one line
-//! per mail (when, source, key, category, outcome, why), or one JSON object per line.
+//! per mail (when, source, key, category, outcome, why), or one JSON object per line. A
+//! doubtful mail (acknowledged because the classifier was unsure; its category is the
+//! guess) says so in its why, with its held forward and whether it waits for review;
+//! `--review` lists only the mails waiting for review (the console's review list).
 //!
 //! Reads the ledger only, through the console's activity queries (keyset pages along an
 //! index). A person is found by the hash of the address typed ([`crate::ledger::sender_hash`]):
@@ -31,11 +34,16 @@ pub struct HistoryArgs {
     /// it is not printed).
     #[arg(long, value_name = "ADDRESS")]
     pub sender: Option<String>,
+    /// Only the mails waiting for review (the console's review list): set aside, sensitive,
+    /// doubtful, or answered as `other` or with a low confidence, not yet closed.
+    #[arg(long)]
+    pub review: bool,
     /// At most this many mails.
     #[arg(long, default_value_t = 50)]
     pub limit: u32,
     /// One JSON object per line: at, updated, source, key, category, outcome, skip_reason,
-    /// desk, language, confidence, sensitive, why, reviewed.
+    /// desk, language, confidence, sensitive, why, reviewed, doubtful, forward_held,
+    /// waiting_review.
     #[arg(long)]
     pub json: bool,
 }
@@ -93,6 +101,7 @@ fn history(
         sender_hash: args.sender.as_deref().map(crate::ledger::sender_hash),
         category: args.category,
         outcome: args.outcome,
+        review: args.review,
         before: None,
         limit: 0,
     };
@@ -121,8 +130,24 @@ fn history(
 }
 
 /// Why the mail ended as it did: the skip reason, the reason it was set aside or failed,
-/// the desk a reply was forwarded to; empty when there is nothing to say.
+/// the desk a reply was forwarded to, a doubtful mail's flag (its held or sent forward,
+/// whether it waits for review); empty when there is nothing to say.
 fn why(row: &ActivityRow) -> String {
+    if row.doubtful && matches!(row.outcome, Outcome::Replied | Outcome::Sending) {
+        let forward = match (&row.desk, row.forwarded) {
+            (Some(d), true) => format!(", forwarded desk={d}"),
+            (Some(d), false) if row.forward_held() && row.reviewed.is_none() => {
+                format!(", forward to {d} held")
+            }
+            _ => String::new(),
+        };
+        let review = if row.waiting_review {
+            "waiting for review"
+        } else {
+            "reviewed"
+        };
+        return format!("doubtful (acknowledged){forward}, {review}");
+    }
     match (row.outcome, row.skip_reason, &row.why, &row.desk) {
         (Outcome::Skipped, Some(reason), _, _) => reason.as_str().to_string(),
         (Outcome::SetAside | Outcome::Failed, _, Some(why), _) => crate::log::reason(why),
@@ -167,6 +192,9 @@ fn json_line(row: &ActivityRow) -> String {
         "sensitive": row.sensitive,
         "why": (!why.is_empty()).then_some(why),
         "reviewed": row.reviewed.map(time),
+        "doubtful": row.doubtful,
+        "forward_held": row.forward_held() && row.reviewed.is_none(),
+        "waiting_review": row.waiting_review,
     })
     .to_string()
 }
@@ -194,6 +222,9 @@ mod tests {
             sender_hash: Some(crate::ledger::sender_hash("bo@x.example")),
             why: None,
             reviewed: None,
+            doubtful: false,
+            forwarded: false,
+            waiting_review: false,
         }
     }
 
@@ -226,6 +257,45 @@ mod tests {
     }
 
     #[test]
+    fn a_doubtful_mail_shows_its_guess_held_forward_and_review_flag() {
+        let mut r = row(Outcome::Replied);
+        r.category = Some(Category::Technical);
+        r.desk = Some("cimt".into());
+        r.doubtful = true;
+        r.waiting_review = true;
+        assert!(
+            text_line(&r).ends_with(
+                "\ttechnical\treplied\tdoubtful (acknowledged), forward to cimt held, waiting for review"
+            ),
+            "{}",
+            text_line(&r)
+        );
+        let json: serde_json::Value = serde_json::from_str(&json_line(&r)).unwrap();
+        assert_eq!(
+            (
+                &json["doubtful"],
+                &json["forward_held"],
+                &json["waiting_review"]
+            ),
+            (
+                &serde_json::Value::Bool(true),
+                &serde_json::Value::Bool(true),
+                &serde_json::Value::Bool(true)
+            )
+        );
+        assert_eq!(json["category"], "technical");
+        r.forwarded = true;
+        r.waiting_review = false;
+        r.reviewed = Some(from_unix_seconds(1_772_445_700));
+        assert!(text_line(&r).ends_with("doubtful (acknowledged), forwarded desk=cimt, reviewed"));
+        let json: serde_json::Value = serde_json::from_str(&json_line(&r)).unwrap();
+        assert_eq!(json["forward_held"], serde_json::Value::Bool(false));
+        // Not doubtful: as before.
+        r.doubtful = false;
+        assert!(text_line(&r).ends_with("\treplied\tdesk=cimt"));
+    }
+
+    #[test]
     fn history_pages_until_the_limit_or_the_first_mail_before_since() {
         use crate::ledger::Record;
         use crate::types::{Action, Language};
@@ -240,6 +310,7 @@ mod tests {
                 language: Some(Language::En),
                 sensitive: false,
                 confidence: None,
+                doubtful: false,
                 skip_reason: Some(SkipReason::Bounce),
                 reply_id: None,
                 forward_id: None,
@@ -259,6 +330,7 @@ mod tests {
             category: None,
             outcome: None,
             sender: sender.map(String::from),
+            review: false,
             limit,
             json: false,
         };

@@ -2,6 +2,11 @@
 //! an interrupted delivery), and a way to let autosvar read one again, e.g. after an upgrade
 //! that fixes what stopped it. Touches only the ledger: it never sends, and it never
 //! releases a mail that was answered. Text for people, `--json` for scripts.
+//!
+//! `release ID... --forward DESK` is the review list's "send forward" for a doubtful mail:
+//! it writes the same request to the ledger (refused there, as in the console, when the
+//! mail holds no forward or its forward was written or asked for already), audited under
+//! `cli:$USER`; the daemon sends the forward at its next round (or `run --once` does).
 
 use std::path::Path;
 use std::time::SystemTime;
@@ -9,19 +14,23 @@ use std::time::SystemTime;
 use clap::Args;
 
 use crate::config::{Config, IntakeConfig};
-use crate::ledger::{Ledger, SetAsideMail};
+use crate::ledger::{Asked, Ledger, Refusal, SetAsideMail};
 
 #[derive(Debug, Args)]
 pub struct ReleaseArgs {
-    /// The mails to release, each by ID: the source `run` and `history` show
-    /// ("INBOX/42", "demo/Maildir/<file>") or the ledger key. Without any, lists the mails
-    /// set aside.
+    /// The mails to release (or, with `--forward`, whose held forward to send), each by ID:
+    /// the source `run` and `history` show ("INBOX/42", "demo/Maildir/<file>") or the
+    /// ledger key. Without any, lists the mails set aside.
     #[arg(value_name = "ID")]
     pub mails: Vec<String>,
     /// One JSON object per line. Listing: at, source, key, why. Releasing: id, released
     /// (true/false), and each mail released as source, key.
     #[arg(long)]
     pub json: bool,
+    /// Instead of releasing: ask for each doubtful mail's held desk forward to be sent to
+    /// this desk (a key of `[desks]`), as the console's review list does.
+    #[arg(long, value_name = "DESK")]
+    pub forward: Option<String>,
 }
 
 fn time(t: SystemTime) -> String {
@@ -59,6 +68,9 @@ pub fn run(path: &Path, args: ReleaseArgs) -> anyhow::Result<i32> {
             }
         }
         return Ok(0);
+    }
+    if let Some(desk) = &args.forward {
+        return forward(&config, &mut ledger, &args.mails, desk, args.json);
     }
     let mut missing = 0;
     for selector in &args.mails {
@@ -104,4 +116,75 @@ pub fn run(path: &Path, args: ReleaseArgs) -> anyhow::Result<i32> {
         println!("{advice}");
     }
     Ok(if missing == 0 { 0 } else { 1 })
+}
+
+/// Asks for each mail's held forward to go to `desk`; exit 1 when any was refused.
+fn forward(
+    config: &Config,
+    ledger: &mut Ledger,
+    mails: &[String],
+    desk: &str,
+    json: bool,
+) -> anyhow::Result<i32> {
+    let desk = crate::types::DeskKey::from(desk);
+    anyhow::ensure!(
+        config.desks.contains_key(&desk),
+        "no desk {desk} in the config's [desks]"
+    );
+    let user = format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    );
+    let mut refused = 0;
+    for selector in mails {
+        let now = crate::clock::now();
+        let key = ledger.key_of(selector)?;
+        let asked = match &key {
+            Some(key) => ledger.ask_forward(key, &desk, &user, now)?,
+            None => Asked::Refused(Refusal::UnknownMail),
+        };
+        let key = key.unwrap_or_else(|| selector.clone());
+        let (what, detail) = match asked {
+            Asked::Queued(id) => (
+                "forward requested",
+                format!("mail {key}: forward to {desk} (request {id})"),
+            ),
+            Asked::Refused(why) => {
+                refused += 1;
+                (
+                    "forward refused",
+                    format!("mail {key}: forward to {desk}: {why}"),
+                )
+            }
+        };
+        ledger.audit(now, &user, what, &detail)?;
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "id": selector,
+                    "key": key,
+                    "forward": desk.as_str(),
+                    "requested": matches!(asked, Asked::Queued(_)),
+                    "refused": match asked {
+                        Asked::Refused(why) => Some(why.to_string()),
+                        Asked::Queued(_) => None,
+                    },
+                })
+            );
+        } else {
+            println!("{what}\t{key}\t{desk}");
+            if let Asked::Refused(why) = asked {
+                println!("  {why}");
+            }
+        }
+    }
+    let advice =
+        "the running daemon sends a requested forward at its next round (or `run --once` does).";
+    if json {
+        eprintln!("{advice}");
+    } else {
+        println!("{advice}");
+    }
+    Ok(if refused == 0 { 0 } else { 1 })
 }

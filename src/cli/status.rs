@@ -19,7 +19,8 @@ use crate::ledger::{Bucket, CountRow, Ledger, LedgerStatus, Outcome};
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// One JSON object: today, week (since Monday, UTC; mails by outcome), pending
-    /// (messages, mails), set_aside, last_contact (at, what), templates (digest, since,
+    /// (messages, mails), set_aside, review (waiting, doubtful, forwards_held),
+    /// last_contact (at, what), templates (digest, since,
     /// published_version, on_disk), ledger (path, bytes, wal_bytes, mails).
     #[arg(long)]
     pub json: bool,
@@ -170,6 +171,11 @@ fn json(r: &Report) -> serde_json::Value {
         "week": r.week.json(),
         "pending": { "messages": s.pending_messages, "mails": s.pending_mails },
         "set_aside": s.set_aside,
+        "review": {
+            "waiting": s.review_waiting,
+            "doubtful": s.doubtful_waiting,
+            "forwards_held": s.forwards_held,
+        },
         "last_contact": s.contact.as_ref().map(|c| serde_json::json!({
             "at": time(c.at),
             "what": c.what,
@@ -231,6 +237,7 @@ fn text(r: &Report, now: SystemTime) -> String {
          this week:    {}\n\
          pending:      {} message(s) of {} mail(s) waiting to be delivered\n\
          set aside:    {} mail(s){}\n\
+         review:       {} mail(s) waiting for review ({} doubtful, {} desk forward(s) held){}\n\
          last contact: {contact}\n\
          templates:    {templates}\n\
          ledger:       {}, {} (+ {} write-ahead log), {} mail(s)\n",
@@ -241,6 +248,14 @@ fn text(r: &Report, now: SystemTime) -> String {
         s.set_aside,
         if s.set_aside > 0 {
             " (`autosvar release` lists them)"
+        } else {
+            ""
+        },
+        s.review_waiting,
+        s.doubtful_waiting,
+        s.forwards_held,
+        if s.review_waiting > 0 {
+            " (`autosvar history --review` lists them)"
         } else {
             ""
         },

@@ -56,6 +56,21 @@ pub(super) struct Row {
 
 pub(super) use super::views::when;
 
+/// A doubtful mail's note (its sender got the acknowledgement; category and desk are the
+/// guess): whether its forward is held or was sent.
+fn doubtful(r: &ActivityRow) -> Option<String> {
+    if !r.doubtful || !matches!(r.outcome, Outcome::Replied | Outcome::Sending) {
+        return None;
+    }
+    Some(if r.forwarded {
+        "doubtful: acknowledged, forwarded".into()
+    } else if r.forward_held() && r.reviewed.is_none() {
+        "doubtful: acknowledged, forward held".into()
+    } else {
+        "doubtful: acknowledged".into()
+    })
+}
+
 pub(super) fn row(r: &ActivityRow) -> Row {
     Row {
         key: r.key.clone(),
@@ -66,6 +81,7 @@ pub(super) fn row(r: &ActivityRow) -> Row {
             .skip_reason
             .map(|s| s.as_str().to_string())
             .or_else(|| r.why.clone())
+            .or_else(|| doubtful(r))
             .unwrap_or_default(),
         desk: r.desk.as_ref().map(ToString::to_string).unwrap_or_default(),
         language: r.language.map_or("", |l| l.code()).to_string(),
@@ -105,6 +121,7 @@ pub(super) async fn list(
         sender_hash: sender.as_deref().map(sender_hash),
         category,
         outcome,
+        review: false,
         before,
         limit: PAGE,
     };

@@ -23,6 +23,11 @@ pub(super) fn routes() -> Router<Shared> {
 }
 
 async fn metrics(AxState(state): AxState<Shared>) -> Response {
+    // The review list is the ledger's (the console may close a mail, the daemon add one):
+    // counted now. A ledger that cannot answer leaves the last count.
+    if let Ok(waiting) = state.db(|l| l.review_waiting()).await {
+        state.metrics.review_waiting(waiting);
+    }
     match state.metrics.encode() {
         Ok(text) => ([(header::CONTENT_TYPE, OPENMETRICS)], text).into_response(),
         Err(_) => super::Error::Internal("cannot encode the metrics".into()).into_response(),

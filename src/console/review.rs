@@ -1,18 +1,22 @@
 //! The review page (`/review`): the mails that need a person (set aside, sensitive,
-//! answered as `other` or with a low confidence), newest first, and three actions on each:
-//! "answer with CATEGORY", "no answer needed", "teach: this is CATEGORY"; below them the
-//! latest requests and how each ended (waiting, sent, saved, refused and why).
+//! doubtful, answered as `other` or with a low confidence), newest first, and three actions
+//! on each: "answer with CATEGORY", "no answer needed", "teach: this is CATEGORY"; on a
+//! doubtful mail (acknowledged because the classifier was unsure; its guess and confidence
+//! shown) also "send the held forward to DESK" and "mark reviewed"; below them the latest
+//! requests and how each ended (waiting, sent, saved, refused and why).
 //!
 //! The console never sends mail and never reads a mail: answering and teaching are
-//! requests written to the ledger ([`Ledger::ask_answer`], [`Ledger::ask_teach`]; an answer
-//! is refused there, in one transaction, when the mail has or may have a reply or an answer
-//! was asked for already), after which the daemon's bell is rung and the daemon carries
+//! requests written to the ledger ([`Ledger::ask_answer`], [`Ledger::ask_teach`],
+//! [`Ledger::ask_forward`]; an answer is refused there, in one transaction, when the mail
+//! has or may have a reply or an answer was asked for already, a forward when the mail
+//! holds none or its forward was written or asked for already), after which the daemon's bell is rung and the daemon carries
 //! them out. Closing a mail is the console's own ledger write. Every action is in the
 //! audit log. Everything shown that came from a mail (subject, why) is escaped by the
 //! views; a mail key is percent-encoded in links.
 //!
 //! [`Ledger::ask_answer`]: crate::ledger::Ledger::ask_answer
 //! [`Ledger::ask_teach`]: crate::ledger::Ledger::ask_teach
+//! [`Ledger::ask_forward`]: crate::ledger::Ledger::ask_forward
 
 use std::collections::BTreeMap;
 
@@ -37,6 +41,8 @@ pub(super) fn routes() -> Router<Shared> {
         .route("/review/answer", post(answer))
         .route("/review/close", post(close))
         .route("/review/teach", post(teach))
+        .route("/review/forward", post(forward))
+        .route("/review/reviewed", post(reviewed))
 }
 
 fn now() -> std::time::SystemTime {
@@ -60,6 +66,12 @@ struct Row {
     subject: Option<String>,
     /// This mail's latest request, as words.
     request: Option<String>,
+    /// Acknowledged because the classifier was unsure of `category` (its guess).
+    doubtful: bool,
+    /// A doubtful mail whose desk forward may still be sent (none written yet).
+    can_forward: bool,
+    /// The guessed desk, preselected in the forward form.
+    held: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -78,8 +90,12 @@ struct RequestRow {
 fn state_words(r: &Request, lang: &str) -> String {
     match (r.state, r.action) {
         (RequestState::Pending, _) => word(lang, "req_pending"),
-        (RequestState::Done, RequestAction::Answer) if r.delivered => word(lang, "req_sent"),
-        (RequestState::Done, RequestAction::Answer) => word(lang, "req_sending"),
+        (RequestState::Done, RequestAction::Answer | RequestAction::Forward) if r.delivered => {
+            word(lang, "req_sent")
+        }
+        (RequestState::Done, RequestAction::Answer | RequestAction::Forward) => {
+            word(lang, "req_sending")
+        }
         (RequestState::Done, RequestAction::Teach) => word(lang, "req_saved"),
         (RequestState::Refused, _) => word(lang, "req_refused"),
     }
@@ -135,6 +151,15 @@ async fn review_page(
                     state_words(q, lang)
                 )
             }),
+            // Acknowledged (a doubtful mail set aside, its acknowledgement refused, is
+            // answered as any set-aside mail).
+            doubtful: r.doubtful && acknowledged(r.outcome),
+            can_forward: r.doubtful && acknowledged(r.outcome) && !r.forwarded,
+            held: r
+                .desk
+                .as_ref()
+                .filter(|_| r.forward_held())
+                .map(|d| d.as_str().to_string()),
         })
         .collect();
     let recent: Vec<RequestRow> = requests
@@ -178,13 +203,27 @@ async fn review_page(
     Ok(state.views.page("review.html", ctx)?.into_response())
 }
 
+/// A reply was written (sent, or on its way).
+fn acknowledged(outcome: crate::ledger::Outcome) -> bool {
+    matches!(
+        outcome,
+        crate::ledger::Outcome::Replied | crate::ledger::Outcome::Sending
+    )
+}
+
 /// Only notices this page has words for are shown (the query is the browser's).
 fn known_notice(key: &str) -> bool {
     super::views::REVIEW_WORDS.iter().any(|(k, _, _)| *k == key)
         && (key.starts_with("refused_")
             || matches!(
                 key,
-                "answer_asked" | "teach_asked" | "closed" | "not_open" | "bad_form"
+                "answer_asked"
+                    | "teach_asked"
+                    | "forward_asked"
+                    | "closed"
+                    | "reviewed"
+                    | "not_open"
+                    | "bad_form"
             ))
 }
 
@@ -249,6 +288,11 @@ async fn ask(
             let asked = match action {
                 RequestAction::Answer => l.ask_answer(&key, category, desk.as_ref(), &who, t)?,
                 RequestAction::Teach => l.ask_teach(&key, category, desk.as_ref(), &who, t)?,
+                RequestAction::Forward => match &desk {
+                    Some(d) => l.ask_forward(&key, d, &who, t)?,
+                    // A forward goes to a desk the person chose.
+                    None => return Ok(None),
+                },
             };
             let shown = match &desk {
                 Some(d) => format!("{category} ({d})"),
@@ -265,19 +309,57 @@ async fn ask(
                 ),
             };
             l.audit(t, &who, &what, &detail)?;
-            Ok(asked)
+            Ok(Some(asked))
         })
         .await?;
+    let Some(asked) = asked else {
+        return Ok(back("bad_form"));
+    };
     match asked {
         Asked::Queued(_) => {
             state.bell.notify_one();
             Ok(back(match action {
                 RequestAction::Answer => "answer_asked",
                 RequestAction::Teach => "teach_asked",
+                RequestAction::Forward => "forward_asked",
             }))
         }
         Asked::Refused(why) => Ok(back(&format!("refused_{}", why.name()))),
     }
+}
+
+/// "send the held forward to DESK" (a doubtful mail's; the form says `technical`).
+async fn forward(
+    AxState(state): AxState<Shared>,
+    user: User,
+    Form(form): Form<ActionForm>,
+) -> Result<Response, Error> {
+    ask(state, user, form, RequestAction::Forward).await
+}
+
+/// "mark reviewed": a person has seen the mail (a doubtful one's sender has the
+/// acknowledgement); it leaves the list, and a forward it held is not sent.
+async fn reviewed(
+    AxState(state): AxState<Shared>,
+    user: User,
+    Form(form): Form<ActionForm>,
+) -> Result<Response, Error> {
+    if form.key.is_empty() || form.key.len() > 2048 {
+        return Ok(back("bad_form"));
+    }
+    let key = form.key;
+    let who = user.name;
+    let was_open = state
+        .db(move |l| {
+            let t = now();
+            let was_open = l.mark_reviewed(&key, t)?;
+            if was_open {
+                l.audit(t, &who, "marked reviewed", &format!("mail {key}"))?;
+            }
+            Ok(was_open)
+        })
+        .await?;
+    Ok(back(if was_open { "reviewed" } else { "not_open" }))
 }
 
 async fn close(
@@ -317,6 +399,7 @@ mod tests {
     fn only_known_notices_show() {
         assert!(known_notice("refused_replied"));
         assert!(known_notice("answer_asked"));
+        assert!(known_notice("forward_asked") && known_notice("reviewed"));
         assert!(!known_notice("refused_nonsense"));
         assert!(!known_notice("review_intro"));
         for (k, da, en) in crate::console::views::REVIEW_WORDS {
@@ -328,6 +411,8 @@ mod tests {
             crate::ledger::Refusal::ReplyPending,
             crate::ledger::Refusal::InDoubt,
             crate::ledger::Refusal::AlreadyAsked,
+            crate::ledger::Refusal::NotHeld,
+            crate::ledger::Refusal::Forwarded,
         ] {
             assert!(known_notice(&format!("refused_{}", r.name())), "{r:?}");
         }

@@ -146,7 +146,7 @@ const WORDS: &[(&str, &str, &str)] = &[
 
 /// The review page's words (key, Danish, English).
 pub(super) const REVIEW_WORDS: &[(&str, &str, &str)] = &[
-    ("review_intro", "Mails som autosvar ikke kunne eller ikke burde klare alene: lagt til side, med følsomme oplysninger, besvaret som 'andet' eller med lav sikkerhed.", "Mails autosvar could not or should not handle alone: set aside, with sensitive data, answered as 'other' or with low confidence."),
+    ("review_intro", "Mails som autosvar ikke kunne eller ikke burde klare alene: lagt til side, med følsomme oplysninger, tvivlsomme (kun kvitteret), besvaret som 'andet' eller med lav sikkerhed.", "Mails autosvar could not or should not handle alone: set aside, with sensitive data, doubtful (only acknowledged), answered as 'other' or with low confidence."),
     ("review_empty", "Ingen mails venter på en person.", "No mail waits for a person."),
     ("received", "Modtaget", "Received"),
     ("category", "Kategori", "Category"),
@@ -177,6 +177,17 @@ pub(super) const REVIEW_WORDS: &[(&str, &str, &str)] = &[
     ("refused_in_doubt", "Afvist: et svar på mailen kan være sendt (afsendelsen blev afbrudt). Se i Sendt post.", "Refused: an answer to this mail may have gone out (its sending was interrupted). Look in Sent."),
     ("refused_already_asked", "Afvist: der er allerede bestilt et svar på mailen.", "Refused: an answer to this mail was already ordered."),
     ("bad_form", "Formularen var ikke udfyldt rigtigt.", "The form was not filled in correctly."),
+    ("doubtful", "Tvivlsom", "Doubtful"),
+    ("doubtful_note", "autosvar var ikke sikker: afsenderen fik kun en kvittering (en person svarer). Kategori og sikkerhed er autosvars gæt.", "autosvar was not sure: the sender got only an acknowledgement (a person will answer). Category and confidence are autosvar's guess."),
+    ("forward_held", "Videresendelse holdt tilbage til", "Forward held for"),
+    ("forward_to", "Send videresendelsen til", "Send the forward to"),
+    ("send_forward", "Send videresendelse", "Send forward"),
+    ("mark_reviewed", "Markér som gennemset", "Mark reviewed"),
+    ("req_forward", "videresend", "forward"),
+    ("forward_asked", "Videresendelsen er bestilt. autosvar sender den om et øjeblik; status står under Seneste anmodninger.", "The forward is ordered. autosvar sends it in a moment; its state is under Latest requests."),
+    ("reviewed", "Mailen er markeret som gennemset.", "The mail is marked reviewed."),
+    ("refused_not_held", "Afvist: mailen har ingen tilbageholdt videresendelse.", "Refused: the mail holds no forward."),
+    ("refused_forwarded", "Afvist: mailen er allerede videresendt (eller det er bestilt). Der sendes ikke en videresendelse mere.", "Refused: the mail was already forwarded (or that was ordered). No second forward is sent."),
 ];
 
 /// The word for `key` in `lang`; the key itself when there is none (a missing word shows

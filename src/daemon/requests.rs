@@ -1,4 +1,4 @@
-//! The console's requests (answer, teach), carried out by the daemon between mails: the
+//! The console's requests (answer, teach, forward), carried out by the daemon between mails: the
 //! console writes a request to the ledger and rings the pipeline's bell; the wait for mail
 //! ends, and here each pending request's mail is read again by its [`Source`] (the Maildir
 //! file, or a UID FETCH in the selected IMAP folder while its UIDVALIDITY still matches)
@@ -44,7 +44,7 @@ pub(super) async fn carry_out<E: From<PipelineError>>(
             Ok(raw) => pipeline.carry_out(&req, &raw, now()).await?,
             Err(why) => pipeline.refuse_request(&req, &why, now())?,
         };
-        if let Done::Answered(outcome) = &done {
+        if let Done::Answered(outcome) | Done::Forwarded(outcome) = &done {
             report.mail(&source, outcome);
         }
         finished += 1;

@@ -30,10 +30,12 @@ pub const MAX_PAGE: u32 = 500;
 
 /// The mails that need a person, as an SQL condition on `mails` (also the partial index's
 /// `WHERE`, so it must stay one expression, written the same in both): not yet closed, and
-/// set aside, sensitive, or answered as `other` or with a low confidence.
-fn needs_review() -> String {
+/// set aside, sensitive, doubtful (acknowledged, its forward held), or answered as `other`
+/// or with a low confidence.
+pub(super) fn needs_review() -> String {
     format!(
-        "reviewed IS NULL AND (state = 'set-aside' OR (state != 'failed' AND sensitive = 1)
+        "reviewed IS NULL AND (state = 'set-aside'
+         OR (state != 'failed' AND (sensitive = 1 OR doubtful = 1))
          OR (state != 'failed' AND action = 'reply'
              AND (category = 'other' OR confidence < {LOW_CONFIDENCE:?})))"
     )
@@ -206,6 +208,8 @@ pub struct ActivityQuery {
     pub sender_hash: Option<String>,
     pub category: Option<Category>,
     pub outcome: Option<Outcome>,
+    /// Only the mails waiting for review ([`Ledger::review_queue`]'s).
+    pub review: bool,
     /// Only mails after this one in the newest-first order (the last row of the page
     /// before).
     pub before: Option<ActivityCursor>,
@@ -238,6 +242,20 @@ pub struct ActivityRow {
     pub why: Option<String>,
     /// When a person closed it in the review queue.
     pub reviewed: Option<SystemTime>,
+    /// The classifier was not sure of `category`: the sender got the short
+    /// acknowledgement, and a technical guess's desk forward was held for a person.
+    pub doubtful: bool,
+    /// A desk forward was written for it (sent, or on its way).
+    pub forwarded: bool,
+    /// Waiting for a person: in [`Ledger::review_queue`].
+    pub waiting_review: bool,
+}
+
+impl ActivityRow {
+    /// A doubtful technical guess whose desk forward is held for a person (not yet sent).
+    pub fn forward_held(&self) -> bool {
+        self.doubtful && self.category == Some(Category::Technical) && !self.forwarded
+    }
 }
 
 impl ActivityRow {
@@ -290,8 +308,14 @@ pub struct CountRow {
 }
 
 /// The columns of an [`ActivityRow`], in the order [`activity_row`] reads them.
-const ROW_COLUMNS: &str = "key, first_seen, updated, category, state, action, skip_reason, desk,
-    language, confidence, sensitive, subject, sender_hash, error, reviewed, source";
+fn row_columns() -> String {
+    format!(
+        "key, first_seen, updated, category, state, action, skip_reason, desk,
+         language, confidence, sensitive, subject, sender_hash, error, reviewed, source,
+         doubtful, forward_id IS NOT NULL, COALESCE(({}), 0)",
+        needs_review()
+    )
+}
 
 fn activity_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ActivityRow> {
     // Names a newer version wrote, unknown here, read as nothing rather than failing the page.
@@ -314,6 +338,9 @@ fn activity_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ActivityRow> {
         why: text(13)?,
         reviewed: r.get::<_, Option<i64>>(14)?.map(from_unix_seconds),
         source: r.get(15)?,
+        doubtful: r.get(16)?,
+        forwarded: r.get(17)?,
+        waiting_review: r.get(18)?,
     })
 }
 
@@ -342,11 +369,15 @@ impl Ledger {
             values.push(Value::Text(o.name().into()));
             conditions.push(format!("{OUTCOME_SQL} = ?{}", values.len()));
         }
+        if q.review {
+            conditions.push(needs_review());
+        }
         self.page(conditions, values, q.before.as_ref(), q.limit)
     }
 
     /// The mails that need a person, newest first, one page: set aside (flagged), sensitive,
-    /// or answered as `other` or below [`LOW_CONFIDENCE`]; until [`Ledger::mark_reviewed`].
+    /// doubtful, or answered as `other` or below [`LOW_CONFIDENCE`]; until
+    /// [`Ledger::mark_reviewed`].
     ///
     /// # Errors
     /// Only SQLite errors.
@@ -356,6 +387,22 @@ impl Ledger {
         limit: u32,
     ) -> Result<Vec<ActivityRow>, LedgerError> {
         self.page(vec![needs_review()], Vec::new(), before, limit)
+    }
+
+    /// How many mails wait for review (what [`Ledger::review_queue`] pages through),
+    /// counted along its partial index.
+    ///
+    /// # Errors
+    /// Only SQLite errors.
+    pub fn review_waiting(&self) -> Result<u64, LedgerError> {
+        let n: i64 = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT COUNT(*) FROM mails INDEXED BY mails_review WHERE {}",
+                needs_review()
+            ))?
+            .query_row([], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     /// One page of rows meeting every condition (`values` bound as `?1`, `?2`, ...).
@@ -382,8 +429,9 @@ impl Ledger {
             format!("WHERE {}", conditions.join(" AND "))
         };
         let sql = format!(
-            "SELECT {ROW_COLUMNS} FROM mails {filter}
+            "SELECT {} FROM mails {filter}
              ORDER BY first_seen DESC, key DESC LIMIT ?{}",
+            row_columns(),
             values.len()
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
@@ -399,10 +447,11 @@ impl Ledger {
         let found = self
             .conn
             .prepare_cached(&format!(
-                "SELECT {ROW_COLUMNS}, explanation FROM mails WHERE key = ?1"
+                "SELECT {}, explanation FROM mails WHERE key = ?1",
+                row_columns()
             ))?
             .query_row([key], |r| {
-                Ok((activity_row(r)?, r.get::<_, Option<String>>(16)?))
+                Ok((activity_row(r)?, r.get::<_, Option<String>>(19)?))
             })
             .optional()?;
         let Some((row, explanation)) = found else {
@@ -508,6 +557,7 @@ mod tests {
             language: Some(Language::Da),
             sensitive: false,
             confidence: Some(0.9),
+            doubtful: false,
             skip_reason: None,
             sender_hash: Some(sender_hash(sender)),
             reply_id: Some(format!("r-{key}")),
@@ -927,8 +977,9 @@ mod tests {
         };
         let page = |filter: &str| {
             format!(
-                "SELECT {ROW_COLUMNS} FROM mails WHERE {filter}
-                 ORDER BY first_seen DESC, key DESC LIMIT 50"
+                "SELECT {} FROM mails WHERE {filter}
+                 ORDER BY first_seen DESC, key DESC LIMIT 50",
+                row_columns()
             )
         };
         let cursor = "(first_seen, key) < (5, 'k')";

@@ -37,6 +37,8 @@ CREATE INDEX IF NOT EXISTS requests_pending ON requests(id) WHERE state = 'pendi
 CREATE INDEX IF NOT EXISTS requests_mail ON requests(mail_key);
 CREATE UNIQUE INDEX IF NOT EXISTS requests_one_answer ON requests(mail_key)
     WHERE action = 'answer' AND state != 'refused';
+CREATE UNIQUE INDEX IF NOT EXISTS requests_one_forward ON requests(mail_key)
+    WHERE action = 'forward' AND state != 'refused';
 ";
 
 /// The longest note kept with a request.
@@ -49,6 +51,9 @@ pub enum RequestAction {
     Answer,
     /// Save the mail's new text as a training example of the category, then retrain.
     Teach,
+    /// Send a doubtful mail's held desk forward (to the desk a person chose): its sender
+    /// already has the acknowledgement; the desk answers.
+    Forward,
 }
 
 impl RequestAction {
@@ -56,6 +61,7 @@ impl RequestAction {
         match self {
             RequestAction::Answer => "answer",
             RequestAction::Teach => "teach",
+            RequestAction::Forward => "forward",
         }
     }
 
@@ -63,6 +69,7 @@ impl RequestAction {
         match name {
             "answer" => Some(RequestAction::Answer),
             "teach" => Some(RequestAction::Teach),
+            "forward" => Some(RequestAction::Forward),
             _ => None,
         }
     }
@@ -127,6 +134,10 @@ pub enum Refusal {
     InDoubt,
     /// Someone already asked for an answer that is pending or done.
     AlreadyAsked,
+    /// A forward was asked for a mail that holds none: not doubtful, or not answered (yet).
+    NotHeld,
+    /// Its desk forward was already written (sent, or on its way), or asked for.
+    Forwarded,
 }
 
 impl Refusal {
@@ -138,6 +149,8 @@ impl Refusal {
             Refusal::ReplyPending => "reply_pending",
             Refusal::InDoubt => "in_doubt",
             Refusal::AlreadyAsked => "already_asked",
+            Refusal::NotHeld => "not_held",
+            Refusal::Forwarded => "forwarded",
         }
     }
 }
@@ -152,6 +165,8 @@ impl fmt::Display for Refusal {
                 "a reply to this mail may have gone out (its delivery was interrupted)"
             }
             Refusal::AlreadyAsked => "an answer to this mail was already asked for",
+            Refusal::NotHeld => "this mail has no desk forward held for a person",
+            Refusal::Forwarded => "this mail's desk forward was already sent or asked for",
         })
     }
 }
@@ -218,6 +233,43 @@ fn reply_refusal(
         |r| r.get(0),
     )?;
     Ok(asked.then_some(Refusal::AlreadyAsked))
+}
+
+/// Whether a held desk forward may still be sent for `key`: `Some(why not)`. Held: the
+/// mail is doubtful, its acknowledgement written (`done` or `sending`), and no forward was
+/// written or asked for (`own`: the request being carried out).
+fn forward_refusal(
+    tx: &rusqlite::Transaction<'_>,
+    key: &str,
+    own: Option<i64>,
+) -> Result<Option<Refusal>, LedgerError> {
+    let row: Option<(String, Option<String>, bool, bool)> = tx
+        .query_row(
+            "SELECT state, action, doubtful, forward_id IS NOT NULL
+                 OR EXISTS (SELECT 1 FROM sent WHERE mail_key = ?1 AND kind = 'forward')
+             FROM mails WHERE key = ?1",
+            [key],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    let Some((state, action, doubtful, forwarded)) = row else {
+        return Ok(Some(Refusal::UnknownMail));
+    };
+    if forwarded {
+        return Ok(Some(Refusal::Forwarded));
+    }
+    let answered =
+        action.as_deref() == Some("reply") && matches!(state.as_str(), "done" | "sending");
+    if !doubtful || !answered {
+        return Ok(Some(Refusal::NotHeld));
+    }
+    let asked: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM requests WHERE mail_key = ?1 AND action = 'forward'
+                AND state != 'refused' AND id IS NOT ?2)",
+        params![key, own],
+        |r| r.get(0),
+    )?;
+    Ok(asked.then_some(Refusal::Forwarded))
 }
 
 fn cut(note: &str) -> String {
@@ -308,6 +360,38 @@ impl Ledger {
             return Ok(Asked::Refused(Refusal::UnknownMail));
         }
         let id = insert(&tx, key, RequestAction::Teach, category, desk, user, now)?;
+        tx.commit()?;
+        Ok(Asked::Queued(id))
+    }
+
+    /// Asks the daemon to send doubtful mail `key`'s held desk forward to `desk`: written
+    /// as pending, or refused (nothing written) when the mail holds no forward or its
+    /// forward was written or asked for already. One write transaction.
+    ///
+    /// # Errors
+    /// Only SQLite errors.
+    pub fn ask_forward(
+        &mut self,
+        key: &str,
+        desk: &DeskKey,
+        user: &str,
+        now: SystemTime,
+    ) -> Result<Asked, LedgerError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let Some(why) = forward_refusal(&tx, key, None)? {
+            return Ok(Asked::Refused(why));
+        }
+        let id = insert(
+            &tx,
+            key,
+            RequestAction::Forward,
+            Category::Technical,
+            Some(desk),
+            user,
+            now,
+        )?;
         tx.commit()?;
         Ok(Asked::Queued(id))
     }
@@ -422,6 +506,66 @@ impl Ledger {
     }
 }
 
+impl Ledger {
+    /// Carries out forward request `id`: in one transaction, checks again that the request
+    /// is pending and the mail still holds its forward, then writes `forward` through the
+    /// same outgoing path as every message (sent by the same delivery, with the same crash
+    /// recovery), notes it as the mail's forward to `desk`, marks the mail reviewed and the
+    /// request done. `addresses`: the sender's, masked in the kept copy. `Err(why)`
+    /// (nothing written): refused.
+    ///
+    /// # Errors
+    /// Only SQLite errors.
+    pub fn record_requested_forward(
+        &mut self,
+        id: i64,
+        forward: &Pending,
+        desk: &DeskKey,
+        addresses: &[&str],
+        now: SystemTime,
+    ) -> Result<Result<(), Refusal>, LedgerError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let pending: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM requests WHERE id = ?1 AND state = 'pending')",
+            [id],
+            |row| row.get(0),
+        )?;
+        if !pending {
+            return Ok(Err(Refusal::Forwarded));
+        }
+        if let Some(why) = forward_refusal(&tx, &forward.mail_key, Some(id))? {
+            return Ok(Err(why));
+        }
+        super::write_message(&tx, forward, addresses)?;
+        let t = unix_seconds(now);
+        tx.execute(
+            "UPDATE mails SET state = 'sending', updated = ?2, forward_id = ?3, desk = ?4,
+                 reviewed = COALESCE(reviewed, ?2)
+             WHERE key = ?1",
+            params![
+                forward.mail_key,
+                t,
+                forward.message.message_id.as_str(),
+                desk
+            ],
+        )?;
+        tx.execute(
+            "UPDATE requests SET state = 'done', note = ?2, finished = ?3 WHERE id = ?1",
+            params![
+                id,
+                cut(&format!(
+                    "forward to {desk} written; it goes out as every forward does"
+                )),
+                t
+            ],
+        )?;
+        tx.commit()?;
+        Ok(Ok(()))
+    }
+}
+
 fn insert(
     tx: &rusqlite::Transaction<'_>,
     key: &str,
@@ -467,6 +611,7 @@ mod tests {
             language: None,
             sensitive: false,
             confidence: Some(0.2),
+            doubtful: false,
             skip_reason: None,
             reply_id: None,
             forward_id: None,
@@ -505,6 +650,133 @@ mod tests {
             Asked::Queued(id) => id,
             Asked::Refused(why) => panic!("refused: {why}"),
         }
+    }
+
+    fn forward(key: &str, id: &str) -> Pending {
+        Pending {
+            message: Outgoing {
+                message_id: MessageId::from_stored(id.into()),
+                kind: MessageKind::Forward,
+                to: "cimt@desk.example".into(),
+                bytes: b"To: cimt@desk.example\r\nReply-To: ida@regionh.example\r\n\r\nZoom?"
+                    .to_vec(),
+            },
+            mail_key: key.into(),
+            attempts: 0,
+            started: None,
+        }
+    }
+
+    #[test]
+    fn a_held_forward_is_sent_once_for_a_doubtful_mail_only() {
+        let mut l = Ledger::in_memory().unwrap();
+        let cimt = DeskKey::from("cimt");
+        // A doubtful technical mail, acknowledged (the reply delivered), its guess recorded.
+        let doubtful = Record {
+            action: Action::Reply,
+            category: Some(Category::Technical),
+            desk: Some(cimt.clone()),
+            confidence: Some(0.7),
+            doubtful: true,
+            reply_id: Some("ack".into()),
+            ..record("d1", Action::Reply)
+        };
+        l.record_intent(&doubtful, &[reply("d1", "ack")], at(10))
+            .unwrap();
+        l.delivered("ack", at(11), false).unwrap();
+        // Flagged for review even at a confidence the queue would not catch otherwise.
+        let queue = l.review_queue(None, 10).unwrap();
+        assert_eq!(queue.len(), 1);
+        assert!(queue[0].doubtful && queue[0].waiting_review && queue[0].forward_held());
+        assert_eq!(l.review_waiting().unwrap(), 1);
+        let s = l.status().unwrap();
+        assert_eq!(
+            (s.review_waiting, s.doubtful_waiting, s.forwards_held),
+            (1, 1, 1)
+        );
+        // Nothing is waiting to be sent: the forward is held, not pending.
+        assert!(l.pending().unwrap().is_empty());
+        // A confident mail holds no forward; neither does an unknown one.
+        let sure = Record {
+            category: Some(Category::Technical),
+            confidence: Some(0.9),
+            reply_id: Some("r-s1".into()),
+            ..record("s1", Action::Reply)
+        };
+        l.record_intent(&sure, &[reply("s1", "r-s1")], at(12))
+            .unwrap();
+        l.delivered("r-s1", at(12), false).unwrap();
+        assert_eq!(
+            l.ask_forward("s1", &cimt, "mette", at(13)).unwrap(),
+            Asked::Refused(Refusal::NotHeld)
+        );
+        assert_eq!(
+            l.ask_forward("nope", &cimt, "mette", at(13)).unwrap(),
+            Asked::Refused(Refusal::UnknownMail)
+        );
+
+        let kuit = DeskKey::from("kuit");
+        let id = queued(l.ask_forward("d1", &kuit, "mette", at(20)).unwrap());
+        assert_eq!(
+            l.ask_forward("d1", &cimt, "jens", at(21)).unwrap(),
+            Asked::Refused(Refusal::Forwarded)
+        );
+        let req = &l.pending_requests().unwrap()[0];
+        assert_eq!(
+            (req.action, req.desk.as_ref()),
+            (RequestAction::Forward, Some(&kuit))
+        );
+        l.record_requested_forward(
+            id,
+            &forward("d1", "f1"),
+            &kuit,
+            &["ida@regionh.example"],
+            at(30),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            l.state(&MailKey::from_stored("d1".into())).unwrap(),
+            Some((State::Sending, 0))
+        );
+        let pending = l.pending().unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].message.kind, MessageKind::Forward);
+        // Carried out again: refused, nothing added.
+        assert_eq!(
+            l.record_requested_forward(id, &forward("d1", "f2"), &kuit, &[], at(31))
+                .unwrap(),
+            Err(Refusal::Forwarded)
+        );
+        assert_eq!(l.pending().unwrap().len(), 1);
+        l.delivered("f1", at(32), false).unwrap();
+        let d = l.mail("d1").unwrap().unwrap();
+        assert_eq!(d.row.outcome, crate::ledger::Outcome::Replied);
+        assert!(d.row.forwarded && !d.row.forward_held() && !d.row.waiting_review);
+        assert_eq!(d.row.desk, Some(kuit.clone()));
+        // The kept copy hides the sender's address.
+        let kept = d
+            .sent
+            .iter()
+            .find(|m| m.kind == MessageKind::Forward)
+            .unwrap();
+        assert!(!String::from_utf8_lossy(&kept.bytes).contains("ida@regionh.example"));
+        // Sent: a later ask is refused, and the queue is empty.
+        assert_eq!(
+            l.ask_forward("d1", &cimt, "jens", at(40)).unwrap(),
+            Asked::Refused(Refusal::Forwarded)
+        );
+        assert!(l
+            .review_queue(None, 10)
+            .unwrap()
+            .iter()
+            .all(|r| r.key != "d1"));
+        // The acknowledgement is no pricing/technical reply for the rate limit.
+        assert_eq!(
+            l.last_reply(&sender_hash("ida@regionh.example"), "technical")
+                .unwrap(),
+            Some(at(12))
+        );
     }
 
     #[test]

@@ -44,6 +44,12 @@ pub struct LedgerStatus {
     pub pending_mails: u64,
     /// Mails set aside for a person.
     pub set_aside: u64,
+    /// Mails waiting for review (the console's review list, `autosvar history --review`).
+    pub review_waiting: u64,
+    /// Of those, doubtful mails (acknowledged; a person answers).
+    pub doubtful_waiting: u64,
+    /// Of those, doubtful technical mails whose desk forward is held for a person.
+    pub forwards_held: u64,
     /// Every mail the ledger holds.
     pub mails: u64,
     pub contact: Option<Contact>,
@@ -98,6 +104,18 @@ impl Ledger {
             [],
             |r| r.get(0),
         )?;
+        let (review_waiting, doubtful_waiting, forwards_held): (i64, i64, i64) =
+            self.conn.query_row(
+                &format!(
+                    "SELECT COUNT(*), COALESCE(SUM(doubtful), 0),
+                        COALESCE(SUM(doubtful = 1 AND category = 'technical'
+                                     AND forward_id IS NULL), 0)
+                     FROM mails WHERE {}",
+                    super::activity::needs_review()
+                ),
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
         let mails: i64 = self
             .conn
             .query_row("SELECT COUNT(*) FROM mails", [], |r| r.get(0))?;
@@ -125,6 +143,9 @@ impl Ledger {
             pending_messages: count(pending_messages),
             pending_mails: count(pending_mails),
             set_aside: count(set_aside),
+            review_waiting: count(review_waiting),
+            doubtful_waiting: count(doubtful_waiting),
+            forwards_held: count(forwards_held),
             mails: count(mails),
             contact,
             templates,
@@ -154,6 +175,7 @@ mod tests {
             language: Some(Language::Da),
             sensitive: false,
             confidence: Some(0.9),
+            doubtful: false,
             skip_reason: None,
             sender_hash: Some(sender_hash("bo@x.example")),
             reply_id: Some(format!("r-{key}")),

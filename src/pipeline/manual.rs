@@ -6,6 +6,11 @@
 //!   `done` in one transaction ([`Ledger::record_requested_reply`], which refuses a mail
 //!   that has or may have a reply) and sent through the same delivery and crash recovery
 //!   as every reply: exactly once;
+//! - forward: a doubtful mail's held desk forward (the pipeline sent the sender only the
+//!   acknowledgement), composed as the pipeline composes its forwards, to the desk the
+//!   person chose, written with the request's `done` in one transaction
+//!   ([`Ledger::record_requested_forward`], which refuses a mail that holds no forward or
+//!   whose forward was written already) and sent through the same delivery: exactly once;
 //! - teach: the mail's new text (quoted history already left out by the parser), without
 //!   CPR numbers, patient names or health details, saved as a training example
 //!   (`training/<category>/` or `training/technical/<desk>/`, named by a digest of what is
@@ -50,6 +55,8 @@ const EXAMPLE_FROM: &str = "From: Eksempel <eksempel@example.invalid>";
 pub enum Done {
     /// An answer: written and sent (or waiting in the ledger for a retry).
     Answered(Outcome),
+    /// A held forward: written and sent (or waiting in the ledger for a retry).
+    Forwarded(Outcome),
     /// A teach: the example saved (its path); retraining runs in the background.
     Taught(PathBuf),
     /// Not carried out: why (also the request's note).
@@ -127,7 +134,106 @@ impl Pipeline {
         match req.action {
             RequestAction::Answer => self.answer_as(req, raw, mail, now).await,
             RequestAction::Teach => self.teach(req, &mail, now),
+            RequestAction::Forward => self.send_held_forward(req, raw, mail, now).await,
         }
+    }
+
+    /// "send the held forward to DESK".
+    async fn send_held_forward(
+        &mut self,
+        req: &Request,
+        raw: &RawMail,
+        mail: parse::Mail,
+        now: SystemTime,
+    ) -> Result<Done, PipelineError> {
+        let Some(desk) = req
+            .desk
+            .clone()
+            .filter(|d| self.config.desks.contains_key(d))
+        else {
+            return self.refuse_request(req, "no such desk", now);
+        };
+        let Some(mut classification) = contained(|| self.classifier.classify(&mail)) else {
+            return self.refuse_request(req, "internal error while classifying the mail", now);
+        };
+        classification.category = Category::Technical;
+        classification.desk = Some(desk.clone());
+        classification.secondary = None;
+        classification.doubtful = false;
+        let forward = {
+            let templates = self.templates.load();
+            let Some(d) = self.config.desks.get(&desk) else {
+                return self.refuse_request(req, "no such desk", now);
+            };
+            contained(|| {
+                crate::render::compose::forward(
+                    &mail,
+                    &raw.bytes,
+                    raw.truncated,
+                    &classification,
+                    d,
+                    &self.config,
+                    &templates,
+                    &self.classifier,
+                    now,
+                )
+            })
+            .unwrap_or(Err(crate::render::compose::ComposeError::Internal))
+        };
+        let forward = match forward {
+            Ok(f) => f,
+            Err(e) => {
+                return self.refuse_request(req, &format!("cannot compose the forward: {e}"), now)
+            }
+        };
+        let pending = ledger::Pending {
+            message: forward,
+            mail_key: req.mail_key.clone(),
+            attempts: 0,
+            started: None,
+        };
+        let addresses: Vec<&str> = [&mail.from, &mail.reply_to]
+            .into_iter()
+            .flatten()
+            .map(|a| a.email.as_str())
+            .collect();
+        if let Err(why) = self
+            .ledger
+            .record_requested_forward(req.id, &pending, &desk, &addresses, now)?
+        {
+            return self.refuse_request(req, &why.to_string(), now);
+        }
+        self.ledger.audit(
+            now,
+            &req.user,
+            "forward written",
+            &format!("mail {}: forward to {desk}", req.mail_key),
+        )?;
+        let key = crate::parse::MailKey::from_stored(req.mail_key.clone());
+        let span = info_span!(
+            "mail",
+            source = %raw.source,
+            message_id = %crate::log::id(key.message_id_part().unwrap_or(key.as_str())),
+            category = %Category::Technical,
+            outcome = tracing::field::Empty,
+            request = req.id,
+            by = %req.user
+        );
+        span.in_scope(
+            || info!(desk = %desk, "sending the held desk forward, as asked in the console"),
+        );
+        let prepared = Prepared {
+            span,
+            key: req.mail_key.clone(),
+            outcome: Outcome::Forwarded {
+                guess: Category::Technical,
+                desk,
+            },
+            outgoing: vec![pending],
+            arrived: None,
+        };
+        let mut out = self.deliver(vec![prepared], now).await?;
+        Ok(Done::Forwarded(out.pop().unwrap_or(Outcome::AlreadyDone)))
     }
 
     /// "answer with CATEGORY".

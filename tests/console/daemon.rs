@@ -80,8 +80,15 @@ impl Console {
     /// As [`Console::start`], with `env` added to the daemon's environment (e.g.
     /// `AUTOSVAR_FAULT`, the test build's fault injection, to set a mail aside).
     pub fn start_env(env: &[(&str, &str)]) -> Console {
+        Console::start_with_rules(env, |rules| rules)
+    }
+
+    /// As [`Console::start_env`], with the shipped rules.toml's text changed by `rules`
+    /// (e.g. a `review-below` that makes mail doubtful).
+    pub fn start_with_rules(env: &[(&str, &str)], rules: impl FnOnce(String) -> String) -> Console {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::copy(root().join("rules.toml"), dir.path().join("rules.toml")).expect("rules");
+        let shipped = std::fs::read_to_string(root().join("rules.toml")).expect("rules");
+        std::fs::write(dir.path().join("rules.toml"), rules(shipped)).expect("rules");
         for d in ["responses", "training", "demo"] {
             copy_tree(&root().join(d), &dir.path().join(d));
         }

@@ -126,6 +126,10 @@ fn main() {
             "teaches_a_mail_and_sees_it_in_training",
             teaches_a_mail_and_sees_it_in_training,
         ),
+        en(
+            "sends_a_doubtful_mails_held_forward_and_marks_one_reviewed",
+            sends_a_doubtful_mails_held_forward_and_marks_one_reviewed,
+        ),
         // The keyboard alone, page by page: every focusable element shows its focus, and
         // Tab gets through the page.
         en("keyboard_login", |b| keyboard_logged_out(b, "/login")),
@@ -878,6 +882,165 @@ fn answers_a_set_aside_mail_from_the_review_page(b: &Browser) {
         replies_to(&c, "browser-review-1").len(),
         1,
         "a second reply"
+    );
+}
+
+/// Reloads /review until a doubtful mail with `subject` is on it; returns its number on the
+/// page (the `n` of its forms' field ids).
+fn doubtful_row(b: &Browser, subject: &str) -> u64 {
+    browser::poll(
+        "the doubtful mail on /review",
+        Duration::from_secs(30),
+        || {
+            b.open_page("/review");
+            b.js(
+                "const items = [...document.querySelectorAll('li.review-mail')];
+                 const i = items.findIndex(li => li.classList.contains('doubtful')
+                     && li.querySelector('h2').textContent.trim() === arguments[0]);
+                 return i < 0 ? null : i + 1;",
+                vec![serde_json::json!(subject)],
+            )
+            .as_u64()
+        },
+    )
+}
+
+/// The outbox mails that forward `<id@regionh.example>` to a desk.
+fn forwards_of(c: &Console, id: &str) -> Vec<String> {
+    std::fs::read_dir(c.dir.path().join("var/outbox"))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+        .filter(|m| m.contains("X-Autosvar-Desk:") && m.contains(&format!("{id}@regionh.example")))
+        .collect()
+}
+
+/// With `review-below = 1.0` every specific category is doubtful: the sender gets the
+/// acknowledgement, the review list shows the guess, and a person sends the held forward
+/// (with the keyboard) or marks the mail reviewed.
+fn sends_a_doubtful_mails_held_forward_and_marks_one_reviewed(b: &Browser) {
+    let c = Console::start_with_rules(&[], |rules| {
+        assert!(
+            rules.contains("\nreview-below = "),
+            "the shipped rules name review-below"
+        );
+        rules
+            .lines()
+            .map(|l| {
+                if l.starts_with("review-below = ") {
+                    "review-below = 1.0"
+                } else {
+                    l
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    b.set_base(&c.url(""));
+    c.wait_outbox(1);
+    b.login(USER, PASSWORD);
+    // A subject with markup: shown as text, never as HTML.
+    let subject = "Kamera <b>virker</b> ikke & lyd";
+    c.deliver(
+        "browser-doubt-1",
+        &mail(
+            "browser-doubt-1",
+            subject,
+            "Hej, mit kamera virker ikke i Zoom Meetings på min pc, og lyden forsvinder.",
+        ),
+    );
+    let n = doubtful_row(b, subject);
+    b.axe();
+    assert!(
+        !b.exists("li.review-mail h2 b"),
+        "the subject's markup was rendered"
+    );
+    let ack = browser::poll("the acknowledgement", Duration::from_secs(30), || {
+        replies_to(&c, "browser-doubt-1").into_iter().next()
+    });
+    assert!(ack.contains("X-Autosvar-Category: other"), "{ack}");
+    assert!(
+        forwards_of(&c, "browser-doubt-1").is_empty(),
+        "held, yet forwarded"
+    );
+    let row = format!("li.review-mail:nth-of-type({n})");
+    let held = b.text(&format!("{row} dd.held"));
+    assert!(
+        b.text(&format!("{row} .doubtful-note"))
+            .contains("Doubtful"),
+        "no doubtful note"
+    );
+
+    // The forward form offers the guessed desk first; send it with the keyboard.
+    let select = format!("#forward-desk-{n}");
+    assert_eq!(
+        b.js(
+            "return document.querySelector(arguments[0]).value;",
+            vec![serde_json::json!(select)]
+        ),
+        serde_json::json!(held.trim()),
+        "the guessed desk is not preselected"
+    );
+    let button = format!("{row} form[action='/review/forward'] button[type=submit]");
+    b.tab_to(&button, 300);
+    b.assert_focus_visible();
+    b.press(&[Key::Enter]);
+    b.wait_for(".notice");
+    b.axe();
+    let forward = browser::poll("the forward in the outbox", Duration::from_secs(30), || {
+        forwards_of(&c, "browser-doubt-1").into_iter().next()
+    });
+    assert!(
+        forward.contains(&format!("X-Autosvar-Desk: {}", held.trim())),
+        "{forward}"
+    );
+    browser::poll("the forward shown as sent", Duration::from_secs(30), || {
+        b.open_page("/review");
+        b.try_texts(".request-state")
+            .iter()
+            .any(|s| s.trim() == "sent")
+            .then_some(())
+    });
+    assert!(
+        !b.try_texts("ul.review h2")
+            .iter()
+            .any(|t| t.trim() == subject),
+        "the forwarded mail is still in the list"
+    );
+    assert_eq!(forwards_of(&c, "browser-doubt-1").len(), 1);
+
+    // Mark reviewed: the mail leaves the list, nothing is sent.
+    let second = "Pris på en licens";
+    c.deliver(
+        "browser-doubt-2",
+        &mail(
+            "browser-doubt-2",
+            second,
+            "Hvad koster en licens til Zoom Meetings for vores afdeling?",
+        ),
+    );
+    let n = doubtful_row(b, second);
+    b.click(&format!(
+        "li.review-mail:nth-of-type({n}) form[action='/review/reviewed'] button[type=submit]"
+    ));
+    b.wait_for(".notice");
+    assert!(
+        b.text(".notice").contains("reviewed"),
+        "{}",
+        b.text(".notice")
+    );
+    b.axe();
+    assert!(
+        !b.try_texts("ul.review h2")
+            .iter()
+            .any(|t| t.trim() == second),
+        "the reviewed mail is still in the list"
+    );
+    assert!(forwards_of(&c, "browser-doubt-2").is_empty());
+    assert_eq!(
+        replies_to(&c, "browser-doubt-2").len(),
+        1,
+        "the acknowledgement only"
     );
 }
 

@@ -295,3 +295,77 @@ fn status_shows_a_reloaded_template_set_without_waiting_for_mail() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// `release ID --forward DESK` on a doubtful mail (every specific category doubtful with
+/// `review-below = 1.0`): `run --once` acknowledges it and holds its forward; the request
+/// is written and audited; the next `run --once` sends the forward, once; asking again, or
+/// for a mail that holds no forward, is refused (exit 1).
+#[test]
+fn release_forward_asks_for_a_doubtful_mails_held_forward_once() {
+    let d = crate::common::empty_embedded_default();
+    let dir = d.path();
+    let rules = dir.join("rules.toml");
+    let text = std::fs::read_to_string(&rules).unwrap();
+    let doubting: Vec<&str> = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("review-below = ") {
+                "review-below = 1.0"
+            } else {
+                l
+            }
+        })
+        .collect();
+    std::fs::write(&rules, doubting.join("\n")).unwrap();
+    std::fs::write(
+        dir.join("demo/Maildir/new/1-doubt.eml"),
+        "From: Bo <bo@regionh.example>\r\nTo: e-learning@example.test\r\n\
+         Subject: Kamera virker ikke\r\nMessage-ID: <cli-doubt@regionh.example>\r\n\r\n\
+         Mit kamera virker ikke i Zoom Meetings på min pc.\r\n",
+    )
+    .unwrap();
+    let out = ok(bin(dir).args(["run", "--once"]).output().unwrap());
+    assert!(out.contains("acknowledged doubtful technical"), "{out}");
+    let forwards = || {
+        std::fs::read_dir(dir.join("var/outbox"))
+            .unwrap()
+            .filter_map(|e| std::fs::read_to_string(e.unwrap().path()).ok())
+            .filter(|m| m.contains("X-Autosvar-Desk:"))
+            .count()
+    };
+    assert_eq!(forwards(), 0, "held");
+    let source = "demo/Maildir/1-doubt.eml";
+    let listed = json_lines(&ok(bin(dir)
+        .args(["history", "--review", "--json"])
+        .output()
+        .unwrap()));
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["source"], source);
+    let asked = bin(dir)
+        .args(["release", source, "--forward", "kuit", "--json"])
+        .output()
+        .unwrap();
+    let line = &json_lines(&ok(asked))[0];
+    assert_eq!(line["requested"], true, "{line}");
+    let out = ok(bin(dir).args(["run", "--once"]).output().unwrap());
+    assert!(out.contains("forwarded technical desk=kuit"), "{out}");
+    assert_eq!(forwards(), 1);
+    let again = bin(dir)
+        .args(["release", source, "--forward", "cimt"])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&again.stdout);
+    assert!(text.contains("forward refused"), "{text}");
+    assert!(text.contains("already sent or asked for"), "{text}");
+    ok(bin(dir).args(["run", "--once"]).output().unwrap());
+    assert_eq!(forwards(), 1, "one forward only");
+    assert!(
+        ok(bin(dir).args(["history", "--review"]).output().unwrap()).contains("no mail matches")
+    );
+    let unknown = bin(dir)
+        .args(["release", "nope", "--forward", "cimt"])
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(1));
+}

@@ -28,6 +28,33 @@ pub(crate) struct Running {
     addr: String,
 }
 
+/// `autosvar run` in `dir`, its log in `dir/log`; returns once its console listens.
+fn spawn_run(dir: &Path, env: &[(&str, &str)]) -> (Child, String) {
+    let log = std::fs::File::create(dir.join("log")).unwrap();
+    let child = bin()
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .args(["run"])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let addr = loop {
+        let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
+        let found = log
+            .split("console listening on http://")
+            .nth(1)
+            .or_else(|| log.split("console listening on https://").nth(1));
+        if let Some(rest) = found {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+        assert!(Instant::now() < deadline, "no console within 30 s:\n{log}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (child, addr)
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -61,29 +88,18 @@ impl Running {
             .unwrap();
         writeln!(add.stdin.take().unwrap(), "{PASSWORD}").unwrap();
         assert!(add.wait().unwrap().success());
-        let log = std::fs::File::create(dir.path().join("log")).unwrap();
-        let child = bin()
-            .current_dir(dir.path())
-            .envs(env.iter().copied())
-            .args(["run"])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let addr = loop {
-            let log = std::fs::read_to_string(dir.path().join("log")).unwrap_or_default();
-            let found = log
-                .split("console listening on http://")
-                .nth(1)
-                .or_else(|| log.split("console listening on https://").nth(1));
-            if let Some(rest) = found {
-                break rest.split_whitespace().next().unwrap().to_string();
-            }
-            assert!(Instant::now() < deadline, "no console within 30 s:\n{log}");
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let (child, addr) = spawn_run(dir.path(), env);
         Running { dir, child, addr }
+    }
+
+    /// Kills the daemon (SIGKILL, as a crash) and starts it again on the same folder and
+    /// ledger, with `env`; the log starts anew.
+    pub(crate) fn restart(&mut self, env: &[(&str, &str)]) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (child, addr) = spawn_run(self.dir.path(), env);
+        self.child = child;
+        self.addr = addr;
     }
 
     pub(crate) fn path(&self, p: &str) -> PathBuf {

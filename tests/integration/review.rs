@@ -186,3 +186,193 @@ fn a_set_aside_mail_is_answered_once_taught_and_closed_from_the_review_page() {
         );
     }
 }
+
+/// The outbox files forwarding `id` to a desk.
+fn forwards_of(d: &Running, id: &str) -> Vec<String> {
+    std::fs::read_dir(d.path("var/outbox"))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.unwrap().path()).ok())
+        .filter(|t| t.contains("X-Autosvar-Desk:") && t.contains(&format!("{id}@regionh.example")))
+        .collect()
+}
+
+/// `autosvar ARGS` in the running daemon's folder (its ledger open beside the daemon's).
+fn cli(d: &Running, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_autosvar"))
+        .env_remove("RUST_LOG")
+        .env_remove("AUTOSVAR_CONFIG")
+        .current_dir(d.path(""))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The `--json` line of mail `id` in `autosvar history --json ARGS`.
+fn history_of(d: &Running, id: &str, args: &[&str]) -> Option<serde_json::Value> {
+    let mut all = vec!["history", "--json"];
+    all.extend_from_slice(args);
+    cli(d, &all)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["key"].as_str().is_some_and(|k| k.contains(id)))
+}
+
+/// A rules file where every specific category is doubtful (`review-below = 1.0`), outside
+/// the daemon's folder; the config is pointed at it.
+fn doubting_rules() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/rules.toml")).unwrap();
+    assert!(
+        shipped.contains("\nreview-below = "),
+        "the shipped rules name review-below"
+    );
+    let text: String = shipped
+        .lines()
+        .map(|l| {
+            if l.starts_with("review-below = ") {
+                "review-below = 1.0"
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let path = dir.path().join("rules.toml");
+    std::fs::write(&path, text).unwrap();
+    let config_line = format!("rules = {:?}", path.display().to_string());
+    (dir, config_line)
+}
+
+#[test]
+fn a_doubtful_mail_is_acknowledged_flagged_and_its_held_forward_sent_once_from_the_review_page() {
+    let (_rules, line) = doubting_rules();
+    let edit = |c: &mut String| *c = c.replace("rules = \"rules.toml\"", &line);
+    let mut d = Running::start_env(edit, &[]);
+    let mut c = d.signed_in();
+
+    drop_mail(
+        &d,
+        "doubt-1",
+        "Zoom virker ikke",
+        "Hej, når jeg starter Zoom Meetings på min pc, kan jeg ikke logge ind, og lyden \
+         forsvinder i mødet. Hvad gør jeg?",
+    );
+    let ack = until("the acknowledgement in var/outbox", || {
+        replies_to(&d, "doubt-1").into_iter().next()
+    });
+    // The short acknowledgement, not technical's text; no forward.
+    assert!(ack.contains("X-Autosvar-Category: other"), "{ack}");
+    assert!(!ack.contains("X-Autosvar-Category: technical"), "{ack}");
+    assert!(forwards_of(&d, "doubt-1").is_empty(), "held: no forward");
+
+    // Flagged in history with its guess; `--review` lists it; status counts it.
+    let h = until("the doubtful mail in history --review", || {
+        history_of(&d, "doubt-1", &["--review"])
+    });
+    assert_eq!(h["category"], "technical", "{h}");
+    assert_eq!(h["doubtful"], true, "{h}");
+    assert_eq!(h["forward_held"], true, "{h}");
+    assert_eq!(h["waiting_review"], true, "{h}");
+    let desk = h["desk"].as_str().unwrap().to_string();
+    let text = cli(&d, &["history", "--review"]);
+    assert!(
+        text.contains(&format!(
+            "doubtful (acknowledged), forward to {desk} held, waiting for review"
+        )),
+        "{text}"
+    );
+    let status = cli(&d, &["status"]);
+    assert!(
+        status.contains(
+            "review:       1 mail(s) waiting for review (1 doubtful, 1 desk forward(s) held)"
+        ),
+        "{status}"
+    );
+
+    // The review page shows it as doubtful with the guessed desk; send the held forward.
+    let key = h["key"].as_str().unwrap().to_string();
+    assert!(keys(&mut c).contains(&key));
+    let page = c.get("/review").body;
+    assert!(page.contains("class=\"review-mail doubtful\""), "{page}");
+    assert!(
+        page.contains(&format!("<dd class=\"held\">{desk}</dd>")),
+        "{page}"
+    );
+    let activity = c.get("/activity").body;
+    assert!(
+        activity.contains("doubtful: acknowledged, forward held"),
+        "{activity}"
+    );
+    let r = c.post(
+        "/review/forward",
+        &[("key", &key), ("category", "technical"), ("desk", &desk)],
+    );
+    assert_eq!(r.header("location"), Some("/review?done=forward_asked"));
+    let forward = until("the forward in var/outbox", || {
+        forwards_of(&d, "doubt-1").into_iter().next()
+    });
+    assert!(
+        forward.contains(&format!("X-Autosvar-Desk: {desk}")),
+        "{forward}"
+    );
+    // A second click is refused; still one forward, and one reply.
+    let r = c.post(
+        "/review/forward",
+        &[("key", &key), ("category", "technical"), ("desk", &desk)],
+    );
+    assert_eq!(r.header("location"), Some("/review?done=refused_forwarded"));
+    until("the forward shown as sent", || {
+        c.get("/review").body.contains(">sent</td>").then_some(())
+    });
+    assert!(!keys(&mut c).contains(&key), "forwarded: reviewed");
+
+    // A crash and a restart send nothing again.
+    d.restart(&[]);
+    let mut c = d.signed_in();
+    drop_mail(
+        &d,
+        "doubt-2",
+        "Pris",
+        "Hvad koster en licens til Zoom Meetings for vores afdeling?",
+    );
+    until("the next mail acknowledged after the restart", || {
+        replies_to(&d, "doubt-2").into_iter().next()
+    });
+    assert_eq!(forwards_of(&d, "doubt-1").len(), 1);
+    assert_eq!(replies_to(&d, "doubt-1").len(), 1);
+    let h = history_of(&d, "doubt-1", &[]).unwrap();
+    assert_eq!(
+        (&h["forward_held"], &h["waiting_review"]),
+        (&false.into(), &false.into())
+    );
+
+    // Mark reviewed: a doubtful pricing guess leaves the list, nothing sent.
+    let second = history_of(&d, "doubt-2", &["--review"]).unwrap();
+    assert_eq!(
+        (&second["category"], &second["doubtful"]),
+        (&"pricing".into(), &true.into())
+    );
+    let key2 = second["key"].as_str().unwrap().to_string();
+    assert_eq!(keys(&mut c), std::slice::from_ref(&key2));
+    let r = c.post("/review/reviewed", &[("key", &key2)]);
+    assert_eq!(r.header("location"), Some("/review?done=reviewed"));
+    assert!(keys(&mut c).is_empty());
+    assert!(history_of(&d, "doubt-2", &["--review"]).is_none());
+    assert!(forwards_of(&d, "doubt-2").is_empty());
+    let audit = c.get("/audit").body;
+    for action in [
+        "forward requested",
+        "forward written",
+        "forward refused",
+        "marked reviewed",
+    ] {
+        assert!(
+            audit.contains(&format!("<td>{action}</td>")),
+            "{action}: {audit}"
+        );
+    }
+}

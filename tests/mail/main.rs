@@ -76,6 +76,10 @@ fn main() {
             an_answer_asked_in_the_console_is_sent_once_over_imap,
         ),
         (
+            "a_doubtful_technical_mail_is_acknowledged_and_its_forward_held_until_released",
+            a_doubtful_technical_mail_is_acknowledged_and_its_forward_held_until_released,
+        ),
+        (
             "a_silently_dropped_idle_connection_is_noticed_and_mail_answered",
             a_silently_dropped_idle_connection_is_noticed_and_mail_answered,
         ),
@@ -1195,6 +1199,118 @@ fn an_answer_asked_in_the_console_is_sent_once_over_imap(s: &Servers) {
     assert_eq!(ask(), Asked::Refused(Refusal::Replied));
     run();
     assert_eq!(messages(s, who, "INBOX").len(), 1, "one reply only");
+}
+
+/// With `review-below = 1.0` every specific category is doubtful: a technical mail gets the
+/// short acknowledgement (the `other` template), is flagged in the mailbox, and no desk
+/// forward goes out, however often autosvar runs, until a person asks for it (the console's
+/// request, written here as the console writes it); then exactly one.
+fn a_doubtful_technical_mail_is_acknowledged_and_its_forward_held_until_released(s: &Servers) {
+    use autosvar::ledger::{Asked, Ledger, Refusal};
+    let hr = "hr-doubt@example.test";
+    let who = "doubt@regionh.example";
+    let setup = Setup::default(s, hr, "");
+    let rules = setup.dir.path().join("rules.toml");
+    let text = std::fs::read_to_string(&rules).unwrap();
+    assert!(
+        text.contains("\nreview-below = "),
+        "the shipped rules name review-below"
+    );
+    let doubting: Vec<&str> = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("review-below = ") {
+                "review-below = 1.0"
+            } else {
+                l
+            }
+        })
+        .collect();
+    std::fs::write(&rules, doubting.join("\n")).unwrap();
+    append(
+        s,
+        hr,
+        "INBOX",
+        &[question(
+            "doubt1@regionh.example",
+            who,
+            hr,
+            "Kamera virker ikke",
+            "Mit kamera virker ikke i Zoom på min pc.",
+            "",
+        )],
+    );
+    let (ok, out, err) = setup.run_once();
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("acknowledged doubtful technical"), "{out}");
+    let acks = wait_for(s, who, "INBOX", "the acknowledgement", WAIT, |m| {
+        m.len() == 1
+    });
+    assert_eq!(
+        acks[0].header("X-Autosvar-Category").as_deref(),
+        Some("other")
+    );
+    assert_eq!(
+        acks[0].header("In-Reply-To").as_deref(),
+        Some("<doubt1@regionh.example>")
+    );
+    wait_for(s, hr, "INBOX", "the mail flagged and answered", WAIT, |m| {
+        m.len() == 1 && has_flag(&m[0], "Flagged") && has_flag(&m[0], "Answered")
+    });
+    let desks = || {
+        messages(s, &format!("cimt-{hr}"), "INBOX").len()
+            + messages(s, &format!("kuit-{hr}"), "INBOX").len()
+    };
+    // Another run (a restart) sends nothing; the ledger holds nothing to send.
+    let (ok, out, err) = setup.run_once();
+    assert!(ok, "{out}\n{err}");
+    let ledger_path = setup.dir.path().join("var/ledger.sqlite");
+    let (key, desk) = {
+        let l = Ledger::open(&ledger_path).expect("ledger");
+        assert!(l.pending().expect("pending").is_empty());
+        let queue = l.review_queue(None, 10).expect("queue");
+        assert_eq!(queue.len(), 1);
+        assert!(queue[0].doubtful && queue[0].forward_held(), "{queue:?}");
+        (
+            queue[0].key.clone(),
+            queue[0].desk.clone().expect("a guessed desk"),
+        )
+    };
+    assert_eq!(desks(), 0, "held: no forward");
+
+    let ask = || {
+        let mut l = Ledger::open(&ledger_path).expect("ledger");
+        l.ask_forward(&key, &desk, "mette", autosvar::clock::now())
+            .expect("ask")
+    };
+    assert!(matches!(ask(), Asked::Queued(_)));
+    let (ok, out, err) = setup.run_once();
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        out.contains(&format!("forwarded technical desk={desk}")),
+        "{out}"
+    );
+    let inbox = format!("{desk}-{hr}");
+    let got = wait_for(s, &inbox, "INBOX", "the released forward", WAIT, |m| {
+        m.len() == 1
+    });
+    assert_eq!(
+        got[0].header("X-Autosvar-Desk").as_deref(),
+        Some(desk.as_str())
+    );
+    assert!(got[0].header("Reply-To").unwrap().contains(who));
+    assert_eq!(ask(), Asked::Refused(Refusal::Forwarded));
+    let (ok, out, err) = setup.run_once();
+    assert!(ok, "{out}\n{err}");
+    wait_for(s, hr, "INBOX", "the mail shown forwarded", WAIT, |m| {
+        m.len() == 1 && has_flag(&m[0], "$AutosvarForwarded")
+    });
+    assert_eq!(desks(), 1, "one forward only");
+    assert_eq!(
+        messages(s, who, "INBOX").len(),
+        1,
+        "one acknowledgement only"
+    );
 }
 
 fn a_poisoned_mail_is_flagged_and_the_rest_answered(s: &Servers) {
