@@ -1117,6 +1117,7 @@ mod tests {
             doubtful: false,
             desk: Some("kuit".into()),
             confidence: 0.4,
+            raw_confidence: 0.4,
             secondary: None,
             sensitive: true,
             scores: vec![],

@@ -294,8 +294,8 @@ fn a_reused_message_id_is_two_mails_but_a_redelivery_is_one() {
         &mail(
             "same@h.test",
             "b@sender.test",
-            "Brug",
-            "Må vi holde undervisning på Zoom?",
+            "Licens",
+            "Hvad koster en enterprise-licens til møder med 300 deltagere?",
         ),
     );
     // The same mail delivered again, with a Received line and LF line ends.

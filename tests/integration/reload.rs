@@ -136,14 +136,18 @@ fn sighup_applies_changed_rules_and_refuses_a_broken_file() {
     let rules = dir.path().join("rules.toml");
     let text = std::fs::read_to_string(&rules).unwrap();
     assert!(text.contains("\n[categories.pricing]\n"));
-    let taught = text.replace(
-        "\n[categories.pricing]\n",
-        "\n[categories.pricing]\n\"blomkål*\" = 12\n",
-    );
+    // (review-below off: one taught word alone makes no confident answer, and this test
+    // is about the reload, not about doubt.)
+    let taught = text
+        .replace(
+            "\n[categories.pricing]\n",
+            "\n[categories.pricing]\n\"blomkål*\" = 12\n",
+        )
+        .replace("review-below = 0.8", "review-below = 0.0");
     std::fs::write(&rules, &taught).unwrap();
     let log = d.hup();
     assert!(
-        log.contains("rules reloaded: 1 lists changed (categories.pricing)"),
+        log.contains("rules reloaded: 2 lists changed (categories.pricing, settings.review-below)"),
         "{log}"
     );
     assert!(log.contains("config: unchanged"), "{log}");
@@ -328,10 +332,13 @@ async fn offered_parts_are_swapped_in_before_the_next_mail_and_the_console_follo
         .await;
     assert_eq!(category(first.unwrap()), Category::Other);
 
-    let text = std::fs::read_to_string(&rules_path).unwrap().replace(
-        "\n[categories.pricing]\n",
-        "\n[categories.pricing]\n\"blomkål*\" = 12\n",
-    );
+    let text = std::fs::read_to_string(&rules_path)
+        .unwrap()
+        .replace(
+            "\n[categories.pricing]\n",
+            "\n[categories.pricing]\n\"blomkål*\" = 12\n",
+        )
+        .replace("review-below = 0.8", "review-below = 0.0");
     let config_text = std::fs::read_to_string(&cfg)
         .unwrap()
         .replace("period = \"1d\"", "period = \"2d\"");
