@@ -1110,6 +1110,28 @@ mod tests {
         assert_eq!(r.category, Category::Terms, "{:?}", r.scores);
     }
 
+    /// Kind 4: what the person needs answered first wins. Whether a patient conversation
+    /// is allowed, with a side question about sound, is terms, with technical second; the
+    /// same two questions the other way round are technical.
+    #[test]
+    fn the_first_need_is_the_main_topic() {
+        let c = classifier();
+        let r = c.classify(&mail(
+            "Samtaler med pårørende",
+            "Må vi bruge Zoom til samtaler med patienter og pårørende om behandlingen? \
+             Og så en lille ting: lyden forsvinder tit, når jeg deler skærm. Hvordan får \
+             jeg den tilbage?",
+        ));
+        assert_eq!(r.category, Category::Terms, "{:?}", r.scores);
+        assert_eq!(r.secondary, Some(Category::Technical), "{:?}", r.scores);
+        let r = c.classify(&mail(
+            "Lyd",
+            "Lyden forsvinder tit, når jeg deler skærm i Zoom. Hvordan får jeg den \
+             tilbage? Og må vi i øvrigt bruge Zoom til samtaler med patienter?",
+        ));
+        assert_eq!(r.category, Category::Technical, "{:?}", r.scores);
+    }
+
     /// An invoice or a sales campaign that asks nothing is `other`, however many prices it
     /// lists; the same subject with a question is judged on the question.
     #[test]

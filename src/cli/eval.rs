@@ -49,6 +49,14 @@ pub struct EvalArgs {
     /// Fail below this precision of sensitive mail.
     #[arg(long)]
     pub min_sensitive_precision: Option<f64>,
+    /// Fail when less than this share of the labelled-specific mail from people gets a
+    /// specific template at the rules' review-below.
+    #[arg(long)]
+    pub min_coverage: Option<f64>,
+    /// Fail when more than this share of the specific templates sent at the rules'
+    /// review-below is the wrong one.
+    #[arg(long)]
+    pub max_risk: Option<f64>,
 }
 
 /// Classifies every labelled file.
@@ -181,7 +189,12 @@ pub fn run(config: &Path, args: EvalArgs) -> anyhow::Result<i32> {
 /// Whether any `--min-*` / `--max-*` threshold given is missed; each miss is said on
 /// stderr.
 fn below_thresholds(args: &EvalArgs, m: &Metrics) -> bool {
-    let checks: [(&str, Option<f64>, f64, bool); 8] = [
+    let configured = m.answering.iter().find(|o| o.configured);
+    let coverage = configured.map_or(0.0, |o| o.coverage);
+    let risk = configured.map_or(1.0, |o| o.risk);
+    let checks: [(&str, Option<f64>, f64, bool); 10] = [
+        ("coverage", args.min_coverage, coverage, true),
+        ("risk", args.max_risk, risk, false),
         ("accuracy", args.min_accuracy, m.accuracy, true),
         ("macro-F1", args.min_macro_f1, m.macro_f1, true),
         ("desk accuracy", args.min_desk, m.desk_accuracy, true),

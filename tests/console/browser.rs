@@ -497,6 +497,13 @@ impl Browser {
     /// Presses Tab until the element matching `css` has the focus; fails after `max` presses
     /// (it cannot be reached with the keyboard, or not in a sensible order).
     pub fn tab_to(&self, css: &str, max: usize) {
+        // An autofocus in a window that has not had the focus yet (a fresh headless
+        // session) focuses the field without showing it: start from the top, with the
+        // keyboard, as the user would.
+        self.js(
+            "if (!document.hasFocus() && document.activeElement) document.activeElement.blur();",
+            vec![],
+        );
         for _ in 0..max {
             if self.has_focus(css) {
                 return;

@@ -527,6 +527,12 @@ fn held_out_set_meets_the_floor(set: &str, mails: usize) {
             "1",
             "--min-sensitive-precision",
             "0.9",
+            // The careful answer at the shipped review-below (README: "What confidence
+            // means").
+            "--min-coverage",
+            "0.9",
+            "--max-risk",
+            "0.05",
         ],
     );
     assert_eq!(
@@ -573,9 +579,21 @@ fn eval_reports_metrics_and_fails_below_a_threshold() {
         "reply/skip accuracy",
         "sensitive",
         "expected \\ predicted",
+        "on mail from people",
+        "calibration on the 141 mails from people",
+        "review-below",
+        "(rules)",
     ] {
         assert!(out.contains(line), "missing {line:?} in\n{out}");
     }
+    // The careful answer's own thresholds fail the run too.
+    let o = run_in(dir.path(), &["eval", labelled, "--max-risk", "0.001"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("risk"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let o = run_in(dir.path(), &["eval", labelled, "--min-accuracy", "0.999"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
@@ -587,6 +605,24 @@ fn eval_reports_metrics_and_fails_below_a_threshold() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["mails"], 166);
     assert!(v["per_category"]["pricing"]["f1"].as_f64().unwrap() > 0.5);
+    // At the rules' review-below, fewer wrong templates than answering everything.
+    let at = |configured: bool| {
+        v["answering"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["configured"] == configured && (configured || o["threshold"] == 0.0))
+            .unwrap()
+            .clone()
+    };
+    let (rules, all) = (at(true), at(false));
+    assert_eq!(rules["threshold"], 0.8, "{rules}");
+    assert!(
+        rules["risk"].as_f64() < all["risk"].as_f64(),
+        "{rules} {all}"
+    );
+    assert!(rules["coverage"].as_f64().unwrap() >= 0.9, "{rules}");
+    assert_eq!(v["calibration"].as_array().unwrap().len(), 10);
 }
 
 /// Tools point a copy of the shipped config, kept elsewhere, at real servers: it must
