@@ -685,32 +685,52 @@ fn own_health<'a>(text: &'a str, own: &OwnHealthWords) -> Vec<OwnHealth<'a>> {
     let mut found = Vec::new();
     for sentence in sentences(text) {
         let w = words(sentence);
-        // Each health word's position, and each phrase's first and last.
+        // No first-person word, no sentence about the writer: the cheap test first.
+        let mut first: Vec<usize> = (0..w.len())
+            .filter(|&i| {
+                w.get(i)
+                    .is_some_and(|x| own.first_person.matches_ignore_ascii_case(x))
+            })
+            .collect();
+        let capital_i = w.contains(&"I");
+        if first.is_empty() && !capital_i {
+            continue;
+        }
+        // Each health word's position, and each phrase's first and last. A condition only
+        // within reach after a verb of having.
+        let verbs: Vec<usize> = (0..w.len())
+            .filter(|&i| {
+                w.get(i)
+                    .is_some_and(|x| own.verbs.matches_ignore_ascii_case(x))
+            })
+            .collect();
+        let after_verb = |i: usize| verbs.iter().any(|&v| v < i && i - v <= CONDITION_REACH);
         let mut health: Vec<(usize, usize)> = (0..w.len())
             .filter(|&i| {
                 w.get(i).is_some_and(|x| {
-                    own.health.matches_ignore_ascii_case(x) || has_condition(&w, i, own)
+                    own.health.matches_ignore_ascii_case(x)
+                        || after_verb(i) && has_condition(&w, i, own)
                 })
             })
             .map(|i| (i, i))
             .collect();
-        for (phrase, prefix) in own.health.phrases() {
-            let phrase: Vec<&str> = phrase.collect();
+        for (mut phrase, prefix) in own.health.phrases() {
+            // Most sentences hold no phrase's first word: then nothing is gathered.
+            let Some(head) = phrase.next() else {
+                continue;
+            };
+            if !w.iter().any(|x| x.eq_ignore_ascii_case(head)) {
+                continue;
+            }
+            let phrase: Vec<&str> = std::iter::once(head).chain(phrase).collect();
             health.extend(phrase_at(&w, &phrase, prefix));
         }
         if health.is_empty() {
             continue;
         }
-        let english = std::cell::OnceCell::new();
-        let is_english =
-            || *english.get_or_init(|| language::detect(sentence) == Some(Written::En));
-        let first: Vec<usize> = (0..w.len())
-            .filter(|&i| {
-                w.get(i).is_some_and(|x| {
-                    own.first_person.matches_ignore_ascii_case(x) || *x == "I" && is_english()
-                })
-            })
-            .collect();
+        if capital_i && language::detect(sentence) == Some(Written::En) {
+            first.extend((0..w.len()).filter(|&i| w.get(i).is_some_and(|x| *x == "I")));
+        }
         let near = |(from, to): (usize, usize)| {
             first
                 .iter()

@@ -65,11 +65,12 @@ impl WordList {
     /// letters, ignoring the case of ASCII letters ("Brystkræft" ends with "kræft").
     pub fn ends_with_entry(&self, word: &str, min: usize) -> bool {
         self.exact.iter().any(|e| {
-            e.chars().count() >= min
+            e.len() >= min
                 && word.len() >= e.len()
                 && word
                     .get(word.len() - e.len()..)
                     .is_some_and(|end| end.eq_ignore_ascii_case(e))
+                && e.chars().count() >= min
         })
     }
 
