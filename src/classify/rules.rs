@@ -290,6 +290,9 @@ struct RawSensitive {
     not_cpr_words: Option<Vec<Spanned<String>>>,
     first_person: Option<Vec<Spanned<String>>>,
     own_health: Option<Vec<Spanned<String>>>,
+    conditions: Option<Vec<Spanned<String>>>,
+    condition_verbs: Option<Vec<Spanned<String>>>,
+    condition_fillers: Option<Vec<Spanned<String>>>,
 }
 
 /// `[categories.*]` or `[desks.*]`: per name, its patterns and their weights.
@@ -644,6 +647,9 @@ impl RawRules {
                 list(s.not_cpr_words.as_ref()),
                 list(s.first_person.as_ref()),
                 list(s.own_health.as_ref()),
+                list(s.conditions.as_ref()),
+                list(s.condition_verbs.as_ref()),
+                list(s.condition_fillers.as_ref()),
             ],
         }
     }
@@ -909,7 +915,7 @@ medical = ["diagnose"]
         assert!(keys.contains(&"thanks.negations"), "{keys:?}");
         assert!(keys.contains(&"limits.numbers"), "{keys:?}");
         assert!(keys.contains(&"sensitive.not-cpr-words"), "{keys:?}");
-        assert_eq!(keys.len(), 14, "{keys:?}");
+        assert_eq!(keys.len(), 17, "{keys:?}");
         let note = r.notes[0].to_string();
         assert!(note.starts_with("old.toml: "), "{note}");
         assert!(note.contains("shipped"), "{note}");

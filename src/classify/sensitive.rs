@@ -7,15 +7,21 @@
 //! numbers, are not CPR numbers. A Swedish personnummer (YYMMDD-NNNN, YYYYMMDD-NNNN, with
 //! the Luhn check) or a Norwegian fødselsnummer (eleven digits, two check digits) is as
 //! sensitive as a CPR number and redacted the same way ([`scan_nordic`]). So is a sentence
-//! about the writer's own illness, treatment or condition, named or not ("jeg er sygemeldt",
-//! "my chemotherapy": a first-person word near an own-health word, [`own_health`]), and a
-//! sentence that points at one patient without a name: a diagnosis with an age, a bed or a
-//! day ([`nameless_patient`]). Patient details are a sentence that names a person (a full
-//! name, a title and a surname, a first name given in full before, or "hun"/"she" opening
-//! the sentence after the name) together with a diagnosis, treatment, operation, admission
-//! or sick leave anywhere in it, or with "patient"/"borger" right beside the name. Sentences
-//! end only where a capital follows, wrapped lines are joined, and mail and web addresses,
-//! signature lines in title case and capitalised place names are no diagnosis.
+//! about the writer's own illness, treatment or condition, or a relative's, named or not
+//! ("jeg er sygemeldt", "my chemotherapy", "jag ligger på sjukhus", "min mor har fået
+//! konstateret kræft", "I have ADHD": a first-person word near an own-health word or phrase,
+//! or near a condition after a verb of having, [`own_health`]), and a sentence that points
+//! at one patient without a name: a diagnosis with an age, a bed or ward, a day or night
+//! ("3. november", "02.11.", "i nat", "gestern"), or "en 45-årig" ([`nameless_patient`]).
+//! Patient details are a sentence that names a person (a full name, a title and a surname,
+//! a first name given in full before, or "hun"/"she" opening the sentence after the name)
+//! together with a diagnosis, treatment, operation, admission or sick leave anywhere in it,
+//! or with "patient"/"borger" right beside the name. Sentences end only where a capital
+//! follows, wrapped lines are joined, and mail and web addresses, signature lines in title
+//! case and capitalised place names are no diagnosis. German capitalises every noun: in a
+//! sentence read as German (asked only of a sentence that seems to name someone or to point
+//! at one patient), only a title makes a name ("Herr Müller", "Patientin Frau Schneider",
+//! [`titled_name`]) and capitalised words may be diagnoses ("nach der Operation").
 //!
 //! [`is_sensitive`] looks for CPR numbers everywhere the parser gathered text a person
 //! wrote (subject, every text part, display names, attachment file names: see
@@ -23,7 +29,9 @@
 //! [`redact`] replaces every CPR number (also "120488 1437" without "CPR" before it, which
 //! alone does not make a mail sensitive); it is applied to every sender's text that is
 //! echoed (names, subjects). [`redact_details`] also replaces a patient's name and the
-//! medical words beside it; a desk's copy of a sensitive mail goes through it. Spans are
+//! medical words beside it, and in a sentence about the writer's own (or a relative's)
+//! health every health word, condition and medical word; a desk's copy of a sensitive mail
+//! goes through it. What is found is redacted: the copy is sensitive no more. Spans are
 //! found in the text itself (or a copy of equal byte length) and cut with `str::get`. This
 //! module never forwards text itself: it only answers yes or no, and redacts.
 //!
@@ -471,6 +479,44 @@ fn name_in(words: &[&str], names: &NameWords) -> Option<Vec<usize>> {
     None
 }
 
+/// Where a person is named in a German sentence, where every noun is capitalised and two
+/// capitalised words in a row ("Station Kardiologie", "Meine Mutter") are no name: a title
+/// ("Herr", "Frau", "Patientin", "Dr") and the capitalised words after it ("Herrn Klaus
+/// Hoffmann", "Frau Dr. Weber"); the titles are part of the name's positions.
+fn titled_name(sentence: &str, words: &[&str], names: &NameWords) -> Option<Vec<usize>> {
+    let title = |w: &str| names.titles.matches_ignore_ascii_case(w);
+    // A name's words stand apart by white space only: "Herr Müller (Zimmer 12)" ends at ")".
+    let spaced = |i: usize| {
+        let (Some(a), Some(b)) = (words.get(i - 1), words.get(i)) else {
+            return false;
+        };
+        let from = offset_in(sentence, a).map(|o| o + a.len());
+        let to = offset_in(sentence, b);
+        from.zip(to)
+            .and_then(|(f, t)| sentence.get(f..t))
+            .is_some_and(|gap| gap.chars().all(char::is_whitespace))
+    };
+    for (t, _) in words.iter().enumerate().filter(|(_, w)| title(w)) {
+        let mut at = t + 1;
+        while words.get(at).is_some_and(|w| title(w)) {
+            at += 1;
+        }
+        let end = (at..(at + 3).min(words.len()))
+            .take_while(|&i| i == at || spaced(i))
+            .take_while(|&i| words.get(i).is_some_and(|w| is_name_word(w, names)))
+            .last();
+        if let Some(end) = end {
+            return Some((t..=end).collect());
+        }
+    }
+    None
+}
+
+/// Whether a sentence reads as German (see [`titled_name`] and [`rest_positions`]).
+fn is_german(sentence: &str) -> bool {
+    language::detect(sentence) == Some(Written::De)
+}
+
 /// The words of a sentence other than the name (its positions), and other than the
 /// capitalised words after the first: "Institut for Klinisk Medicin", "Department of
 /// Emergency Medicine" and "Region Hovedstadens Psykiatri" name places, and their words are
@@ -478,16 +524,18 @@ fn name_in(words: &[&str], names: &NameWords) -> Option<Vec<usize>> {
 /// in capitals ("KOL", "AMI"). A line with no word in lower case at all ("Operations
 /// Coordinator, Copenhagen Trial Unit") is a signature or a heading: its first word goes
 /// too.
-fn rest_of(words: &[&str], name: &[usize]) -> String {
-    rest_positions(words, name)
+fn rest_of(words: &[&str], name: &[usize], german: bool) -> String {
+    rest_positions(words, name, german)
         .into_iter()
         .filter_map(|i| words.get(i).copied())
         .collect::<Vec<_>>()
         .join(" ")
 }
 
-/// The positions of the words [`rest_of`] keeps.
-fn rest_positions(words: &[&str], name: &[usize]) -> Vec<usize> {
+/// The positions of the words [`rest_of`] keeps. In a `german` sentence every noun is
+/// capitalised ("nach der Operation eine Wundinfektion"), so there the capitalised words
+/// stay too (but for a line with no word in lower case).
+fn rest_positions(words: &[&str], name: &[usize], german: bool) -> Vec<usize> {
     let titled = !words.iter().any(|w| w.starts_with(char::is_lowercase));
     words
         .iter()
@@ -496,7 +544,7 @@ fn rest_positions(words: &[&str], name: &[usize]) -> Vec<usize> {
             !name.contains(i)
                 && ((*i == 0 && !titled)
                     || !w.starts_with(char::is_uppercase)
-                    || (!titled && is_abbreviation(w)))
+                    || (!titled && (german || is_abbreviation(w))))
         })
         .map(|(i, _)| i)
         .collect()
@@ -618,40 +666,232 @@ pub fn is_sensitive(mail: &Mail, classifier: &Classifier) -> bool {
 /// How many words apart a first-person word and an own-health word may stand.
 const OWN_NEAR: usize = 6;
 
-/// The words of the [`prepared`] text that tell the writer's own illness, treatment or
-/// condition: an own-health word within [`OWN_NEAR`] words of a first-person word in one
-/// sentence ("jeg er sygemeldt", "my chemotherapy"). "I" is a first-person word only in a
-/// sentence read as English.
-fn own_health<'a>(text: &'a str, own: &OwnHealthWords) -> Vec<&'a str> {
+/// A sentence about the writer's own health (or a relative's) and the positions of its
+/// health words: every own-health word and phrase and every condition in it, near the
+/// first-person word or not.
+struct OwnHealth<'a> {
+    sentence: &'a str,
+    words: Vec<&'a str>,
+    health: Vec<usize>,
+}
+
+/// The sentences of the [`prepared`] text that tell the writer's own illness, treatment or
+/// condition, or a relative's: in one sentence, a first-person word within [`OWN_NEAR`]
+/// words of an own-health word or phrase ("jeg er sygemeldt", "my chemotherapy", "jag
+/// ligger på sjukhus"), or of a condition one has ([`has_condition`]: "min mor har fået
+/// konstateret kræft", "I have ADHD"). "I" is a first-person word only in a sentence read
+/// as English.
+fn own_health<'a>(text: &'a str, own: &OwnHealthWords) -> Vec<OwnHealth<'a>> {
     let mut found = Vec::new();
     for sentence in sentences(text) {
         let w = words(sentence);
-        let health: Vec<usize> = (0..w.len())
+        // No first-person word, no sentence about the writer: the cheap test first.
+        let mut first: Vec<usize> = (0..w.len())
             .filter(|&i| {
                 w.get(i)
-                    .is_some_and(|x| own.health.matches_ignore_ascii_case(x))
+                    .is_some_and(|x| own.first_person.matches_ignore_ascii_case(x))
             })
             .collect();
+        let capital_i = w.contains(&"I");
+        if first.is_empty() && !capital_i {
+            continue;
+        }
+        // Each health word's position, and each phrase's first and last. A condition only
+        // within reach after a verb of having.
+        let verbs: Vec<usize> = (0..w.len())
+            .filter(|&i| {
+                w.get(i)
+                    .is_some_and(|x| own.verbs.matches_ignore_ascii_case(x))
+            })
+            .collect();
+        let after_verb = |i: usize| verbs.iter().any(|&v| v < i && i - v <= CONDITION_REACH);
+        let mut health: Vec<(usize, usize)> = (0..w.len())
+            .filter(|&i| {
+                w.get(i).is_some_and(|x| {
+                    own.health.matches_ignore_ascii_case(x)
+                        || after_verb(i) && has_condition(&w, i, own)
+                })
+            })
+            .map(|i| (i, i))
+            .collect();
+        for (mut phrase, prefix) in own.health.phrases() {
+            // Most sentences hold no phrase's first word: then nothing is gathered.
+            let Some(head) = phrase.next() else {
+                continue;
+            };
+            if !w.iter().any(|x| x.eq_ignore_ascii_case(head)) {
+                continue;
+            }
+            let phrase: Vec<&str> = std::iter::once(head).chain(phrase).collect();
+            health.extend(phrase_at(&w, &phrase, prefix));
+        }
         if health.is_empty() {
             continue;
         }
-        let english = std::cell::OnceCell::new();
-        let is_english =
-            || *english.get_or_init(|| language::detect(sentence) == Some(Written::En));
-        let first: Vec<usize> = (0..w.len())
-            .filter(|&i| {
-                w.get(i).is_some_and(|x| {
-                    own.first_person.matches_ignore_ascii_case(x) || *x == "I" && is_english()
-                })
-            })
-            .collect();
-        for h in health {
-            if first.iter().any(|&f| f.abs_diff(h) <= OWN_NEAR) {
-                found.extend(w.get(h).copied());
+        if capital_i && language::detect(sentence) == Some(Written::En) {
+            first.extend((0..w.len()).filter(|&i| w.get(i).is_some_and(|x| *x == "I")));
+        }
+        let near = |(from, to): (usize, usize)| {
+            first
+                .iter()
+                .any(|&f| f.abs_diff(from) <= OWN_NEAR || f.abs_diff(to) <= OWN_NEAR)
+        };
+        if !health.iter().any(|&h| near(h)) {
+            continue;
+        }
+        // The sentence is the writer's: every health word in it goes from a desk's copy.
+        let mut at: Vec<usize> = health.iter().flat_map(|&(from, to)| from..=to).collect();
+        at.extend((0..w.len()).filter(|&i| w.get(i).is_some_and(|x| is_condition(x, own))));
+        at.sort_unstable();
+        at.dedup();
+        found.push(OwnHealth {
+            sentence,
+            words: w,
+            health: at,
+        });
+    }
+    found
+}
+
+/// The first and last positions of every occurrence of `phrase` in `w`, word by word
+/// ignoring the case of ASCII letters; the last word only as a beginning when `prefix`.
+fn phrase_at(w: &[&str], phrase: &[&str], prefix: bool) -> Vec<(usize, usize)> {
+    let n = phrase.len();
+    let mut out = Vec::new();
+    if n == 0 {
+        return out;
+    }
+    for (i, run) in w.windows(n).enumerate() {
+        let same = run.iter().zip(phrase).enumerate().all(|(k, (x, p))| {
+            if prefix && k + 1 == n {
+                x.get(..p.len()).is_some_and(|b| b.eq_ignore_ascii_case(p))
+            } else {
+                x.eq_ignore_ascii_case(p)
+            }
+        });
+        if same {
+            out.push((i, i + n - 1));
+        }
+    }
+    out
+}
+
+/// Whether `word` is a condition: on the list, or ending in an entry of five letters or
+/// more ("brystkræft", "Lungenkrebs", "2-diabetes").
+fn is_condition(word: &str, own: &OwnHealthWords) -> bool {
+    own.conditions.matches_ignore_ascii_case(word) || own.conditions.ends_with_entry(word, 5)
+}
+
+/// Beginnings of words that, right after a condition, make it a field: "diabetes patients",
+/// "cancer care", "kræftforløb" is one word and no matter here.
+const FIELD_AFTER: &[&str] = &[
+    "patient",
+    "pasient",
+    "borger",
+    "care",
+    "nurs",
+    "course",
+    "kursus",
+    "kurs",
+    "team",
+    "research",
+    "forskning",
+    "ward",
+    "afsnit",
+    "unit",
+    "clinic",
+    "klinik",
+    "school",
+    "skole",
+    "awareness",
+    "screening",
+    "konference",
+    "conference",
+    "webinar",
+    "shot",
+    "vaccin",
+    "test",
+    "day",
+    "dag",
+    "week",
+    "uge",
+    "month",
+];
+
+/// Beginnings of words that, as the subject of the verb, are people in general: "my
+/// patients have diabetes", "mange kolleger har haft covid".
+const GROUPS: &[&str] = &[
+    "patients",
+    "patienter",
+    "pasienter",
+    "patienten",
+    "borgere",
+    "beboere",
+    "kolleger",
+    "kollegaer",
+    "colleagues",
+    "kollegor",
+    "kollegen",
+    "students",
+    "studerende",
+    "elever",
+    "medarbejdere",
+    "employees",
+    "staff",
+    "many",
+    "mange",
+    "several",
+    "flere",
+    "some",
+    "nogle",
+    "people",
+    "folk",
+    "viele",
+    "einige",
+    "clients",
+    "klienter",
+];
+
+/// How many words a condition may stand after its verb ("har fået konstateret kræft").
+const CONDITION_REACH: usize = 5;
+
+/// Whether the word at `at` is a condition someone has: a `conditions` word (or a word
+/// ending in one of five letters or more: "brystkræft") with a `condition-verbs` word
+/// before it and only fillers, first-person words and at most one other word between
+/// ("I have ADHD", "min mor har kræft", "ich habe seit dem Frühjahr Depressionen"). "I
+/// have a course on diabetes" has two other words between.
+fn has_condition(w: &[&str], at: usize, own: &OwnHealthWords) -> bool {
+    if !w.get(at).is_some_and(|x| is_condition(x, own)) {
+        return false;
+    }
+    // "diabetes patients", "cancer care": the condition names a field, not an illness had.
+    let starts = |x: &str, list: &[&str]| {
+        list.iter()
+            .any(|p| x.get(..p.len()).is_some_and(|b| b.eq_ignore_ascii_case(p)))
+    };
+    if w.get(at + 1).is_some_and(|x| starts(x, FIELD_AFTER)) {
+        return false;
+    }
+    let mut others = 0;
+    for j in (at.saturating_sub(CONDITION_REACH)..at).rev() {
+        let Some(x) = w.get(j) else {
+            return false;
+        };
+        if own.verbs.matches_ignore_ascii_case(x) {
+            // "my patients have diabetes", "mange kolleger har haft covid": people in general.
+            let subject = w.get(j.saturating_sub(2)..j).unwrap_or_default();
+            return !subject.iter().any(|x| starts(x, GROUPS));
+        }
+        if !(own.fillers.matches_ignore_ascii_case(x)
+            || own.first_person.matches_ignore_ascii_case(x))
+        {
+            others += 1;
+            if others > 1 {
+                return false;
             }
         }
     }
-    found
+    false
 }
 
 /// Whether `find` finds anything anywhere the sensitive scan looks: subject, header text,
@@ -683,6 +923,8 @@ struct Finding<'a> {
     name: Vec<usize>,
     /// The name is "han"/"hun"/"he"/"she" pointing back at the sentence before.
     pronoun: bool,
+    /// The sentence reads as German: its capitalised words may be diagnoses.
+    german: bool,
 }
 
 /// The sentences of the [`prepared`] text that name a patient (all, or the first only).
@@ -691,23 +933,26 @@ fn patient_details<'a>(
     classifier: &Classifier,
     first_only: bool,
 ) -> Vec<Finding<'a>> {
-    let sentences: Vec<Vec<&str>> = sentences(text)
+    let sentences: Vec<(&str, Vec<&str>)> = sentences(text)
         .into_iter()
-        .map(words)
-        .filter(|w| w.len() >= 3)
+        .map(|s| (s, words(s)))
+        .filter(|(_, w)| w.len() >= 3)
         .collect();
     let name_words = &classifier.rules.vocabulary.names;
     let names = named(&sentences, name_words);
     let mut found = Vec::new();
     // Each sentence with the name found in the sentence before it (if any).
-    let before = std::iter::once(&None).chain(names.iter());
-    for ((w, here), previous) in sentences.iter().zip(&names).zip(before) {
+    let before = std::iter::once(None).chain(names.iter().map(|(n, _)| n.as_ref()));
+    for (((sentence, w), (here, german)), previous) in sentences.iter().zip(&names).zip(before) {
         let Some((name, pronoun)) = who(w, here.as_ref(), previous.is_some(), name_words) else {
-            if nameless_patient(classifier, w) {
+            let german = std::cell::OnceCell::new();
+            let german = || *german.get_or_init(|| is_german(sentence));
+            if nameless_patient(classifier, sentence, w, german) {
                 found.push(Finding {
                     words: w.clone(),
                     name: Vec::new(),
                     pronoun: false,
+                    german: german(),
                 });
                 if first_only {
                     break;
@@ -715,11 +960,13 @@ fn patient_details<'a>(
             }
             continue;
         };
-        if names_a_patient(classifier, w, &name) {
+        let german = (*german).unwrap_or_else(|| is_german(sentence));
+        if names_a_patient(classifier, w, &name, german) {
             found.push(Finding {
                 words: w.clone(),
                 name,
                 pronoun,
+                german,
             });
             if first_only {
                 break;
@@ -731,24 +978,36 @@ fn patient_details<'a>(
 
 /// Whether a sentence that names no one still points at one patient: a diagnosis,
 /// treatment or admission (a `medical` word) with an age ("82-årig", "82 år", "aged 82")
-/// and a place in the hospital ("stue 4", "seng 12", "afsnit B3", "bed 7") or a day ("3.
-/// november"), or with one patient ("patienten", "the patient"; "patienter" are patients in
-/// general) and one of those three. "Vi har 82 patienter med KOL på afsnit 3" and "temadag
-/// 14. marts om diabetes på afsnit 2" are no one.
-fn nameless_patient(classifier: &Classifier, w: &[&str]) -> bool {
-    let d = identifying_details(w);
-    let one_patient = w.iter().enumerate().any(|(i, x)| {
-        ONE_PATIENT.iter().any(|p| p.eq_ignore_ascii_case(x))
-            || x.eq_ignore_ascii_case("patient")
-                && i.checked_sub(1)
-                    .and_then(|j| w.get(j))
-                    .is_some_and(|d| ONE_BEFORE.iter().any(|o| o.eq_ignore_ascii_case(d)))
-    });
-    let points_at_one = d.age && (d.place || d.day) || one_patient && (d.age || d.place || d.day);
+/// and a place in the hospital ("stue 4", "seng 12", "afsnit B3", "bed 7", "Station 4B"),
+/// a day ("3. november", "02.11.", "i nat", "gestern") or a person ("en 45-årig mand", "a
+/// 54-year-old"), or with one patient ("patienten", "the patient", "die Patientin";
+/// "patienter" are patients in general, and so is German "Patienten") and an age, a place
+/// or a day. "Vi har 82 patienter med KOL på afsnit 3" and "temadag 14. marts om diabetes
+/// på afsnit 2" are no one. `german` says whether the sentence reads as German (asked only
+/// when needed).
+fn nameless_patient(
+    classifier: &Classifier,
+    sentence: &str,
+    w: &[&str],
+    german: impl Fn() -> bool,
+) -> bool {
+    let d = identifying_details(sentence, w);
+    let one_patient = || {
+        w.iter().enumerate().any(|(i, x)| {
+            ONE_PATIENT.iter().any(|p| p.eq_ignore_ascii_case(x))
+                && !(x.eq_ignore_ascii_case("patienten") && german())
+                || x.eq_ignore_ascii_case("patient")
+                    && i.checked_sub(1)
+                        .and_then(|j| w.get(j))
+                        .is_some_and(|d| ONE_BEFORE.iter().any(|o| o.eq_ignore_ascii_case(d)))
+        })
+    };
+    let points_at_one =
+        d.age && (d.place || d.day || d.person) || (d.age || d.place || d.day) && one_patient();
     if !points_at_one {
         return false;
     }
-    let rest = classifier.tokenize(&rest_of(w, &[]), Language::Da);
+    let rest = classifier.tokenize(&rest_of(w, &[], german()), Language::Da);
     classifier
         .medical_index
         .any(&classifier.rules.medical_words, &rest)
@@ -765,12 +1024,14 @@ const ONE_PATIENT: &[&str] = &[
     "patientin",
 ];
 
-/// Words that make "patient" one patient: "the patient", "vores patient".
+/// Words that make "patient" one patient: "the patient", "vores patient", "der Patient".
 const ONE_BEFORE: &[&str] = &[
-    "the", "a", "this", "our", "my", "en", "vores", "denne", "min",
+    "the", "a", "this", "our", "my", "en", "vores", "denne", "min", "der", "unser", "vår", "vår",
+    "ein",
 ];
 
-/// Words before a number that place a patient in a hospital ("stue 4", "bed 12").
+/// Words before a number that place a patient in a hospital ("stue 4", "bed 12", "Zimmer
+/// 12", "Station 4B", "post 3").
 const PLACES: &[&str] = &[
     "stue",
     "stuen",
@@ -778,13 +1039,20 @@ const PLACES: &[&str] = &[
     "sengeplads",
     "sengeafsnit",
     "afsnit",
+    "afd",
     "room",
     "bed",
+    "bay",
     "ward",
     "säng",
     "sal",
     "salen",
     "rom",
+    "rum",
+    "post",
+    "zimmer",
+    "bett",
+    "station",
 ];
 
 /// Endings that make a number one word with them an age ("82-årig", "82-year-old").
@@ -796,10 +1064,48 @@ const AGE_SUFFIXES: &[&str] = &[
     "year-old",
     "years-old",
     "jährige",
+    "jähriger",
+    "jährigen",
+    "åring",
+    "åringen",
 ];
 
 /// Words after a number that make it an age ("82 år", "82 years").
-const AGE_UNITS: &[&str] = &["år", "aar", "årig", "årige", "years", "year", "jahre"];
+const AGE_UNITS: &[&str] = &[
+    "år", "aar", "årig", "årige", "years", "year", "jahre", "jahren",
+];
+
+/// Words right before an age that make it one person's: "en 45-årig", "a 54-year-old".
+const ONE_AGE: &[&str] = &[
+    "en", "et", "a", "an", "ein", "eine", "einen", "ett", "ei", "eit",
+];
+
+/// Words for one person near an age: "mand, 45 år", "a woman aged 82".
+const PERSONS: &[&str] = &[
+    "mand",
+    "manden",
+    "kvinde",
+    "kvinden",
+    "man",
+    "woman",
+    "mann",
+    "kvinne",
+    "kvinna",
+    "dreng",
+    "pige",
+    "boy",
+    "girl",
+    "pojke",
+    "flicka",
+    "gutt",
+    "jente",
+    "junge",
+    "mädchen",
+    "herre",
+    "dame",
+    "gentleman",
+    "lady",
+];
 
 const MONTHS: &[&str] = &[
     "januar",
@@ -821,6 +1127,14 @@ const MONTHS: &[&str] = &[
     "june",
     "july",
     "october",
+    "märz",
+    "mai",
+    "dezember",
+    "januari",
+    "februari",
+    "mars",
+    "augusti",
+    "desember",
     "jan",
     "feb",
     "mar",
@@ -834,6 +1148,34 @@ const MONTHS: &[&str] = &[
     "oct",
     "nov",
     "dec",
+    "dez",
+    "des",
+];
+
+/// Words that name a recent day or night on their own ("admitted yesterday").
+const RECENT_DAYS: &[&str] = &[
+    "yesterday",
+    "gestern",
+    "vorgestern",
+    "igår",
+    "igar",
+    "overnight",
+];
+
+/// Two words that name a recent day or night: "i går", "i nat", "last night", "natt til".
+const RECENT_DAY_PAIRS: &[(&str, &str)] = &[
+    ("i", "går"),
+    ("i", "gaar"),
+    ("i", "nat"),
+    ("i", "natt"),
+    ("i", "morges"),
+    ("i", "forgårs"),
+    ("last", "night"),
+    ("this", "morning"),
+    ("natt", "til"),
+    ("heute", "nacht"),
+    ("letzte", "nacht"),
+    ("heute", "morgen"),
 ];
 
 /// The kinds of identifying detail a sentence holds.
@@ -842,40 +1184,77 @@ struct Details {
     age: bool,
     place: bool,
     day: bool,
+    /// One person by an age: "en 45-årig", "a man aged 54".
+    person: bool,
 }
 
-/// Which identifying details a sentence holds: an age, a place in the hospital, a day.
-fn identifying_details(w: &[&str]) -> Details {
+/// Which identifying details a sentence (`w` its words, slices of `sentence`) holds: an
+/// age, a place in the hospital, a day (a month's day, a date written "02.11" or "2/11", a
+/// recent day or night), a person of that age.
+fn identifying_details(sentence: &str, w: &[&str]) -> Details {
     let number = |x: &str, max: u32| x.parse::<u32>().is_ok_and(|n| (1..=max).contains(&n));
     let is = |list: &[&str], x: &str| list.iter().any(|l| l.eq_ignore_ascii_case(x));
-    let (mut age, mut place, mut day) = (false, false, false);
+    // The one character between two words, when there is one: "02.11" has '.'.
+    let between = |a: &str, b: &str| {
+        let (a, b) = (offset_in(sentence, a)? + a.len(), offset_in(sentence, b)?);
+        let gap = sentence.get(a..b)?;
+        let mut cs = gap.chars();
+        let c = cs.next()?;
+        cs.next().is_none().then_some(c)
+    };
+    let mut d = Details::default();
     for (i, x) in w.iter().enumerate() {
         let next = w.get(i + 1).copied().unwrap_or("");
         // An age written as one word ("82-årig", "82-year-old"): lower-cased only then.
-        age |= x.starts_with(|c: char| c.is_ascii_digit()) && {
+        let aged = x.starts_with(|c: char| c.is_ascii_digit()) && {
             let unit = x
                 .trim_start_matches(|c: char| c.is_ascii_digit() || c == '-')
                 .to_lowercase();
             AGE_SUFFIXES.contains(&unit.as_str())
-        };
-        age |= number(x, 110) && is(AGE_UNITS, next);
-        age |= x.eq_ignore_ascii_case("aged") && number(next, 110);
-        place |= is(PLACES, x) && next.chars().any(|c| c.is_ascii_digit()) && next.len() <= 4;
-        day |= number(x, 31) && is(MONTHS, next);
+        } || number(x, 110) && is(AGE_UNITS, next);
+        let aged_after = x.eq_ignore_ascii_case("aged") && number(next, 110);
+        if aged || aged_after {
+            d.age = true;
+            let before = i
+                .checked_sub(1)
+                .and_then(|j| w.get(j))
+                .copied()
+                .unwrap_or("");
+            let near = w
+                .get(i.saturating_sub(2)..(i + 4).min(w.len()))
+                .unwrap_or_default();
+            d.person |= aged && is(ONE_AGE, before) || near.iter().any(|n| is(PERSONS, n));
+        }
+        d.place |= is(PLACES, x) && next.chars().any(|c| c.is_ascii_digit()) && next.len() <= 4;
+        d.day |= number(x, 31) && is(MONTHS, next);
+        d.day |= number(x, 31) && number(next, 12) && matches!(between(x, next), Some('.' | '/'));
+        d.day |= is(RECENT_DAYS, x)
+            || RECENT_DAY_PAIRS
+                .iter()
+                .any(|(a, b)| a.eq_ignore_ascii_case(x) && b.eq_ignore_ascii_case(next));
     }
-    Details { age, place, day }
+    d
 }
 
-/// Per sentence, the positions of the person it names, if any. "... min kollega Jette
-/// Berg. Jette er indlagt med lungebetændelse": once named in full, a person is named by
-/// the first name alone, even opening a sentence.
-fn named(sentences: &[Vec<&str>], name_words: &NameWords) -> Vec<Option<Vec<usize>>> {
-    let full_names: Vec<Option<Vec<usize>>> =
-        sentences.iter().map(|w| name_in(w, name_words)).collect();
+/// Per sentence, the positions of the person it names, if any, and whether the sentence
+/// was read as German (`None`: not asked, for it named no one by two capitalised words).
+/// "... min kollega Jette Berg. Jette er indlagt med lungebetændelse": once named in full,
+/// a person is named by the first name alone, even opening a sentence. In a German
+/// sentence only a title makes a name ([`titled_name`]).
+type Named = (Option<Vec<usize>>, Option<bool>);
+fn named(sentences: &[(&str, Vec<&str>)], name_words: &NameWords) -> Vec<Named> {
+    let full_names: Vec<Named> = sentences
+        .iter()
+        .map(|(s, w)| match name_in(w, name_words) {
+            Some(_) if is_german(s) => (titled_name(s, w, name_words), Some(true)),
+            n @ Some(_) => (n, Some(false)),
+            None => (None, None),
+        })
+        .collect();
     let first_names: Vec<&str> = sentences
         .iter()
         .zip(&full_names)
-        .filter_map(|(w, n)| {
+        .filter_map(|((_, w), (n, _))| {
             n.as_ref()
                 .filter(|n| n.len() >= 2)
                 .and_then(|n| w.get(*n.first()?).copied())
@@ -885,11 +1264,12 @@ fn named(sentences: &[Vec<&str>], name_words: &NameWords) -> Vec<Option<Vec<usiz
     sentences
         .iter()
         .zip(full_names)
-        .map(|(w, n)| {
-            n.or_else(|| {
+        .map(|((_, w), (n, german))| {
+            let n = n.or_else(|| {
                 let at = w.iter().position(|x| first_names.contains(x))?;
                 Some(vec![at])
-            })
+            });
+            (n, german)
         })
         .collect()
 }
@@ -917,8 +1297,8 @@ fn who(
 
 /// Whether the sentence `w` says the person at `name` is a patient: a diagnosis,
 /// treatment or admission anywhere in it; "patient" only right beside the name.
-fn names_a_patient(classifier: &Classifier, w: &[&str], name: &[usize]) -> bool {
-    let rest = classifier.tokenize(&rest_of(w, name), Language::Da);
+fn names_a_patient(classifier: &Classifier, w: &[&str], name: &[usize], german: bool) -> bool {
+    let rest = classifier.tokenize(&rest_of(w, name, german), Language::Da);
     let near = classifier.tokenize(&around(w, name), Language::Da);
     classifier
         .medical_index
@@ -947,8 +1327,20 @@ pub fn redact_details(text: &str, classifier: &Classifier) -> String {
     let vocabulary = &classifier.rules.vocabulary;
     let scanned = prepared(text, &vocabulary.names);
     let mut spans: Vec<Span> = id_spans(text, true, &vocabulary.cpr);
-    for w in own_health(&scanned, &vocabulary.own_health) {
-        spans.extend(offset_in(&scanned, w).map(|at| (at..at + w.len(), HEALTH_REDACTED)));
+    for own in own_health(&scanned, &vocabulary.own_health) {
+        // The health words, and the medical words of the sentence ("after a knee operation").
+        let f = Finding {
+            words: own.words,
+            name: Vec::new(),
+            pronoun: false,
+            german: is_german(own.sentence),
+        };
+        let medical = medical_words(&f, classifier);
+        let marked = (0..f.words.len())
+            .filter(|i| own.health.contains(i) || medical.get(*i).copied().unwrap_or(false));
+        for w in marked.filter_map(|i| f.words.get(i)) {
+            spans.extend(offset_in(&scanned, w).map(|at| (at..at + w.len(), HEALTH_REDACTED)));
+        }
     }
     let findings = patient_details(&scanned, classifier, false);
     let mut names: Vec<&str> = Vec::new();
@@ -991,7 +1383,7 @@ pub fn redact_details(text: &str, classifier: &Classifier) -> String {
 /// Per word of a finding's sentence, whether it is medical: each word but the name alone,
 /// then runs of two or three that match only together ("heart failure", "sick leave").
 fn medical_words(f: &Finding<'_>, classifier: &Classifier) -> Vec<bool> {
-    let rest: Vec<usize> = rest_positions(&f.words, &f.name);
+    let rest: Vec<usize> = rest_positions(&f.words, &f.name, f.german);
     let medical = |ws: &[usize]| {
         let joined = ws
             .iter()
@@ -1036,7 +1428,7 @@ mod tests {
     fn without_a_name(sentence: &str) -> Option<String> {
         let words = words(sentence);
         let name = name_in(&words, &shipped().names)?;
-        Some(rest_of(&words, &name))
+        Some(rest_of(&words, &name, false))
     }
 
     #[test]
@@ -1079,6 +1471,11 @@ mod tests {
             "Fødselsnummeret hennes er 15088510140.",
             "fnr 150885 10140",
             "personnummer 8112189876",
+            // Over a hundred ('+'); a fødselsnummer apart, unlabelled and after "Fnr:".
+            "farfar: 210415+4022.",
+            "Fødselsnummeret mitt er 040378 45251, og",
+            "Fnr: 23059345206",
+            "national ID 11114645348, employee",
         ] {
             assert_eq!(find_cpr(text).len(), 1, "{text}");
             let redacted = redact(text);
@@ -1255,6 +1652,160 @@ mod tests {
         }
     }
 
+    fn plain(text: &str) -> Mail {
+        mail(&format!(
+            "From: a@x.test\r\nSubject: Zoom\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n"
+        ))
+    }
+
+    /// Each text is sensitive, its desk copy carries `marker` and none of `gone`, and the
+    /// desk copy itself is sensitive no more.
+    fn found_and_redacted(c: &Classifier, text: &str, marker: &str, gone: &[&str]) {
+        assert!(is_sensitive(&plain(text), c), "not found: {text}");
+        let out = redact_details(text, c);
+        assert!(out.contains(marker), "{out}");
+        for w in gone {
+            assert!(!out.contains(w), "{w} left in: {out}");
+        }
+        assert!(!is_sensitive(&plain(&out), c), "still sensitive: {out}");
+    }
+
+    #[test]
+    fn own_illness_and_a_relatives_in_every_language() {
+        let c = classifier();
+        for (text, gone) in [
+            // Danish: a treatment phrase, a condition one has, a relative's, stress.
+            (
+                "Jeg er i behandling for brystkræft og arbejder hjemmefra.",
+                &["behandling", "brystkræft"][..],
+            ),
+            (
+                "Min mor har fået konstateret kræft, og jeg vil deltage via Zoom.",
+                &["kræft"],
+            ),
+            (
+                "Jeg har stress og er deltidssygemeldt, så jeg arbejder hjemme.",
+                &["stress", "deltidssygemeldt"],
+            ),
+            // English: a condition, hospital, a relative, pregnancy.
+            (
+                "I have ADHD and find the gallery view hard to follow.",
+                &["ADHD"],
+            ),
+            (
+                "I'm currently in hospital after a knee operation.",
+                &["hospital", "operation"],
+            ),
+            (
+                "My father has cancer and I would like to attend his appointments.",
+                &["cancer"],
+            ),
+            (
+                "Due to complications in my pregnancy I have to work from home.",
+                &["pregnancy"],
+            ),
+            (
+                "I've been on sick leave with burnout since October.",
+                &["sick", "burnout"],
+            ),
+            // Swedish.
+            (
+                "Jag har fått diagnosen bröstcancer och arbetar hemifrån.",
+                &["bröstcancer"],
+            ),
+            (
+                "Jag ligger på sjukhus efter en operation.",
+                &["sjukhus", "operation"],
+            ),
+            // Bokmål and Nynorsk.
+            (
+                "Jeg har fått påvist diabetes type 1 og må være hjemme.",
+                &["diabetes"],
+            ),
+            (
+                "Eg er sjukmeld etter ein operasjon i kneet.",
+                &["sjukmeld", "operasjon"],
+            ),
+            (
+                "Mor mi har fått kreft, og eg vil vere med på samtalane.",
+                &["kreft"],
+            ),
+            // German.
+            (
+                "Ich habe seit dem Frühjahr Depressionen und arbeite Teilzeit.",
+                &["Depressionen"],
+            ),
+            (
+                "Meine Mutter hat Krebs und liegt im Krankenhaus in Kiel.",
+                &["Krebs", "Krankenhaus"],
+            ),
+            ("Meine Chemotherapie beginnt am Montag.", &["Chemotherapie"]),
+        ] {
+            found_and_redacted(&c, text, HEALTH_REDACTED, gone);
+        }
+        for text in [
+            // A field, a course, patients or colleagues in general, a job, a question.
+            "I have a course on diabetes care next week and it runs for 90 minutes.",
+            "I have diabetes patients on my ward and want to offer Zoom check-ups.",
+            "My patients have diabetes and need check-ups on Zoom.",
+            "Jeg har mange diabetespatienter i min klinik.",
+            "Jeg holder et oplæg om stress og depression den 4. december.",
+            "Jeg har været på kursus i sårbehandling.",
+            "Eg har eit spørsmål om kurset om kreft og rehabilitering.",
+            "Ich bin Krankenpfleger auf der Intensivstation.",
+            "Ich habe Angst, dass Zoom wieder abstürzt.",
+            "Ich habe eine Frage zur Schulung über Krebs.",
+            "Jag har många kolleger som har haft covid.",
+            "I have MS Teams and Zoom on my laptop.",
+        ] {
+            assert!(!is_sensitive(&plain(text), &c), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_german_name_is_a_title_and_the_capitalised_words_after_it() {
+        let names = &shipped().names;
+        let name = |s: &str| titled_name(s, &words(s), names);
+        assert_eq!(name("Herr Müller (Zimmer 12) hat"), Some(vec![0, 1]));
+        assert_eq!(name("bei Herrn Klaus Hoffmann wurde"), Some(vec![1, 2, 3]));
+        assert_eq!(
+            name("Frau Dr  Weber aus der Abteilung"),
+            Some(vec![0, 1, 2])
+        );
+        assert_eq!(name("Unsere Station Kardiologie plant"), None);
+        let c = classifier();
+        for (text, gone) in [
+            (
+                "Herr Müller (Zimmer 12) hat nach der Operation eine Wundinfektion bekommen.",
+                &["Müller", "Operation", "Wundinfektion"][..],
+            ),
+            (
+                "Unsere Patientin Frau Schneider mit Diabetes soll ihre Beratung per Zoom bekommen.",
+                &["Schneider", "Diabetes"],
+            ),
+            (
+                "Bei Herrn Klaus Hoffmann wurde letzte Woche Lungenkrebs diagnostiziert.",
+                &["Klaus", "Hoffmann", "Lungenkrebs"],
+            ),
+        ] {
+            found_and_redacted(&c, text, NAME_REDACTED, gone);
+            assert!(redact_details(text, &c).contains(HEALTH_REDACTED), "{text}");
+        }
+        assert!(redact_details(
+            "Herr Müller (Zimmer 12) hat nach der Operation eine Wundinfektion bekommen.",
+            &c
+        )
+        .contains("(Zimmer 12)"));
+        for text in [
+            "Unsere Station (Kardiologie, Station 3) plant Nachsorgegespräche für Patienten mit Herzinsuffizienz.",
+            "Am 12. November halten wir eine Schulung über Diabetes für die Pflegekräfte auf Station 5.",
+            "Frau Dr. Weber aus der Abteilung für Innere Medizin fängt am 1. Dezember bei uns an.",
+            "Dürfen wir Zoom für Videosprechstunden mit Patienten nach einer Operation nutzen?",
+        ] {
+            assert!(!is_sensitive(&plain(text), &c), "{text}");
+        }
+    }
+
     #[test]
     fn a_patient_named_by_age_place_or_day_is_sensitive() {
         let c = classifier();
@@ -1269,16 +1820,26 @@ mod tests {
             "The patient in bed 12 was admitted with sepsis; can his son join the ward round on Zoom?",
             "Borgeren blev indlagt 3. november med hjertesvigt og er 79 år.",
             "Patienten i säng 4 har lunginflammation och dottern vill vara med via Zoom.",
+            // A person by age and a night, a numeric date, a ward in Bokmål, German.
+            "En 45-årig mand med brystsmerter blev indlagt i nat.",
+            "Beboeren, der blev indlagt 02.11. med lungebetændelse, vil tale med sine børn.",
+            "A 54-year-old man was admitted yesterday with a suspected stroke.",
+            "En 72 år gammel kvinne på post 3 ble innlagt natt til søndag med lungebetennelse.",
+            "Die 78-jährige Patientin auf Station 4B wurde gestern mit einem Schlaganfall stationär aufgenommen.",
         ] {
             assert!(is_sensitive(&with(text), &c), "{text}");
             let out = redact_details(text, &c);
             assert!(out.contains(HEALTH_REDACTED), "{out}");
+            assert!(!is_sensitive(&with(&out), &c), "{out}");
         }
         for text in [
             "Vi har 82 patienter med KOL på afsnit 3 og vil holde undervisning på Zoom.",
             "Møde om behandling af patienter på stue 4 kl. 10. Kan det holdes på Zoom?",
             "Kurset den 3. november handler om sepsis hos ældre patienter.",
             "Patienten skal have en Zoom-konsultation; hvordan sender jeg et link?",
+            "The patient safety training for Ward 7 takes place on 14 November.",
+            "Kurset er for 80-årige med diabetes og deres pårørende.",
+            "Zoom version 5.12 giver patienten problemer med lyden.",
         ] {
             assert!(!is_sensitive(&with(text), &c), "{text}");
         }

@@ -60,6 +60,31 @@ impl WordList {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Whether `word` ends with one of the list's whole-word entries of at least `min`
+    /// letters, ignoring the case of ASCII letters ("Brystkræft" ends with "kræft").
+    pub fn ends_with_entry(&self, word: &str, min: usize) -> bool {
+        self.exact.iter().any(|e| {
+            e.len() >= min
+                && word.len() >= e.len()
+                && word
+                    .get(word.len() - e.len()..)
+                    .is_some_and(|end| end.eq_ignore_ascii_case(e))
+                && e.chars().count() >= min
+        })
+    }
+
+    /// The entries of more than one word ("ligger på sjukhus"), each as its words and
+    /// whether the last is a beginning (`word*`). [`WordList::matches`] never matches them:
+    /// a word holds no space.
+    pub fn phrases(&self) -> impl Iterator<Item = (std::str::Split<'_, char>, bool)> {
+        let exact = self.exact.iter().map(|e| (e, false));
+        let prefixes = self.prefixes.iter().map(|p| (p, true));
+        exact
+            .chain(prefixes)
+            .filter(|(e, _)| e.contains(' '))
+            .map(|(e, prefix)| (e.split(' '), prefix))
+    }
 }
 
 /// The words that say how large or long a meeting is: "250 deltagere", "to timer".
@@ -111,9 +136,15 @@ pub struct CprWords {
 pub struct OwnHealthWords {
     /// "jeg", "min", "I", "my", "jag", "ich": the sentence is about the writer.
     pub first_person: WordList,
-    /// "sygemeldt", "kemo*", "chemotherapy", "gravid": the writer's illness, treatment or
-    /// condition.
+    /// "sygemeldt", "kemo*", "chemotherapy", "gravid", "ligger på sjukhus": the writer's
+    /// illness, treatment or condition (also phrases of several words).
     pub health: WordList,
+    /// "kræft", "diabetes", "ADHD": an illness someone has, after a [`Self::verbs`] word.
+    pub conditions: WordList,
+    /// "har", "have", "habe", "lider": what stands before a condition one has.
+    pub verbs: WordList,
+    /// "fået", "konstateret", "a", "seit": what may stand between the verb and the condition.
+    pub fillers: WordList,
 }
 
 /// Every vocabulary list.
@@ -137,6 +168,8 @@ pub(super) enum Kind {
     Lower,
     /// Lower-case runs of letters only (the word before a dot).
     Letters,
+    /// As [`Kind::Lower`], or several such words apart by single spaces (a phrase).
+    Phrase,
 }
 
 /// Every list as the rules file has it (`None`: not in the file).
@@ -149,7 +182,7 @@ pub(super) struct RawLists<'a> {
 
 /// Every word list's key in the rules file and what its words are compared with. The
 /// order is the order of [`RawLists::words`].
-pub(super) const LIST_KEYS: [(&str, Kind); 13] = [
+pub(super) const LIST_KEYS: [(&str, Kind); 16] = [
     ("limits.participant-words", Kind::Folded),
     ("limits.minute-words", Kind::Folded),
     ("limits.hour-words", Kind::Folded),
@@ -162,7 +195,10 @@ pub(super) const LIST_KEYS: [(&str, Kind); 13] = [
     ("sensitive.cpr-words", Kind::Lower),
     ("sensitive.not-cpr-words", Kind::Lower),
     ("sensitive.first-person", Kind::Lower),
-    ("sensitive.own-health", Kind::Lower),
+    ("sensitive.own-health", Kind::Phrase),
+    ("sensitive.conditions", Kind::Lower),
+    ("sensitive.condition-verbs", Kind::Lower),
+    ("sensitive.condition-fillers", Kind::Lower),
 ];
 
 impl RawLists<'_> {
@@ -231,6 +267,9 @@ pub(super) fn build(own: &Source<'_>, shipped: Option<&Source<'_>>) -> Built {
         own_health: OwnHealthWords {
             first_person: next(),
             health: next(),
+            conditions: next(),
+            verbs: next(),
+            fillers: next(),
         },
     };
     Built {
@@ -340,6 +379,9 @@ impl Kind {
                 "write one word of letters, digits and '-', with an optional trailing '*'"
             }
             Kind::Letters => "write one word of letters only, with an optional trailing '*'",
+            Kind::Phrase => {
+                "write words of letters, digits and '-' apart by spaces, with an optional trailing '*'"
+            }
         }
     }
 
@@ -349,6 +391,7 @@ impl Kind {
             Kind::Folded => c.is_alphanumeric(),
             Kind::Lower => c.is_alphanumeric() || c == '-',
             Kind::Letters => c.is_alphabetic(),
+            Kind::Phrase => c.is_alphanumeric() || c == '-' || c == ' ',
         }
     }
 }
@@ -364,6 +407,11 @@ fn entry(raw: &str, kind: Kind) -> Result<(String, bool), String> {
     let word = match kind {
         Kind::Folded => fold(core),
         Kind::Lower | Kind::Letters => core.to_lowercase(),
+        Kind::Phrase => core
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase(),
     };
     if word.is_empty() {
         return Err("is empty".into());
@@ -397,6 +445,30 @@ mod tests {
         assert!(entry("hr.", Kind::Letters).is_err());
         assert!(entry("*", Kind::Lower).is_err());
         assert!(entry("two words", Kind::Lower).is_err());
+        assert_eq!(
+            entry(" Ligger  på sjukhus ", Kind::Phrase),
+            Ok(("ligger på sjukhus".into(), false))
+        );
+        assert!(entry("in, hospital", Kind::Phrase).is_err());
+        let list = WordList {
+            exact: vec!["kræft".into(), "ligger på sjukhus".into(), "ms".into()],
+            prefixes: vec!["i behandling f".into()],
+        };
+        let phrases: Vec<(Vec<&str>, bool)> =
+            list.phrases().map(|(p, x)| (p.collect(), x)).collect();
+        assert_eq!(
+            phrases,
+            vec![
+                (vec!["ligger", "på", "sjukhus"], false),
+                (vec!["i", "behandling", "f"], true)
+            ]
+        );
+        assert!(list.ends_with_entry("Brystkræft", 5));
+        assert!(!list.ends_with_entry("Kræftpatienter", 5));
+        assert!(
+            !list.ends_with_entry("items", 3),
+            "an entry shorter than the least"
+        );
     }
 
     #[test]
