@@ -1207,7 +1207,7 @@ mod tests {
         assert!((r.confidence - platt.apply(r.raw_confidence)).abs() < 0.002);
         assert!(!r.doubtful, "{r:?}");
         // The same mail, with a bar no answer reaches: doubtful, and still pricing.
-        let strict = classifier_with(&shipped.replace("review-below = 0.8", "review-below = 1.0"));
+        let strict = classifier_with(&shipped.replace("review-below = 0.75", "review-below = 1.0"));
         let r = strict.classify(&clear);
         assert_eq!(r.category, Category::Pricing);
         assert!(r.doubtful);

@@ -616,7 +616,7 @@ fn eval_reports_metrics_and_fails_below_a_threshold() {
             .clone()
     };
     let (rules, all) = (at(true), at(false));
-    assert_eq!(rules["threshold"], 0.8, "{rules}");
+    assert_eq!(rules["threshold"], 0.75, "{rules}");
     assert!(
         rules["risk"].as_f64() < all["risk"].as_f64(),
         "{rules} {all}"

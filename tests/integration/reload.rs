@@ -143,7 +143,7 @@ fn sighup_applies_changed_rules_and_refuses_a_broken_file() {
             "\n[categories.pricing]\n",
             "\n[categories.pricing]\n\"blomkål*\" = 12\n",
         )
-        .replace("review-below = 0.8", "review-below = 0.0");
+        .replace("review-below = 0.75", "review-below = 0.0");
     std::fs::write(&rules, &taught).unwrap();
     let log = d.hup();
     assert!(
@@ -338,7 +338,7 @@ async fn offered_parts_are_swapped_in_before_the_next_mail_and_the_console_follo
             "\n[categories.pricing]\n",
             "\n[categories.pricing]\n\"blomkål*\" = 12\n",
         )
-        .replace("review-below = 0.8", "review-below = 0.0");
+        .replace("review-below = 0.75", "review-below = 0.0");
     let config_text = std::fs::read_to_string(&cfg)
         .unwrap()
         .replace("period = \"1d\"", "period = \"2d\"");
