@@ -455,7 +455,7 @@ impl Classifier {
         let overrides = Overrides {
             just_thanks: self.just_thanks(mail, read),
             invitation: self.calendar_invitation(mail),
-            other_product: self.other_product(read),
+            other_product: self.other_product(mail, read),
             document: self.document_sent(mail, read),
         };
         let other = |pattern: String, field: Field| Hit {
@@ -542,20 +542,27 @@ impl Classifier {
             })
     }
 
-    /// "Lyden forsvinder i Teams": the first other product named, when ours never is.
-    fn other_product(&self, read: &Reading) -> Option<&Pattern> {
+    /// "Lyden forsvinder i Teams": the first other product named, when ours never is; or
+    /// named in the first question, which does not name ours ("Vi bruger Zoom til eksterne
+    /// møder. Hvordan deler jeg skærm i Teams?").
+    fn other_product(&self, mail: &Mail, read: &Reading) -> Option<&Pattern> {
         let elsewhere = &self.rules.elsewhere;
+        let first_in = |t: &Tokens| {
+            let found = self.lists.elsewhere.first_matches(&elsewhere.words, t);
+            found.first().and_then(|&(pi, _)| elsewhere.words.get(pi))
+        };
         let texts = [&read.subject, &read.body];
-        if texts
+        if !texts
             .iter()
             .any(|t| self.lists.product.any(&elsewhere.product, t))
         {
+            return texts.iter().find_map(|t| first_in(t));
+        }
+        let question = self.tokenize(first_question(&mail.new_text)?, mail.language);
+        if self.lists.product.any(&elsewhere.product, &question) {
             return None;
         }
-        texts.iter().find_map(|t| {
-            let found = self.lists.elsewhere.first_matches(&elsewhere.words, t);
-            found.first().and_then(|&(pi, _)| elsewhere.words.get(pi))
-        })
+        first_in(&question)
     }
 
     /// "Faktura 2026-118 fra Contoso", "Tilbud på licenser: 20 % rabat": the subject names
@@ -870,6 +877,15 @@ impl Overrides<'_> {
     }
 }
 
+/// The first sentence of `text` that ends in "?": from the end of the sentence before it
+/// (".", "!", "?" or a line break) to its "?". `None` when nothing is asked.
+fn first_question(text: &str) -> Option<&str> {
+    let end = text.find('?')?;
+    let before = text.get(..end)?;
+    let start = before.rfind(['.', '!', '\n']).map_or(0, |at| at + 1);
+    text.get(start..=end)
+}
+
 /// "SV: Hvor finder jeg Zoom?" names the old question, not this one. A Danish forward
 /// ("VS:") has always been weighed so too, and rules.toml's weights were chosen with it:
 /// weighing it as the forward it is lowers the 5-fold numbers (0.933 -> 0.932).
@@ -1130,6 +1146,28 @@ mod tests {
              tilbage? Og må vi i øvrigt bruge Zoom til samtaler med patienter?",
         ));
         assert_eq!(r.category, Category::Technical, "{:?}", r.scores);
+    }
+
+    /// A question about another product is `other`, even when Zoom is named in passing;
+    /// a question that names both is ours.
+    #[test]
+    fn a_question_about_another_product_is_other() {
+        let c = classifier();
+        let r = c.classify(&mail(
+            "Skærmdeling",
+            "Vi bruger Zoom til eksterne møder. Hvordan deler jeg skærm i Teams?",
+        ));
+        assert_eq!(r.category, Category::Other, "{:?}", r.scores);
+        let r = c.classify(&mail(
+            "Skærmdeling",
+            "Hvordan deler jeg skærm i Zoom, når det virker fint i Teams?",
+        ));
+        assert_eq!(r.category, Category::Technical, "{:?}", r.scores);
+        assert_eq!(
+            first_question("Hej. Kan I hjælpe? Tak."),
+            Some(" Kan I hjælpe?")
+        );
+        assert_eq!(first_question("Ingen spørgsmål."), None);
     }
 
     /// An invoice or a sales campaign that asks nothing is `other`, however many prices it
