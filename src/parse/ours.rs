@@ -14,7 +14,6 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::hash::{Hash, Hasher};
 use std::sync::OnceLock;
 
 /// Words in a run: long enough that a sender's own sentence rarely matches ours by chance,
@@ -147,26 +146,36 @@ fn words(text: &str) -> impl Iterator<Item = (usize, usize, u64)> + '_ {
             chars.next();
         }
         let &(start, _) = chars.peek()?;
-        let mut h = std::hash::DefaultHasher::new();
+        let mut h = FNV_OFFSET;
         let mut end = start;
         while let Some(&(at, c)) = chars.peek() {
             if !c.is_alphanumeric() {
                 break;
             }
-            for l in c.to_lowercase() {
-                l.hash(&mut h);
+            if c.is_ascii() {
+                h = fnv(h, u64::from(c.to_ascii_lowercase()));
+            } else {
+                for l in c.to_lowercase() {
+                    h = fnv(h, u64::from(l));
+                }
             }
             end = at + c.len_utf8();
             chars.next();
         }
-        Some((start, end, h.finish()))
+        Some((start, end, h))
     })
 }
 
 fn run_hash(words: &[u64]) -> u64 {
-    let mut h = std::hash::DefaultHasher::new();
-    words.hash(&mut h);
-    h.finish()
+    words.iter().fold(FNV_OFFSET, |h, w| fnv(h, *w))
+}
+
+/// FNV-1a over whole values (a char, a word's hash): cheap, and good enough to tell a few
+/// thousand runs apart (a false match needs a 64-bit collision).
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fnv(h: u64, v: u64) -> u64 {
+    (h ^ v).wrapping_mul(0x0000_0100_0000_01b3)
 }
 
 #[cfg(test)]
