@@ -181,10 +181,13 @@ fn forward(
     }
     let advice =
         "the running daemon sends a requested forward at its next round (or `run --once` does).";
-    if json {
-        eprintln!("{advice}");
-    } else {
-        println!("{advice}");
+    // Only when something was asked for: a refusal has nothing to send.
+    if refused < mails.len() {
+        if json {
+            eprintln!("{advice}");
+        } else {
+            println!("{advice}");
+        }
     }
     Ok(if refused == 0 { 0 } else { 1 })
 }

@@ -344,28 +344,25 @@ async fn reviewed(
     user: User,
     Form(form): Form<ActionForm>,
 ) -> Result<Response, Error> {
-    if form.key.is_empty() || form.key.len() > 2048 {
-        return Ok(back("bad_form"));
-    }
-    let key = form.key;
-    let who = user.name;
-    let was_open = state
-        .db(move |l| {
-            let t = now();
-            let was_open = l.mark_reviewed(&key, t)?;
-            if was_open {
-                l.audit(t, &who, "marked reviewed", &format!("mail {key}"))?;
-            }
-            Ok(was_open)
-        })
-        .await?;
-    Ok(back(if was_open { "reviewed" } else { "not_open" }))
+    take_off_the_list(state, user, form, "marked reviewed", "reviewed").await
 }
 
 async fn close(
     AxState(state): AxState<Shared>,
     user: User,
     Form(form): Form<ActionForm>,
+) -> Result<Response, Error> {
+    take_off_the_list(state, user, form, "no answer needed", "closed").await
+}
+
+/// Marks the form's mail reviewed, audited as `what`; back to the list with `done` (or
+/// "not_open" when it had already left the list).
+async fn take_off_the_list(
+    state: Shared,
+    user: User,
+    form: ActionForm,
+    what: &'static str,
+    done: &'static str,
 ) -> Result<Response, Error> {
     if form.key.is_empty() || form.key.len() > 2048 {
         return Ok(back("bad_form"));
@@ -377,12 +374,12 @@ async fn close(
             let t = now();
             let was_open = l.mark_reviewed(&key, t)?;
             if was_open {
-                l.audit(t, &who, "no answer needed", &format!("mail {key}"))?;
+                l.audit(t, &who, what, &format!("mail {key}"))?;
             }
             Ok(was_open)
         })
         .await?;
-    Ok(back(if was_open { "closed" } else { "not_open" }))
+    Ok(back(if was_open { done } else { "not_open" }))
 }
 
 #[cfg(test)]

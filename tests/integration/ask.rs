@@ -358,6 +358,8 @@ fn release_forward_asks_for_a_doubtful_mails_held_forward_once() {
     let text = String::from_utf8_lossy(&again.stdout);
     assert!(text.contains("forward refused"), "{text}");
     assert!(text.contains("already sent or asked for"), "{text}");
+    // Nothing was asked for, so nothing is promised.
+    assert!(!text.contains("the running daemon sends"), "{text}");
     ok(bin(dir).args(["run", "--once"]).output().unwrap());
     assert_eq!(forwards(), 1, "one forward only");
     assert!(
