@@ -480,12 +480,7 @@ impl Ledger {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let pending: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM requests WHERE id = ?1 AND state = 'pending')",
-            [id],
-            |row| row.get(0),
-        )?;
-        if !pending {
+        if !request_pending(&tx, id)? {
             return Ok(Err(Refusal::AlreadyAsked));
         }
         if let Some(why) = reply_refusal(&tx, &r.key, Some(id))? {
@@ -527,12 +522,7 @@ impl Ledger {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let pending: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM requests WHERE id = ?1 AND state = 'pending')",
-            [id],
-            |row| row.get(0),
-        )?;
-        if !pending {
+        if !request_pending(&tx, id)? {
             return Ok(Err(Refusal::Forwarded));
         }
         if let Some(why) = forward_refusal(&tx, &forward.mail_key, Some(id))? {
@@ -588,6 +578,15 @@ fn insert(
         ],
     )?;
     Ok(tx.last_insert_rowid())
+}
+
+/// Whether request `id` is still pending (read inside the transaction that carries it out).
+fn request_pending(tx: &rusqlite::Transaction<'_>, id: i64) -> Result<bool, LedgerError> {
+    Ok(tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM requests WHERE id = ?1 AND state = 'pending')",
+        [id],
+        |row| row.get(0),
+    )?)
 }
 
 #[cfg(test)]

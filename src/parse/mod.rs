@@ -268,12 +268,11 @@ fn ids(v: &HeaderValue<'_>) -> Vec<MessageId> {
 fn message_text(msg: &mail_parser::Message<'_>, depth: usize) -> (String, String) {
     let body = msg.body_text(0).map(|b| b.into_owned()).unwrap_or_default();
     let forward = msg.subject().is_some_and(subject::is_forward);
-    let parts = strip::parts_of(&body, forward);
     // Our own earlier answer, pasted back, is not the sender's.
     let ours = ours::Ours::shipped();
-    let own = ours.cut(&parts.own).into_owned();
-    let joined = parts.joined();
-    let mut text = ours.cut(&joined).into_owned();
+    let parts = strip::parts_of(&body, forward).map(|t| ours.cut(t).into_owned());
+    let own = parts.own.clone();
+    let mut text = parts.joined();
     if depth < 3 {
         for part in msg.attachments() {
             if let PartType::Message(inner) = &part.body {

@@ -32,6 +32,15 @@ pub struct Parts {
 }
 
 impl Parts {
+    /// Both parts passed through `f` (each read once; the sender's own lines stay the
+    /// start of [`Parts::joined`]).
+    pub fn map(self, f: impl Fn(&str) -> String) -> Parts {
+        Parts {
+            own: f(&self.own),
+            inner: self.inner.as_deref().map(f),
+        }
+    }
+
     /// The new text: the sender's own lines, then the forwarded mail's.
     pub fn joined(self) -> String {
         match self.inner {
